@@ -1,0 +1,3 @@
+from passkey_api.cli import main
+
+main()

@@ -1,0 +1,86 @@
+"""create_app(): the lifespan owns the engine and the challenge store; routers; handlers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from importlib import resources as package_files
+
+from fastapi import FastAPI
+from fastapi.responses import HTMLResponse
+
+from passkey_api import __version__, problems
+from passkey_api.ceremonies.router import router as ceremonies_router
+from passkey_api.challenges import create_challenge_store
+from passkey_api.config import Settings
+from passkey_api.db import create_engine, create_sessionmaker
+from passkey_api.headers import SecurityHeadersMiddleware
+from passkey_api.ops import router as ops_router
+from passkey_api.resources import Resources
+from passkey_api.sessions import service as sessions
+from passkey_api.sessions.router import router as session_router
+
+log = logging.getLogger(__name__)
+
+PURGE_INTERVAL = timedelta(hours=1)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings.resolved_database_url)
+        resources = Resources(
+            settings=settings,
+            engine=engine,
+            sessionmaker=create_sessionmaker(engine),
+            challenges=create_challenge_store(settings.redis_url),
+            secret_key=settings.secret_key_bytes(),
+        )
+        app.state.resources = resources
+        purger = asyncio.create_task(_purge_expired_sessions(resources))
+        try:
+            yield
+        finally:
+            purger.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await purger
+            await resources.challenges.close()
+            await engine.dispose()
+
+    app = FastAPI(
+        title="passkey-api",
+        version=__version__,
+        summary="Passkey (WebAuthn) sign-up and sign-in for SPAs and native apps, with sessions.",
+        lifespan=lifespan,
+    )
+    problems.install(app)
+    app.add_middleware(SecurityHeadersMiddleware)
+    app.include_router(ceremonies_router)
+    app.include_router(session_router)
+    app.include_router(ops_router)
+    if settings.demo_page:
+        page = package_files.files("passkey_api").joinpath("static/index.html").read_text()
+
+        @app.get("/", include_in_schema=False)
+        async def demo_page() -> HTMLResponse:
+            return HTMLResponse(page)
+
+    return app
+
+
+async def _purge_expired_sessions(resources: Resources) -> None:
+    """Expired sessions are refused on sight; this also removes those never seen again."""
+    while True:
+        try:
+            async with resources.sessionmaker() as db:
+                count = await sessions.purge_expired(db, datetime.now(UTC))
+            if count:
+                log.info("purged %d expired sessions", count)
+        except Exception:
+            log.warning("could not purge expired sessions; will retry", exc_info=False)
+        await asyncio.sleep(PURGE_INTERVAL.total_seconds())

@@ -1,0 +1,171 @@
+"""/v1/registration/* and /v1/authentication/*: HTTP in, one service call, HTTP out."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Response, status
+from fastapi.responses import JSONResponse
+
+from passkey_api import errors
+from passkey_api.ceremonies import service
+from passkey_api.ceremonies.schemas import (
+    AuthenticationOptionsRequest,
+    AuthenticationResponseJSON,
+    CreationOptionsJSON,
+    RegistrationOptionsRequest,
+    RegistrationResponseJSON,
+    RequestOptionsJSON,
+)
+from passkey_api.openapi import problem_responses
+from passkey_api.resources import ChallengeStoreDep, DbDep, ResourcesDep, SettingsDep
+from passkey_api.sessions import transport
+from passkey_api.sessions.dependencies import Client
+from passkey_api.sessions.schemas import SessionOut, SignedIn
+from passkey_api.users.schemas import UserOut
+
+router = APIRouter(prefix="/v1", tags=["ceremonies"])
+
+ClientType = Annotated[
+    str | None,
+    Header(
+        alias="X-Client-Type",
+        description="`native` for apps: the session comes back as a bearer token, not a cookie.",
+    ),
+]
+
+_VERIFY_ERRORS = (
+    errors.ValidationFailed,
+    errors.MalformedJson,
+    errors.InvalidBase64Url,
+    errors.MalformedClientData,
+    errors.ChallengeExpired,
+    errors.CeremonyMismatch,
+    errors.ClientDataTypeMismatch,
+    errors.OriginMismatch,
+    errors.CrossOriginRefused,
+    errors.CredentialIdTooLong,
+    errors.RpIdMismatch,
+    errors.UserPresenceRequired,
+    errors.UserVerificationRequired,
+    errors.InvalidCredential,
+    errors.ChallengeStoreUnavailable,
+)
+
+
+@router.post(
+    "/registration/options",
+    response_model=CreationOptionsJSON,
+    responses=problem_responses(
+        errors.UsernameTaken,
+        errors.InvalidUsername,
+        errors.ValidationFailed,
+        errors.ChallengeStoreUnavailable,
+    ),
+)
+async def registration_options(
+    body: RegistrationOptionsRequest, db: DbDep, store: ChallengeStoreDep, settings: SettingsDep
+) -> JSONResponse:
+    """Start a sign-up: PublicKeyCredentialCreationOptionsJSON for
+    `PublicKeyCredential.parseCreationOptionsFromJSON()`."""
+    return _options(await service.registration_options(db, store, settings, body))
+
+
+@router.post(
+    "/registration/verify",
+    status_code=status.HTTP_201_CREATED,
+    responses=problem_responses(
+        *_VERIFY_ERRORS,
+        errors.MalformedAttestation,
+        errors.UnsupportedAlgorithm,
+        errors.UsernameTaken,
+        errors.CredentialExists,
+    ),
+)
+async def registration_verify(
+    body: RegistrationResponseJSON,
+    response: Response,
+    db: DbDep,
+    store: ChallengeStoreDep,
+    resources: ResourcesDep,
+    client: Client,
+    client_type: ClientType = None,
+) -> SignedIn:
+    """Finish a sign-up with `credential.toJSON()`: creates the account and signs it in."""
+    result = await service.sign_up(
+        db, store, resources.settings, body, client=client, now=datetime.now(UTC)
+    )
+    return _signed_in(result, response, resources, client_type)
+
+
+@router.post(
+    "/authentication/options",
+    response_model=RequestOptionsJSON,
+    responses=problem_responses(errors.ValidationFailed, errors.ChallengeStoreUnavailable),
+)
+async def authentication_options(
+    body: AuthenticationOptionsRequest, db: DbDep, store: ChallengeStoreDep, resources: ResourcesDep
+) -> JSONResponse:
+    """Start a sign-in. `{}` for discoverable/autofill sign-in (allowCredentials empty);
+    `{"username"}` to list that user's passkeys. Never tells whether a username exists."""
+    return _options(
+        await service.authentication_options(
+            db, store, resources.settings, body, resources.secret_key
+        )
+    )
+
+
+@router.post(
+    "/authentication/verify",
+    responses=problem_responses(
+        *_VERIFY_ERRORS,
+        errors.MalformedAuthenticatorData,
+        errors.UnknownCredential,
+        errors.CredentialNotAllowed,
+        errors.UserHandleMismatch,
+        errors.UserHandleMissing,
+        errors.BackupEligibilityChanged,
+        errors.SignCountRegression,
+    ),
+)
+async def authentication_verify(
+    body: AuthenticationResponseJSON,
+    response: Response,
+    db: DbDep,
+    store: ChallengeStoreDep,
+    resources: ResourcesDep,
+    client: Client,
+    client_type: ClientType = None,
+) -> SignedIn:
+    """Finish a sign-in with `credential.toJSON()`. An unknown credential answers
+    `unknown_credential` with `signal_unknown_credential` for
+    `PublicKeyCredential.signalUnknownCredential()`."""
+    result = await service.sign_in(
+        db, store, resources.settings, body, client=client, now=datetime.now(UTC)
+    )
+    return _signed_in(result, response, resources, client_type)
+
+
+def _options(data: dict[str, Any]) -> JSONResponse:
+    return JSONResponse(data, headers={"Cache-Control": "no-store"})
+
+
+def _signed_in(
+    result: service.SignedIn,
+    response: Response,
+    resources: ResourcesDep,
+    client_type: str | None,
+) -> SignedIn:
+    body = SignedIn(user=UserOut.of(result.user), session=SessionOut.of(result.session))
+    if transport.is_native(client_type):
+        body.session_token = transport.signed(resources.secret_key, result.token)
+    else:
+        transport.set_cookie(
+            response,
+            resources.settings,
+            resources.secret_key,
+            result.token,
+            result.session.expires_at,
+        )
+    return body

@@ -1,0 +1,170 @@
+"""WebAuthn Level 3 JSON forms, as browsers produce them with `credential.toJSON()`.
+
+Every binary field is strict unpadded base64url, decoded to bytes at the edge.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler, GetJsonSchemaHandler
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import PydanticCustomError, core_schema
+
+from passkey_api import base64url
+
+
+@dataclass(frozen=True)
+class Base64Url:
+    """Annotated[bytes, Base64Url(n)]: sent as strict unpadded base64url, at most n bytes."""
+
+    max_bytes: int
+
+    @property
+    def max_chars(self) -> int:
+        return (self.max_bytes * 4 + 2) // 3
+
+    def decode(self, value: object) -> bytes:
+        if not isinstance(value, str):
+            raise PydanticCustomError("base64url", "must be a base64url string")
+        if len(value) > self.max_chars:
+            raise PydanticCustomError(
+                "too_long", "longer than {max_bytes} bytes", {"max_bytes": self.max_bytes}
+            )
+        try:
+            return base64url.decode(value)
+        except ValueError:
+            raise PydanticCustomError("base64url", "must be unpadded base64url") from None
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        return core_schema.no_info_plain_validator_function(
+            self.decode,
+            serialization=core_schema.plain_serializer_function_ser_schema(
+                base64url.encode, return_schema=core_schema.str_schema()
+            ),
+        )
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        return {
+            "type": "string",
+            "format": "base64url",
+            "pattern": "^[A-Za-z0-9_-]*$",
+            "maxLength": self.max_chars,
+        }
+
+
+Hint = Literal["security-key", "client-device", "hybrid"]
+Attachment = Literal["platform", "cross-platform"]
+Hints = Annotated[list[Hint], Field(max_length=3)]
+
+# Bounds on what a browser could plausibly send; anything larger is an attack or a bug.
+# Credential ids may be up to 1023 bytes (WebAuthn); the field admits a little more so
+# that a longer one is refused with its own code, credential_id_too_long.
+CredentialIdBytes = Annotated[bytes, Base64Url(2048)]
+ClientDataBytes = Annotated[bytes, Base64Url(4096)]
+AuthenticatorDataBytes = Annotated[bytes, Base64Url(4096)]
+AttestationObjectBytes = Annotated[bytes, Base64Url(32_768)]
+SignatureBytes = Annotated[bytes, Base64Url(1024)]
+PublicKeyBytes = Annotated[bytes, Base64Url(4096)]
+UserHandleBytes = Annotated[bytes, Base64Url(64)]
+MAX_CREDENTIAL_ID_TEXT = 2800
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- options requests -----------------------------------------------------------------
+
+
+class RegistrationOptionsRequest(Strict):
+    username: str = Field(min_length=1, max_length=256)
+    display_name: str | None = Field(default=None, max_length=64)
+    attachment: Attachment | None = None
+    hints: Hints = []
+
+
+class AuthenticationOptionsRequest(Strict):
+    username: str | None = Field(default=None, min_length=1, max_length=256)
+    hints: Hints = []
+
+
+# --- credential responses -------------------------------------------------------------
+
+
+class AttestationResponseJSON(Strict):
+    clientDataJSON: ClientDataBytes
+    attestationObject: AttestationObjectBytes
+    authenticatorData: AuthenticatorDataBytes | None = None
+    transports: Annotated[list[Annotated[str, Field(max_length=32)]], Field(max_length=8)] = []
+    publicKey: PublicKeyBytes | None = None
+    publicKeyAlgorithm: int | None = None
+
+
+class RegistrationResponseJSON(Strict):
+    id: str = Field(max_length=MAX_CREDENTIAL_ID_TEXT)
+    rawId: CredentialIdBytes
+    type: Literal["public-key"]
+    response: AttestationResponseJSON
+    authenticatorAttachment: Attachment | None = None
+    clientExtensionResults: dict[str, Any] = Field(default_factory=dict, max_length=16)
+
+
+class AssertionResponseJSON(Strict):
+    clientDataJSON: ClientDataBytes
+    authenticatorData: AuthenticatorDataBytes
+    signature: SignatureBytes
+    userHandle: UserHandleBytes | None = None
+
+
+class AuthenticationResponseJSON(Strict):
+    id: str = Field(max_length=MAX_CREDENTIAL_ID_TEXT)
+    rawId: CredentialIdBytes
+    type: Literal["public-key"]
+    response: AssertionResponseJSON
+    authenticatorAttachment: Attachment | None = None
+    clientExtensionResults: dict[str, Any] = Field(default_factory=dict, max_length=16)
+
+
+# --- options responses (documentation of what the service returns) --------------------
+
+
+class CredentialDescriptorJSON(BaseModel):
+    id: str
+    type: Literal["public-key"]
+    transports: list[str] | None = None
+
+
+class CreationOptionsJSON(BaseModel):
+    """PublicKeyCredentialCreationOptionsJSON: pass to parseCreationOptionsFromJSON()."""
+
+    model_config = ConfigDict(extra="allow")
+
+    rp: dict[str, str]
+    user: dict[str, str]
+    challenge: str
+    pubKeyCredParams: list[dict[str, Any]]
+    timeout: int
+    excludeCredentials: list[CredentialDescriptorJSON]
+    authenticatorSelection: dict[str, Any]
+    attestation: str
+    hints: list[Hint]
+    extensions: dict[str, Any]
+
+
+class RequestOptionsJSON(BaseModel):
+    """PublicKeyCredentialRequestOptionsJSON: pass to parseRequestOptionsFromJSON()."""
+
+    model_config = ConfigDict(extra="allow")
+
+    challenge: str
+    timeout: int
+    rpId: str
+    allowCredentials: list[CredentialDescriptorJSON]
+    userVerification: str
+    hints: list[Hint]

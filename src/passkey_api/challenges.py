@@ -1,0 +1,114 @@
+"""Pending ceremony challenges: single use, expiring, bound to their ceremony.
+
+Redis in production (GETDEL makes taking a challenge atomic across replicas); an
+in-process store with the same semantics when no Redis is configured.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import OrderedDict
+from datetime import timedelta
+from typing import Any, Protocol
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from passkey_api import base64url
+from passkey_api.errors import ChallengeStoreUnavailable
+
+KEY_PREFIX = "passkey-api:challenge:"
+
+
+class ChallengeStore(Protocol):
+    async def put(self, challenge: bytes, state: dict[str, Any], ttl: timedelta) -> None: ...
+
+    async def take(self, challenge: bytes) -> dict[str, Any] | None:
+        """Remove and return the state; None when unknown, already taken or expired."""
+        ...
+
+    async def ping(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class RedisChallengeStore:
+    def __init__(self, url: str) -> None:
+        self._redis = aioredis.Redis.from_url(
+            url,
+            socket_connect_timeout=2,
+            socket_timeout=2,
+            health_check_interval=30,
+        )
+
+    async def put(self, challenge: bytes, state: dict[str, Any], ttl: timedelta) -> None:
+        try:
+            await self._redis.set(_key(challenge), json.dumps(state), px=_ms(ttl))
+        except RedisError as exc:
+            raise ChallengeStoreUnavailable() from exc
+
+    async def take(self, challenge: bytes) -> dict[str, Any] | None:
+        try:
+            raw = await self._redis.getdel(_key(challenge))
+        except RedisError as exc:
+            raise ChallengeStoreUnavailable() from exc
+        return None if raw is None else dict(json.loads(raw))
+
+    async def ping(self) -> None:
+        try:
+            await self._redis.ping()
+        except RedisError as exc:
+            raise ChallengeStoreUnavailable() from exc
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
+class MemoryChallengeStore:
+    """One process only: fine for a laptop or a single worker, not for replicas."""
+
+    def __init__(self, max_entries: int = 100_000) -> None:
+        self._entries: OrderedDict[bytes, tuple[float, dict[str, Any]]] = OrderedDict()
+        self._max_entries = max_entries
+
+    async def put(self, challenge: bytes, state: dict[str, Any], ttl: timedelta) -> None:
+        now = time.monotonic()
+        self._purge(now)
+        while len(self._entries) >= self._max_entries:
+            self._entries.popitem(last=False)  # oldest first: a flood cannot grow memory
+        self._entries[challenge] = (now + ttl.total_seconds(), state)
+
+    async def take(self, challenge: bytes) -> dict[str, Any] | None:
+        # No await between lookup and removal: atomic on the event loop.
+        entry = self._entries.pop(challenge, None)
+        if entry is None or entry[0] <= time.monotonic():
+            return None
+        return entry[1]
+
+    async def ping(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        self._entries.clear()
+
+    def _purge(self, now: float) -> None:
+        # Entries are in insertion order and share one TTL in practice, so expired ones
+        # sit at the front.
+        while self._entries:
+            first = next(iter(self._entries.values()))
+            if first[0] > now:
+                break
+            self._entries.popitem(last=False)
+
+
+def _key(challenge: bytes) -> str:
+    return KEY_PREFIX + base64url.encode(challenge)
+
+
+def _ms(ttl: timedelta) -> int:
+    return max(1, int(ttl.total_seconds() * 1000))
+
+
+def create_challenge_store(redis_url: str | None) -> ChallengeStore:
+    return RedisChallengeStore(redis_url) if redis_url else MemoryChallengeStore()

@@ -1,0 +1,67 @@
+"""The `passkey-api` command: `serve` (migrating first) and `migrate`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from pydantic import ValidationError
+
+from passkey_api import migrations
+from passkey_api.config import Settings
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        for error in exc.errors():
+            where = ".".join(str(p) for p in error["loc"]) or "settings"
+            print(f"passkey-api: bad setting {where}: {error['msg']}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _migrate(settings: Settings) -> None:
+    migrations.upgrade(settings.resolved_database_url)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="passkey-api", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="apply pending migrations, then serve HTTP")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument(
+        "--no-migrate", action="store_true", help="do not apply migrations before serving"
+    )
+    commands.add_parser("migrate", help="apply pending database migrations and exit")
+    args = parser.parse_args(argv)
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    settings = _settings()
+    if args.command == "migrate":
+        _migrate(settings)
+        print("passkey-api: database is at the newest migration")
+        return
+
+    if not args.no_migrate:
+        _migrate(settings)
+    import uvicorn
+
+    print(
+        f"passkey-api: serving http://{args.host}:{args.port} "
+        f"(RP ID {settings.rp_id}, origins {', '.join(settings.origins)}, "
+        f"{'Redis' if settings.redis_url else 'in-process'} challenge store)",
+        file=sys.stderr,
+    )
+    uvicorn.run(
+        "passkey_api.asgi:app",
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        proxy_headers=False,
+        server_header=False,
+        log_level="info",
+    )

@@ -1,0 +1,102 @@
+"""The one settings object. Reads PASSKEY_* variables; imports nothing of ours."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+_PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret"}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PASSKEY_", extra="ignore", frozen=True)
+
+    env: Literal["development", "production"] = "development"
+
+    rp_id: str = "localhost"
+    rp_name: str = "passkey-api"
+    # Every origin a WebAuthn response may come from; a response from any other is refused.
+    origins: Annotated[list[str], NoDecode] = ["http://localhost:8000"]
+    user_verification: Literal["preferred", "required"] = "preferred"
+
+    data_dir: Path = Path(".passkey-api")
+    database_url: str | None = None
+    redis_url: str | None = None
+    secret_key: SecretStr | None = None
+
+    cookie_secure: bool = True
+    session_lifetime: timedelta = timedelta(days=30)
+    challenge_ttl: timedelta = timedelta(minutes=5)
+    # WebAuthn `timeout` hint given to the browser, in milliseconds.
+    ceremony_timeout_ms: int = Field(default=300_000, ge=10_000, le=600_000)
+
+    demo_page: bool = True
+
+    @field_validator("origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("origins")
+    @classmethod
+    def _origins_are_origins(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("at least one origin is required")
+        for origin in value:
+            parts = urlsplit(origin)
+            if parts.scheme not in ("https", "http") or not parts.hostname:
+                raise ValueError(f"{origin!r} is not an origin (scheme://host[:port])")
+            if parts.path or parts.query or parts.fragment or parts.username:
+                raise ValueError(f"{origin!r} must be a bare origin, without path or query")
+        return value
+
+    @model_validator(mode="after")
+    def _check_consistency(self) -> Settings:
+        rp_id = self.rp_id.lower()
+        for origin in self.origins:
+            host = urlsplit(origin).hostname or ""
+            # WebAuthn only lets a page use an RP ID equal to its host or a registrable
+            # suffix of it; any other pairing fails in every browser, so say so at start-up.
+            if host != rp_id and not host.endswith("." + rp_id):
+                raise ValueError(f"origin {origin!r} is not within RP ID {self.rp_id!r}")
+        if self.env == "production":
+            if (
+                self.secret_key is None
+                or self.secret_key.get_secret_value() in _PLACEHOLDER_SECRETS
+            ):
+                raise ValueError("PASSKEY_SECRET_KEY must be set in production")
+            if len(self.secret_key.get_secret_value()) < 32:
+                raise ValueError("PASSKEY_SECRET_KEY must be at least 32 characters")
+        return self
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{self.data_dir / 'passkey-api.db'}"
+
+    @property
+    def cookie_name(self) -> str:
+        # The __Host- prefix makes browsers refuse the cookie unless it is Secure, host-only
+        # and Path=/, so a sibling subdomain cannot plant or shadow it.
+        return "__Host-passkey_session" if self.cookie_secure else "passkey_session"
+
+    def secret_key_bytes(self) -> bytes:
+        """The signing key; in development a random one is made once and kept in data_dir."""
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value().encode()
+        key_file = self.data_dir / "secret_key"
+        if not key_file.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            key_file.write_text(secrets.token_urlsafe(48))
+            key_file.chmod(0o600)
+        return key_file.read_text().strip().encode()

@@ -1,0 +1,189 @@
+"""Every failure the API reports, as RFC 9457 problem details with a stable `code`.
+
+Codes are part of the contract: clients branch on them, so they are added, never renamed.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+
+
+class ApiError(Exception):
+    status: ClassVar[int] = 400
+    code: ClassVar[str] = "bad_request"
+    title: ClassVar[str] = "Bad request"
+
+    def __init__(self, detail: str | None = None, **extensions: Any) -> None:
+        self.detail = detail or self.title
+        self.extensions = extensions
+        super().__init__(self.detail)
+
+    def problem(self, instance: str | None = None) -> dict[str, Any]:
+        return problem_body(
+            status=self.status,
+            code=self.code,
+            title=self.title,
+            detail=self.detail,
+            instance=instance,
+            **self.extensions,
+        )
+
+
+def problem_body(
+    *, status: int, code: str, title: str, detail: str, instance: str | None = None, **ext: Any
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "type": f"urn:passkey-api:problem:{code}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+    }
+    if instance:
+        body["instance"] = instance
+    body.update(ext)
+    return body
+
+
+# --- request shape -------------------------------------------------------------------
+
+
+class MalformedJson(ApiError):
+    status, code, title = 400, "malformed_json", "The request body is not valid JSON"
+
+
+class ValidationFailed(ApiError):
+    status, code, title = 422, "validation_error", "The request does not match the schema"
+
+
+class InvalidBase64Url(ApiError):
+    status, code, title = 422, "invalid_base64url", "A binary field is not canonical base64url"
+
+
+class MalformedClientData(ApiError):
+    status, code, title = 422, "malformed_client_data", "clientDataJSON is malformed"
+
+
+class MalformedAuthenticatorData(ApiError):
+    status, code, title = 422, "malformed_authenticator_data", "Authenticator data is malformed"
+
+
+class MalformedAttestation(ApiError):
+    status, code, title = 422, "malformed_attestation", "The attestation object is malformed"
+
+
+class CredentialIdTooLong(ApiError):
+    status, code, title = 422, "credential_id_too_long", "Credential ids are at most 1023 bytes"
+
+
+class InvalidUsername(ApiError):
+    status, code, title = 422, "invalid_username", "The username is not acceptable"
+
+
+# --- ceremony state -------------------------------------------------------------------
+
+
+class ChallengeExpired(ApiError):
+    status, code, title = 400, "challenge_expired", "The challenge is unknown, used or expired"
+
+
+class CeremonyMismatch(ApiError):
+    status, code, title = 400, "ceremony_mismatch", "The challenge belongs to another ceremony"
+
+
+class ClientDataTypeMismatch(ApiError):
+    status, code, title = 400, "client_data_type_mismatch", "clientDataJSON has the wrong type"
+
+
+# --- verification ---------------------------------------------------------------------
+
+
+class OriginMismatch(ApiError):
+    status, code, title = 400, "origin_mismatch", "The response comes from an origin not allowed"
+
+
+class CrossOriginRefused(ApiError):
+    status, code, title = (
+        400,
+        "cross_origin_refused",
+        "Cross-origin (iframe) ceremonies are refused",
+    )
+
+
+class RpIdMismatch(ApiError):
+    status, code, title = 400, "rp_id_mismatch", "The credential is scoped to another RP ID"
+
+
+class UserPresenceRequired(ApiError):
+    status, code, title = 400, "user_presence_required", "The authenticator did not see the user"
+
+
+class UserVerificationRequired(ApiError):
+    status, code, title = 400, "user_verification_required", "User verification is required"
+
+
+class InvalidCredential(ApiError):
+    status, code, title = 400, "invalid_credential", "The credential response did not verify"
+
+
+class UnsupportedAlgorithm(ApiError):
+    status, code, title = (
+        400,
+        "unsupported_algorithm",
+        "The credential uses an unsupported algorithm",
+    )
+
+
+class UnknownCredential(ApiError):
+    status, code, title = 400, "unknown_credential", "This passkey is not known to the service"
+
+
+class CredentialNotAllowed(ApiError):
+    status, code, title = 400, "credential_not_allowed", "This passkey was not offered for sign-in"
+
+
+class UserHandleMismatch(ApiError):
+    status, code, title = 400, "user_handle_mismatch", "The passkey belongs to another account"
+
+
+class UserHandleMissing(ApiError):
+    status, code, title = 400, "user_handle_missing", "A discoverable sign-in must carry userHandle"
+
+
+class SignCountRegression(ApiError):
+    status, code, title = 400, "sign_count_regression", "The authenticator's counter went back"
+
+
+class BackupEligibilityChanged(ApiError):
+    status, code, title = 400, "backup_eligibility_changed", "The backup-eligible flag changed"
+
+
+# --- conflicts ------------------------------------------------------------------------
+
+
+class UsernameTaken(ApiError):
+    status, code, title = 409, "username_taken", "This username is taken"
+
+
+class CredentialExists(ApiError):
+    status, code, title = 409, "credential_exists", "This passkey is already registered"
+
+
+# --- sessions -------------------------------------------------------------------------
+
+
+class NotAuthenticated(ApiError):
+    status, code, title = 401, "not_authenticated", "Sign-in required"
+
+
+# --- infrastructure -------------------------------------------------------------------
+
+
+class ChallengeStoreUnavailable(ApiError):
+    status, code, title = 503, "challenge_store_unavailable", "The challenge store is unreachable"
+
+
+class DatabaseUnavailable(ApiError):
+    status, code, title = 503, "database_unavailable", "The database is unreachable"

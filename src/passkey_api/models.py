@@ -1,0 +1,99 @@
+"""The tables. The schema itself is created by the Alembic migrations, never create_all."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Column, DateTime, ForeignKey, LargeBinary, MetaData
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+# Deterministic constraint names, so that migrations can refer to them on every backend.
+SQLModel.metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every backend (SQLite hands back naive ones otherwise)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+def _utc_column(nullable: bool = False, index: bool = False) -> Column[datetime]:
+    return Column(UtcDateTime(), nullable=nullable, index=index)
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "users"
+
+    id: uuid.UUID = Field(primary_key=True)
+    # As the user typed it (NFKC-normalised), for display.
+    username: str = Field(max_length=64)
+    # The uniqueness key: NFKC + casefold, so look-alike spellings are one account.
+    username_key: str = Field(max_length=64, unique=True)
+    display_name: str = Field(max_length=64)
+    # The WebAuthn user.id: random, opaque, never personal data.
+    user_handle: bytes = Field(sa_column=Column(LargeBinary(64), nullable=False, unique=True))
+    created_at: datetime = Field(sa_column=_utc_column())
+
+
+class Passkey(SQLModel, table=True):
+    __tablename__ = "passkeys"
+
+    id: uuid.UUID = Field(primary_key=True)
+    user_id: uuid.UUID = Field(
+        sa_column=Column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
+    )
+    # UNIQUE across all users: one authenticator credential belongs to one account.
+    credential_id: bytes = Field(sa_column=Column(LargeBinary(1023), nullable=False, unique=True))
+    public_key: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    sign_count: int = Field(sa_column=Column(BigInteger, nullable=False))
+    transports: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    aaguid: str = Field(max_length=36)
+    backup_eligible: bool
+    backup_state: bool
+    # credProps.rk: True/False when the browser said, None when it did not (unknown).
+    discoverable: bool | None = None
+    attestation_format: str = Field(max_length=32)
+    user_verified: bool
+    created_at: datetime = Field(sa_column=_utc_column())
+    last_used_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+
+
+class Session(SQLModel, table=True):
+    __tablename__ = "sessions"
+
+    # The public id, safe to show in a list of sessions; never the token.
+    id: uuid.UUID = Field(primary_key=True)
+    token_hash: bytes = Field(sa_column=Column(LargeBinary(32), nullable=False, unique=True))
+    user_id: uuid.UUID = Field(
+        sa_column=Column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
+    )
+    user_verified: bool
+    created_at: datetime = Field(sa_column=_utc_column())
+    last_seen_at: datetime = Field(sa_column=_utc_column())
+    expires_at: datetime = Field(sa_column=_utc_column(index=True))
+    user_agent: str | None = Field(default=None, max_length=512)
+    ip: str | None = Field(default=None, max_length=64)

@@ -1,0 +1,63 @@
+"""Queries on passkeys. Repositories build queries and flush; services commit."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import update
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from passkey_api.models import Passkey, User
+
+
+async def get_with_user(db: AsyncSession, credential_id: bytes) -> tuple[Passkey, User] | None:
+    result = await db.exec(
+        select(Passkey, User)
+        .join(User, col(User.id) == col(Passkey.user_id))
+        .where(Passkey.credential_id == credential_id)
+    )
+    row = result.first()
+    return None if row is None else (row[0], row[1])
+
+
+async def credential_exists(db: AsyncSession, credential_id: bytes) -> bool:
+    result = await db.exec(select(Passkey.id).where(Passkey.credential_id == credential_id))
+    return result.first() is not None
+
+
+async def descriptors_of(db: AsyncSession, user_id: uuid.UUID) -> list[tuple[bytes, list[str]]]:
+    """(credential id, transports) of each passkey of a user, oldest first."""
+    result = await db.exec(
+        select(Passkey.credential_id, Passkey.transports)
+        .where(Passkey.user_id == user_id)
+        .order_by(col(Passkey.created_at))
+    )
+    return [(row[0], list(row[1])) for row in result.all()]
+
+
+async def record_use(
+    db: AsyncSession,
+    passkey_id: uuid.UUID,
+    *,
+    new_sign_count: int,
+    backup_state: bool,
+    now: datetime,
+) -> bool:
+    """Store the new counter only if it still moves forward; False when a concurrent use won.
+
+    The condition sits in the UPDATE itself so that two sign-ins racing on one
+    credential cannot both pass the counter check.
+    """
+    moves_forward = (
+        col(Passkey.sign_count) == 0
+        if new_sign_count == 0
+        else col(Passkey.sign_count) < new_sign_count
+    )
+    result = await db.exec(
+        update(Passkey)
+        .where(col(Passkey.id) == passkey_id, moves_forward)
+        .values(sign_count=new_sign_count, backup_state=backup_state, last_used_at=now)
+    )
+    return bool(result.rowcount == 1)

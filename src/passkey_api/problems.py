@@ -1,0 +1,112 @@
+"""Exception handlers: every failure leaves as an RFC 9457 problem response."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from redis.exceptions import RedisError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from starlette.exceptions import HTTPException
+
+from passkey_api.errors import (
+    PROBLEM_CONTENT_TYPE,
+    ApiError,
+    ChallengeStoreUnavailable,
+    DatabaseUnavailable,
+    InvalidBase64Url,
+    MalformedJson,
+    ValidationFailed,
+    problem_body,
+)
+
+log = logging.getLogger(__name__)
+
+_HTTP_CODES = {
+    401: "not_authenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
+
+
+def problem_response(body: dict[str, Any], headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(
+        body, status_code=int(body["status"]), media_type=PROBLEM_CONTENT_TYPE, headers=headers
+    )
+
+
+async def _api_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    return problem_response(exc.problem())
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    raw = exc.errors()
+    kinds = {str(error.get("type")) for error in raw}
+    error: ApiError
+    if "json_invalid" in kinds:
+        error = MalformedJson()
+    elif "base64url" in kinds:
+        error = InvalidBase64Url()
+    else:
+        error = ValidationFailed()
+    # Never echo the input back: it may hold a credential or a token.
+    details = [
+        {
+            "loc": [str(part) for part in e.get("loc", ())],
+            "type": e.get("type"),
+            "msg": e.get("msg"),
+        }
+        for e in raw[:20]
+    ]
+    return problem_response(error.problem() | {"errors": details})
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    detail = exc.detail if isinstance(exc.detail, str) else "HTTP error"
+    body = problem_body(status=exc.status_code, code=code, title=detail, detail=detail)
+    return problem_response(body, headers=dict(exc.headers) if exc.headers else None)
+
+
+async def _database_down(request: Request, exc: Exception) -> JSONResponse:
+    lost_connection = isinstance(exc, OperationalError | InterfaceError) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated
+    )
+    if isinstance(exc, DBAPIError) and not lost_connection:
+        return await _unexpected(request, exc)
+    log.warning("database unavailable: %s", type(exc).__name__)
+    return problem_response(DatabaseUnavailable().problem(), headers={"Retry-After": "5"})
+
+
+async def _redis_down(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("challenge store unavailable: %s", type(exc).__name__)
+    return problem_response(ChallengeStoreUnavailable().problem(), headers={"Retry-After": "5"})
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    body = problem_body(
+        status=500, code="internal_error", title="Internal error", detail="Something went wrong."
+    )
+    return problem_response(body)
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(DBAPIError, _database_down)
+    app.add_exception_handler(ConnectionError, _database_down)
+    app.add_exception_handler(OSError, _database_down)
+    app.add_exception_handler(RedisError, _redis_down)
+    app.add_exception_handler(Exception, _unexpected)

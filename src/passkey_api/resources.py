@@ -1,0 +1,48 @@
+"""What the app's lifespan owns, and the FastAPI dependencies that hand it out."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from passkey_api.challenges import ChallengeStore
+from passkey_api.config import Settings
+
+
+@dataclass(frozen=True)
+class Resources:
+    settings: Settings
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    challenges: ChallengeStore
+    secret_key: bytes
+
+
+def get_resources(request: Request) -> Resources:
+    resources: Resources = request.app.state.resources
+    return resources
+
+
+def get_settings(request: Request) -> Settings:
+    return get_resources(request).settings
+
+
+def get_challenge_store(request: Request) -> ChallengeStore:
+    return get_resources(request).challenges
+
+
+async def get_db(request: Request) -> AsyncIterator[AsyncSession]:
+    # Services commit their unit of work; leaving this block rolls back anything else.
+    async with get_resources(request).sessionmaker() as session:
+        yield session
+
+
+ResourcesDep = Annotated[Resources, Depends(get_resources)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+ChallengeStoreDep = Annotated[ChallengeStore, Depends(get_challenge_store)]
+DbDep = Annotated[AsyncSession, Depends(get_db)]

@@ -1,0 +1,36 @@
+"""Queries on sessions. Repositories build queries and flush; services commit."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import delete
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from passkey_api.models import Session, User
+
+
+async def add(db: AsyncSession, session: Session) -> None:
+    db.add(session)
+    await db.flush()
+
+
+async def get_with_user(db: AsyncSession, token_hash: bytes) -> tuple[Session, User] | None:
+    result = await db.exec(
+        select(Session, User)
+        .join(User, col(User.id) == col(Session.user_id))
+        .where(Session.token_hash == token_hash)
+    )
+    row = result.first()
+    return None if row is None else (row[0], row[1])
+
+
+async def delete_by_id(db: AsyncSession, session_id: uuid.UUID) -> None:
+    await db.exec(delete(Session).where(col(Session.id) == session_id))
+
+
+async def delete_expired(db: AsyncSession, now: datetime) -> int:
+    result = await db.exec(delete(Session).where(col(Session.expires_at) <= now))
+    return int(result.rowcount or 0)

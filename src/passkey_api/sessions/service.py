@@ -1,0 +1,93 @@
+"""Session rules (Lucia's recipe): create, resolve with sliding expiry, revoke.
+
+A session lives `lifetime`; when a request arrives with less than half of it left, it is
+extended to a full lifetime again. Expired sessions are refused and deleted. Every
+resolve reads the database, so a revoked session fails on its very next request, from
+any replica.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from passkey_api import tokens
+from passkey_api.models import Session, User
+from passkey_api.sessions import repository
+
+# last_seen_at is informational; writing it on every request would cost a write per read.
+LAST_SEEN_GRANULARITY = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class ClientInfo:
+    user_agent: str | None
+    ip: str | None
+
+
+@dataclass(frozen=True)
+class ActiveSession:
+    session: Session
+    user: User
+    # True when this request extended the expiry, so the cookie must be sent again.
+    extended: bool
+
+
+async def start(
+    db: AsyncSession,
+    *,
+    user: User,
+    user_verified: bool,
+    client: ClientInfo,
+    lifetime: timedelta,
+    now: datetime,
+) -> tuple[str, Session]:
+    """Add a session for `user` (flushed, not committed) and return its raw token."""
+    token = tokens.new_token()
+    session = Session(
+        id=uuid.uuid4(),
+        token_hash=tokens.token_hash(token),
+        user_id=user.id,
+        user_verified=user_verified,
+        created_at=now,
+        last_seen_at=now,
+        expires_at=now + lifetime,
+        user_agent=(client.user_agent or None) and client.user_agent[:512],
+        ip=client.ip,
+    )
+    await repository.add(db, session)
+    return token, session
+
+
+async def resolve(
+    db: AsyncSession, token: str, *, lifetime: timedelta, now: datetime
+) -> ActiveSession | None:
+    found = await repository.get_with_user(db, tokens.token_hash(token))
+    if found is None:
+        return None
+    session, user = found
+    if session.expires_at <= now:
+        await repository.delete_by_id(db, session.id)
+        await db.commit()
+        return None
+    extended = session.expires_at - now < lifetime / 2
+    if extended or now - session.last_seen_at >= LAST_SEEN_GRANULARITY:
+        session.last_seen_at = now
+        if extended:
+            session.expires_at = now + lifetime
+        await db.commit()  # flushes the two changed columns
+    return ActiveSession(session=session, user=user, extended=extended)
+
+
+async def revoke(db: AsyncSession, session_id: uuid.UUID) -> None:
+    await repository.delete_by_id(db, session_id)
+    await db.commit()
+
+
+async def purge_expired(db: AsyncSession, now: datetime) -> int:
+    count = await repository.delete_expired(db, now)
+    await db.commit()
+    return count

@@ -1,0 +1,61 @@
+"""How a session token travels: a signed HttpOnly cookie for browsers, a bearer token for
+native apps. Both carry the same signed value, checked before any database lookup."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from fastapi import Request, Response
+
+from passkey_api import tokens
+from passkey_api.config import Settings
+
+Via = Literal["cookie", "bearer"]
+
+
+def is_native(client_type: str | None) -> bool:
+    return (client_type or "").strip().lower() == "native"
+
+
+def read_token(request: Request, settings: Settings, key: bytes) -> tuple[str | None, Via | None]:
+    """The verified raw token and how it came, or (None, None)."""
+    authorization = request.headers.get("authorization")
+    if authorization is not None:
+        scheme, _, value = authorization.partition(" ")
+        if scheme.lower() != "bearer":
+            return None, None
+        return tokens.unsign(key, value.strip()), "bearer"
+    cookie = request.cookies.get(settings.cookie_name)
+    if cookie is None:
+        return None, None
+    return tokens.unsign(key, cookie), "cookie"
+
+
+def set_cookie(
+    response: Response, settings: Settings, key: bytes, token: str, expires_at: datetime
+) -> None:
+    response.set_cookie(
+        settings.cookie_name,
+        tokens.sign(key, token),
+        expires=expires_at,
+        path="/",
+        secure=settings.cookie_secure,
+        httponly=True,
+        samesite="lax",
+    )
+
+
+def clear_cookie(response: Response, settings: Settings) -> None:
+    response.delete_cookie(
+        settings.cookie_name,
+        path="/",
+        secure=settings.cookie_secure,
+        httponly=True,
+        samesite="lax",
+    )
+
+
+def signed(key: bytes, token: str) -> str:
+    """The value a native app sends as `Authorization: Bearer <value>`."""
+    return tokens.sign(key, token)
