@@ -200,6 +200,7 @@ class SoftAuthenticator:
         client_data_type: str = "webauthn.create",
         challenge: str | None = None,
         cred_props: bool = True,
+        credential_id: bytes | None = None,
     ) -> dict[str, Any]:
         """Answer PublicKeyCredentialCreationOptionsJSON with a RegistrationResponseJSON.
 
@@ -218,7 +219,8 @@ class SoftAuthenticator:
         if not any(p.get("type") == "public-key" and p.get("alg") == self.alg for p in params):
             raise ValueError("NotSupportedError")
 
-        credential_id = os.urandom(self.credential_id_length)
+        # A chosen credential_id lets a test present one id twice (a duplicate registration).
+        credential_id = credential_id or os.urandom(self.credential_id_length)
         cred = SoftCredential(
             credential_id=credential_id,
             private_key=_new_private_key(self.alg),

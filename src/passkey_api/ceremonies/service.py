@@ -20,6 +20,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from webauthn import verify_authentication_response, verify_registration_response
 from webauthn.helpers import decode_credential_public_key
 from webauthn.helpers.structs import (
+    AttestationFormat,
     AuthenticationCredential,
     AuthenticatorAssertionResponse,
     AuthenticatorAttestationResponse,
@@ -259,7 +260,7 @@ async def verify_registration(
         backup_eligible=auth_data.flags.be,
         backup_state=auth_data.flags.bs,
         discoverable=_discoverable(credential.clientExtensionResults),
-        attestation_format=str(verified.fmt.value),
+        attestation_format=AttestationFormat(verified.fmt).value,
         user_verified=verified.user_verified,
         created_at=now,
     )
@@ -268,15 +269,16 @@ async def verify_registration(
         raise UsernameTaken()
     if await passkeys.credential_exists(db, passkey.credential_id):
         raise CredentialExists()
-    db.add(user)
-    db.add(passkey)
     try:
-        await db.flush()
+        await users.add(db, user)
+        await passkeys.add(db, passkey)  # after the user: the foreign key needs it
     except IntegrityError:
         await db.rollback()
         if await users.username_taken(db, user.username_key):
             raise UsernameTaken() from None
-        raise CredentialExists() from None
+        if await passkeys.credential_exists(db, passkey.credential_id):
+            raise CredentialExists() from None
+        raise
     return Registered(user=user, passkey=passkey)
 
 

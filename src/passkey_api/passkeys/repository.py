@@ -12,6 +12,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from passkey_api.models import Passkey, User
 
 
+async def add(db: AsyncSession, passkey: Passkey) -> None:
+    db.add(passkey)
+    await db.flush()
+
+
 async def get_with_user(db: AsyncSession, credential_id: bytes) -> tuple[Passkey, User] | None:
     result = await db.exec(
         select(Passkey, User)

@@ -10,6 +10,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from passkey_api.models import User
 
 
+async def add(db: AsyncSession, user: User) -> None:
+    db.add(user)
+    await db.flush()
+
+
 async def get(db: AsyncSession, user_id: uuid.UUID) -> User | None:
     return await db.get(User, user_id)
 

@@ -1,0 +1,136 @@
+"""An app per test on the session's backend, an HTTP client, and ceremony helpers."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from passkey_api.app import create_app
+from passkey_api.config import Settings
+from passkey_api.resources import Resources
+from tests.conftest import SECRET_KEY, Backend
+from tests.softauthn import SoftAuthenticator
+
+ORIGIN = "http://localhost:8000"
+RP_ID = "localhost"
+
+
+@dataclass
+class Api:
+    """An httpx client bound to one app, plus the app's resources for direct checks."""
+
+    client: httpx.AsyncClient
+    resources: Resources
+    settings: Settings
+
+    async def post(self, path: str, body: Any, **kwargs: Any) -> httpx.Response:
+        return await self.client.post(path, json=body, **kwargs)
+
+    async def sign_up(
+        self,
+        authenticator: SoftAuthenticator,
+        username: str | None = None,
+        *,
+        headers: dict[str, str] | None = None,
+        **create: Any,
+    ) -> httpx.Response:
+        username = username or new_username()
+        options = await self.post("/v1/registration/options", {"username": username})
+        assert options.status_code == 200, options.text
+        credential = authenticator.create(options.json(), origin=ORIGIN, **create)
+        return await self.post("/v1/registration/verify", credential, headers=headers)
+
+    async def sign_in_options(self, username: str | None = None, **body: Any) -> dict[str, Any]:
+        payload: dict[str, Any] = dict(body)
+        if username is not None:
+            payload["username"] = username
+        options = await self.post("/v1/authentication/options", payload)
+        assert options.status_code == 200, options.text
+        result: dict[str, Any] = options.json()
+        return result
+
+    async def sign_in(
+        self,
+        authenticator: SoftAuthenticator,
+        username: str | None = None,
+        *,
+        headers: dict[str, str] | None = None,
+        **get: Any,
+    ) -> httpx.Response:
+        options = await self.sign_in_options(username)
+        credential = authenticator.get(options, origin=ORIGIN, **get)
+        return await self.post("/v1/authentication/verify", credential, headers=headers)
+
+    async def scalar(self, sql: str, **params: Any) -> Any:
+        async with self.resources.engine.connect() as connection:
+            return (await connection.execute(text(sql), params)).scalar()
+
+
+def new_username() -> str:
+    return f"user-{secrets.token_hex(4)}"
+
+
+def problem_code(response: httpx.Response) -> str:
+    assert response.headers["content-type"].startswith("application/problem+json"), response.text
+    body = response.json()
+    assert {"type", "title", "status", "detail", "code"} <= body.keys()
+    assert body["status"] == response.status_code
+    return str(body["code"])
+
+
+ApiFactory = Callable[..., Awaitable[Api]]
+
+
+@pytest.fixture
+async def make_api(backend: Backend, tmp_path: Any) -> AsyncIterator[ApiFactory]:
+    """Build an app with settings overrides; all are torn down after the test."""
+    opened: list[tuple[Any, Api]] = []
+
+    async def factory(**overrides: Any) -> Api:
+        values: dict[str, Any] = {
+            "rp_id": RP_ID,
+            "origins": [ORIGIN],
+            "database_url": backend.database_url,
+            "redis_url": backend.redis_url,
+            "secret_key": SECRET_KEY,
+            "cookie_secure": False,
+            "data_dir": tmp_path,
+        }
+        values.update(overrides)
+        settings = Settings(**values)
+        app = create_app(settings)
+        lifespan = app.router.lifespan_context(app)
+        await lifespan.__aenter__()
+        client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app, client=("203.0.113.7", 4711)),
+            base_url=ORIGIN,
+        )
+        instance = Api(client=client, resources=app.state.resources, settings=settings)
+        opened.append((lifespan, instance))
+        return instance
+
+    yield factory
+    if opened:
+        # Leave the session's shared database empty for the next test.
+        async with opened[0][1].resources.engine.begin() as connection:
+            for table in ("sessions", "passkeys", "users"):
+                await connection.execute(text(f"DELETE FROM {table}"))  # noqa: S608
+    for lifespan, instance in reversed(opened):
+        await instance.client.aclose()
+        await lifespan.__aexit__(None, None, None)
+
+
+@pytest.fixture
+async def api(make_api: ApiFactory) -> Api:
+    return await make_api()
+
+
+@pytest.fixture
+def authenticator() -> SoftAuthenticator:
+    return SoftAuthenticator()
