@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import os
 import sys
+from pathlib import Path
 
 from pydantic import ValidationError
 
@@ -22,6 +25,13 @@ def _settings() -> Settings:
         raise SystemExit(2) from None
 
 
+def openapi_json() -> str:
+    """The committed openapi.json, exactly: tests compare the file with this."""
+    from passkey_api.app import create_app
+
+    return json.dumps(create_app(Settings(demo_page=False)).openapi(), indent=2) + "\n"
+
+
 def _migrate(settings: Settings) -> None:
     migrations.upgrade(settings.resolved_database_url)
 
@@ -37,7 +47,17 @@ def main(argv: list[str] | None = None) -> None:
         "--no-migrate", action="store_true", help="do not apply migrations before serving"
     )
     commands.add_parser("migrate", help="apply pending database migrations and exit")
+    spec = commands.add_parser("openapi", help="print the OpenAPI document (openapi.json)")
+    spec.add_argument("--output", "-o", help="write to this file instead of stdout")
     args = parser.parse_args(argv)
+
+    if args.command == "openapi":
+        text = openapi_json()
+        if args.output:
+            Path(args.output).write_text(text)
+        else:
+            sys.stdout.write(text)
+        return
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     settings = _settings()
@@ -46,6 +66,10 @@ def main(argv: list[str] | None = None) -> None:
         print("passkey-api: database is at the newest migration")
         return
 
+    if "PASSKEY_ORIGINS" not in os.environ and settings.rp_id == "localhost":
+        # Zero-config local run: the page is served from this very port.
+        os.environ["PASSKEY_ORIGINS"] = f"http://localhost:{args.port}"
+        settings = _settings()
     if not args.no_migrate:
         _migrate(settings)
     import uvicorn

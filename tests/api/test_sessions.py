@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 from sqlalchemy import text
-
 from tests.api.conftest import Api, ApiFactory, problem_code
 from tests.softauthn import SoftAuthenticator
 
@@ -59,7 +58,8 @@ async def test_native_bearer_flow(api: Api, authenticator: SoftAuthenticator) ->
     signed_in = await api.sign_in(authenticator, headers=NATIVE)
     assert signed_in.status_code == 200
     second = signed_in.json()["session_token"]
-    assert second and second != token
+    assert second
+    assert second != token
     assert (await api.client.delete("/v1/session", headers=bearer)).status_code == 204
     assert (await api.client.get("/v1/session", headers=bearer)).status_code == 401
     other = {"Authorization": f"Bearer {second}"}
@@ -72,7 +72,8 @@ async def test_token_is_stored_only_as_a_hash(api: Api, authenticator: SoftAuthe
     async with api.resources.engine.connect() as connection:
         rows = (await connection.execute(text("SELECT * FROM sessions"))).all()
     dumped = repr(rows)
-    assert raw not in dumped and token not in dumped
+    assert raw not in dumped
+    assert token not in dumped
 
 
 async def test_tampered_or_forged_tokens_are_refused(
@@ -90,7 +91,7 @@ async def test_tampered_or_forged_tokens_are_refused(
         token + "x",
     ):
         header = f"Bearer {value}".encode("latin-1")  # raw bytes, as a hostile client sends
-        response = await api.client.get("/v1/session", headers={"Authorization": header})
+        response = await api.client.get("/v1/session", headers={b"Authorization": header})
         assert response.status_code == 401, value
     api.client.cookies.set("passkey_session", f"{flipped}.{mac}")
     assert (await api.client.get("/v1/session")).status_code == 401
