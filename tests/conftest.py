@@ -31,6 +31,17 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 SECRET_KEY = "test-secret-key-" + "x" * 40
 
 
+_SKIPPED_BACKENDS: set[str] = set()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    for message in sorted(_SKIPPED_BACKENDS):
+        terminalreporter.write_sep("=", "PostgreSQL + Redis half SKIPPED", yellow=True)
+        terminalreporter.write_line(
+            f"Only the embedded backend (SQLite + in-process store) was tested: {message}."
+        )
+
+
 def _reachable(url: str, default_port: int) -> bool:
     parts = urlsplit(url)
     try:
@@ -57,6 +68,7 @@ def require_services() -> None:
     )
     if IN_CI:
         pytest.fail(f"CI=true but {message}", pytrace=False)
+    _SKIPPED_BACKENDS.add(message)
     pytest.skip(message)
 
 
