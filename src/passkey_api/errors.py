@@ -178,6 +178,33 @@ class NotAuthenticated(ApiError):
     status, code, title = 401, "not_authenticated", "Sign-in required"
 
 
+class AccountDisabled(ApiError):
+    status, code, title = 403, "account_disabled", "This account is disabled"
+
+
+class ReauthenticationRequired(ApiError):
+    status, code, title = 403, "reauthentication_required", "Confirm it is you with your passkey"
+
+
+class RoleRequired(ApiError):
+    status, code, title = 403, "forbidden", "You are not allowed to do this"
+
+
+# --- accounts -------------------------------------------------------------------------
+
+
+class NotFound(ApiError):
+    status, code, title = 404, "not_found", "Not found"
+
+
+class LastPasskey(ApiError):
+    status, code, title = 409, "last_passkey", "The last passkey of an account cannot be removed"
+
+
+class LastAdmin(ApiError):
+    status, code, title = 409, "last_admin", "The last admin cannot be demoted or disabled"
+
+
 # --- infrastructure -------------------------------------------------------------------
 
 

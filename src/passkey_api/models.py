@@ -6,7 +6,16 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, DateTime, ForeignKey, LargeBinary, MetaData
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    MetaData,
+)
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
@@ -57,6 +66,12 @@ class User(SQLModel, table=True):
     # The WebAuthn user.id: random, opaque, never personal data.
     user_handle: bytes = Field(sa_column=Column(LargeBinary(64), nullable=False, unique=True))
     created_at: datetime = Field(sa_column=_utc_column())
+    # Always holds "user"; "admin" opens /v1/admin. Other names are free for embedders.
+    roles: list[str] = Field(
+        default_factory=lambda: ["user"], sa_column=Column(JSON, nullable=False)
+    )
+    # A disabled user cannot sign in and their sessions stop working.
+    disabled_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
 
 
 class Passkey(SQLModel, table=True):
@@ -77,6 +92,7 @@ class Passkey(SQLModel, table=True):
     # credProps.rk: True/False when the browser said, None when it did not (unknown).
     discoverable: bool | None = None
     attestation_format: str = Field(max_length=32)
+    name: str = Field(max_length=64)
     user_verified: bool
     created_at: datetime = Field(sa_column=_utc_column())
     last_used_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
@@ -97,3 +113,27 @@ class Session(SQLModel, table=True):
     expires_at: datetime = Field(sa_column=_utc_column(index=True))
     user_agent: str | None = Field(default=None, max_length=512)
     ip: str | None = Field(default=None, max_length=64)
+    # Re-authentication (sudo mode): purpose -> ISO time of the last user-verified
+    # assertion made for it in this session.
+    reauthenticated: dict[str, str] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False)
+    )
+
+
+class AuditEvent(SQLModel, table=True):
+    __tablename__ = "audit_events"
+    # "My activity" reads one user's newest events first.
+    __table_args__ = (Index("ix_audit_events_user_id", "user_id", "at"),)
+
+    id: uuid.UUID = Field(primary_key=True)
+    at: datetime = Field(sa_column=_utc_column(index=True))
+    event: str = Field(max_length=48)
+    # Whose account it concerns; no foreign key, so the trail outlives a deleted user.
+    user_id: uuid.UUID | None = None
+    # Who did it, when not the user themself (an admin).
+    actor_id: uuid.UUID | None = None
+    success: bool
+    code: str | None = Field(default=None, max_length=64)
+    ip: str | None = Field(default=None, max_length=64)
+    user_agent: str | None = Field(default=None, max_length=512)
+    details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))

@@ -79,14 +79,19 @@ def creation_options(
 
 
 def request_options(
-    settings: Settings, *, challenge: bytes, allow: list[Descriptor], hints: list[str]
+    settings: Settings,
+    *,
+    challenge: bytes,
+    allow: list[Descriptor],
+    hints: list[str],
+    user_verification: str,
 ) -> dict[str, Any]:
     options = generate_authentication_options(
         rp_id=settings.rp_id,
         challenge=challenge,
         timeout=settings.ceremony_timeout_ms,
         allow_credentials=_descriptors(allow),
-        user_verification=UserVerificationRequirement(settings.user_verification),
+        user_verification=UserVerificationRequirement(user_verification),
     )
     data = options_to_json_dict(options)
     data["hints"] = list(hints)

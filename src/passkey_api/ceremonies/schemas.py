@@ -89,6 +89,11 @@ class RegistrationOptionsRequest(Strict):
     hints: Hints = []
 
 
+class AddPasskeyOptionsRequest(Strict):
+    attachment: Attachment | None = None
+    hints: Hints = []
+
+
 class AuthenticationOptionsRequest(Strict):
     username: str | None = Field(default=None, min_length=1, max_length=256)
     hints: Hints = []

@@ -1,14 +1,14 @@
-"""The registration and authentication ceremonies (WebAuthn Level 3, sections 7.1 and 7.2).
+"""The ceremonies (WebAuthn Level 3, sections 7.1 and 7.2) and what they lead to: a new
+account, a new session, one more passkey, or a re-authenticated session.
 
-Each verify takes the challenge out of the store first, so a challenge is single use even
-when verification then fails: the client starts the ceremony over.
+Each verify takes its challenge out of the store first, so a challenge is single use
+even when verification then fails: the client starts the ceremony over.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import logging
 import secrets
 import uuid
 from dataclasses import asdict, dataclass
@@ -17,19 +17,12 @@ from typing import Any, Literal
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
-from webauthn import verify_authentication_response, verify_registration_response
-from webauthn.helpers import decode_credential_public_key
-from webauthn.helpers.structs import (
-    AttestationFormat,
-    AuthenticationCredential,
-    AuthenticatorAssertionResponse,
-    AuthenticatorAttestationResponse,
-    RegistrationCredential,
-)
 
 from passkey_api import base64url
-from passkey_api.ceremonies import checks, options
+from passkey_api.audit import service as audit
+from passkey_api.ceremonies import assertion, attestation, checks, options
 from passkey_api.ceremonies.schemas import (
+    AddPasskeyOptionsRequest,
     AuthenticationOptionsRequest,
     AuthenticationResponseJSON,
     RegistrationOptionsRequest,
@@ -38,31 +31,26 @@ from passkey_api.ceremonies.schemas import (
 from passkey_api.challenges import ChallengeStore
 from passkey_api.config import Settings
 from passkey_api.errors import (
-    BackupEligibilityChanged,
+    AccountDisabled,
+    ApiError,
     CeremonyMismatch,
     ChallengeExpired,
     CredentialExists,
-    CredentialNotAllowed,
-    InvalidCredential,
     SignCountRegression,
     UnknownCredential,
-    UnsupportedAlgorithm,
-    UserHandleMismatch,
-    UserHandleMissing,
     UsernameTaken,
 )
 from passkey_api.models import Passkey, Session, User
 from passkey_api.passkeys import repository as passkeys
+from passkey_api.passkeys.providers import provider
 from passkey_api.sessions import service as sessions
-from passkey_api.sessions.service import ClientInfo
+from passkey_api.sessions.service import ActiveSession, ClientInfo
 from passkey_api.users import names
 from passkey_api.users import repository as users
 
-log = logging.getLogger(__name__)
-
 CHALLENGE_BYTES = 32
 USER_HANDLE_BYTES = 32
-Ceremony = Literal["registration", "authentication"]
+Ceremony = Literal["registration", "add_passkey", "authentication", "reauthentication"]
 
 
 @dataclass(frozen=True)
@@ -76,25 +64,11 @@ class PendingCeremony:
     username_key: str | None = None
     display_name: str | None = None
     user_handle: str | None = None
-    # authentication, username-first: whose credentials were offered (None: discoverable)
+    # whose credentials were offered or who is adding one (None: discoverable sign-in)
     user_id: str | None = None
-
-    @classmethod
-    def load(cls, state: dict[str, Any]) -> PendingCeremony:
-        return cls(**state)
-
-
-@dataclass(frozen=True)
-class Registered:
-    user: User
-    passkey: Passkey
-
-
-@dataclass(frozen=True)
-class Authenticated:
-    user: User
-    passkey: Passkey
-    user_verified: bool
+    # reauthentication: the session to elevate, and for what
+    session_id: str | None = None
+    purpose: str | None = None
 
 
 @dataclass(frozen=True)
@@ -102,6 +76,41 @@ class SignedIn:
     user: User
     session: Session
     token: str
+
+
+# --- sign-up ----------------------------------------------------------------------------
+
+
+async def registration_options(
+    db: AsyncSession, store: ChallengeStore, settings: Settings, request: RegistrationOptionsRequest
+) -> dict[str, Any]:
+    username, username_key = names.normalize(request.username)
+    if await users.username_taken(db, username_key):
+        raise UsernameTaken()
+    display_name = (request.display_name or "").strip() or username
+    user_handle = secrets.token_bytes(USER_HANDLE_BYTES)
+    challenge = await _begin(
+        store,
+        settings,
+        PendingCeremony(
+            ceremony="registration",
+            user_verification=settings.user_verification,
+            username=username,
+            username_key=username_key,
+            display_name=display_name,
+            user_handle=base64url.encode(user_handle),
+        ),
+    )
+    return options.creation_options(
+        settings,
+        challenge=challenge,
+        user_handle=user_handle,
+        username=username,
+        display_name=display_name,
+        attachment=request.attachment,
+        hints=list(request.hints),
+        exclude=[],
+    )
 
 
 async def sign_up(
@@ -113,10 +122,89 @@ async def sign_up(
     client: ClientInfo,
     now: datetime,
 ) -> SignedIn:
-    """Verify a registration, create the account and its first session, in one commit."""
-    registered = await verify_registration(db, store, settings, credential, now=now)
-    return await _start_session(
-        db, settings, registered.user, registered.passkey.user_verified, client, now
+    """Verify a registration; create the account, its passkey and a session in one commit."""
+    client_data = checks.client_data(credential.response.clientDataJSON)
+    pending = await _take(store, client_data.challenge, "registration")
+    verified = attestation.verify(
+        settings, credential, client_data, require_uv=pending.user_verification == "required"
+    )
+    # A registration challenge always carries these (see registration_options).
+    assert pending.username is not None
+    assert pending.username_key is not None
+    assert pending.user_handle is not None
+    user = User(
+        id=uuid.uuid4(),
+        username=pending.username,
+        username_key=pending.username_key,
+        display_name=pending.display_name or pending.username,
+        user_handle=base64url.decode(pending.user_handle),
+        created_at=now,
+        roles=["user"],
+    )
+    # Checked first for a precise answer; the UNIQUE constraints decide any race.
+    if await users.username_taken(db, user.username_key):
+        raise UsernameTaken()
+    await _refuse_known_credential(db, verified.credential_id)
+    try:
+        await users.add(db, user)
+        passkey = await _store_passkey(db, user, verified, now)
+    except IntegrityError:
+        await db.rollback()
+        if await users.username_taken(db, user.username_key):
+            raise UsernameTaken() from None
+        await _refuse_known_credential(db, verified.credential_id)
+        raise
+    await audit.record(
+        db,
+        "sign_up",
+        user_id=user.id,
+        client=client,
+        now=now,
+        passkey=base64url.encode(passkey.credential_id),
+    )
+    return await _start_session(db, settings, user, verified.user_verified, client, now)
+
+
+# --- sign-in ----------------------------------------------------------------------------
+
+
+async def authentication_options(
+    db: AsyncSession,
+    store: ChallengeStore,
+    settings: Settings,
+    request: AuthenticationOptionsRequest,
+    secret_key: bytes,
+) -> dict[str, Any]:
+    allow: list[options.Descriptor] = []
+    user_id: str | None = None
+    if request.username is not None:
+        try:
+            _, username_key = names.normalize(request.username)
+        except ApiError:
+            username_key = request.username  # an impossible name is just an unknown one
+        user = await users.get_by_username_key(db, username_key)
+        if user is not None:
+            user_id = str(user.id)
+            allow = await passkeys.descriptors_of(db, user.id)
+        if not allow:
+            # Unknown names get a stable, plausible credential so that the answer does
+            # not tell whether the account exists.
+            allow = [_decoy_descriptor(secret_key, username_key)]
+    challenge = await _begin(
+        store,
+        settings,
+        PendingCeremony(
+            ceremony="authentication",
+            user_verification=settings.user_verification,
+            user_id=user_id,
+        ),
+    )
+    return options.request_options(
+        settings,
+        challenge=challenge,
+        allow=allow,
+        hints=list(request.hints),
+        user_verification=settings.user_verification,
     )
 
 
@@ -130,10 +218,256 @@ async def sign_in(
     now: datetime,
 ) -> SignedIn:
     """Verify an assertion, record the passkey's use and start a session, in one commit."""
-    authenticated = await verify_authentication(db, store, settings, credential, now=now)
-    return await _start_session(
-        db, settings, authenticated.user, authenticated.user_verified, client, now
+    user_id: uuid.UUID | None = None
+    try:
+        client_data = checks.client_data(credential.response.clientDataJSON)
+        pending = await _take(store, client_data.challenge, "authentication")
+        user_id = uuid.UUID(pending.user_id) if pending.user_id else None
+        passkey, user, asserted = await _asserted_passkey(
+            db, settings, credential, client_data, pending, now
+        )
+        user_id = user.id
+        if user.disabled_at is not None:
+            raise AccountDisabled()
+        await audit.record(
+            db,
+            "sign_in",
+            user_id=user.id,
+            client=client,
+            now=now,
+            passkey=base64url.encode(passkey.credential_id),
+        )
+        return await _start_session(db, settings, user, asserted.user_verified, client, now)
+    except ApiError as exc:
+        await audit.record_failure(
+            db, "sign_in", user_id=user_id, client=client, now=now, code=exc.code
+        )
+        raise
+
+
+# --- one more passkey for a signed-in user ----------------------------------------------
+
+
+async def add_passkey_options(
+    db: AsyncSession,
+    store: ChallengeStore,
+    settings: Settings,
+    user: User,
+    request: AddPasskeyOptionsRequest,
+) -> dict[str, Any]:
+    challenge = await _begin(
+        store,
+        settings,
+        PendingCeremony(
+            ceremony="add_passkey",
+            user_verification=settings.user_verification,
+            user_id=str(user.id),
+        ),
     )
+    return options.creation_options(
+        settings,
+        challenge=challenge,
+        user_handle=user.user_handle,
+        username=user.username,
+        display_name=user.display_name,
+        attachment=request.attachment,
+        hints=list(request.hints),
+        # The same authenticator must not be registered twice for one account.
+        exclude=await passkeys.descriptors_of(db, user.id),
+    )
+
+
+async def add_passkey(
+    db: AsyncSession,
+    store: ChallengeStore,
+    settings: Settings,
+    user: User,
+    credential: RegistrationResponseJSON,
+    *,
+    client: ClientInfo,
+    now: datetime,
+) -> Passkey:
+    client_data = checks.client_data(credential.response.clientDataJSON)
+    pending = await _take(store, client_data.challenge, "add_passkey")
+    if pending.user_id != str(user.id):
+        raise CeremonyMismatch("This challenge was issued to another account.")
+    verified = attestation.verify(
+        settings, credential, client_data, require_uv=pending.user_verification == "required"
+    )
+    await _refuse_known_credential(db, verified.credential_id)
+    try:
+        passkey = await _store_passkey(db, user, verified, now)
+    except IntegrityError:
+        await db.rollback()
+        raise CredentialExists() from None
+    await audit.record(
+        db,
+        "passkey_added",
+        user_id=user.id,
+        client=client,
+        now=now,
+        passkey=base64url.encode(passkey.credential_id),
+        name=passkey.name,
+    )
+    await db.commit()
+    return passkey
+
+
+# --- re-authentication (sudo mode) ------------------------------------------------------
+
+
+async def reauthentication_options(
+    db: AsyncSession,
+    store: ChallengeStore,
+    settings: Settings,
+    active: ActiveSession,
+    *,
+    purpose: str,
+    hints: list[str],
+) -> dict[str, Any]:
+    challenge = await _begin(
+        store,
+        settings,
+        PendingCeremony(
+            ceremony="reauthentication",
+            user_verification="required",
+            user_id=str(active.user.id),
+            session_id=str(active.session.id),
+            purpose=purpose,
+        ),
+    )
+    return options.request_options(
+        settings,
+        challenge=challenge,
+        # Only the user's own passkeys can confirm it is them.
+        allow=await passkeys.descriptors_of(db, active.user.id),
+        hints=hints,
+        user_verification="required",
+    )
+
+
+async def reauthenticate(
+    db: AsyncSession,
+    store: ChallengeStore,
+    settings: Settings,
+    active: ActiveSession,
+    credential: AuthenticationResponseJSON,
+    *,
+    client: ClientInfo,
+    now: datetime,
+) -> str:
+    """Verify a user-verified assertion and stamp the session for the ceremony's purpose."""
+    try:
+        client_data = checks.client_data(credential.response.clientDataJSON)
+        pending = await _take(store, client_data.challenge, "reauthentication")
+        if pending.session_id != str(active.session.id) or pending.purpose is None:
+            raise CeremonyMismatch("This challenge was issued to another session.")
+        await _asserted_passkey(db, settings, credential, client_data, pending, now)
+        await sessions.mark_reauthenticated(db, active.session, pending.purpose, now)
+        await audit.record(
+            db,
+            "reauthenticated",
+            user_id=active.user.id,
+            client=client,
+            now=now,
+            purpose=pending.purpose,
+        )
+        await db.commit()
+        return pending.purpose
+    except ApiError as exc:
+        await audit.record_failure(
+            db, "reauthenticated", user_id=active.user.id, client=client, now=now, code=exc.code
+        )
+        raise
+
+
+# --- shared steps -----------------------------------------------------------------------
+
+
+async def _begin(store: ChallengeStore, settings: Settings, pending: PendingCeremony) -> bytes:
+    challenge = secrets.token_bytes(CHALLENGE_BYTES)
+    await store.put(challenge, asdict(pending), settings.challenge_ttl)
+    return challenge
+
+
+async def _take(store: ChallengeStore, challenge: bytes, ceremony: Ceremony) -> PendingCeremony:
+    state = await store.take(challenge)
+    if state is None:
+        raise ChallengeExpired()
+    pending = PendingCeremony(**state)
+    if pending.ceremony != ceremony:
+        raise CeremonyMismatch(f"This challenge was issued for {pending.ceremony}.")
+    return pending
+
+
+async def _asserted_passkey(
+    db: AsyncSession,
+    settings: Settings,
+    credential: AuthenticationResponseJSON,
+    client_data: checks.ClientData,
+    pending: PendingCeremony,
+    now: datetime,
+) -> tuple[Passkey, User, assertion.Asserted]:
+    """Check and verify an assertion, then record the passkey's use (flushed)."""
+    checks.client_data_fits(client_data, expected_type="webauthn.get", origins=settings.origins)
+    checks.credential_id_fits(credential.rawId, credential.id)
+    found = await passkeys.get_with_user(db, credential.rawId)
+    if found is None:
+        raise UnknownCredential(
+            # What the SPA hands to PublicKeyCredential.signalUnknownCredential().
+            signal_unknown_credential={"rpId": settings.rp_id, "credentialId": credential.id}
+        )
+    passkey, user = found
+    asserted = assertion.verify(
+        settings,
+        credential,
+        client_data,
+        passkey,
+        user,
+        expected_user_id=pending.user_id,
+        require_uv=pending.user_verification == "required",
+    )
+    if not await passkeys.record_use(
+        db,
+        passkey.id,
+        new_sign_count=asserted.sign_count,
+        backup_state=asserted.backup_state,
+        now=now,
+    ):
+        raise SignCountRegression("A concurrent sign-in used a newer counter value.")
+    passkey.sign_count = asserted.sign_count
+    passkey.backup_state = asserted.backup_state
+    passkey.last_used_at = now
+    return passkey, user, asserted
+
+
+async def _refuse_known_credential(db: AsyncSession, credential_id: bytes) -> None:
+    if await passkeys.credential_exists(db, credential_id):
+        raise CredentialExists()
+
+
+async def _store_passkey(
+    db: AsyncSession, user: User, verified: attestation.NewCredential, now: datetime
+) -> Passkey:
+    passkey = Passkey(
+        id=uuid.uuid4(),
+        user_id=user.id,
+        credential_id=verified.credential_id,
+        public_key=verified.public_key,
+        sign_count=verified.sign_count,
+        transports=verified.transports,
+        aaguid=verified.aaguid,
+        backup_eligible=verified.backup_eligible,
+        backup_state=verified.backup_state,
+        discoverable=verified.discoverable,
+        attestation_format=verified.attestation_format,
+        user_verified=verified.user_verified,
+        created_at=now,
+        # New passkeys are named after their provider; the user can rename them.
+        name=provider(verified.aaguid, verified.transports).name,
+    )
+    await passkeys.add(db, passkey)  # after the user: the foreign key needs it
+    return passkey
 
 
 async def _start_session(
@@ -154,266 +488,6 @@ async def _start_session(
     )
     await db.commit()
     return SignedIn(user=user, session=session, token=token)
-
-
-# --- registration ---------------------------------------------------------------------
-
-
-async def registration_options(
-    db: AsyncSession, store: ChallengeStore, settings: Settings, request: RegistrationOptionsRequest
-) -> dict[str, Any]:
-    username, username_key = names.normalize(request.username)
-    if await users.username_taken(db, username_key):
-        raise UsernameTaken()
-    display_name = (request.display_name or "").strip() or username
-    challenge = secrets.token_bytes(CHALLENGE_BYTES)
-    user_handle = secrets.token_bytes(USER_HANDLE_BYTES)
-    pending = PendingCeremony(
-        ceremony="registration",
-        user_verification=settings.user_verification,
-        username=username,
-        username_key=username_key,
-        display_name=display_name,
-        user_handle=base64url.encode(user_handle),
-    )
-    await store.put(challenge, asdict(pending), settings.challenge_ttl)
-    return options.creation_options(
-        settings,
-        challenge=challenge,
-        user_handle=user_handle,
-        username=username,
-        display_name=display_name,
-        attachment=request.attachment,
-        hints=list(request.hints),
-        exclude=[],
-    )
-
-
-async def verify_registration(
-    db: AsyncSession,
-    store: ChallengeStore,
-    settings: Settings,
-    credential: RegistrationResponseJSON,
-    *,
-    now: datetime,
-) -> Registered:
-    response = credential.response
-    client_data = checks.client_data(response.clientDataJSON)
-    pending = await _take(store, client_data.challenge, "registration")
-    checks.client_data_fits(client_data, expected_type="webauthn.create", origins=settings.origins)
-    checks.credential_id_fits(credential.rawId, credential.id)
-    require_uv = pending.user_verification == "required"
-
-    attestation = checks.attestation(response.attestationObject)
-    auth_data = attestation.auth_data
-    checks.flags_fit(auth_data, rp_id=settings.rp_id, require_uv=require_uv)
-    attested = auth_data.attested_credential_data
-    if attested is None or attested.credential_id != credential.rawId:
-        raise InvalidCredential("The attested credential id differs from rawId.")
-    try:
-        algorithm = decode_credential_public_key(attested.credential_public_key).alg
-    except Exception:
-        raise InvalidCredential("The credential public key cannot be read.") from None
-    if algorithm not in options.ALGORITHMS:
-        raise UnsupportedAlgorithm()
-
-    try:
-        verified = verify_registration_response(
-            credential=RegistrationCredential(
-                id=credential.id,
-                raw_id=credential.rawId,
-                response=AuthenticatorAttestationResponse(
-                    client_data_json=response.clientDataJSON,
-                    attestation_object=response.attestationObject,
-                ),
-            ),
-            expected_challenge=client_data.challenge,
-            expected_rp_id=settings.rp_id,
-            expected_origin=settings.origins,
-            require_user_verification=require_uv,
-            supported_pub_key_algs=options.ALGORITHMS,
-        )
-    except Exception as exc:  # py_webauthn raises several families; all mean "did not verify"
-        log.info("registration did not verify: %s", type(exc).__name__)
-        raise InvalidCredential() from None
-
-    # A registration challenge always carries these (see registration_options).
-    assert pending.username is not None
-    assert pending.username_key is not None
-    assert pending.user_handle is not None
-    user = User(
-        id=uuid.uuid4(),
-        username=pending.username,
-        username_key=pending.username_key,
-        display_name=pending.display_name or pending.username,
-        user_handle=base64url.decode(pending.user_handle),
-        created_at=now,
-    )
-    passkey = Passkey(
-        id=uuid.uuid4(),
-        user_id=user.id,
-        credential_id=verified.credential_id,
-        public_key=verified.credential_public_key,
-        sign_count=verified.sign_count,
-        transports=_transports(response.transports),
-        aaguid=verified.aaguid,
-        backup_eligible=auth_data.flags.be,
-        backup_state=auth_data.flags.bs,
-        discoverable=_discoverable(credential.clientExtensionResults),
-        attestation_format=AttestationFormat(verified.fmt).value,
-        user_verified=verified.user_verified,
-        created_at=now,
-    )
-    # Checked first for a precise answer; the UNIQUE constraints decide any race.
-    if await users.username_taken(db, user.username_key):
-        raise UsernameTaken()
-    if await passkeys.credential_exists(db, passkey.credential_id):
-        raise CredentialExists()
-    try:
-        await users.add(db, user)
-        await passkeys.add(db, passkey)  # after the user: the foreign key needs it
-    except IntegrityError:
-        await db.rollback()
-        if await users.username_taken(db, user.username_key):
-            raise UsernameTaken() from None
-        if await passkeys.credential_exists(db, passkey.credential_id):
-            raise CredentialExists() from None
-        raise
-    return Registered(user=user, passkey=passkey)
-
-
-# --- authentication -------------------------------------------------------------------
-
-
-async def authentication_options(
-    db: AsyncSession,
-    store: ChallengeStore,
-    settings: Settings,
-    request: AuthenticationOptionsRequest,
-    secret_key: bytes,
-) -> dict[str, Any]:
-    allow: list[options.Descriptor] = []
-    user_id: str | None = None
-    if request.username is not None:
-        try:
-            _, username_key = names.normalize(request.username)
-        except Exception:
-            username_key = request.username  # an impossible name is just an unknown one
-        user = await users.get_by_username_key(db, username_key)
-        if user is not None:
-            user_id = str(user.id)
-            allow = await passkeys.descriptors_of(db, user.id)
-        if not allow:
-            # Unknown names get a stable, plausible credential so that the answer does
-            # not tell whether the account exists.
-            allow = [_decoy_descriptor(secret_key, username_key)]
-    challenge = secrets.token_bytes(CHALLENGE_BYTES)
-    pending = PendingCeremony(
-        ceremony="authentication", user_verification=settings.user_verification, user_id=user_id
-    )
-    await store.put(challenge, asdict(pending), settings.challenge_ttl)
-    return options.request_options(
-        settings, challenge=challenge, allow=allow, hints=list(request.hints)
-    )
-
-
-async def verify_authentication(
-    db: AsyncSession,
-    store: ChallengeStore,
-    settings: Settings,
-    credential: AuthenticationResponseJSON,
-    *,
-    now: datetime,
-) -> Authenticated:
-    response = credential.response
-    client_data = checks.client_data(response.clientDataJSON)
-    pending = await _take(store, client_data.challenge, "authentication")
-    checks.client_data_fits(client_data, expected_type="webauthn.get", origins=settings.origins)
-    checks.credential_id_fits(credential.rawId, credential.id)
-
-    found = await passkeys.get_with_user(db, credential.rawId)
-    if found is None:
-        raise UnknownCredential(
-            # What the SPA hands to PublicKeyCredential.signalUnknownCredential().
-            signal_unknown_credential={"rpId": settings.rp_id, "credentialId": credential.id}
-        )
-    passkey, user = found
-    if pending.user_id is not None and str(passkey.user_id) != pending.user_id:
-        raise CredentialNotAllowed()
-    if response.userHandle is not None:
-        if not hmac.compare_digest(response.userHandle, user.user_handle):
-            raise UserHandleMismatch()
-    elif pending.user_id is None:
-        # A discoverable sign-in must name its user (WebAuthn 7.2 step 6).
-        raise UserHandleMissing()
-
-    require_uv = pending.user_verification == "required"
-    auth_data = checks.authenticator_data(response.authenticatorData)
-    checks.flags_fit(auth_data, rp_id=settings.rp_id, require_uv=require_uv)
-    if auth_data.flags.be != passkey.backup_eligible:
-        raise BackupEligibilityChanged()
-
-    try:
-        verify_authentication_response(
-            credential=AuthenticationCredential(
-                id=credential.id,
-                raw_id=credential.rawId,
-                response=AuthenticatorAssertionResponse(
-                    client_data_json=response.clientDataJSON,
-                    authenticator_data=response.authenticatorData,
-                    signature=response.signature,
-                    user_handle=response.userHandle,
-                ),
-            ),
-            expected_challenge=client_data.challenge,
-            expected_rp_id=settings.rp_id,
-            expected_origin=settings.origins,
-            credential_public_key=passkey.public_key,
-            # The counter is checked below, after the signature, with its own code.
-            credential_current_sign_count=0,
-            require_user_verification=require_uv,
-        )
-    except Exception as exc:
-        log.info("authentication did not verify: %s", type(exc).__name__)
-        raise InvalidCredential() from None
-
-    new_count, stored = auth_data.sign_count, passkey.sign_count
-    if (new_count or stored) and new_count <= stored:
-        raise SignCountRegression()
-    if not await passkeys.record_use(
-        db, passkey.id, new_sign_count=new_count, backup_state=auth_data.flags.bs, now=now
-    ):
-        raise SignCountRegression("A concurrent sign-in used a newer counter value.")
-    passkey.sign_count, passkey.backup_state, passkey.last_used_at = (
-        new_count,
-        auth_data.flags.bs,
-        now,
-    )
-    return Authenticated(user=user, passkey=passkey, user_verified=auth_data.flags.uv)
-
-
-# --- shared ---------------------------------------------------------------------------
-
-
-async def _take(store: ChallengeStore, challenge: bytes, ceremony: Ceremony) -> PendingCeremony:
-    state = await store.take(challenge)
-    if state is None:
-        raise ChallengeExpired()
-    pending = PendingCeremony.load(state)
-    if pending.ceremony != ceremony:
-        raise CeremonyMismatch(f"This challenge was issued for {pending.ceremony}.")
-    return pending
-
-
-def _transports(raw: list[str]) -> list[str]:
-    return sorted({t for t in raw if t in options.KNOWN_TRANSPORTS})
-
-
-def _discoverable(extension_results: dict[str, Any]) -> bool | None:
-    cred_props = extension_results.get("credProps")
-    if isinstance(cred_props, dict) and isinstance(cred_props.get("rk"), bool):
-        return bool(cred_props["rk"])
-    return None
 
 
 def _decoy_descriptor(secret_key: bytes, username_key: str) -> options.Descriptor:

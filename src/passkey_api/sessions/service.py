@@ -69,6 +69,8 @@ async def resolve(
     if found is None:
         return None
     session, user = found
+    if user.disabled_at is not None:
+        return None  # a disabled account's sessions stop working at once
     if session.expires_at <= now:
         await repository.delete_by_id(db, session.id)
         await db.commit()
@@ -80,6 +82,23 @@ async def resolve(
             session.expires_at = now + lifetime
         await db.commit()  # flushes the two changed columns
     return ActiveSession(session=session, user=user, extended=extended)
+
+
+async def mark_reauthenticated(
+    db: AsyncSession, session: Session, purpose: str, now: datetime
+) -> None:
+    """Stamp a user-verified re-authentication for one purpose (flushed, not committed)."""
+    # A new dict, so that the ORM sees the JSON column change.
+    session.reauthenticated = {**session.reauthenticated, purpose: now.isoformat()}
+    db.add(session)
+    await db.flush()
+
+
+def reauthenticated_within(
+    session: Session, purpose: str, *, window: timedelta, now: datetime
+) -> bool:
+    stamp = session.reauthenticated.get(purpose)
+    return stamp is not None and now - datetime.fromisoformat(stamp) <= window
 
 
 async def revoke(db: AsyncSession, session_id: uuid.UUID) -> None:
