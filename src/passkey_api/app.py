@@ -13,15 +13,18 @@ from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
 
 from passkey_api import __version__, problems
+from passkey_api.admin.router import router as admin_router
 from passkey_api.ceremonies.router import router as ceremonies_router
 from passkey_api.challenges import create_challenge_store
 from passkey_api.config import Settings
 from passkey_api.db import create_engine, create_sessionmaker
 from passkey_api.headers import SecurityHeadersMiddleware
 from passkey_api.ops import router as ops_router
+from passkey_api.passkeys.router import router as passkeys_router
 from passkey_api.resources import Resources
 from passkey_api.sessions import service as sessions
 from passkey_api.sessions.router import router as session_router
+from passkey_api.users.router import router as me_router
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +65,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(SecurityHeadersMiddleware)
     app.include_router(ceremonies_router)
     app.include_router(session_router)
+    app.include_router(me_router)
+    app.include_router(passkeys_router)
+    app.include_router(admin_router)
     app.include_router(ops_router)
     if settings.demo_page:
         page = package_files.files("passkey_api").joinpath("static/index.html").read_text()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import logging
 import os
@@ -32,6 +33,42 @@ def openapi_json() -> str:
     return json.dumps(create_app(Settings(demo_page=False)).openapi(), indent=2) + "\n"
 
 
+async def _create_admin(settings: Settings, username: str) -> int:
+    from datetime import UTC, datetime
+
+    from passkey_api.audit import service as audit
+    from passkey_api.db import create_engine, create_sessionmaker
+    from passkey_api.users import names
+    from passkey_api.users import repository as users
+
+    engine = create_engine(settings.resolved_database_url, pool_size=1)
+    try:
+        async with create_sessionmaker(engine)() as db:
+            user = await users.get_by_username_key(db, names.normalize(username)[1])
+            if user is None:
+                print(f"passkey-api: no user {username!r}; sign up first", file=sys.stderr)
+                return 1
+            if "admin" not in user.roles:
+                old = sorted(user.roles)
+                user.roles = sorted({*user.roles, "admin"})
+                db.add(user)
+                await audit.record(
+                    db,
+                    "roles_changed",
+                    user_id=user.id,
+                    client=None,
+                    now=datetime.now(UTC),
+                    old=old,
+                    new=user.roles,
+                    via="cli",
+                )
+                await db.commit()
+            print(f"passkey-api: {user.username} is an admin")
+            return 0
+    finally:
+        await engine.dispose()
+
+
 def _migrate(settings: Settings) -> None:
     migrations.upgrade(settings.resolved_database_url)
 
@@ -47,6 +84,10 @@ def main(argv: list[str] | None = None) -> None:
         "--no-migrate", action="store_true", help="do not apply migrations before serving"
     )
     commands.add_parser("migrate", help="apply pending database migrations and exit")
+    admin = commands.add_parser(
+        "create-admin", help="give an existing user (signed up with a passkey) the admin role"
+    )
+    admin.add_argument("username")
     spec = commands.add_parser("openapi", help="print the OpenAPI document (openapi.json)")
     spec.add_argument("--output", "-o", help="write to this file instead of stdout")
     args = parser.parse_args(argv)
@@ -61,6 +102,9 @@ def main(argv: list[str] | None = None) -> None:
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     settings = _settings()
+    if args.command == "create-admin":
+        _migrate(settings)
+        raise SystemExit(asyncio.run(_create_admin(settings, args.username)))
     if args.command == "migrate":
         _migrate(settings)
         print("passkey-api: database is at the newest migration")

@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     cookie_secure: bool = True
     session_lifetime: timedelta = timedelta(days=30)
     challenge_ttl: timedelta = timedelta(minutes=5)
+    # How long a re-authentication (sudo mode) authorises sensitive actions of its purpose.
+    reauth_window: timedelta = timedelta(minutes=10)
     # WebAuthn `timeout` hint given to the browser, in milliseconds.
     ceremony_timeout_ms: int = Field(default=300_000, ge=10_000, le=600_000)
 

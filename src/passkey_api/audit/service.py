@@ -14,8 +14,8 @@ from typing import Any
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from passkey_api.client_info import ClientInfo
 from passkey_api.models import AuditEvent
-from passkey_api.sessions.service import ClientInfo
 
 log = logging.getLogger(__name__)
 

@@ -157,7 +157,9 @@ def _signed_in(
     resources: ResourcesDep,
     client_type: str | None,
 ) -> SignedIn:
-    body = SignedIn(user=UserOut.of(result.user), session=SessionOut.of(result.session))
+    body = SignedIn(
+        user=UserOut.of(result.user), session=SessionOut.of(result.session), signals=result.signals
+    )
     if transport.is_native(client_type):
         body.session_token = transport.signed(resources.secret_key, result.token)
     else:

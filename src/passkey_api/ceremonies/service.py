@@ -29,6 +29,7 @@ from passkey_api.ceremonies.schemas import (
     RegistrationResponseJSON,
 )
 from passkey_api.challenges import ChallengeStore
+from passkey_api.client_info import ClientInfo
 from passkey_api.config import Settings
 from passkey_api.errors import (
     AccountDisabled,
@@ -42,9 +43,11 @@ from passkey_api.errors import (
 )
 from passkey_api.models import Passkey, Session, User
 from passkey_api.passkeys import repository as passkeys
+from passkey_api.passkeys import service as passkey_service
 from passkey_api.passkeys.providers import provider
+from passkey_api.passkeys.schemas import Signals
 from passkey_api.sessions import service as sessions
-from passkey_api.sessions.service import ActiveSession, ClientInfo
+from passkey_api.sessions.service import ActiveSession
 from passkey_api.users import names
 from passkey_api.users import repository as users
 
@@ -76,6 +79,7 @@ class SignedIn:
     user: User
     session: Session
     token: str
+    signals: Signals
 
 
 # --- sign-up ----------------------------------------------------------------------------
@@ -487,7 +491,8 @@ async def _start_session(
         now=now,
     )
     await db.commit()
-    return SignedIn(user=user, session=session, token=token)
+    signals = await passkey_service.signals_for(db, settings.rp_id, user)
+    return SignedIn(user=user, session=session, token=token, signals=signals)
 
 
 def _decoy_descriptor(secret_key: bytes, username_key: str) -> options.Descriptor:

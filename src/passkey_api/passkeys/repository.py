@@ -66,3 +66,29 @@ async def record_use(
         .values(sign_count=new_sign_count, backup_state=backup_state, last_used_at=now)
     )
     return bool(result.rowcount == 1)
+
+
+async def list_for_user(db: AsyncSession, user_id: uuid.UUID) -> list[Passkey]:
+    result = await db.exec(
+        select(Passkey).where(Passkey.user_id == user_id).order_by(col(Passkey.created_at))
+    )
+    return list(result.all())
+
+
+async def get_owned(db: AsyncSession, user_id: uuid.UUID, credential_id: bytes) -> Passkey | None:
+    result = await db.exec(
+        select(Passkey).where(Passkey.user_id == user_id, Passkey.credential_id == credential_id)
+    )
+    return result.first()
+
+
+async def count_for_user(db: AsyncSession, user_id: uuid.UUID, *, lock: bool = False) -> int:
+    query = select(Passkey.id).where(Passkey.user_id == user_id)
+    if lock:
+        query = query.with_for_update()  # a no-op on SQLite, which serialises writers anyway
+    return len((await db.exec(query)).all())
+
+
+async def delete(db: AsyncSession, passkey: Passkey) -> None:
+    await db.delete(passkey)
+    await db.flush()

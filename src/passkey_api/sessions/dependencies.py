@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, Request, Response
 
-from passkey_api.errors import NotAuthenticated
-from passkey_api.resources import DbDep, ResourcesDep
+from passkey_api.client_info import ClientInfo
+from passkey_api.config import Settings
+from passkey_api.errors import NotAuthenticated, ReauthenticationRequired, RoleRequired
+from passkey_api.resources import DbDep, ResourcesDep, SettingsDep
 from passkey_api.sessions import service, transport
-from passkey_api.sessions.service import ActiveSession, ClientInfo
+from passkey_api.sessions.service import ActiveSession, Purpose
 
 
 async def optional_session(
@@ -38,6 +41,43 @@ async def current_session(
     return active
 
 
+CurrentSession = Annotated[ActiveSession, Depends(current_session)]
+
+
+def require_role(role: str) -> Callable[[ActiveSession], Awaitable[ActiveSession]]:
+    """A dependency that admits only signed-in users holding `role` (403 otherwise).
+
+    Embedders protect their own routes the same way:
+    `@app.get("/reports", dependencies=[Depends(require_role("admin"))])`.
+    """
+
+    async def dependency(active: CurrentSession) -> ActiveSession:
+        if role not in active.user.roles:
+            raise RoleRequired(f"This needs the {role!r} role.", role=role)
+        return active
+
+    return dependency
+
+
+def require_reauthentication(
+    purpose: Purpose,
+) -> Callable[[ActiveSession, Settings], Awaitable[ActiveSession]]:
+    """A dependency that admits the session only within the re-authentication window of
+    `purpose`; otherwise 403 `reauthentication_required` tells the client to call
+    /v1/session/reauthenticate/options with that purpose."""
+
+    async def dependency(active: CurrentSession, settings: SettingsDep) -> ActiveSession:
+        if not service.reauthenticated_within(
+            active.session, purpose, window=settings.reauth_window, now=datetime.now(UTC)
+        ):
+            raise ReauthenticationRequired(
+                f"Confirm it is you for {purpose!r}, then try again.", purpose=purpose
+            )
+        return active
+
+    return dependency
+
+
 def client_info(request: Request) -> ClientInfo:
     return ClientInfo(
         user_agent=request.headers.get("user-agent"),
@@ -46,5 +86,5 @@ def client_info(request: Request) -> ClientInfo:
 
 
 OptionalSession = Annotated[ActiveSession | None, Depends(optional_session)]
-CurrentSession = Annotated[ActiveSession, Depends(current_session)]
+Admin = Annotated[ActiveSession, Depends(require_role("admin"))]
 Client = Annotated[ClientInfo, Depends(client_info)]

@@ -34,3 +34,29 @@ async def delete_by_id(db: AsyncSession, session_id: uuid.UUID) -> None:
 async def delete_expired(db: AsyncSession, now: datetime) -> int:
     result = await db.exec(delete(Session).where(col(Session.expires_at) <= now))
     return int(result.rowcount or 0)
+
+
+async def list_for_user(db: AsyncSession, user_id: uuid.UUID) -> list[Session]:
+    result = await db.exec(
+        select(Session)
+        .where(Session.user_id == user_id)
+        .order_by(col(Session.last_seen_at).desc(), col(Session.id))
+    )
+    return list(result.all())
+
+
+async def delete_owned(db: AsyncSession, user_id: uuid.UUID, session_id: uuid.UUID) -> bool:
+    result = await db.exec(
+        delete(Session).where(col(Session.id) == session_id, col(Session.user_id) == user_id)
+    )
+    return bool(result.rowcount)
+
+
+async def delete_for_user(
+    db: AsyncSession, user_id: uuid.UUID, *, keep: uuid.UUID | None = None
+) -> int:
+    query = delete(Session).where(col(Session.user_id) == user_id)
+    if keep is not None:
+        query = query.where(col(Session.id) != keep)
+    result = await db.exec(query)
+    return int(result.rowcount or 0)

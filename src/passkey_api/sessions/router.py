@@ -1,30 +1,51 @@
-"""/v1/session: the caller's own session."""
+"""/v1/session (the caller's own session, re-authentication) and /v1/me/sessions."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response, status
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated
 
-from passkey_api.errors import NotAuthenticated
+from fastapi import APIRouter, Depends, Response, status
+from fastapi.responses import JSONResponse
+
+from passkey_api import errors
+from passkey_api.ceremonies import service as ceremonies
+from passkey_api.ceremonies.schemas import AuthenticationResponseJSON, RequestOptionsJSON
 from passkey_api.openapi import problem_responses
-from passkey_api.resources import DbDep, ResourcesDep
+from passkey_api.resources import ChallengeStoreDep, DbDep, ResourcesDep, SettingsDep
 from passkey_api.sessions import service, transport
-from passkey_api.sessions.dependencies import CurrentSession, OptionalSession
-from passkey_api.sessions.schemas import SessionInfo, SessionOut
+from passkey_api.sessions.dependencies import (
+    Client,
+    CurrentSession,
+    OptionalSession,
+    require_reauthentication,
+)
+from passkey_api.sessions.schemas import (
+    Reauthenticated,
+    ReauthenticationOptionsRequest,
+    Revoked,
+    SessionInfo,
+    SessionList,
+    SessionListItem,
+    SessionOut,
+)
+from passkey_api.sessions.service import ActiveSession
 from passkey_api.users.schemas import UserOut
 
-router = APIRouter(prefix="/v1/session", tags=["session"])
+router = APIRouter(tags=["session"])
+
+ManageSessions = Annotated[ActiveSession, Depends(require_reauthentication("sessions"))]
 
 
-@router.get("", responses=problem_responses(NotAuthenticated))
+@router.get("/v1/session", responses=problem_responses(errors.NotAuthenticated))
 async def get_session(active: CurrentSession) -> SessionInfo:
     """The signed-in user and their session; 401 when not signed in."""
     return SessionInfo(user=UserOut.of(active.user), session=SessionOut.of(active.session))
 
 
-@router.delete("", status_code=status.HTTP_204_NO_CONTENT)
-async def sign_out(
-    request: Request, active: OptionalSession, db: DbDep, resources: ResourcesDep
-) -> Response:
+@router.delete("/v1/session", status_code=status.HTTP_204_NO_CONTENT)
+async def sign_out(active: OptionalSession, db: DbDep, resources: ResourcesDep) -> Response:
     """Sign out: the session is deleted, so its token is dead everywhere, and the cookie
     is cleared. Answers 204 even without a session, so signing out twice is harmless."""
     if active is not None:
@@ -32,3 +53,94 @@ async def sign_out(
     response = Response(status_code=status.HTTP_204_NO_CONTENT)
     transport.clear_cookie(response, resources.settings)
     return response
+
+
+@router.post(
+    "/v1/session/reauthenticate/options",
+    response_model=RequestOptionsJSON,
+    responses=problem_responses(errors.NotAuthenticated, errors.ChallengeStoreUnavailable),
+)
+async def reauthentication_options(
+    body: ReauthenticationOptionsRequest,
+    active: CurrentSession,
+    db: DbDep,
+    store: ChallengeStoreDep,
+    settings: SettingsDep,
+) -> JSONResponse:
+    """Start a step-up for one purpose: an assertion with user verification required,
+    restricted to the user's own passkeys."""
+    data = await ceremonies.reauthentication_options(
+        db, store, settings, active, purpose=body.purpose, hints=list(body.hints)
+    )
+    return JSONResponse(data)
+
+
+@router.post(
+    "/v1/session/reauthenticate/verify",
+    responses=problem_responses(
+        errors.NotAuthenticated,
+        errors.ChallengeExpired,
+        errors.CeremonyMismatch,
+        errors.OriginMismatch,
+        errors.UserVerificationRequired,
+        errors.CredentialNotAllowed,
+        errors.InvalidCredential,
+        errors.UnknownCredential,
+    ),
+)
+async def reauthenticate(
+    body: AuthenticationResponseJSON,
+    active: CurrentSession,
+    db: DbDep,
+    store: ChallengeStoreDep,
+    settings: SettingsDep,
+    client: Client,
+) -> Reauthenticated:
+    """Finish the step-up: the session (not a new one) may do that purpose's sensitive
+    actions for PASSKEY_REAUTH_WINDOW."""
+    now = datetime.now(UTC)
+    purpose = await ceremonies.reauthenticate(
+        db, store, settings, active, body, client=client, now=now
+    )
+    return Reauthenticated(purpose=purpose, valid_until=now + settings.reauth_window)
+
+
+@router.get("/v1/me/sessions", responses=problem_responses(errors.NotAuthenticated))
+async def list_sessions(active: CurrentSession, db: DbDep) -> SessionList:
+    sessions = await service.list_for(db, active.user)
+    return SessionList(
+        sessions=[SessionListItem.of(s, current_id=active.session.id) for s in sessions]
+    )
+
+
+@router.delete(
+    "/v1/me/sessions/{session_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(
+        errors.NotAuthenticated, errors.ReauthenticationRequired, errors.NotFound
+    ),
+)
+async def revoke_session(
+    session_id: uuid.UUID,
+    active: ManageSessions,
+    db: DbDep,
+    resources: ResourcesDep,
+    client: Client,
+) -> Response:
+    """Revoke one session: it fails on its very next request."""
+    await service.revoke_own(db, active, session_id, client=client, now=datetime.now(UTC))
+    response = Response(status_code=status.HTTP_204_NO_CONTENT)
+    if session_id == active.session.id:
+        transport.clear_cookie(response, resources.settings)
+    return response
+
+
+@router.delete(
+    "/v1/me/sessions",
+    responses=problem_responses(errors.NotAuthenticated, errors.ReauthenticationRequired),
+)
+async def revoke_other_sessions(active: ManageSessions, db: DbDep, client: Client) -> Revoked:
+    """Sign out everywhere else: every session but the current one."""
+    return Revoked(
+        revoked=await service.revoke_others(db, active, client=client, now=datetime.now(UTC))
+    )

@@ -3,9 +3,12 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from passkey_api.ceremonies.schemas import Hints
 from passkey_api.models import Session
+from passkey_api.passkeys.schemas import Signals
+from passkey_api.sessions.service import Purpose
 from passkey_api.users.schemas import UserOut
 
 
@@ -33,8 +36,58 @@ class SessionInfo(BaseModel):
 
 
 class SignedIn(SessionInfo):
+    signals: Signals | None = Field(
+        default=None,
+        description="After sign-in: WebAuthn Signal API payloads for the browser.",
+    )
     session_token: str | None = Field(
         default=None,
         description="Only for native clients (X-Client-Type: native): send it as "
         "`Authorization: Bearer <session_token>`. Browsers get an HttpOnly cookie instead.",
+    )
+
+
+class SessionListItem(BaseModel):
+    id: uuid.UUID = Field(description="Public session id (never the token or its hash).")
+    created_at: datetime
+    last_seen_at: datetime
+    expires_at: datetime
+    user_agent: str | None
+    ip: str | None
+    user_verified: bool
+    current: bool
+
+    @classmethod
+    def of(cls, session: Session, *, current_id: uuid.UUID) -> SessionListItem:
+        return cls(
+            id=session.id,
+            created_at=session.created_at,
+            last_seen_at=session.last_seen_at,
+            expires_at=session.expires_at,
+            user_agent=session.user_agent,
+            ip=session.ip,
+            user_verified=session.user_verified,
+            current=session.id == current_id,
+        )
+
+
+class SessionList(BaseModel):
+    sessions: list[SessionListItem]
+
+
+class Revoked(BaseModel):
+    revoked: int
+
+
+class ReauthenticationOptionsRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    purpose: Purpose
+    hints: Hints = []
+
+
+class Reauthenticated(BaseModel):
+    purpose: str
+    valid_until: datetime = Field(
+        description="Sensitive actions of this purpose are allowed until then."
     )

@@ -11,21 +11,22 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Literal
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from passkey_api import tokens
+from passkey_api.audit import service as audit
+from passkey_api.client_info import ClientInfo
+from passkey_api.errors import NotFound
 from passkey_api.models import Session, User
 from passkey_api.sessions import repository
 
+# What a re-authentication is for: a step-up for one does not authorise another.
+Purpose = Literal["passkeys", "sessions", "admin"]
+
 # last_seen_at is informational; writing it on every request would cost a write per read.
 LAST_SEEN_GRANULARITY = timedelta(minutes=5)
-
-
-@dataclass(frozen=True)
-class ClientInfo:
-    user_agent: str | None
-    ip: str | None
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,44 @@ def reauthenticated_within(
 async def revoke(db: AsyncSession, session_id: uuid.UUID) -> None:
     await repository.delete_by_id(db, session_id)
     await db.commit()
+
+
+async def list_for(db: AsyncSession, user: User) -> list[Session]:
+    return await repository.list_for_user(db, user.id)
+
+
+async def revoke_own(
+    db: AsyncSession,
+    active: ActiveSession,
+    session_id: uuid.UUID,
+    *,
+    client: ClientInfo,
+    now: datetime,
+) -> None:
+    """Revoke one of the user's sessions; another user's id is as absent as a missing one."""
+    if not await repository.delete_owned(db, active.user.id, session_id):
+        raise NotFound("No such session.")
+    await audit.record(
+        db,
+        "session_revoked",
+        user_id=active.user.id,
+        client=client,
+        now=now,
+        session=str(session_id),
+    )
+    await db.commit()
+
+
+async def revoke_others(
+    db: AsyncSession, active: ActiveSession, *, client: ClientInfo, now: datetime
+) -> int:
+    """Sign out everywhere else: every session of the user but the current one."""
+    count = await repository.delete_for_user(db, active.user.id, keep=active.session.id)
+    await audit.record(
+        db, "sessions_revoked", user_id=active.user.id, client=client, now=now, count=count
+    )
+    await db.commit()
+    return count
 
 
 async def purge_expired(db: AsyncSession, now: datetime) -> int:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
-from sqlmodel import select
+from sqlalchemy import String, cast, true
+from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from passkey_api.models import User
+from passkey_api.models import Passkey, Session, User
 
 
 async def add(db: AsyncSession, user: User) -> None:
@@ -27,3 +29,50 @@ async def get_by_username_key(db: AsyncSession, username_key: str) -> User | Non
 async def username_taken(db: AsyncSession, username_key: str) -> bool:
     result = await db.exec(select(User.id).where(User.username_key == username_key))
     return result.first() is not None
+
+
+def _matching(query: str | None) -> Any:
+    if not query:
+        return true()
+    # Search the folded key, so "ALICE" finds "alice"; LIKE wildcards in input are literal.
+    escaped = query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return col(User.username_key).like(f"%{escaped}%", escape="\\")
+
+
+async def page(
+    db: AsyncSession,
+    *,
+    query: str | None,
+    limit: int,
+    offset: int,
+    user_id: uuid.UUID | None = None,
+) -> tuple[list[tuple[User, int, int]], int]:
+    """Users matching `query`, each with their passkey and session counts, and the total."""
+    passkey_count = (
+        select(func.count()).where(Passkey.user_id == User.id).correlate(User).scalar_subquery()
+    )
+    session_count = (
+        select(func.count()).where(Session.user_id == User.id).correlate(User).scalar_subquery()
+    )
+    condition = _matching(query) if user_id is None else col(User.id) == user_id
+    rows = await db.exec(
+        select(User, passkey_count, session_count)
+        .where(condition)
+        .order_by(col(User.created_at), col(User.id))
+        .limit(limit)
+        .offset(offset)
+    )
+    total = (await db.exec(select(func.count()).select_from(User).where(condition))).one()
+    return [(row[0], int(row[1]), int(row[2])) for row in rows.all()], int(total)
+
+
+async def active_admin_ids(db: AsyncSession, *, lock: bool = False) -> list[uuid.UUID]:
+    """Enabled users holding the admin role. Only role changes ask (rarely), so a portable
+    text match on the small JSON list is enough; Python re-checks the decoded list."""
+    query = select(User).where(
+        col(User.disabled_at).is_(None), cast(col(User.roles), String).like('%"admin"%')
+    )
+    if lock:
+        query = query.with_for_update()
+    result = await db.exec(query)
+    return [user.id for user in result.all() if "admin" in user.roles]

@@ -1,0 +1,120 @@
+"""/v1/me/passkeys: the signed-in user's passkeys."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Response, status
+from fastapi.responses import JSONResponse
+
+from passkey_api import errors
+from passkey_api.ceremonies import service as ceremonies
+from passkey_api.ceremonies.schemas import (
+    AddPasskeyOptionsRequest,
+    CreationOptionsJSON,
+    RegistrationResponseJSON,
+)
+from passkey_api.openapi import problem_responses
+from passkey_api.passkeys import service
+from passkey_api.passkeys.schemas import PasskeyList, PasskeyOut, PasskeyRenamed, RenamePasskey
+from passkey_api.resources import ChallengeStoreDep, DbDep, SettingsDep
+from passkey_api.sessions.dependencies import Client, CurrentSession, require_reauthentication
+from passkey_api.sessions.service import ActiveSession
+
+router = APIRouter(prefix="/v1/me/passkeys", tags=["passkeys"])
+
+ManagePasskeys = Annotated[ActiveSession, Depends(require_reauthentication("passkeys"))]
+PasskeyId = Annotated[str, Path(description="The credential id (base64url)", max_length=2048)]
+
+_SIGNED_IN = (errors.NotAuthenticated,)
+_SUDO = (errors.NotAuthenticated, errors.ReauthenticationRequired)
+
+
+@router.get("", responses=problem_responses(*_SIGNED_IN))
+async def list_passkeys(active: CurrentSession, db: DbDep, settings: SettingsDep) -> PasskeyList:
+    passkeys = await service.list_for(db, active.user)
+    return PasskeyList(
+        passkeys=[PasskeyOut.of(p) for p in passkeys],
+        recovery_risk=service.recovery_risk(passkeys),
+        signals=service.signals(settings.rp_id, active.user, passkeys),
+    )
+
+
+@router.post(
+    "/options",
+    response_model=CreationOptionsJSON,
+    responses=problem_responses(*_SUDO, errors.ChallengeStoreUnavailable),
+)
+async def add_passkey_options(
+    body: AddPasskeyOptionsRequest,
+    active: ManagePasskeys,
+    db: DbDep,
+    store: ChallengeStoreDep,
+    settings: SettingsDep,
+) -> JSONResponse:
+    """Start adding one more passkey (a security key, a phone over hybrid...).
+    excludeCredentials lists the user's passkeys so one authenticator is not added twice."""
+    data = await ceremonies.add_passkey_options(db, store, settings, active.user, body)
+    return JSONResponse(data)
+
+
+@router.post(
+    "/verify",
+    status_code=status.HTTP_201_CREATED,
+    responses=problem_responses(
+        *_SUDO,
+        errors.ChallengeExpired,
+        errors.CeremonyMismatch,
+        errors.OriginMismatch,
+        errors.RpIdMismatch,
+        errors.InvalidCredential,
+        errors.CredentialExists,
+    ),
+)
+async def add_passkey_verify(
+    body: RegistrationResponseJSON,
+    active: ManagePasskeys,
+    db: DbDep,
+    store: ChallengeStoreDep,
+    settings: SettingsDep,
+    client: Client,
+) -> PasskeyOut:
+    passkey = await ceremonies.add_passkey(
+        db, store, settings, active.user, body, client=client, now=datetime.now(UTC)
+    )
+    return PasskeyOut.of(passkey)
+
+
+@router.patch(
+    "/{passkey_id}",
+    responses=problem_responses(*_SIGNED_IN, errors.NotFound, errors.ValidationFailed),
+)
+async def rename_passkey(
+    passkey_id: PasskeyId,
+    body: RenamePasskey,
+    active: CurrentSession,
+    db: DbDep,
+    settings: SettingsDep,
+    client: Client,
+) -> PasskeyRenamed:
+    passkey = await service.rename(
+        db, active.user, passkey_id, body.name, client=client, now=datetime.now(UTC)
+    )
+    signals = await service.signals_for(db, settings.rp_id, active.user)
+    return PasskeyRenamed(**PasskeyOut.of(passkey).model_dump(), signals=signals)
+
+
+@router.delete(
+    "/{passkey_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(*_SUDO, errors.NotFound, errors.LastPasskey),
+)
+async def delete_passkey(
+    passkey_id: PasskeyId, active: ManagePasskeys, db: DbDep, client: Client
+) -> Response:
+    """Remove a passkey (204). Then fetch GET /v1/me/signals and pass
+    `all_accepted_credentials` to signalAllAcceptedCredentials() so the browser or
+    password manager stops offering it."""
+    await service.remove(db, active.user, passkey_id, client=client, now=datetime.now(UTC))
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

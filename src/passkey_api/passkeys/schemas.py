@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from passkey_api import base64url
+from passkey_api.models import Passkey
+from passkey_api.passkeys.providers import provider
+
+
+class ProviderOut(BaseModel):
+    name: str = Field(description="e.g. 'iCloud Keychain', or from the transports: 'Security key'")
+    icon_light: str | None = Field(description="SVG data URI for light backgrounds")
+    icon_dark: str | None = Field(description="SVG data URI for dark backgrounds")
+
+
+class PasskeyOut(BaseModel):
+    id: str = Field(description="The credential id (base64url), as WebAuthn names it")
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None
+    transports: list[str]
+    discoverable: bool | None = Field(description="null when the browser did not say (credProps)")
+    backup_eligible: bool
+    backup_state: bool
+    device_type: Literal["multi_device", "single_device"] = Field(
+        description="multi_device: a synced passkey; single_device: bound to one authenticator"
+    )
+    aaguid: str
+    provider: ProviderOut
+
+    @classmethod
+    def of(cls, passkey: Passkey) -> PasskeyOut:
+        found = provider(passkey.aaguid, passkey.transports)
+        return cls(
+            id=base64url.encode(passkey.credential_id),
+            name=passkey.name,
+            created_at=passkey.created_at,
+            last_used_at=passkey.last_used_at,
+            transports=list(passkey.transports),
+            discoverable=passkey.discoverable,
+            backup_eligible=passkey.backup_eligible,
+            backup_state=passkey.backup_state,
+            device_type="multi_device" if passkey.backup_eligible else "single_device",
+            aaguid=passkey.aaguid,
+            provider=ProviderOut(
+                name=found.name, icon_light=found.icon_light, icon_dark=found.icon_dark
+            ),
+        )
+
+
+class AllAcceptedCredentials(BaseModel):
+    """Argument of PublicKeyCredential.signalAllAcceptedCredentials()."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    rpId: str
+    userId: str
+    allAcceptedCredentialIds: list[str]
+
+
+class CurrentUserDetails(BaseModel):
+    """Argument of PublicKeyCredential.signalCurrentUserDetails()."""
+
+    rpId: str
+    userId: str
+    name: str
+    displayName: str
+
+
+class Signals(BaseModel):
+    """WebAuthn Signal API payloads: pass each to the browser so it forgets deleted
+    passkeys and shows the user's current names."""
+
+    all_accepted_credentials: AllAcceptedCredentials
+    current_user_details: CurrentUserDetails
+
+
+class PasskeyList(BaseModel):
+    passkeys: list[PasskeyOut]
+    recovery_risk: bool = Field(
+        description="true when every passkey is device-bound: losing the device locks the "
+        "user out, so urge them to add another"
+    )
+    signals: Signals
+
+
+class PasskeyRenamed(PasskeyOut):
+    signals: Signals
+
+
+class RenamePasskey(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=64)

@@ -1,0 +1,97 @@
+"""The signed-in user's passkeys: list, rename, remove, and the Signal API payloads."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from passkey_api import base64url
+from passkey_api.audit import service as audit
+from passkey_api.client_info import ClientInfo
+from passkey_api.errors import LastPasskey, NotFound, ValidationFailed
+from passkey_api.models import Passkey, User
+from passkey_api.passkeys import repository
+from passkey_api.passkeys.schemas import AllAcceptedCredentials, CurrentUserDetails, Signals
+
+
+async def list_for(db: AsyncSession, user: User) -> list[Passkey]:
+    return await repository.list_for_user(db, user.id)
+
+
+def recovery_risk(passkeys: list[Passkey]) -> bool:
+    return all(not passkey.backup_eligible for passkey in passkeys)
+
+
+def signals(rp_id: str, user: User, passkeys: list[Passkey]) -> Signals:
+    user_id = base64url.encode(user.user_handle)
+    return Signals(
+        all_accepted_credentials=AllAcceptedCredentials(
+            rpId=rp_id,
+            userId=user_id,
+            allAcceptedCredentialIds=[base64url.encode(p.credential_id) for p in passkeys],
+        ),
+        current_user_details=CurrentUserDetails(
+            rpId=rp_id, userId=user_id, name=user.username, displayName=user.display_name
+        ),
+    )
+
+
+async def signals_for(db: AsyncSession, rp_id: str, user: User) -> Signals:
+    return signals(rp_id, user, await list_for(db, user))
+
+
+async def _owned(db: AsyncSession, user: User, passkey_id: str) -> Passkey:
+    """The user's passkey by credential id; someone else's is as absent as a missing one."""
+    try:
+        credential_id = base64url.decode(passkey_id)
+    except ValueError:
+        raise NotFound("No such passkey.") from None
+    passkey = await repository.get_owned(db, user.id, credential_id)
+    if passkey is None:
+        raise NotFound("No such passkey.")
+    return passkey
+
+
+async def rename(
+    db: AsyncSession, user: User, passkey_id: str, name: str, *, client: ClientInfo, now: datetime
+) -> Passkey:
+    name = " ".join(name.split())
+    if not name:
+        raise ValidationFailed("The name is empty.")
+    passkey = await _owned(db, user, passkey_id)
+    old = passkey.name
+    passkey.name = name
+    db.add(passkey)
+    await audit.record(
+        db,
+        "passkey_renamed",
+        user_id=user.id,
+        client=client,
+        now=now,
+        passkey=passkey_id,
+        old=old,
+        new=name,
+    )
+    await db.commit()
+    return passkey
+
+
+async def remove(
+    db: AsyncSession, user: User, passkey_id: str, *, client: ClientInfo, now: datetime
+) -> None:
+    passkey = await _owned(db, user, passkey_id)
+    # Locks the user's passkeys, so two concurrent removals cannot both see "two left".
+    if await repository.count_for_user(db, user.id, lock=True) <= 1:
+        raise LastPasskey("Add another passkey before removing this one.")
+    await repository.delete(db, passkey)
+    await audit.record(
+        db,
+        "passkey_removed",
+        user_id=user.id,
+        client=client,
+        now=now,
+        passkey=passkey_id,
+        name=passkey.name,
+    )
+    await db.commit()

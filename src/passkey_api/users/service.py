@@ -1,0 +1,116 @@
+"""The signed-in user's own account, and what admins may change on any account."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from passkey_api.audit import service as audit
+from passkey_api.client_info import ClientInfo
+from passkey_api.errors import LastAdmin, NotFound, ValidationFailed
+from passkey_api.models import User
+from passkey_api.sessions import repository as sessions
+from passkey_api.users import repository
+
+ROLE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+
+
+async def set_display_name(
+    db: AsyncSession, user: User, display_name: str, *, client: ClientInfo, now: datetime
+) -> User:
+    display_name = " ".join(display_name.split())
+    if not display_name:
+        raise ValidationFailed("The display name is empty.")
+    old, user.display_name = user.display_name, display_name
+    db.add(user)
+    await audit.record(
+        db,
+        "display_name_changed",
+        user_id=user.id,
+        client=client,
+        now=now,
+        old=old,
+        new=display_name,
+    )
+    await db.commit()
+    return user
+
+
+async def get(db: AsyncSession, user_id: uuid.UUID) -> User:
+    user = await repository.get(db, user_id)
+    if user is None:
+        raise NotFound("No such user.")
+    return user
+
+
+async def update(
+    db: AsyncSession,
+    admin: User,
+    user_id: uuid.UUID,
+    *,
+    roles: list[str] | None,
+    disabled: bool | None,
+    client: ClientInfo,
+    now: datetime,
+) -> User:
+    """Change roles and/or the disabled flag; the last enabled admin is kept."""
+    user = await get(db, user_id)
+    if roles is not None:
+        wanted = sorted(set(roles) | {"user"})
+        if not all(ROLE.match(role) for role in wanted):
+            raise ValidationFailed("Roles are lowercase names: letters, digits, - and _.")
+    else:
+        wanted = list(user.roles)
+    loses_admin = "admin" in user.roles and ("admin" not in wanted or bool(disabled))
+    if loses_admin and user.disabled_at is None:
+        admins = await repository.active_admin_ids(db, lock=True)
+        if admins == [user.id]:
+            raise LastAdmin()
+    if wanted != sorted(user.roles):
+        await audit.record(
+            db,
+            "roles_changed",
+            user_id=user.id,
+            actor_id=admin.id,
+            client=client,
+            now=now,
+            old=sorted(user.roles),
+            new=wanted,
+        )
+        user.roles = wanted
+    if disabled is not None and disabled != (user.disabled_at is not None):
+        user.disabled_at = now if disabled else None
+        if disabled:
+            await sessions.delete_for_user(db, user.id)  # signed out everywhere, at once
+        await audit.record(
+            db,
+            "user_disabled" if disabled else "user_enabled",
+            user_id=user.id,
+            actor_id=admin.id,
+            client=client,
+            now=now,
+        )
+    db.add(user)
+    await db.commit()
+    return user
+
+
+async def revoke_sessions(
+    db: AsyncSession, admin: User, user_id: uuid.UUID, *, client: ClientInfo, now: datetime
+) -> int:
+    user = await get(db, user_id)
+    count = await sessions.delete_for_user(db, user.id)
+    await audit.record(
+        db,
+        "sessions_revoked",
+        user_id=user.id,
+        actor_id=admin.id,
+        client=client,
+        now=now,
+        count=count,
+    )
+    await db.commit()
+    return count
