@@ -72,7 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.demo_page:
         page = package_files.files("passkey_api").joinpath("static/index.html").read_text()
 
-        @app.get("/", include_in_schema=False)
+        @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
         async def demo_page() -> HTMLResponse:
             return HTMLResponse(page)
 

@@ -13,6 +13,16 @@ _HTML_CSP = (
 )
 
 
+# Swagger UI and ReDoc (/docs, /redoc) load their code from FastAPI's default CDN.
+_DOCS_CSP = (
+    "default-src 'none'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
+    "font-src https://fonts.gstatic.com; img-src 'self' data: https://fastapi.tiangolo.com "
+    "https://cdn.redoc.ly; connect-src 'self'; worker-src blob:; frame-ancestors 'none'"
+)
+_DOCS_PATHS = ("/docs", "/redoc")
+
+
 class SecurityHeadersMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -21,7 +31,9 @@ class SecurityHeadersMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        is_api = scope["path"].startswith("/v1/")
+        path: str = scope["path"]
+        is_api = path.startswith("/v1/")
+        html_csp = _DOCS_CSP if path.startswith(_DOCS_PATHS) else _HTML_CSP
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -33,7 +45,7 @@ class SecurityHeadersMiddleware:
                     # Options, sessions and tokens must never sit in a shared cache.
                     headers["Cache-Control"] = "no-store"
                 if headers.get("content-type", "").startswith("text/html"):
-                    headers.setdefault("Content-Security-Policy", _HTML_CSP)
+                    headers.setdefault("Content-Security-Policy", html_csp)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -67,6 +67,20 @@ class Api:
         credential = authenticator.get(options, origin=ORIGIN, **get)
         return await self.post("/v1/authentication/verify", credential, headers=headers)
 
+    async def reauthenticate(
+        self, authenticator: SoftAuthenticator, purpose: str, **get: Any
+    ) -> httpx.Response:
+        options = await self.post("/v1/session/reauthenticate/options", {"purpose": purpose})
+        assert options.status_code == 200, options.text
+        credential = authenticator.get(options.json(), origin=ORIGIN, **get)
+        return await self.post("/v1/session/reauthenticate/verify", credential)
+
+    async def add_passkey(self, authenticator: SoftAuthenticator, **body: Any) -> httpx.Response:
+        options = await self.post("/v1/me/passkeys/options", body)
+        assert options.status_code == 200, options.text
+        credential = authenticator.create(options.json(), origin=ORIGIN)
+        return await self.post("/v1/me/passkeys/verify", credential)
+
     async def scalar(self, sql: str, **params: Any) -> Any:
         async with self.resources.engine.connect() as connection:
             return (await connection.execute(text(sql), params)).scalar()

@@ -8,199 +8,24 @@ Chromium is missing the tests are skipped, unless CI=true, where they fail.
 
 from __future__ import annotations
 
-import asyncio
-import base64
-import contextlib
-import os
-import secrets
-import socket
-import time
 from collections.abc import AsyncIterator, Generator
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, NoReturn
 
-import asyncpg
-import httpx
 import pytest
-import redis.asyncio as aioredis
-from playwright.async_api import Browser, BrowserContext, CDPSession, Page, async_playwright
-
-ROOT = Path(__file__).resolve().parents[2]
-SERVER_BIN = ROOT / ".venv" / "bin" / "passkey-api"
-ARTIFACTS = ROOT / "artifacts" / "e2e"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    # The machine has no internet: without these Chromium keeps trying to reach Google.
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-POSTGRES_ADMIN_URL = os.environ.get(
-    "PASSKEY_E2E_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+from playwright.async_api import Browser, async_playwright
+from tests.e2e.harness import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    REDIS_URL,
+    Server,
+    Tab,
+    check_redis,
+    postgres_database,
+    serve,
+    unavailable,
 )
-REDIS_URL = os.environ.get("PASSKEY_E2E_REDIS_URL", "redis://127.0.0.1:6379/0")
-IN_CI = os.environ.get("CI", "").strip().lower() == "true"
-STARTUP_TIMEOUT = 30.0
 
-# CDP WebAuthn.VirtualAuthenticatorOptions for each kind of authenticator under test.
-AUTHENTICATORS: dict[str, dict[str, Any]] = {
-    # A platform authenticator (Touch ID, Windows Hello, Android screen lock).
-    "internal": {
-        "protocol": "ctap2",
-        "transport": "internal",
-        "hasResidentKey": True,
-        "hasUserVerification": True,
-        "isUserVerified": True,
-        "automaticPresenceSimulation": True,
-    },
-    # A FIDO2 security key with a PIN.
-    "usb": {
-        "protocol": "ctap2",
-        "transport": "usb",
-        "hasResidentKey": True,
-        "hasUserVerification": True,
-        "isUserVerified": True,
-    },
-    # An old U2F-only key: no discoverable credentials, no user verification.
-    "u2f": {
-        "protocol": "u2f",
-        "transport": "usb",
-        "hasResidentKey": False,
-        "hasUserVerification": False,
-    },
-    # A phone reached over hybrid (caBLE).
-    "hybrid": {
-        "protocol": "ctap2",
-        "transport": "cable",
-        "hasResidentKey": True,
-        "hasUserVerification": True,
-        "isUserVerified": True,
-    },
-}
-
-
-def unavailable(reason: str) -> NoReturn:
-    """Skip for a missing dependency; in CI a missing dependency is a failure."""
-    if IN_CI:
-        pytest.fail(f"{reason} (CI=true, so this fails instead of skipping)", pytrace=False)
-    pytest.skip(reason)
-
-
-# --- the service ----------------------------------------------------------------------
-
-
-@dataclass
-class Server:
-    backend: str
-    base_url: str
-    log_path: Path
-
-    def log_size(self) -> int:
-        return self.log_path.stat().st_size if self.log_path.exists() else 0
-
-    def log(self, since: int = 0) -> str:
-        if not self.log_path.exists():
-            return ""
-        with self.log_path.open("rb") as log:
-            log.seek(since)
-            return log.read().decode(errors="replace")
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextlib.asynccontextmanager
-async def _postgres_database() -> AsyncIterator[str]:
-    """A fresh, empty database and its URL; dropped (WITH FORCE) on exit."""
-    try:
-        admin = await asyncpg.connect(POSTGRES_ADMIN_URL, timeout=3)
-    except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
-        unavailable(f"PostgreSQL is unreachable at {POSTGRES_ADMIN_URL}: {exc!r}")
-    name = f"passkey_e2e_{secrets.token_hex(6)}"
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
-        finally:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
-
-
-async def _check_redis() -> None:
-    client = aioredis.Redis.from_url(REDIS_URL, socket_connect_timeout=2, socket_timeout=2)
-    try:
-        await client.ping()
-    except Exception as exc:
-        unavailable(f"Redis is unreachable at {REDIS_URL}: {exc!r}")
-    finally:
-        await client.aclose()
-
-
-async def _wait_healthy(process: asyncio.subprocess.Process, url: str, log_path: Path) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    async with httpx.AsyncClient(trust_env=False, timeout=2) as client:
-        while time.monotonic() < deadline:
-            if process.returncode is not None:
-                break
-            with contextlib.suppress(httpx.HTTPError):
-                if (await client.get(url + "/healthz")).status_code == 200:
-                    return
-            await asyncio.sleep(0.1)
-    log = log_path.read_text(errors="replace")
-    pytest.fail(f"passkey-api did not become healthy at {url}; its log:\n{log}", pytrace=False)
-
-
-async def _stop(process: asyncio.subprocess.Process) -> None:
-    if process.returncode is None:
-        process.terminate()
-        try:
-            await asyncio.wait_for(process.wait(), timeout=10)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
-
-
-@contextlib.asynccontextmanager
-async def _serve(backend: str, data_dir: Path, extra_env: dict[str, str]) -> AsyncIterator[Server]:
-    port = _free_port()
-    base_url = f"http://localhost:{port}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PASSKEY_")}
-    env |= {
-        "PASSKEY_RP_ID": "localhost",
-        "PASSKEY_ORIGINS": base_url,
-        "PASSKEY_COOKIE_SECURE": "false",
-        "PASSKEY_SECRET_KEY": secrets.token_urlsafe(40),
-        "PASSKEY_DATA_DIR": str(data_dir),
-        **extra_env,
-    }
-    log_path = data_dir / "server.log"
-    with log_path.open("wb") as log_file:
-        process = await asyncio.create_subprocess_exec(
-            str(SERVER_BIN),
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            env=env,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=log_file,
-            stderr=asyncio.subprocess.STDOUT,
-        )
-    try:
-        await _wait_healthy(process, f"http://127.0.0.1:{port}", log_path)
-        yield Server(backend=backend, base_url=base_url, log_path=log_path)
-    finally:
-        await _stop(process)
+# Where the server log stood when a test began, so a failure shows only its own lines.
+LOG_OFFSET = pytest.StashKey[int]()
 
 
 @pytest.fixture(scope="session", params=["embedded", "postgres"])
@@ -210,13 +35,13 @@ async def server(
     backend: str = request.param
     data_dir = tmp_path_factory.mktemp(f"passkey-{backend}")
     if backend == "embedded":
-        async with _serve(backend, data_dir, {}) as server:
+        async with serve(backend, data_dir, {}) as server:
             yield server
         return
-    await _check_redis()
-    async with _postgres_database() as database_url:
+    await check_redis()
+    async with postgres_database() as database_url:
         env = {"PASSKEY_DATABASE_URL": database_url, "PASSKEY_REDIS_URL": REDIS_URL}
-        async with _serve(backend, data_dir, env) as server:
+        async with serve(backend, data_dir, env) as server:
             yield server
 
 
@@ -237,62 +62,6 @@ async def browser() -> AsyncIterator[Browser]:
             await browser.close()
 
 
-@dataclass
-class Tab:
-    """One browser context and page on the demo page, driven through window.passkey."""
-
-    server: Server
-    context: BrowserContext
-    page: Page
-    cdp: CDPSession
-    authenticator_id: str | None = None
-
-    async def open(self) -> None:
-        await self.page.goto(self.server.base_url + "/")
-        await self.page.evaluate("window.passkey.ready")
-
-    async def add_authenticator(self, kind: str) -> str:
-        """Plug in one virtual authenticator; the previous one, if any, is removed."""
-        await self.remove_authenticator()
-        answer = await self.cdp.send(
-            "WebAuthn.addVirtualAuthenticator", {"options": AUTHENTICATORS[kind]}
-        )
-        self.authenticator_id = str(answer["authenticatorId"])
-        return self.authenticator_id
-
-    async def remove_authenticator(self) -> None:
-        if self.authenticator_id is not None:
-            await self.cdp.send(
-                "WebAuthn.removeVirtualAuthenticator", {"authenticatorId": self.authenticator_id}
-            )
-            self.authenticator_id = None
-
-    async def credentials(self) -> list[dict[str, Any]]:
-        assert self.authenticator_id is not None
-        answer = await self.cdp.send(
-            "WebAuthn.getCredentials", {"authenticatorId": self.authenticator_id}
-        )
-        return list(answer["credentials"])
-
-    async def add_credential(self, credential: dict[str, Any]) -> None:
-        assert self.authenticator_id is not None
-        await self.cdp.send(
-            "WebAuthn.addCredential",
-            {"authenticatorId": self.authenticator_id, "credential": credential},
-        )
-
-    async def call(self, function: str, *args: Any) -> dict[str, Any]:
-        """window.passkey.<function>(*args): {status, body}."""
-        result = await self.page.evaluate(
-            f"(args) => window.passkey.{function}(...args)", list(args)
-        )
-        assert isinstance(result, dict), result
-        return result
-
-    async def session(self) -> dict[str, Any]:
-        return await self.call("session")
-
-
 @pytest.fixture
 async def tab(
     request: pytest.FixtureRequest, server: Server, browser: Browser
@@ -300,6 +69,8 @@ async def tab(
     request.node.stash[LOG_OFFSET] = server.log_size()
     context = await browser.new_context(base_url=server.base_url)
     try:
+        # Nothing here waits for a person: a stuck step should fail fast, not after 30 s.
+        context.set_default_timeout(10_000)
         page = await context.new_page()
         cdp = await context.new_cdp_session(page)
         await cdp.send("WebAuthn.enable", {"enableUI": False})
@@ -308,15 +79,7 @@ async def tab(
         await context.close()
 
 
-def b64(data: bytes) -> str:
-    """Standard base64, as CDP's WebAuthn domain takes binary fields."""
-    return base64.b64encode(data).decode("ascii")
-
-
 # --- reporting ------------------------------------------------------------------------
-
-
-LOG_OFFSET = pytest.StashKey[int]()
 
 
 @pytest.hookimpl(wrapper=True)

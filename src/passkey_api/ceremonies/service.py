@@ -227,10 +227,11 @@ async def sign_in(
         client_data = checks.client_data(credential.response.clientDataJSON)
         pending = await _take(store, client_data.challenge, "authentication")
         user_id = uuid.UUID(pending.user_id) if pending.user_id else None
-        passkey, user, asserted = await _asserted_passkey(
-            db, settings, credential, client_data, pending, now
+        passkey, user = await _find_passkey(db, settings, credential, client_data)
+        user_id = user.id  # failures from here on show in the account's activity
+        asserted = await _verify_use(
+            db, settings, credential, client_data, pending, passkey, user, now
         )
-        user_id = user.id
         if user.disabled_at is not None:
             raise AccountDisabled()
         await audit.record(
@@ -366,7 +367,8 @@ async def reauthenticate(
         pending = await _take(store, client_data.challenge, "reauthentication")
         if pending.session_id != str(active.session.id) or pending.purpose is None:
             raise CeremonyMismatch("This challenge was issued to another session.")
-        await _asserted_passkey(db, settings, credential, client_data, pending, now)
+        passkey, user = await _find_passkey(db, settings, credential, client_data)
+        await _verify_use(db, settings, credential, client_data, pending, passkey, user, now)
         await sessions.mark_reauthenticated(db, active.session, pending.purpose, now)
         await audit.record(
             db,
@@ -404,15 +406,12 @@ async def _take(store: ChallengeStore, challenge: bytes, ceremony: Ceremony) -> 
     return pending
 
 
-async def _asserted_passkey(
+async def _find_passkey(
     db: AsyncSession,
     settings: Settings,
     credential: AuthenticationResponseJSON,
     client_data: checks.ClientData,
-    pending: PendingCeremony,
-    now: datetime,
-) -> tuple[Passkey, User, assertion.Asserted]:
-    """Check and verify an assertion, then record the passkey's use (flushed)."""
+) -> tuple[Passkey, User]:
     checks.client_data_fits(client_data, expected_type="webauthn.get", origins=settings.origins)
     checks.credential_id_fits(credential.rawId, credential.id)
     found = await passkeys.get_with_user(db, credential.rawId)
@@ -421,7 +420,20 @@ async def _asserted_passkey(
             # What the SPA hands to PublicKeyCredential.signalUnknownCredential().
             signal_unknown_credential={"rpId": settings.rp_id, "credentialId": credential.id}
         )
-    passkey, user = found
+    return found
+
+
+async def _verify_use(
+    db: AsyncSession,
+    settings: Settings,
+    credential: AuthenticationResponseJSON,
+    client_data: checks.ClientData,
+    pending: PendingCeremony,
+    passkey: Passkey,
+    user: User,
+    now: datetime,
+) -> assertion.Asserted:
+    """Verify the assertion, then record the passkey's use (flushed)."""
     asserted = assertion.verify(
         settings,
         credential,
@@ -442,7 +454,7 @@ async def _asserted_passkey(
     passkey.sign_count = asserted.sign_count
     passkey.backup_state = asserted.backup_state
     passkey.last_used_at = now
-    return passkey, user, asserted
+    return asserted
 
 
 async def _refuse_known_credential(db: AsyncSession, credential_id: bytes) -> None:

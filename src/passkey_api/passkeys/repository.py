@@ -5,8 +5,8 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import update
-from sqlmodel import col, select
+from sqlalchemy import delete, update
+from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from passkey_api.models import Passkey, User
@@ -82,13 +82,25 @@ async def get_owned(db: AsyncSession, user_id: uuid.UUID, credential_id: bytes) 
     return result.first()
 
 
-async def count_for_user(db: AsyncSession, user_id: uuid.UUID, *, lock: bool = False) -> int:
-    query = select(Passkey.id).where(Passkey.user_id == user_id)
-    if lock:
-        query = query.with_for_update()  # a no-op on SQLite, which serialises writers anyway
-    return len((await db.exec(query)).all())
+async def delete_unless_last(db: AsyncSession, user_id: uuid.UUID, credential_id: bytes) -> bool:
+    """Delete the user's passkey unless it is their last one; False when nothing went.
 
-
-async def delete(db: AsyncSession, passkey: Passkey) -> None:
-    await db.delete(passkey)
-    await db.flush()
+    One statement, so the "another one is left" condition and the delete cannot be
+    split by a concurrent removal (SQLite runs it under its write lock); on PostgreSQL the
+    user's passkeys are locked first, so a racing removal waits and then sees one left.
+    """
+    await db.exec(select(Passkey.id).where(Passkey.user_id == user_id).with_for_update())
+    others = (
+        select(func.count())
+        .select_from(Passkey)
+        .where(Passkey.user_id == user_id, Passkey.credential_id != credential_id)
+        .scalar_subquery()
+    )
+    result = await db.exec(
+        delete(Passkey).where(
+            col(Passkey.user_id) == user_id,
+            col(Passkey.credential_id) == credential_id,
+            others > 0,
+        )
+    )
+    return bool(result.rowcount)

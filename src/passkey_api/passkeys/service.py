@@ -81,10 +81,10 @@ async def remove(
     db: AsyncSession, user: User, passkey_id: str, *, client: ClientInfo, now: datetime
 ) -> None:
     passkey = await _owned(db, user, passkey_id)
-    # Locks the user's passkeys, so two concurrent removals cannot both see "two left".
-    if await repository.count_for_user(db, user.id, lock=True) <= 1:
+    if not await repository.delete_unless_last(db, user.id, passkey.credential_id):
+        if await repository.get_owned(db, user.id, passkey.credential_id) is None:
+            raise NotFound("No such passkey.")  # a concurrent request removed it
         raise LastPasskey("Add another passkey before removing this one.")
-    await repository.delete(db, passkey)
     await audit.record(
         db,
         "passkey_removed",
