@@ -10,17 +10,21 @@ from datetime import UTC, datetime, timedelta
 from importlib import resources as package_files
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse
 
 from passkey_api import __version__, problems
 from passkey_api.admin.router import router as admin_router
 from passkey_api.ceremonies.router import router as ceremonies_router
 from passkey_api.challenges import create_challenge_store
+from passkey_api.client_info import ClientAddresses
 from passkey_api.config import Settings
 from passkey_api.db import create_engine, create_sessionmaker
+from passkey_api.guards import BodyLimitMiddleware, OriginCheckMiddleware
 from passkey_api.headers import SecurityHeadersMiddleware
 from passkey_api.ops import router as ops_router
 from passkey_api.passkeys.router import router as passkeys_router
+from passkey_api.ratelimit import RateLimiter
 from passkey_api.resources import Resources
 from passkey_api.sessions import service as sessions
 from passkey_api.sessions.router import router as session_router
@@ -43,6 +47,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             sessionmaker=create_sessionmaker(engine),
             challenges=create_challenge_store(settings.redis_url),
             secret_key=settings.secret_key_bytes(),
+            limiter=RateLimiter(settings.redis_url),
+            addresses=ClientAddresses(settings.trusted_proxies),
         )
         app.state.resources = resources
         purger = asyncio.create_task(_purge_expired_sessions(resources))
@@ -53,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             with contextlib.suppress(asyncio.CancelledError):
                 await purger
             await resources.challenges.close()
+            await resources.limiter.close()
             await engine.dispose()
 
     app = FastAPI(
@@ -62,6 +69,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     problems.install(app)
+    # Outermost last: headers on every answer, CORS before the guards (preflights), then
+    # the body cap and the CSRF origin check before any route runs.
+    app.add_middleware(
+        OriginCheckMiddleware,
+        origins=settings.origins,
+        cookie_names=("__Host-passkey_session", "passkey_session"),
+    )
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.origins,
+        allow_credentials=True,
+        allow_methods=["GET", "POST", "PATCH", "DELETE"],
+        allow_headers=["Content-Type", "Authorization", "X-Client-Type", "X-Request-ID"],
+        expose_headers=["Retry-After", "X-Request-ID"],
+        max_age=600,
+    )
     app.add_middleware(SecurityHeadersMiddleware)
     app.include_router(ceremonies_router)
     app.include_router(session_router)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 from datetime import timedelta
 from functools import cached_property
@@ -41,9 +42,20 @@ class Settings(BaseSettings):
 
     demo_page: bool = True
 
-    @field_validator("origins", mode="before")
+    # Abuse limits (see ratelimit.py). Ceremonies are limited per client IP and per
+    # username; everything else per session.
+    rate_limits: bool = True
+    rate_limit_ip: str = "300/minute"
+    rate_limit_username: str = "30/minute"
+    rate_limit_session: str = "600/minute"
+    max_body_bytes: int = Field(default=65_536, ge=1024, le=10_485_760)
+    # Reverse proxies whose X-Forwarded-For is believed (IPs or CIDRs); none by default,
+    # so a client cannot choose the IP it is rate-limited and audited under.
+    trusted_proxies: Annotated[list[str], NoDecode] = []
+
+    @field_validator("origins", "trusted_proxies", mode="before")
     @classmethod
-    def _split_origins(cls, value: object) -> object:
+    def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
@@ -59,6 +71,26 @@ class Settings(BaseSettings):
                 raise ValueError(f"{origin!r} is not an origin (scheme://host[:port])")
             if parts.path or parts.query or parts.fragment or parts.username:
                 raise ValueError(f"{origin!r} must be a bare origin, without path or query")
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_networks(cls, value: list[str]) -> list[str]:
+        for proxy in value:
+            ipaddress.ip_network(proxy, strict=False)  # raises ValueError when it is not one
+        return value
+
+    @field_validator("rate_limit_ip", "rate_limit_username", "rate_limit_session")
+    @classmethod
+    def _rates_parse(cls, value: str) -> str:
+        count, _, unit = value.partition("/")
+        if not count.strip().isdigit() or unit.strip().rstrip("s") not in (
+            "second",
+            "minute",
+            "hour",
+            "day",
+        ):
+            raise ValueError(f"{value!r} is not a rate like '60/minute'")
         return value
 
     @model_validator(mode="after")

@@ -15,8 +15,11 @@ class ApiError(Exception):
     code: ClassVar[str] = "bad_request"
     title: ClassVar[str] = "Bad request"
 
-    def __init__(self, detail: str | None = None, **extensions: Any) -> None:
+    def __init__(
+        self, detail: str | None = None, *, headers: dict[str, str] | None = None, **extensions: Any
+    ) -> None:
         self.detail = detail or self.title
+        self.headers = headers
         self.extensions = extensions
         super().__init__(self.detail)
 
@@ -203,6 +206,10 @@ class LastPasskey(ApiError):
 
 class LastAdmin(ApiError):
     status, code, title = 409, "last_admin", "The last admin cannot be demoted or disabled"
+
+
+class RateLimited(ApiError):
+    status, code, title = 429, "rate_limited", "Too many requests"
 
 
 # --- infrastructure -------------------------------------------------------------------

@@ -44,7 +44,7 @@ def problem_response(body: dict[str, Any], headers: dict[str, str] | None = None
 
 async def _api_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
-    return problem_response(exc.problem())
+    return problem_response(exc.problem(), headers=exc.headers)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:

@@ -11,7 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from passkey_api.challenges import ChallengeStore
+from passkey_api.client_info import ClientAddresses
 from passkey_api.config import Settings
+from passkey_api.ratelimit import RateLimiter
 
 
 @dataclass(frozen=True)
@@ -21,6 +23,8 @@ class Resources:
     sessionmaker: async_sessionmaker[AsyncSession]
     challenges: ChallengeStore
     secret_key: bytes
+    limiter: RateLimiter
+    addresses: ClientAddresses
 
 
 def get_resources(request: Request) -> Resources:

@@ -115,6 +115,8 @@ async def make_api(backend: Backend, tmp_path: Any) -> AsyncIterator[ApiFactory]
             "secret_key": SECRET_KEY,
             "cookie_secure": False,
             "data_dir": tmp_path,
+            # Off unless a test is about them: every test shares one client IP and Redis.
+            "rate_limits": False,
         }
         values.update(overrides)
         settings = Settings(**values)
@@ -124,6 +126,8 @@ async def make_api(backend: Backend, tmp_path: Any) -> AsyncIterator[ApiFactory]
         client = httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app, client=("203.0.113.7", 4711)),
             base_url=ORIGIN,
+            # What a browser on the allowed origin sends with every state-changing fetch.
+            headers={"Origin": ORIGIN},
         )
         instance = Api(client=client, resources=app.state.resources, settings=settings)
         opened.append((lifespan, instance))

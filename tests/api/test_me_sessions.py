@@ -12,7 +12,7 @@ def _device(api: Api, user_agent: str) -> httpx.AsyncClient:
     return httpx.AsyncClient(
         transport=api.client._transport,
         base_url=str(api.client.base_url),
-        headers={"User-Agent": user_agent},
+        headers={"User-Agent": user_agent, "Origin": str(api.client.base_url).rstrip("/")},
     )
 
 

@@ -38,7 +38,11 @@ async def test_signed_out_cookie_is_dead_everywhere(
     cookie = dict(api.client.cookies)
     assert (await api.client.delete("/v1/session")).status_code == 204
     # Another device replaying the old cookie value gets nothing.
-    other = httpx.AsyncClient(transport=api.client._transport, base_url=str(api.client.base_url))
+    other = httpx.AsyncClient(
+        transport=api.client._transport,
+        base_url=str(api.client.base_url),
+        headers=api.client.headers,
+    )
     other.cookies.update(cookie)
     response = await other.get("/v1/session")
     assert response.status_code == 401

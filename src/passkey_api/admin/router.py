@@ -17,6 +17,7 @@ from passkey_api.resources import DbDep
 from passkey_api.sessions.dependencies import Admin, Client, require_reauthentication
 from passkey_api.sessions.schemas import Revoked
 from passkey_api.sessions.service import ActiveSession
+from passkey_api.throttle import session_limits
 from passkey_api.users import repository as users_repository
 from passkey_api.users import service
 from passkey_api.users.schemas import AdminUpdateUser, AdminUserOut, AdminUserPage, UserOut
@@ -24,7 +25,8 @@ from passkey_api.users.schemas import AdminUpdateUser, AdminUserOut, AdminUserPa
 router = APIRouter(
     prefix="/v1/admin",
     tags=["admin"],
-    responses=problem_responses(errors.NotAuthenticated, errors.RoleRequired),
+    dependencies=[Depends(session_limits)],
+    responses=problem_responses(errors.NotAuthenticated, errors.RoleRequired, errors.RateLimited),
 )
 
 # Admin changes need the admin role and a fresh step-up for the "admin" purpose.

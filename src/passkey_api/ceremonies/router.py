@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Response, status
+from fastapi import APIRouter, Depends, Header, Response, status
 from fastapi.responses import JSONResponse
 
 from passkey_api import errors
@@ -23,9 +23,15 @@ from passkey_api.resources import ChallengeStoreDep, DbDep, ResourcesDep, Settin
 from passkey_api.sessions import transport
 from passkey_api.sessions.dependencies import Client
 from passkey_api.sessions.schemas import SessionOut, SignedIn
+from passkey_api.throttle import ceremony_limits
 from passkey_api.users.schemas import UserOut
 
-router = APIRouter(prefix="/v1", tags=["ceremonies"])
+router = APIRouter(
+    prefix="/v1",
+    tags=["ceremonies"],
+    dependencies=[Depends(ceremony_limits)],
+    responses=problem_responses(errors.RateLimited),
+)
 
 ClientType = Annotated[
     str | None,

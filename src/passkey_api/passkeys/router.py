@@ -21,8 +21,14 @@ from passkey_api.passkeys.schemas import PasskeyList, PasskeyOut, PasskeyRenamed
 from passkey_api.resources import ChallengeStoreDep, DbDep, SettingsDep
 from passkey_api.sessions.dependencies import Client, CurrentSession, require_reauthentication
 from passkey_api.sessions.service import ActiveSession
+from passkey_api.throttle import session_limits
 
-router = APIRouter(prefix="/v1/me/passkeys", tags=["passkeys"])
+router = APIRouter(
+    prefix="/v1/me/passkeys",
+    tags=["passkeys"],
+    dependencies=[Depends(session_limits)],
+    responses=problem_responses(errors.RateLimited),
+)
 
 ManagePasskeys = Annotated[ActiveSession, Depends(require_reauthentication("passkeys"))]
 PasskeyId = Annotated[str, Path(description="The credential id (base64url)", max_length=2048)]

@@ -78,10 +78,13 @@ def require_reauthentication(
     return dependency
 
 
-def client_info(request: Request) -> ClientInfo:
+def client_info(request: Request, resources: ResourcesDep) -> ClientInfo:
     return ClientInfo(
         user_agent=request.headers.get("user-agent"),
-        ip=request.client.host if request.client else None,
+        ip=resources.addresses.resolve(
+            request.client.host if request.client else None,
+            request.headers.get("x-forwarded-for"),
+        ),
     )
 
 

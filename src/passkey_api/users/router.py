@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
 from passkey_api import errors
 from passkey_api.audit import service as audit
@@ -15,10 +15,16 @@ from passkey_api.passkeys import service as passkeys
 from passkey_api.passkeys.schemas import Signals
 from passkey_api.resources import DbDep, SettingsDep
 from passkey_api.sessions.dependencies import Client, CurrentSession
+from passkey_api.throttle import session_limits
 from passkey_api.users import service
 from passkey_api.users.schemas import MeUpdated, UpdateMe, UserOut
 
-router = APIRouter(prefix="/v1/me", tags=["me"])
+router = APIRouter(
+    prefix="/v1/me",
+    tags=["me"],
+    dependencies=[Depends(session_limits)],
+    responses=problem_responses(errors.RateLimited),
+)
 
 Limit = Annotated[int, Query(ge=1, le=200)]
 Offset = Annotated[int, Query(ge=0, le=1_000_000)]

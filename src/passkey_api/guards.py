@@ -1,0 +1,141 @@
+"""Request guards that run before routing, as pure ASGI middleware (no body re-parsing):
+
+- BodyLimitMiddleware: refuses bodies over a size (413 `payload_too_large`).
+- OriginCheckMiddleware: refuses cookie-authenticated state changes from other origins
+  (403 `origin_not_allowed`), the CSRF defence alongside SameSite=Lax.
+"""
+
+from __future__ import annotations
+
+import json
+from http.cookies import SimpleCookie
+from urllib.parse import urlsplit
+
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from passkey_api.errors import PROBLEM_CONTENT_TYPE, problem_body
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+async def send_problem(send: Send, status: int, code: str, title: str, detail: str) -> None:
+    body = json.dumps(problem_body(status=status, code=code, title=title, detail=detail)).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", PROBLEM_CONTENT_TYPE.encode()),
+                (b"content-length", str(len(body)).encode()),
+                (b"cache-control", b"no-store"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class BodyLimitMiddleware:
+    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = Headers(scope=scope).get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+            await self._refuse(send)
+            return
+        # Read the (small) body up front, counting, so a chunked body cannot exceed the cap.
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                await self.app(scope, _replay([], message, receive), send)
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                await self._refuse(send)
+                return
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        await self.app(scope, _replay(chunks, None, receive), send)
+
+    async def _refuse(self, send: Send) -> None:
+        await send_problem(
+            send,
+            413,
+            "payload_too_large",
+            "The request body is too large",
+            f"Request bodies are limited to {self.max_bytes} bytes.",
+        )
+
+
+def _replay(chunks: list[bytes], pending: Message | None, receive: Receive) -> Receive:
+    body = b"".join(chunks)
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if pending is not None:
+            return pending
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()  # e.g. http.disconnect
+
+    return replay
+
+
+class OriginCheckMiddleware:
+    def __init__(self, app: ASGIApp, *, origins: list[str], cookie_names: tuple[str, ...]) -> None:
+        self.app = app
+        self.origins = frozenset(origins)
+        self.cookie_names = cookie_names
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in SAFE_METHODS:
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        if self._cookie_authenticated(headers) and not self._same_site(headers):
+            await send_problem(
+                send,
+                403,
+                "origin_not_allowed",
+                "Origin not allowed",
+                "Requests that change state with the session cookie must come from one of "
+                "the service's allowed origins.",
+            )
+            return
+        await self.app(scope, receive, send)
+
+    def _cookie_authenticated(self, headers: Headers) -> bool:
+        # A bearer token cannot be sent by another site's page: no CSRF to defend against.
+        if headers.get("authorization", "").lower().startswith("bearer "):
+            return False
+        raw = headers.get("cookie")
+        if not raw:
+            return False
+        jar: SimpleCookie = SimpleCookie()
+        try:
+            jar.load(raw)
+        except Exception:
+            return any(name in raw for name in self.cookie_names)
+        return any(name in jar for name in self.cookie_names)
+
+    def _same_site(self, headers: Headers) -> bool:
+        origin = headers.get("origin")
+        if origin is not None:
+            return origin in self.origins
+        referer = headers.get("referer")
+        if referer:
+            parts = urlsplit(referer)
+            return f"{parts.scheme}://{parts.netloc}" in self.origins
+        # Browsers that send neither still say whether the request came from our own page.
+        return headers.get("sec-fetch-site") == "same-origin"

@@ -1,0 +1,68 @@
+"""Rate-limit dependencies: per client IP and per username on the ceremonies, per session
+on everything that needs one. Limits and the switch are settings (PASSKEY_RATE_LIMIT_*)."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from fastapi import Request
+
+from passkey_api.errors import RateLimited
+from passkey_api.ratelimit import Limit
+from passkey_api.resources import Resources, get_resources
+from passkey_api.users import names
+
+
+async def _enforce(resources: Resources, key: str, spec: str) -> None:
+    retry_after = await resources.limiter.hit(key, Limit.parse(spec))
+    if retry_after is not None:
+        raise RateLimited(
+            f"Too many requests; try again in {retry_after} s.",
+            headers={"Retry-After": str(retry_after)},
+            retry_after=retry_after,
+        )
+
+
+async def _json_body(request: Request) -> Any:
+    try:
+        return await request.json()  # cached by Starlette; FastAPI parses the same bytes
+    except Exception:
+        return None  # malformed bodies are refused by validation right after
+
+
+async def ceremony_limits(request: Request) -> None:
+    resources = get_resources(request)
+    settings = resources.settings
+    if not settings.rate_limits:
+        return
+    ip = resources.addresses.resolve(
+        request.client.host if request.client else None, request.headers.get("x-forwarded-for")
+    )
+    await _enforce(resources, f"ip:{ip}", settings.rate_limit_ip)
+    body = await _json_body(request)
+    account: str | None = None
+    if isinstance(body, dict):
+        if isinstance(body.get("username"), str):
+            try:
+                account = "user:" + names.normalize(body["username"])[1]
+            except Exception:
+                account = "user:" + body["username"][:64]
+        elif isinstance(body.get("rawId"), str):
+            # A verify names its account through the credential it presents.
+            account = "cred:" + body["rawId"][:64]
+    if account is not None:
+        digest = hashlib.sha256(account.encode()).hexdigest()[:32]
+        await _enforce(resources, f"acct:{digest}", settings.rate_limit_username)
+
+
+async def session_limits(request: Request) -> None:
+    resources = get_resources(request)
+    settings = resources.settings
+    if not settings.rate_limits:
+        return
+    credential = request.headers.get("authorization") or request.cookies.get(settings.cookie_name)
+    if credential is None:
+        return  # no session: the route answers 401 anyway
+    digest = hashlib.sha256(credential.encode("utf-8", "replace")).hexdigest()[:32]
+    await _enforce(resources, f"session:{digest}", settings.rate_limit_session)
