@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -100,7 +101,7 @@ async def test_body_over_the_cap_is_413(api: Api) -> None:
     response = await api.post("/v1/registration/options", huge)
     assert (response.status_code, problem_code(response)) == (413, "payload_too_large")
 
-    async def chunks():  # type: ignore[no-untyped-def]
+    async def chunks() -> AsyncIterator[bytes]:
         for _ in range(100):
             yield b" " * 1000
 
