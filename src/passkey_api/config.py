@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import ipaddress
 import secrets
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
@@ -12,6 +13,18 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+@dataclass(frozen=True)
+class Lifetimes:
+    """A session's idle and absolute lifetimes."""
+
+    idle: timedelta
+    absolute: timedelta
+
+    def expiry(self, created_at: datetime, now: datetime) -> datetime:
+        return min(now + self.idle, created_at + self.absolute)
+
 
 _PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret"}
 
@@ -33,7 +46,10 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
 
     cookie_secure: bool = True
+    # Idle lifetime: a session unused this long expires; used, it slides (see sessions/).
     session_lifetime: timedelta = timedelta(days=30)
+    # Absolute lifetime: no session outlives this from its sign-in, however active.
+    session_absolute_lifetime: timedelta = timedelta(days=90)
     challenge_ttl: timedelta = timedelta(minutes=5)
     # How long a re-authentication (sudo mode) authorises sensitive actions of its purpose.
     reauth_window: timedelta = timedelta(minutes=10)
@@ -117,6 +133,10 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{self.data_dir / 'passkey-api.db'}"
+
+    @property
+    def session_lifetimes(self) -> Lifetimes:
+        return Lifetimes(idle=self.session_lifetime, absolute=self.session_absolute_lifetime)
 
     @property
     def cookie_name(self) -> str:

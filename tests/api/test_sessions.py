@@ -144,3 +144,43 @@ async def test_session_records_user_verification(api: Api) -> None:
     response = await api.sign_up(key)
     assert response.json()["session"]["user_verified"] is False
     assert await api.scalar("SELECT user_verified FROM sessions") in (False, 0)
+
+
+async def test_absolute_lifetime_caps_sliding(make_api: ApiFactory) -> None:
+    api = await make_api(
+        session_lifetime=timedelta(days=30), session_absolute_lifetime=timedelta(days=40)
+    )
+    await api.sign_up(SoftAuthenticator())
+    # Signed in 35 days ago and active since: sliding stops at 40 days after sign-in.
+    created = datetime.now(UTC) - timedelta(days=35)
+    async with api.resources.engine.begin() as connection:
+        await connection.execute(
+            text("UPDATE sessions SET created_at = :c, expires_at = :e"),
+            {"c": created, "e": datetime.now(UTC) + timedelta(days=2)},
+        )
+    response = await api.client.get("/v1/session")
+    assert response.status_code == 200
+    expires = datetime.fromisoformat(response.json()["session"]["expires_at"])
+    assert abs(expires - (created + timedelta(days=40))) < timedelta(seconds=5)
+    async with api.resources.engine.begin() as connection:
+        await connection.execute(
+            text("UPDATE sessions SET created_at = :c"),
+            {"c": datetime.now(UTC) - timedelta(days=41)},
+        )
+    assert (await api.client.get("/v1/session")).status_code == 401
+    assert await api.scalar("SELECT count(*) FROM sessions") == 0
+
+
+async def test_aal2_profile_idle_timeout(make_api: ApiFactory) -> None:
+    api = await make_api(
+        session_lifetime=timedelta(hours=1), session_absolute_lifetime=timedelta(hours=24)
+    )
+    response = await api.sign_up(SoftAuthenticator())
+    expires = datetime.fromisoformat(response.json()["session"]["expires_at"])
+    assert timedelta(minutes=59) < expires - datetime.now(UTC) <= timedelta(hours=1)
+    async with api.resources.engine.begin() as connection:
+        await connection.execute(
+            text("UPDATE sessions SET expires_at = :e"),
+            {"e": datetime.now(UTC) - timedelta(seconds=1)},
+        )
+    assert (await api.client.get("/v1/session")).status_code == 401

@@ -499,7 +499,7 @@ async def _start_session(
         user=user,
         user_verified=user_verified,
         client=client,
-        lifetime=settings.session_lifetime,
+        lifetimes=settings.session_lifetimes,
         now=now,
     )
     await db.commit()

@@ -24,7 +24,7 @@ async def optional_session(
     if token is None:
         return None
     active = await service.resolve(
-        db, token, lifetime=settings.session_lifetime, now=datetime.now(UTC)
+        db, token, lifetimes=settings.session_lifetimes, now=datetime.now(UTC)
     )
     if active is not None and active.extended and via == "cookie":
         transport.set_cookie(

@@ -1,7 +1,8 @@
 """Session rules (Lucia's recipe): create, resolve with sliding expiry, revoke.
 
-A session lives `lifetime`; when a request arrives with less than half of it left, it is
-extended to a full lifetime again. Expired sessions are refused and deleted. Every
+A session lives `lifetimes.idle`; when a request arrives with less than half of it left,
+it is extended to a full idle lifetime again, but never past `lifetimes.absolute` from its
+creation. Expired sessions are refused and deleted. Every
 resolve reads the database, so a revoked session fails on its very next request, from
 any replica.
 """
@@ -18,6 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from passkey_api import tokens
 from passkey_api.audit import service as audit
 from passkey_api.client_info import ClientInfo
+from passkey_api.config import Lifetimes
 from passkey_api.errors import NotFound
 from passkey_api.models import Session, User
 from passkey_api.sessions import repository
@@ -26,7 +28,7 @@ from passkey_api.sessions import repository
 Purpose = Literal["passkeys", "sessions", "admin"]
 
 # last_seen_at is informational; writing it on every request would cost a write per read.
-LAST_SEEN_GRANULARITY = timedelta(minutes=5)
+LAST_SEEN_GRANULARITY = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,7 @@ async def start(
     user: User,
     user_verified: bool,
     client: ClientInfo,
-    lifetime: timedelta,
+    lifetimes: Lifetimes,
     now: datetime,
 ) -> tuple[str, Session]:
     """Add a session for `user` (flushed, not committed) and return its raw token."""
@@ -55,7 +57,7 @@ async def start(
         user_verified=user_verified,
         created_at=now,
         last_seen_at=now,
-        expires_at=now + lifetime,
+        expires_at=lifetimes.expiry(now, now),
         user_agent=(client.user_agent or None) and client.user_agent[:512],
         ip=client.ip,
     )
@@ -64,7 +66,7 @@ async def start(
 
 
 async def resolve(
-    db: AsyncSession, token: str, *, lifetime: timedelta, now: datetime
+    db: AsyncSession, token: str, *, lifetimes: Lifetimes, now: datetime
 ) -> ActiveSession | None:
     found = await repository.get_with_user(db, tokens.token_hash(token))
     if found is None:
@@ -72,15 +74,16 @@ async def resolve(
     session, user = found
     if user.disabled_at is not None:
         return None  # a disabled account's sessions stop working at once
-    if session.expires_at <= now:
+    if session.expires_at <= now or lifetimes.expiry(session.created_at, now) <= now:
         await repository.delete_by_id(db, session.id)
         await db.commit()
         return None
-    extended = session.expires_at - now < lifetime / 2
+    new_expiry = lifetimes.expiry(session.created_at, now)
+    extended = session.expires_at - now < lifetimes.idle / 2 and new_expiry > session.expires_at
     if extended or now - session.last_seen_at >= LAST_SEEN_GRANULARITY:
         session.last_seen_at = now
         if extended:
-            session.expires_at = now + lifetime
+            session.expires_at = new_expiry
         await db.commit()  # flushes the two changed columns
     return ActiveSession(session=session, user=user, extended=extended)
 
