@@ -14,11 +14,15 @@ class ApiError(Exception):
     status: ClassVar[int] = 400
     code: ClassVar[str] = "bad_request"
     title: ClassVar[str] = "Bad request"
+    # Unavailability is temporary: clients are told when to try again.
+    retry_after: ClassVar[int | None] = None
 
     def __init__(
         self, detail: str | None = None, *, headers: dict[str, str] | None = None, **extensions: Any
     ) -> None:
         self.detail = detail or self.title
+        if headers is None and self.retry_after is not None:
+            headers = {"Retry-After": str(self.retry_after)}
         self.headers = headers
         self.extensions = extensions
         super().__init__(self.detail)
@@ -217,7 +221,9 @@ class RateLimited(ApiError):
 
 class ChallengeStoreUnavailable(ApiError):
     status, code, title = 503, "challenge_store_unavailable", "The challenge store is unreachable"
+    retry_after = 5
 
 
 class DatabaseUnavailable(ApiError):
     status, code, title = 503, "database_unavailable", "The database is unreachable"
+    retry_after = 5

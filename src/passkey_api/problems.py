@@ -85,12 +85,14 @@ async def _database_down(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, DBAPIError) and not lost_connection:
         return await _unexpected(request, exc)
     log.warning("database unavailable: %s", type(exc).__name__)
-    return problem_response(DatabaseUnavailable().problem(), headers={"Retry-After": "5"})
+    error = DatabaseUnavailable()
+    return problem_response(error.problem(), headers=error.headers)
 
 
 async def _redis_down(request: Request, exc: Exception) -> JSONResponse:
     log.warning("challenge store unavailable: %s", type(exc).__name__)
-    return problem_response(ChallengeStoreUnavailable().problem(), headers={"Retry-After": "5"})
+    error = ChallengeStoreUnavailable()
+    return problem_response(error.problem(), headers=error.headers)
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -10,7 +10,8 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import text
-from tests.conftest import SECRET_KEY, Backend
+from tests.conftest import Backend
+from tests.services import SECRET_KEY
 from tests.softauthn import SoftAuthenticator
 
 from passkey_api.app import create_app

@@ -12,17 +12,8 @@ from collections.abc import AsyncIterator, Generator
 
 import pytest
 from playwright.async_api import Browser, async_playwright
-from tests.e2e.harness import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    REDIS_URL,
-    Server,
-    Tab,
-    check_redis,
-    postgres_database,
-    serve,
-    unavailable,
-)
+from tests.e2e.harness import CHROMIUM, CHROMIUM_ARGS, Server, Tab, serve
+from tests.services import REDIS_URL, postgres_database, require_redis, unavailable
 
 # Where the server log stood when a test began, so a failure shows only its own lines.
 LOG_OFFSET = pytest.StashKey[int]()
@@ -38,8 +29,8 @@ async def server(
         async with serve(backend, data_dir, {}) as server:
             yield server
         return
-    await check_redis()
-    async with postgres_database() as database_url:
+    await require_redis()
+    async with postgres_database("passkey_e2e") as database_url:
         env = {"PASSKEY_DATABASE_URL": database_url, "PASSKEY_REDIS_URL": REDIS_URL}
         async with serve(backend, data_dir, env) as server:
             yield server

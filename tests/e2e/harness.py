@@ -14,12 +14,10 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
-import asyncpg
 import httpx
 import pytest
-import redis.asyncio as aioredis
 from playwright.async_api import BrowserContext, CDPSession, Page
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,12 +37,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-# The same services and variables as the API tests (tests/conftest.py, README).
-POSTGRES_ADMIN_URL = os.environ.get(
-    "PASSKEY_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"
-)
-REDIS_URL = os.environ.get("PASSKEY_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-IN_CI = os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
 STARTUP_TIMEOUT = 30.0
 
 # CDP WebAuthn.VirtualAuthenticatorOptions for each kind of authenticator under test.
@@ -84,13 +76,6 @@ AUTHENTICATORS: dict[str, dict[str, Any]] = {
 }
 
 
-def unavailable(reason: str) -> NoReturn:
-    """Skip for a missing dependency; in CI a missing dependency is a failure."""
-    if IN_CI:
-        pytest.fail(f"{reason} (CI=true, so this fails instead of skipping)", pytrace=False)
-    pytest.skip(reason)
-
-
 # --- the service ----------------------------------------------------------------------
 
 
@@ -115,34 +100,6 @@ def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-@contextlib.asynccontextmanager
-async def postgres_database() -> AsyncIterator[str]:
-    """A fresh, empty database and its URL; dropped (WITH FORCE) on exit."""
-    try:
-        admin = await asyncpg.connect(POSTGRES_ADMIN_URL, timeout=3)
-    except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
-        unavailable(f"PostgreSQL is unreachable at {POSTGRES_ADMIN_URL}: {exc!r}")
-    name = f"passkey_e2e_{secrets.token_hex(6)}"
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
-        finally:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
-
-
-async def check_redis() -> None:
-    client = aioredis.Redis.from_url(REDIS_URL, socket_connect_timeout=2, socket_timeout=2)
-    try:
-        await client.ping()
-    except Exception as exc:
-        unavailable(f"Redis is unreachable at {REDIS_URL}: {exc!r}")
-    finally:
-        await client.aclose()
 
 
 async def _wait_healthy(process: asyncio.subprocess.Process, url: str, log_path: Path) -> None:
