@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse
 
-from passkey_api import __version__, problems
+from passkey_api import __version__, openapi, problems
 from passkey_api.admin.router import router as admin_router
 from passkey_api.ceremonies.router import router as ceremonies_router
 from passkey_api.challenges import create_challenge_store
@@ -69,6 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     problems.install(app)
+    openapi.install(app)
     # Outermost last: headers on every answer, CORS before the guards (preflights), then
     # the body cap and the CSRF origin check before any route runs.
     app.add_middleware(

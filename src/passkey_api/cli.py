@@ -114,6 +114,13 @@ def main(argv: list[str] | None = None) -> None:
         # Zero-config local run: the page is served from this very port.
         os.environ["PASSKEY_ORIGINS"] = f"http://localhost:{args.port}"
         settings = _settings()
+    if args.workers > 1 and not settings.redis_url:
+        print(
+            "passkey-api: --workers > 1 needs PASSKEY_REDIS_URL: the in-process challenge "
+            "store is per process, so a ceremony could end on another worker",
+            file=sys.stderr,
+        )
+        raise SystemExit(2)
     if not args.no_migrate:
         _migrate(settings)
     import uvicorn

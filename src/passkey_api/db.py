@@ -31,7 +31,7 @@ def create_engine(url: str, *, pool_size: int = 20) -> AsyncEngine:
         database = make_url(url).database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        engine = create_async_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return create_async_engine(
@@ -40,6 +40,8 @@ def create_engine(url: str, *, pool_size: int = 20) -> AsyncEngine:
         max_overflow=pool_size,
         pool_pre_ping=True,
         pool_recycle=1800,
+        # Errors must not carry bound values (names, handles, token hashes) into logs.
+        hide_parameters=True,
         # Fail fast when PostgreSQL is unreachable instead of hanging a request.
         connect_args={"timeout": 5, "command_timeout": 30},
     )

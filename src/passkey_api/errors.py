@@ -227,3 +227,40 @@ class ChallengeStoreUnavailable(ApiError):
 class DatabaseUnavailable(ApiError):
     status, code, title = 503, "database_unavailable", "The database is unreachable"
     retry_after = 5
+
+
+# --- what each kind of ceremony can answer (for the OpenAPI document) -----------------
+
+CEREMONY_ERRORS: tuple[type[ApiError], ...] = (
+    ValidationFailed,
+    MalformedJson,
+    InvalidBase64Url,
+    MalformedClientData,
+    ChallengeExpired,
+    CeremonyMismatch,
+    ClientDataTypeMismatch,
+    OriginMismatch,
+    CrossOriginRefused,
+    CredentialIdTooLong,
+    RpIdMismatch,
+    UserPresenceRequired,
+    UserVerificationRequired,
+    InvalidCredential,
+    ChallengeStoreUnavailable,
+)
+ATTESTATION_ERRORS = (
+    *CEREMONY_ERRORS,
+    MalformedAttestation,
+    UnsupportedAlgorithm,
+    CredentialExists,
+)
+ASSERTION_ERRORS = (
+    *CEREMONY_ERRORS,
+    MalformedAuthenticatorData,
+    UnknownCredential,
+    CredentialNotAllowed,
+    UserHandleMismatch,
+    UserHandleMissing,
+    BackupEligibilityChanged,
+    SignCountRegression,
+)

@@ -16,6 +16,7 @@ from passkey_api.errors import (
     PROBLEM_CONTENT_TYPE,
     ApiError,
     ChallengeStoreUnavailable,
+    CredentialIdTooLong,
     DatabaseUnavailable,
     InvalidBase64Url,
     MalformedJson,
@@ -54,6 +55,8 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     error: ApiError
     if "json_invalid" in kinds:
         error = MalformedJson()
+    elif any(e.get("type") == "too_long" and e.get("loc", ())[-1:] == ("rawId",) for e in raw):
+        error = CredentialIdTooLong()
     elif "base64url" in kinds:
         error = InvalidBase64Url()
     else:

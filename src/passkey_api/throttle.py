@@ -52,8 +52,10 @@ async def ceremony_limits(request: Request) -> None:
             # A verify names its account through the credential it presents.
             account = "cred:" + body["rawId"][:64]
     if account is not None:
-        digest = hashlib.sha256(account.encode()).hexdigest()[:32]
-        await _enforce(resources, f"acct:{digest}", settings.rate_limit_username)
+        # Per account *and* client: one client cannot hammer an account, and nobody else
+        # can use the limit to lock its owner out.
+        digest = hashlib.sha256(f"{account}|{ip}".encode("utf-8", "surrogatepass")).hexdigest()
+        await _enforce(resources, f"acct:{digest[:32]}", settings.rate_limit_username)
 
 
 async def session_limits(request: Request) -> None:
@@ -64,5 +66,5 @@ async def session_limits(request: Request) -> None:
     credential = request.headers.get("authorization") or request.cookies.get(settings.cookie_name)
     if credential is None:
         return  # no session: the route answers 401 anyway
-    digest = hashlib.sha256(credential.encode("utf-8", "replace")).hexdigest()[:32]
+    digest = hashlib.sha256(credential.encode("utf-8", "surrogatepass")).hexdigest()[:32]
     await _enforce(resources, f"session:{digest}", settings.rate_limit_session)

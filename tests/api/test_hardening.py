@@ -152,14 +152,20 @@ async def test_ceremonies_are_limited_per_ip(make_api: ApiFactory) -> None:
 async def test_ceremonies_are_limited_per_username(make_api: ApiFactory) -> None:
     api = await make_api(rate_limits=True, rate_limit_username="3/minute")
     name = new_username()
-    codes = []
-    for n in range(5):
-        # Different IPs, one account name (also spelled differently): still limited.
-        async with _client(api, ip=f"ip-{secrets.token_hex(4)}") as client:
-            spelling = name.upper() if n % 2 else name
+    async with _client(api, ip=f"ip-{secrets.token_hex(4)}") as client:
+        codes = []
+        for n in range(5):
+            spelling = name.upper() if n % 2 else name  # one account, however spelled
             response = await client.post("/v1/authentication/options", json={"username": spelling})
             codes.append(response.status_code)
-    assert codes == [200, 200, 200, 429, 429]
+        assert codes == [200, 200, 200, 429, 429]
+        # Other names from the same client are not affected...
+        other = await client.post("/v1/authentication/options", json={"username": name + "x"})
+        assert other.status_code == 200
+    # ...and the limited client cannot lock the account's owner out.
+    async with _client(api, ip=f"ip-{secrets.token_hex(4)}") as owner:
+        response = await owner.post("/v1/authentication/options", json={"username": name})
+        assert response.status_code == 200
 
 
 async def test_sessions_are_limited(make_api: ApiFactory) -> None:

@@ -17,6 +17,7 @@ from passkey_api.resources import DbDep
 from passkey_api.sessions.dependencies import Admin, Client, require_reauthentication
 from passkey_api.sessions.schemas import Revoked
 from passkey_api.sessions.service import ActiveSession
+from passkey_api.text import PlainText
 from passkey_api.throttle import session_limits
 from passkey_api.users import repository as users_repository
 from passkey_api.users import service
@@ -57,7 +58,7 @@ def _out(user: User, passkeys: int, sessions: int) -> AdminUserOut:
 async def list_users(
     _: Admin,
     db: DbDep,
-    q: Annotated[str | None, Query(max_length=64, description="part of the username")] = None,
+    q: Annotated[PlainText | None, Query(max_length=64, description="part of the username")] = None,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> AdminUserPage:

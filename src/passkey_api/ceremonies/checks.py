@@ -45,7 +45,7 @@ class ClientData:
 def client_data(raw: bytes) -> ClientData:
     try:
         data: Any = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise MalformedClientData("clientDataJSON is not JSON.") from None
     if not isinstance(data, dict):
         raise MalformedClientData("clientDataJSON is not a JSON object.")

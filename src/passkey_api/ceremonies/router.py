@@ -41,24 +41,6 @@ ClientType = Annotated[
     ),
 ]
 
-_VERIFY_ERRORS = (
-    errors.ValidationFailed,
-    errors.MalformedJson,
-    errors.InvalidBase64Url,
-    errors.MalformedClientData,
-    errors.ChallengeExpired,
-    errors.CeremonyMismatch,
-    errors.ClientDataTypeMismatch,
-    errors.OriginMismatch,
-    errors.CrossOriginRefused,
-    errors.CredentialIdTooLong,
-    errors.RpIdMismatch,
-    errors.UserPresenceRequired,
-    errors.UserVerificationRequired,
-    errors.InvalidCredential,
-    errors.ChallengeStoreUnavailable,
-)
-
 
 @router.post(
     "/registration/options",
@@ -81,13 +63,7 @@ async def registration_options(
 @router.post(
     "/registration/verify",
     status_code=status.HTTP_201_CREATED,
-    responses=problem_responses(
-        *_VERIFY_ERRORS,
-        errors.MalformedAttestation,
-        errors.UnsupportedAlgorithm,
-        errors.UsernameTaken,
-        errors.CredentialExists,
-    ),
+    responses=problem_responses(*errors.ATTESTATION_ERRORS, errors.UsernameTaken),
 )
 async def registration_verify(
     body: RegistrationResponseJSON,
@@ -124,16 +100,7 @@ async def authentication_options(
 
 @router.post(
     "/authentication/verify",
-    responses=problem_responses(
-        *_VERIFY_ERRORS,
-        errors.MalformedAuthenticatorData,
-        errors.UnknownCredential,
-        errors.CredentialNotAllowed,
-        errors.UserHandleMismatch,
-        errors.UserHandleMissing,
-        errors.BackupEligibilityChanged,
-        errors.SignCountRegression,
-    ),
+    responses=problem_responses(*errors.ASSERTION_ERRORS, errors.AccountDisabled),
 )
 async def authentication_verify(
     body: AuthenticationResponseJSON,

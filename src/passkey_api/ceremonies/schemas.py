@@ -13,6 +13,7 @@ from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import PydanticCustomError, core_schema
 
 from passkey_api import base64url
+from passkey_api.text import PlainText
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,7 @@ class Strict(BaseModel):
 
 class RegistrationOptionsRequest(Strict):
     username: str = Field(min_length=1, max_length=256)
-    display_name: str | None = Field(default=None, max_length=64)
+    display_name: PlainText | None = Field(default=None, max_length=64)
     attachment: Attachment | None = None
     hints: Hints = []
 

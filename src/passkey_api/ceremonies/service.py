@@ -184,16 +184,19 @@ async def authentication_options(
     if request.username is not None:
         try:
             _, username_key = names.normalize(request.username)
+            user = await users.get_by_username_key(db, username_key)
         except ApiError:
-            username_key = request.username  # an impossible name is just an unknown one
-        user = await users.get_by_username_key(db, username_key)
+            username_key, user = request.username, None  # an impossible name is unknown
         if user is not None:
-            user_id = str(user.id)
             allow = await passkeys.descriptors_of(db, user.id)
-        if not allow:
-            # Unknown names get a stable, plausible credential so that the answer does
-            # not tell whether the account exists.
+        if user is not None and allow:
+            user_id = str(user.id)
+        else:
+            # Unknown names get a stable, plausible credential so that the answer does not
+            # tell whether the account exists, and a ceremony bound to no account, so that
+            # verify refuses every credential exactly as it would for a real user's.
             allow = [_decoy_descriptor(secret_key, username_key)]
+            user_id = str(uuid.uuid4())
     challenge = await _begin(
         store,
         settings,
@@ -330,12 +333,18 @@ async def reauthentication_options(
     purpose: str,
     hints: list[str],
 ) -> dict[str, Any]:
+    own = await passkeys.list_for_user(db, active.user.id)
+    # User verification is demanded of every passkey that can do it (it did once). An old
+    # U2F key never can: without this its owner could never step up, so could never add
+    # the second passkey the service urges on them; for such a key a fresh
+    # presence-checked assertion is the strongest proof there is.
+    user_verification = "required" if all(p.user_verified for p in own) else "preferred"
     challenge = await _begin(
         store,
         settings,
         PendingCeremony(
             ceremony="reauthentication",
-            user_verification="required",
+            user_verification=user_verification,
             user_id=str(active.user.id),
             session_id=str(active.session.id),
             purpose=purpose,
@@ -345,9 +354,9 @@ async def reauthentication_options(
         settings,
         challenge=challenge,
         # Only the user's own passkeys can confirm it is them.
-        allow=await passkeys.descriptors_of(db, active.user.id),
+        allow=[(p.credential_id, list(p.transports)) for p in own],
         hints=hints,
-        user_verification="required",
+        user_verification=user_verification,
     )
 
 
@@ -441,19 +450,22 @@ async def _verify_use(
         passkey,
         user,
         expected_user_id=pending.user_id,
-        require_uv=pending.user_verification == "required",
+        require_uv=pending.user_verification == "required"
+        or (pending.ceremony == "reauthentication" and passkey.user_verified),
     )
     if not await passkeys.record_use(
         db,
         passkey.id,
         new_sign_count=asserted.sign_count,
         backup_state=asserted.backup_state,
+        user_verified=asserted.user_verified,
         now=now,
     ):
         raise SignCountRegression("A concurrent sign-in used a newer counter value.")
     passkey.sign_count = asserted.sign_count
     passkey.backup_state = asserted.backup_state
     passkey.last_used_at = now
+    passkey.user_verified = passkey.user_verified or asserted.user_verified
     return asserted
 
 
@@ -507,6 +519,19 @@ async def _start_session(
     return SignedIn(user=user, session=session, token=token, signals=signals)
 
 
+# Shapes real credentials come in: (id length, transports) of platform passkeys, security
+# keys and phones. A decoy picks one by the username, so it looks like some real account.
+_DECOY_SHAPES: tuple[tuple[int, list[str]], ...] = (
+    (16, ["hybrid", "internal"]),
+    (20, ["internal"]),
+    (32, ["hybrid", "internal"]),
+    (64, ["nfc", "usb"]),
+    (48, ["usb"]),
+)
+
+
 def _decoy_descriptor(secret_key: bytes, username_key: str) -> options.Descriptor:
-    digest = hmac.new(secret_key, b"decoy:" + username_key.encode(), hashlib.sha256).digest()
-    return digest + hashlib.sha256(digest).digest()[:16], ["hybrid", "internal"]
+    seed = username_key.encode("utf-8", "surrogatepass")
+    digest = hmac.new(secret_key, b"decoy:" + seed, hashlib.sha512).digest()
+    length, transports = _DECOY_SHAPES[digest[0] % len(_DECOY_SHAPES)]
+    return digest[1 : 1 + length], list(transports)

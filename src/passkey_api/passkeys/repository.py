@@ -48,6 +48,7 @@ async def record_use(
     *,
     new_sign_count: int,
     backup_state: bool,
+    user_verified: bool,
     now: datetime,
 ) -> bool:
     """Store the new counter only if it still moves forward; False when a concurrent use won.
@@ -60,10 +61,15 @@ async def record_use(
         if new_sign_count == 0
         else col(Passkey.sign_count) < new_sign_count
     )
+    values: dict[str, object] = {
+        "sign_count": new_sign_count,
+        "backup_state": backup_state,
+        "last_used_at": now,
+    }
+    if user_verified:
+        values["user_verified"] = True  # the authenticator can verify its user after all
     result = await db.exec(
-        update(Passkey)
-        .where(col(Passkey.id) == passkey_id, moves_forward)
-        .values(sign_count=new_sign_count, backup_state=backup_state, last_used_at=now)
+        update(Passkey).where(col(Passkey.id) == passkey_id, moves_forward).values(**values)
     )
     return bool(result.rowcount == 1)
 

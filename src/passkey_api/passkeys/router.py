@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Response, status
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, Path, status
 
 from passkey_api import errors
 from passkey_api.ceremonies import service as ceremonies
@@ -49,8 +48,11 @@ async def list_passkeys(active: CurrentSession, db: DbDep, settings: SettingsDep
 
 @router.post(
     "/options",
-    response_model=CreationOptionsJSON,
-    responses=problem_responses(*_SUDO, errors.ChallengeStoreUnavailable),
+    response_model=None,
+    responses={
+        200: {"model": CreationOptionsJSON},
+        **problem_responses(*_SUDO, errors.ChallengeStoreUnavailable),
+    },
 )
 async def add_passkey_options(
     body: AddPasskeyOptionsRequest,
@@ -58,25 +60,17 @@ async def add_passkey_options(
     db: DbDep,
     store: ChallengeStoreDep,
     settings: SettingsDep,
-) -> JSONResponse:
+) -> dict[str, Any]:
     """Start adding one more passkey (a security key, a phone over hybrid...).
     excludeCredentials lists the user's passkeys so one authenticator is not added twice."""
-    data = await ceremonies.add_passkey_options(db, store, settings, active.user, body)
-    return JSONResponse(data)
+    # Returned as data, not a Response, so that a refreshed session cookie goes out too.
+    return await ceremonies.add_passkey_options(db, store, settings, active.user, body)
 
 
 @router.post(
     "/verify",
     status_code=status.HTTP_201_CREATED,
-    responses=problem_responses(
-        *_SUDO,
-        errors.ChallengeExpired,
-        errors.CeremonyMismatch,
-        errors.OriginMismatch,
-        errors.RpIdMismatch,
-        errors.InvalidCredential,
-        errors.CredentialExists,
-    ),
+    responses=problem_responses(*_SUDO, *errors.ATTESTATION_ERRORS),
 )
 async def add_passkey_verify(
     body: RegistrationResponseJSON,
@@ -118,9 +112,8 @@ async def rename_passkey(
 )
 async def delete_passkey(
     passkey_id: PasskeyId, active: ManagePasskeys, db: DbDep, client: Client
-) -> Response:
+) -> None:
     """Remove a passkey (204). Then fetch GET /v1/me/signals and pass
     `all_accepted_credentials` to signalAllAcceptedCredentials() so the browser or
     password manager stops offering it."""
     await service.remove(db, active.user, passkey_id, client=client, now=datetime.now(UTC))
-    return Response(status_code=status.HTTP_204_NO_CONTENT)

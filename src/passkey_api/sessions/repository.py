@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete
+from sqlalchemy import update as sa_update
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -25,6 +28,16 @@ async def get_with_user(db: AsyncSession, token_hash: bytes) -> tuple[Session, U
     )
     row = result.first()
     return None if row is None else (row[0], row[1])
+
+
+async def update(db: AsyncSession, session: Session, **values: Any) -> bool:
+    """Write columns of a session with one UPDATE; False when the row is gone (revoked
+    meanwhile). The loaded object gets the values as already saved, so that no second
+    write follows at commit."""
+    result = await db.exec(sa_update(Session).where(col(Session.id) == session.id).values(**values))
+    for name, value in values.items():
+        set_committed_value(session, name, value)
+    return bool(result.rowcount)
 
 
 async def delete_by_id(db: AsyncSession, session_id: uuid.UUID) -> None:

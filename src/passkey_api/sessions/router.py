@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Response, status
-from fastapi.responses import JSONResponse
 
 from passkey_api import errors
 from passkey_api.ceremonies import service as ceremonies
@@ -62,8 +61,11 @@ async def sign_out(active: OptionalSession, db: DbDep, resources: ResourcesDep) 
 
 @router.post(
     "/v1/session/reauthenticate/options",
-    response_model=RequestOptionsJSON,
-    responses=problem_responses(errors.NotAuthenticated, errors.ChallengeStoreUnavailable),
+    response_model=None,
+    responses={
+        200: {"model": RequestOptionsJSON},
+        **problem_responses(errors.NotAuthenticated, errors.ChallengeStoreUnavailable),
+    },
 )
 async def reauthentication_options(
     body: ReauthenticationOptionsRequest,
@@ -71,27 +73,18 @@ async def reauthentication_options(
     db: DbDep,
     store: ChallengeStoreDep,
     settings: SettingsDep,
-) -> JSONResponse:
-    """Start a step-up for one purpose: an assertion with user verification required,
-    restricted to the user's own passkeys."""
-    data = await ceremonies.reauthentication_options(
+) -> dict[str, Any]:
+    """Start a step-up for one purpose: an assertion restricted to the user's own passkeys,
+    with user verification required (preferred only for users who hold a key that cannot
+    verify anyone, such as an old U2F key)."""
+    return await ceremonies.reauthentication_options(
         db, store, settings, active, purpose=body.purpose, hints=list(body.hints)
     )
-    return JSONResponse(data)
 
 
 @router.post(
     "/v1/session/reauthenticate/verify",
-    responses=problem_responses(
-        errors.NotAuthenticated,
-        errors.ChallengeExpired,
-        errors.CeremonyMismatch,
-        errors.OriginMismatch,
-        errors.UserVerificationRequired,
-        errors.CredentialNotAllowed,
-        errors.InvalidCredential,
-        errors.UnknownCredential,
-    ),
+    responses=problem_responses(*errors.ASSERTION_ERRORS, errors.NotAuthenticated),
 )
 async def reauthenticate(
     body: AuthenticationResponseJSON,
@@ -127,17 +120,16 @@ async def list_sessions(active: CurrentSession, db: DbDep) -> SessionList:
 )
 async def revoke_session(
     session_id: uuid.UUID,
+    response: Response,
     active: ManageSessions,
     db: DbDep,
     resources: ResourcesDep,
     client: Client,
-) -> Response:
+) -> None:
     """Revoke one session: it fails on its very next request."""
     await service.revoke_own(db, active, session_id, client=client, now=datetime.now(UTC))
-    response = Response(status_code=status.HTTP_204_NO_CONTENT)
     if session_id == active.session.id:
         transport.clear_cookie(response, resources.settings)
-    return response
 
 
 @router.delete(

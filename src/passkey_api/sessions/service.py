@@ -20,7 +20,7 @@ from passkey_api import tokens
 from passkey_api.audit import service as audit
 from passkey_api.client_info import ClientInfo
 from passkey_api.config import Lifetimes
-from passkey_api.errors import NotFound
+from passkey_api.errors import NotAuthenticated, NotFound
 from passkey_api.models import Session, User
 from passkey_api.sessions import repository
 
@@ -81,21 +81,21 @@ async def resolve(
     new_expiry = lifetimes.expiry(session.created_at, now)
     extended = session.expires_at - now < lifetimes.idle / 2 and new_expiry > session.expires_at
     if extended or now - session.last_seen_at >= LAST_SEEN_GRANULARITY:
-        session.last_seen_at = now
-        if extended:
-            session.expires_at = new_expiry
-        await db.commit()  # flushes the two changed columns
+        expires_at = new_expiry if extended else session.expires_at
+        if not await repository.update(db, session, last_seen_at=now, expires_at=expires_at):
+            await db.rollback()
+            return None  # revoked while this request was reading it
+        await db.commit()
     return ActiveSession(session=session, user=user, extended=extended)
 
 
 async def mark_reauthenticated(
     db: AsyncSession, session: Session, purpose: str, now: datetime
 ) -> None:
-    """Stamp a user-verified re-authentication for one purpose (flushed, not committed)."""
-    # A new dict, so that the ORM sees the JSON column change.
-    session.reauthenticated = {**session.reauthenticated, purpose: now.isoformat()}
-    db.add(session)
-    await db.flush()
+    """Stamp a re-authentication for one purpose (not committed)."""
+    stamps = {**session.reauthenticated, purpose: now.isoformat()}
+    if not await repository.update(db, session, reauthenticated=stamps):
+        raise NotAuthenticated("The session ended meanwhile.")
 
 
 def reauthenticated_within(

@@ -1,0 +1,21 @@
+"""Free text the API stores or searches (display names, passkey names, search terms).
+
+Control characters and lone surrogates are refused at the edge: PostgreSQL rejects U+0000
+in text outright, SQLite would keep it, and neither belongs in a name shown to people.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from typing import Annotated
+
+from pydantic import AfterValidator
+
+
+def _printable(value: str) -> str:
+    if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in value):
+        raise ValueError("control characters are not allowed")
+    return value
+
+
+PlainText = Annotated[str, AfterValidator(_printable)]
