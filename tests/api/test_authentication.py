@@ -340,3 +340,29 @@ async def test_id_and_raw_id_must_agree(api: Api) -> None:
     credential = await _valid_assertion(api)
     credential["id"] = b64url(b"another-id")
     assert await _verify(api, credential) == (400, "invalid_credential")
+
+
+async def test_unknown_username_refuses_every_credential(api: Api) -> None:
+    """The attacker's own passkey must fail for an unknown name exactly as for a real one."""
+    attacker, _ = await _registered(api)
+    _, victim = await _registered(api)
+    api.client.cookies.clear()
+    for name in (victim, "nobody-" + victim):
+        options = await api.sign_in_options(name)
+        credential = attacker.get(
+            options, origin=ORIGIN, credential_id=next(iter(attacker.credentials))
+        )
+        assert await _verify(api, credential) == (400, "credential_not_allowed"), name
+        options = await api.sign_in_options(name)
+        credential = attacker.get(
+            options, origin=ORIGIN, credential_id=next(iter(attacker.credentials)), user_handle=None
+        )
+        assert await _verify(api, credential) == (400, "credential_not_allowed"), name
+
+
+async def test_decoys_vary_like_real_credentials(api: Api) -> None:
+    shapes = set()
+    for n in range(40):
+        [decoy] = (await api.sign_in_options(f"ghost-{n}"))["allowCredentials"]
+        shapes.add((len(b64url_decode(decoy["id"])), tuple(decoy["transports"])))
+    assert len(shapes) >= 3

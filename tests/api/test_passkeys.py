@@ -241,3 +241,30 @@ async def test_activity_records_what_happened(api: Api) -> None:
     ]
     assert events["total"] == 3
     assert events["events"][0]["ip"] == "203.0.113.7"
+
+
+async def test_u2f_only_user_can_step_up_with_presence(api: Api) -> None:
+    key = SoftAuthenticator(
+        attestation="fido-u2f",
+        discoverable=False,
+        user_verifying=False,
+        transports=["usb"],
+        attachment="cross-platform",
+    )
+    name = new_username()
+    assert (await api.sign_up(key, name)).status_code == 201
+    options = (await api.post("/v1/session/reauthenticate/options", {"purpose": "passkeys"})).json()
+    assert options["userVerification"] == "preferred"
+    response = await api.post("/v1/session/reauthenticate/verify", key.get(options, origin=ORIGIN))
+    assert response.status_code == 200, response.text
+    phone = SoftAuthenticator(transports=["hybrid"], backup_eligible=True)
+    assert (await api.add_passkey(phone)).status_code == 201
+    # A passkey that can verify its user must do so to step up; the old key still may not.
+    options = (await api.post("/v1/session/reauthenticate/options", {"purpose": "sessions"})).json()
+    assert options["userVerification"] == "preferred"
+    lazy = phone.get(options, origin=ORIGIN, user_verified=False)
+    refused = await api.post("/v1/session/reauthenticate/verify", lazy)
+    assert (refused.status_code, problem_code(refused)) == (400, "user_verification_required")
+    options = (await api.post("/v1/session/reauthenticate/options", {"purpose": "sessions"})).json()
+    verified = phone.get(options, origin=ORIGIN)
+    assert (await api.post("/v1/session/reauthenticate/verify", verified)).status_code == 200

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -184,3 +185,26 @@ async def test_aal2_profile_idle_timeout(make_api: ApiFactory) -> None:
             {"e": datetime.now(UTC) - timedelta(seconds=1)},
         )
     assert (await api.client.get("/v1/session")).status_code == 401
+
+
+async def test_sliding_cookie_also_on_routes_that_return_options(api: Api) -> None:
+    laptop = SoftAuthenticator()
+    await api.sign_up(laptop)
+    soon = datetime.now(UTC) + timedelta(days=10)
+    async with api.resources.engine.begin() as connection:
+        await connection.execute(text("UPDATE sessions SET expires_at = :t"), {"t": soon})
+    response = await api.post("/v1/session/reauthenticate/options", {"purpose": "passkeys"})
+    assert response.status_code == 200
+    assert "set-cookie" in response.headers
+
+
+async def test_session_revoked_while_read_is_not_a_500(api: Api) -> None:
+    from passkey_api.sessions import repository
+
+    user_id = (await api.sign_up(SoftAuthenticator())).json()["user"]["id"]
+    async with api.resources.sessionmaker() as db:
+        [session] = await repository.list_for_user(db, uuid.UUID(user_id))
+        async with api.resources.engine.begin() as other:
+            await other.execute(text("DELETE FROM sessions"))
+        assert await repository.update(db, session, last_seen_at=datetime.now(UTC)) is False
+        await db.rollback()

@@ -1,4 +1,5 @@
-"""A live passkey-api (embedded backend, rate limits off) for the schema fuzzer."""
+"""A live passkey-api for the schema fuzzer, on the production backend (PostgreSQL +
+Redis), which is stricter than SQLite about what text it stores. Rate limits are off."""
 
 from __future__ import annotations
 
@@ -7,10 +8,17 @@ from collections.abc import AsyncIterator
 import pytest
 
 from tests.e2e.harness import Server, serve
+from tests.services import REDIS_URL, postgres_database, require_redis
 
 
 @pytest.fixture(scope="session")
 async def live_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Server]:
-    data_dir = tmp_path_factory.mktemp("fuzz")
-    async with serve("embedded", data_dir, {"PASSKEY_RATE_LIMITS": "false"}) as server:
-        yield server
+    await require_redis()
+    async with postgres_database("passkey_fuzz") as database_url:
+        env = {
+            "PASSKEY_DATABASE_URL": database_url,
+            "PASSKEY_REDIS_URL": REDIS_URL,
+            "PASSKEY_RATE_LIMITS": "false",
+        }
+        async with serve("postgres", tmp_path_factory.mktemp("fuzz"), env) as server:
+            yield server

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import schemathesis
 from hypothesis import HealthCheck, settings
-
 from tests.e2e.harness import Server
 
 SPEC = Path(__file__).resolve().parents[2] / "openapi.json"
@@ -28,7 +28,9 @@ schema = schemathesis.openapi.from_path(SPEC)
     derandomize=True,
     suppress_health_check=list(HealthCheck),
 )
-def test_no_server_errors_and_problem_bodies(case: schemathesis.Case, live_server: Server) -> None:
+def test_no_server_errors_and_problem_bodies(
+    case: schemathesis.Case[Any], live_server: Server
+) -> None:
     # Same-origin, as the browser page would send; the CSRF check has its own tests.
     response = case.call(base_url=live_server.base_url, headers={"Origin": live_server.base_url})
     assert response.status_code < 500, (case.method, case.path, response.text[:500])
