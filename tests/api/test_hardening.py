@@ -253,3 +253,44 @@ async def test_logs_hold_no_tokens_challenges_or_credentials(
     assert "HTTP Request" in text  # the capture did see the traffic
     leaked = [secret for secret in secrets_seen if secret in text]
     assert not leaked
+
+
+# --- headers and sessions ---------------------------------------------------------------
+
+
+async def test_security_headers_everywhere(api: Api) -> None:
+    for path in ("/", "/healthz", "/v1/session", "/nowhere"):
+        response = await api.client.get(path)
+        assert response.headers["x-content-type-options"] == "nosniff", path
+        assert response.headers["referrer-policy"] == "no-referrer"
+    page = await api.client.get("/")
+    csp = page.headers["content-security-policy"]
+    assert "default-src 'none'" in csp
+    assert "frame-ancestors 'none'" in csp
+    for path in ("/v1/session", "/v1/authentication/options"):
+        response = await api.client.request("POST" if "options" in path else "GET", path, json={})
+        assert response.headers["cache-control"] == "no-store", path
+
+
+async def test_tokens_in_urls_are_never_accepted(api: Api) -> None:
+    token = (await api.sign_up(SoftAuthenticator(), headers={"X-Client-Type": "native"})).json()[
+        "session_token"
+    ]
+    api.client.cookies.clear()
+    for query in ({"token": token}, {"session_token": token}, {"access_token": token}):
+        assert (await api.client.get("/v1/session", params=query)).status_code == 401
+
+
+async def test_demotion_acts_on_the_next_request(api: Api) -> None:
+    from passkey_api import cli
+
+    name = new_username()
+    await api.sign_up(SoftAuthenticator(), name)
+    assert await cli._create_admin(api.settings, name) == 0
+    assert (await api.client.get("/v1/admin/users")).status_code == 200
+    async with api.resources.engine.begin() as connection:
+        from sqlalchemy import text
+
+        await connection.execute(text("""UPDATE users SET roles = '["user"]'"""))
+    response = await api.client.get("/v1/admin/users")
+    assert (response.status_code, problem_code(response)) == (403, "forbidden")

@@ -3,6 +3,7 @@ succeed or raise the API's own error (never anything that would become a 500).""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
@@ -11,69 +12,62 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
+from tests.softauthn import SoftAuthenticator, b64url
 
 from passkey_api.ceremonies import attestation, checks
 from passkey_api.ceremonies.schemas import AuthenticationResponseJSON, RegistrationResponseJSON
 from passkey_api.config import Settings
 from passkey_api.errors import ApiError
-from tests.softauthn import SoftAuthenticator, b64url
 
 ORIGIN = "http://localhost:8000"
 SETTINGS = Settings(rp_id="localhost", origins=[ORIGIN], secret_key="k" * 40)
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=12), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4)
+    ),
     max_leaves=20,
 )
 cbor_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.binary(max_size=64) | st.text(max_size=16),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.integers() | st.text(max_size=8), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(st.integers() | st.text(max_size=8), children, max_size=4)
+    ),
     max_leaves=20,
 )
 
 
 @given(st.binary(max_size=512))
 def test_client_data_from_any_bytes(raw: bytes) -> None:
-    try:
+    with contextlib.suppress(ApiError):
         checks.client_data(raw)
-    except ApiError:
-        pass
 
 
 @given(json_values)
 def test_client_data_from_any_json(value: Any) -> None:
-    try:
+    with contextlib.suppress(ApiError):
         checks.client_data(json.dumps(value).encode())
-    except ApiError:
-        pass
 
 
 @given(st.binary(max_size=300))
 def test_authenticator_data_from_any_bytes(raw: bytes) -> None:
-    try:
+    with contextlib.suppress(ApiError):
         checks.authenticator_data(raw)
-    except ApiError:
-        pass
 
 
 @given(cbor_values)
 def test_attestation_object_from_any_cbor(value: Any) -> None:
-    try:
+    with contextlib.suppress(ApiError):
         checks.attestation(cbor2.dumps(value))
-    except ApiError:
-        pass
 
 
 @given(json_values)
 def test_credential_schemas_accept_or_refuse_cleanly(value: Any) -> None:
     for model in (RegistrationResponseJSON, AuthenticationResponseJSON):
-        try:
+        with contextlib.suppress(ValidationError):
             model.model_validate(value)
-        except ValidationError:
-            pass
 
 
 def _registration() -> tuple[dict[str, Any], bytes]:
@@ -91,19 +85,15 @@ def _registration() -> tuple[dict[str, Any], bytes]:
 @given(st.data())
 def test_mutated_attestation_objects_fail_cleanly(data: st.DataObject) -> None:
     credential, challenge = _registration()
-    raw = bytearray(
-        RegistrationResponseJSON.model_validate(credential).response.attestationObject
-    )
+    raw = bytearray(RegistrationResponseJSON.model_validate(credential).response.attestationObject)
     for _ in range(data.draw(st.integers(1, 4))):
         raw[data.draw(st.integers(0, len(raw) - 1))] = data.draw(st.integers(0, 255))
     credential["response"]["attestationObject"] = b64url(bytes(raw))
     parsed = RegistrationResponseJSON.model_validate(credential)
     client_data = checks.client_data(parsed.response.clientDataJSON)
     assert client_data.challenge == challenge
-    try:
+    with contextlib.suppress(ApiError):
         attestation.verify(SETTINGS, parsed, client_data, require_uv=False)
-    except ApiError:
-        pass
 
 
 def test_a_valid_attestation_still_verifies() -> None:
@@ -119,7 +109,5 @@ def test_a_valid_attestation_still_verifies() -> None:
 def test_deep_nesting(depth: int) -> None:
     with pytest.raises(ApiError):
         checks.client_data(b"[" * depth)
-    try:
+    with contextlib.suppress(ApiError):
         checks.attestation(b"\x81" * depth + b"\x00")
-    except ApiError:
-        pass
