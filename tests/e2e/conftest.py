@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Generator
 
 import pytest
 from playwright.async_api import Browser, async_playwright
-from tests.e2e.harness import CHROMIUM, CHROMIUM_ARGS, Server, Tab, serve
+from tests.e2e.harness import CHROMIUM, CHROMIUM_ARGS, Server, Tab, open_tab, serve
 from tests.services import REDIS_URL, postgres_database, require_redis, unavailable
 
 # Where the server log stood when a test began, so a failure shows only its own lines.
@@ -58,16 +58,8 @@ async def tab(
     request: pytest.FixtureRequest, server: Server, browser: Browser
 ) -> AsyncIterator[Tab]:
     request.node.stash[LOG_OFFSET] = server.log_size()
-    context = await browser.new_context(base_url=server.base_url)
-    try:
-        # Nothing here waits for a person: a stuck step should fail fast, not after 30 s.
-        context.set_default_timeout(10_000)
-        page = await context.new_page()
-        cdp = await context.new_cdp_session(page)
-        await cdp.send("WebAuthn.enable", {"enableUI": False})
-        yield Tab(server=server, context=context, page=page, cdp=cdp)
-    finally:
-        await context.close()
+    async with open_tab(server, browser) as tab:
+        yield tab
 
 
 # --- reporting ------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import BrowserContext, CDPSession, Page
+from playwright.async_api import Browser, BrowserContext, CDPSession, Page
 
 ROOT = Path(__file__).resolve().parents[2]
 # The console script installed next to the running interpreter (normally .venv/bin).
@@ -158,6 +158,21 @@ async def serve(backend: str, data_dir: Path, extra_env: dict[str, str]) -> Asyn
         yield Server(backend=backend, base_url=base_url, log_path=log_path)
     finally:
         await _stop(process)
+
+
+@contextlib.asynccontextmanager
+async def open_tab(server: Server, browser: Browser) -> AsyncIterator[Tab]:
+    """A fresh browser context (its own cookies) with a page and a WebAuthn CDP session."""
+    context = await browser.new_context(base_url=server.base_url)
+    try:
+        # Nothing here waits for a person: a stuck step should fail fast, not after 30 s.
+        context.set_default_timeout(10_000)
+        page = await context.new_page()
+        cdp = await context.new_cdp_session(page)
+        await cdp.send("WebAuthn.enable", {"enableUI": False})
+        yield Tab(server=server, context=context, page=page, cdp=cdp)
+    finally:
+        await context.close()
 
 
 @dataclass

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from playwright.async_api import Browser
-from tests.e2e.harness import ARTIFACTS, AUTHENTICATORS, Server, Tab
+from tests.e2e.harness import ARTIFACTS, AUTHENTICATORS, Server, Tab, open_tab
 from tests.e2e.test_browser_passkeys import (
     CEREMONY,
     assert_problem,
@@ -159,15 +159,8 @@ async def set_presence(tab: Tab, authenticator_id: str, *, enabled: bool) -> Non
 @pytest.fixture
 async def other_tab(server: Server, browser: Browser) -> AsyncIterator[Tab]:
     """A second device: its own browser context (cookies) and virtual authenticators."""
-    context = await browser.new_context(base_url=server.base_url)
-    try:
-        context.set_default_timeout(10_000)
-        page = await context.new_page()
-        cdp = await context.new_cdp_session(page)
-        await cdp.send("WebAuthn.enable", {"enableUI": False})
-        yield Tab(server=server, context=context, page=page, cdp=cdp)
-    finally:
-        await context.close()
+    async with open_tab(server, browser) as tab:
+        yield tab
 
 
 async def laptop_user_with_security_key(tab: Tab) -> tuple[str, str, str, str]:

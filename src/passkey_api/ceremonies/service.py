@@ -158,15 +158,9 @@ async def sign_up(
             raise UsernameTaken() from None
         await _refuse_known_credential(db, verified.credential_id)
         raise
-    await audit.record(
-        db,
-        "sign_up",
-        user_id=user.id,
-        client=client,
-        now=now,
-        passkey=base64url.encode(passkey.credential_id),
+    return await _start_session(
+        db, settings, "sign_up", user, passkey, verified.user_verified, client, now
     )
-    return await _start_session(db, settings, user, verified.user_verified, client, now)
 
 
 # --- sign-in ----------------------------------------------------------------------------
@@ -237,15 +231,9 @@ async def sign_in(
         )
         if user.disabled_at is not None:
             raise AccountDisabled()
-        await audit.record(
-            db,
-            "sign_in",
-            user_id=user.id,
-            client=client,
-            now=now,
-            passkey=base64url.encode(passkey.credential_id),
+        return await _start_session(
+            db, settings, "sign_in", user, passkey, asserted.user_verified, client, now
         )
-        return await _start_session(db, settings, user, asserted.user_verified, client, now)
     except ApiError as exc:
         await audit.record_failure(
             db, "sign_in", user_id=user_id, client=client, now=now, code=exc.code
@@ -501,11 +489,22 @@ async def _store_passkey(
 async def _start_session(
     db: AsyncSession,
     settings: Settings,
+    event: str,
     user: User,
+    passkey: Passkey,
     user_verified: bool,
     client: ClientInfo,
     now: datetime,
 ) -> SignedIn:
+    """Audit the sign-up or sign-in, start the session and commit the unit of work."""
+    await audit.record(
+        db,
+        event,
+        user_id=user.id,
+        client=client,
+        now=now,
+        passkey=base64url.encode(passkey.credential_id),
+    )
     token, session = await sessions.start(
         db,
         user=user,
