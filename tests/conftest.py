@@ -14,9 +14,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from tests.services import REDIS_URL, SECRET_KEY, SKIPPED, postgres_database, require_redis
 
 from passkey_api import migrations
+from tests.services import REDIS_URL, SECRET_KEY, SKIPPED, postgres_database, require_redis
 
 __all__ = ["REDIS_URL", "SECRET_KEY", "Backend"]
 

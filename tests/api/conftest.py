@@ -10,13 +10,13 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import text
-from tests.conftest import Backend
-from tests.services import SECRET_KEY
-from tests.softauthn import SoftAuthenticator
 
 from passkey_api.app import create_app
 from passkey_api.config import Settings
 from passkey_api.resources import Resources
+from tests.conftest import Backend
+from tests.services import SECRET_KEY
+from tests.softauthn import SoftAuthenticator
 
 ORIGIN = "http://localhost:8000"
 RP_ID = "localhost"

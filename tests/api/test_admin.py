@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from tests.api.conftest import ORIGIN, Api, problem_code
-from tests.softauthn import SoftAuthenticator
 
 from passkey_api import cli
+from tests.api.conftest import ORIGIN, Api, problem_code
+from tests.softauthn import SoftAuthenticator
 
 
 async def _admin(api: Api, username: str = "root") -> SoftAuthenticator:

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import pytest
+
 from tests.api.conftest import ORIGIN, Api, new_username, problem_code
 from tests.softauthn import SoftAuthenticator, b64url, b64url_decode, tamper
 

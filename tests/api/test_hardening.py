@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+
 from tests.api.conftest import ORIGIN, Api, ApiFactory, new_username, problem_code
 from tests.softauthn import SoftAuthenticator
 

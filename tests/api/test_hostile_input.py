@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from tests.api.conftest import ORIGIN, Api, ApiFactory, new_username, problem_code
 from tests.softauthn import SoftAuthenticator, b64url
 

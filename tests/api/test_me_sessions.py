@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+
 from tests.api.conftest import Api, problem_code
 from tests.softauthn import SoftAuthenticator
 

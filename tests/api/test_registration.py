@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from tests.api.conftest import ORIGIN, Api, new_username, problem_code
 from tests.softauthn import EDDSA, ES256, RS256, SoftAuthenticator, b64url_decode
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 from sqlalchemy import text
+
 from tests.api.conftest import Api, ApiFactory, problem_code
 from tests.softauthn import SoftAuthenticator
 

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Generator
 
 import pytest
 from playwright.async_api import Browser, async_playwright
+
 from tests.e2e.harness import CHROMIUM, CHROMIUM_ARGS, Server, Tab, open_tab, serve
 from tests.services import REDIS_URL, postgres_database, require_redis, unavailable
 

@@ -127,18 +127,23 @@ async def _stop(process: asyncio.subprocess.Process) -> None:
 
 
 @contextlib.asynccontextmanager
-async def serve(backend: str, data_dir: Path, extra_env: dict[str, str]) -> AsyncIterator[Server]:
+async def serve(
+    backend: str, data_dir: Path, extra_env: dict[str, str], *, zero_config: bool = False
+) -> AsyncIterator[Server]:
+    """The service on a free port. zero_config: no settings at all but the data folder
+    (the service then picks RP ID localhost, the origin of its port, secure cookies)."""
     port = _free_port()
     base_url = f"http://localhost:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PASSKEY_")}
-    env |= {
-        "PASSKEY_RP_ID": "localhost",
-        "PASSKEY_ORIGINS": base_url,
-        "PASSKEY_COOKIE_SECURE": "false",
-        "PASSKEY_SECRET_KEY": secrets.token_urlsafe(40),
-        "PASSKEY_DATA_DIR": str(data_dir),
-        **extra_env,
-    }
+    env["PASSKEY_DATA_DIR"] = str(data_dir)
+    if not zero_config:
+        env |= {
+            "PASSKEY_RP_ID": "localhost",
+            "PASSKEY_ORIGINS": base_url,
+            "PASSKEY_COOKIE_SECURE": "false",
+            "PASSKEY_SECRET_KEY": secrets.token_urlsafe(40),
+        }
+    env |= extra_env
     log_path = data_dir / "server.log"
     with log_path.open("wb") as log_file:
         process = await asyncio.create_subprocess_exec(

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from playwright.async_api import Browser
+
 from tests.e2e.harness import ARTIFACTS, AUTHENTICATORS, Server, Tab, open_tab
 from tests.e2e.test_browser_passkeys import (
     CEREMONY,

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+
 from tests.e2e.harness import ARTIFACTS, Tab, b64
 
 pytestmark = pytest.mark.e2e

@@ -9,14 +9,14 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 from sqlalchemy import text
+
+from passkey_api.app import create_app
+from passkey_api.config import Settings
 from tests.api.conftest import ORIGIN, problem_code
 from tests.conftest import Backend
 from tests.faults.proxy import CuttableProxy
 from tests.services import REDIS_URL, SECRET_KEY
 from tests.softauthn import SoftAuthenticator
-
-from passkey_api.app import create_app
-from passkey_api.config import Settings
 
 
 @pytest.fixture

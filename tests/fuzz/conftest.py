@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
+
 from tests.e2e.harness import Server, serve
 from tests.services import REDIS_URL, postgres_database, require_redis
 

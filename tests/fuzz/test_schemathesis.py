@@ -13,6 +13,7 @@ from typing import Any
 
 import schemathesis
 from hypothesis import HealthCheck, settings
+
 from tests.e2e.harness import Server
 
 SPEC = Path(__file__).resolve().parents[2] / "openapi.json"

@@ -12,12 +12,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
-from tests.softauthn import SoftAuthenticator, b64url
 
 from passkey_api.ceremonies import attestation, checks
 from passkey_api.ceremonies.schemas import AuthenticationResponseJSON, RegistrationResponseJSON
 from passkey_api.config import Settings
 from passkey_api.errors import ApiError
+from tests.softauthn import SoftAuthenticator, b64url
 
 ORIGIN = "http://localhost:8000"
 SETTINGS = Settings(rp_id="localhost", origins=[ORIGIN], secret_key="k" * 40)

@@ -12,15 +12,6 @@ from typing import Any
 import cbor2
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from tests.softauthn import (
-    EDDSA,
-    ES256,
-    RS256,
-    SoftAuthenticator,
-    b64url,
-    b64url_decode,
-    tamper,
-)
 from webauthn import (
     generate_authentication_options,
     generate_registration_options,
@@ -37,6 +28,16 @@ from webauthn.helpers.structs import (
     AttestationFormat,
     CredentialDeviceType,
     PublicKeyCredentialDescriptor,
+)
+
+from tests.softauthn import (
+    EDDSA,
+    ES256,
+    RS256,
+    SoftAuthenticator,
+    b64url,
+    b64url_decode,
+    tamper,
 )
 
 ORIGIN = "http://localhost:8000"

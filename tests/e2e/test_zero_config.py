@@ -1,0 +1,34 @@
+"""`passkey-api serve` with no settings at all works in a real browser: RP ID localhost,
+the origin of its own port, the embedded store, and a Secure `__Host-` cookie (Chromium
+treats http://localhost as a secure context)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Browser
+
+from tests.e2e.harness import open_tab, serve
+
+pytestmark = pytest.mark.e2e
+
+
+async def test_sign_up_and_in_with_no_configuration(browser: Browser, tmp_path: Path) -> None:
+    async with serve("embedded", tmp_path, {}, zero_config=True) as server:
+        async with open_tab(server, browser) as tab:
+            await tab.open()
+            await tab.add_authenticator("internal")
+            signed_up = await tab.call("signUp", "zero", "Zero Config")
+            assert signed_up["status"] == 201, signed_up
+            [cookie] = await tab.context.cookies()
+            assert cookie["name"] == "__Host-passkey_session"
+            assert cookie["secure"] is True
+            assert cookie["httpOnly"] is True
+            assert (await tab.session())["status"] == 200
+            assert (await tab.call("signOut"))["status"] == 204
+            assert (await tab.session())["status"] == 401
+            signed_in = await tab.call("signIn")
+            assert signed_in["status"] == 200, signed_in
+        assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
+        assert (tmp_path / "passkey-api.db").exists()
