@@ -181,8 +181,8 @@ async def authentication_options(
             user = await users.get_by_username_key(db, username_key)
         except ApiError:
             username_key, user = request.username, None  # an impossible name is unknown
-        if user is not None:
-            allow = await passkeys.descriptors_of(db, user.id)
+        # The same queries whether or not the name exists, so timing does not tell either.
+        allow = await passkeys.descriptors_of(db, user.id if user else uuid.uuid4())
         if user is not None and allow:
             user_id = str(user.id)
         else:
