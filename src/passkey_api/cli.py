@@ -81,6 +81,9 @@ def main(argv: list[str] | None = None) -> None:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1)
     serve.add_argument(
+        "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
+    )
+    serve.add_argument(
         "--no-migrate", action="store_true", help="do not apply migrations before serving"
     )
     commands.add_parser("migrate", help="apply pending database migrations and exit")
@@ -138,5 +141,5 @@ def main(argv: list[str] | None = None) -> None:
         workers=args.workers,
         proxy_headers=False,
         server_header=False,
-        log_level="info",
+        log_level=args.log_level,
     )
