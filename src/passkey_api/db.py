@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -34,17 +35,26 @@ def create_engine(url: str, *, pool_size: int = 20) -> AsyncEngine:
         engine = create_async_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
         pool_recycle=1800,
         # Errors must not carry bound values (names, handles, token hashes) into logs.
         hide_parameters=True,
         # Fail fast when PostgreSQL is unreachable instead of hanging a request.
         connect_args={"timeout": 5, "command_timeout": 30},
     )
+    event.listen(engine.sync_engine.pool, "checkout", _drop_closed_connection)
+    return engine
+
+
+def _drop_closed_connection(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """Pessimistic disconnect handling without a round trip: a pooled connection whose
+    socket the server closed (a restart, a failover) is swapped for a new one. This is
+    what pool_pre_ping would do, minus a SELECT 1 on every request."""
+    if dbapi_connection._connection.is_closed():
+        raise DisconnectionError()
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

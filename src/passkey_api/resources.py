@@ -27,22 +27,28 @@ class Resources:
     addresses: ClientAddresses
 
 
-def get_resources(request: Request) -> Resources:
+def resources_of(request: Request) -> Resources:
     resources: Resources = request.app.state.resources
     return resources
 
 
-def get_settings(request: Request) -> Settings:
-    return get_resources(request).settings
+# Dependencies are coroutines on purpose: FastAPI runs plain functions in a thread pool,
+# which costs more than everything these do.
+async def get_resources(request: Request) -> Resources:
+    return resources_of(request)
 
 
-def get_challenge_store(request: Request) -> ChallengeStore:
-    return get_resources(request).challenges
+async def get_settings(request: Request) -> Settings:
+    return resources_of(request).settings
+
+
+async def get_challenge_store(request: Request) -> ChallengeStore:
+    return resources_of(request).challenges
 
 
 async def get_db(request: Request) -> AsyncIterator[AsyncSession]:
     # Services commit their unit of work; leaving this block rolls back anything else.
-    async with get_resources(request).sessionmaker() as session:
+    async with resources_of(request).sessionmaker() as session:
         yield session
 
 

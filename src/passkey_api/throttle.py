@@ -10,7 +10,7 @@ from fastapi import Request
 
 from passkey_api.errors import RateLimited
 from passkey_api.ratelimit import Limit
-from passkey_api.resources import Resources, get_resources
+from passkey_api.resources import Resources, resources_of
 from passkey_api.users import names
 
 
@@ -32,7 +32,7 @@ async def _json_body(request: Request) -> Any:
 
 
 async def ceremony_limits(request: Request) -> None:
-    resources = get_resources(request)
+    resources = resources_of(request)
     settings = resources.settings
     if not settings.rate_limits:
         return
@@ -59,7 +59,7 @@ async def ceremony_limits(request: Request) -> None:
 
 
 async def session_limits(request: Request) -> None:
-    resources = get_resources(request)
+    resources = resources_of(request)
     settings = resources.settings
     if not settings.rate_limits:
         return

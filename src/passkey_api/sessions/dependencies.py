@@ -78,7 +78,7 @@ def require_reauthentication(
     return dependency
 
 
-def client_info(request: Request, resources: ResourcesDep) -> ClientInfo:
+async def client_info(request: Request, resources: ResourcesDep) -> ClientInfo:
     return ClientInfo(
         user_agent=request.headers.get("user-agent"),
         ip=resources.addresses.resolve(
