@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse
 
-from passkey_api import __version__, openapi, problems
+from passkey_api import __version__, housekeeping, openapi, problems
 from passkey_api.admin.router import router as admin_router
 from passkey_api.ceremonies.router import router as ceremonies_router
 from passkey_api.challenges import create_challenge_store
@@ -22,13 +22,14 @@ from passkey_api.config import Settings
 from passkey_api.db import create_engine, create_sessionmaker
 from passkey_api.guards import BodyLimitMiddleware, OriginCheckMiddleware
 from passkey_api.headers import SecurityHeadersMiddleware
+from passkey_api.observability import RequestMiddleware
 from passkey_api.ops import router as ops_router
 from passkey_api.passkeys.router import router as passkeys_router
 from passkey_api.ratelimit import RateLimiter
 from passkey_api.resources import Resources
-from passkey_api.sessions import service as sessions
 from passkey_api.sessions.router import router as session_router
 from passkey_api.users.router import router as me_router
+from passkey_api.wellknown import router as wellknown_router
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             addresses=ClientAddresses(settings.trusted_proxies),
         )
         app.state.resources = resources
-        purger = asyncio.create_task(_purge_expired_sessions(resources))
+        purger = asyncio.create_task(_housekeeping(resources))
         try:
             yield
         finally:
@@ -74,13 +75,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # the body cap and the CSRF origin check before any route runs.
     app.add_middleware(
         OriginCheckMiddleware,
-        origins=settings.origins,
+        origins=settings.web_origins,
         cookie_names=("__Host-passkey_session", "passkey_session"),
     )
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(
         CORSMiddleware,
-        allow_origins=settings.origins,
+        allow_origins=settings.web_origins,
         allow_credentials=True,
         allow_methods=["GET", "POST", "PATCH", "DELETE"],
         allow_headers=["Content-Type", "Authorization", "X-Client-Type", "X-Request-ID"],
@@ -88,12 +89,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_age=600,
     )
     app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(RequestMiddleware)
     app.include_router(ceremonies_router)
     app.include_router(session_router)
     app.include_router(me_router)
     app.include_router(passkeys_router)
     app.include_router(admin_router)
     app.include_router(ops_router)
+    app.include_router(wellknown_router)
     if settings.demo_page:
         page = package_files.files("passkey_api").joinpath("static/index.html").read_text()
 
@@ -104,14 +107,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-async def _purge_expired_sessions(resources: Resources) -> None:
-    """Expired sessions are refused on sight; this also removes those never seen again."""
+async def _housekeeping(resources: Resources) -> None:
+    """Expired sessions are refused on sight; this also removes those never seen again,
+    and audit entries past their retention."""
     while True:
         try:
             async with resources.sessionmaker() as db:
-                count = await sessions.purge_expired(db, datetime.now(UTC))
-            if count:
-                log.info("purged %d expired sessions", count)
+                pruned = await housekeeping.prune(
+                    db, now=datetime.now(UTC), audit_retention=resources.settings.audit_retention
+                )
+            if pruned.sessions or pruned.audit_events:
+                log.info(
+                    "pruned %d expired sessions and %d old audit events",
+                    pruned.sessions,
+                    pruned.audit_events,
+                )
         except Exception:
-            log.warning("could not purge expired sessions; will retry", exc_info=False)
+            log.warning("housekeeping failed; will retry", exc_info=False)
         await asyncio.sleep(PURGE_INTERVAL.total_seconds())

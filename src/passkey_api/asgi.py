@@ -1,5 +1,11 @@
-"""The ASGI entry point for uvicorn and other servers: `passkey_api.asgi:app`."""
+"""The ASGI entry point for uvicorn and other servers: `passkey_api.asgi:app`.
+
+Each worker process imports this, so logging is configured here, per process."""
 
 from passkey_api.app import create_app
+from passkey_api.config import Settings
+from passkey_api.observability import configure_logging
 
-app = create_app()
+settings = Settings()
+configure_logging(settings.log_format)
+app = create_app(settings)

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from passkey_api import base64url
+from passkey_api import base64url, metrics
 from passkey_api.errors import ChallengeStoreUnavailable
 
 KEY_PREFIX = "passkey-api:challenge:"
@@ -44,13 +44,15 @@ class RedisChallengeStore:
 
     async def put(self, challenge: bytes, state: dict[str, Any], ttl: timedelta) -> None:
         try:
-            await self._redis.set(_key(challenge), json.dumps(state), px=_ms(ttl))
+            with metrics.CHALLENGE_STORE.labels("put").time():
+                await self._redis.set(_key(challenge), json.dumps(state), px=_ms(ttl))
         except RedisError as exc:
             raise ChallengeStoreUnavailable() from exc
 
     async def take(self, challenge: bytes) -> dict[str, Any] | None:
         try:
-            raw = await self._redis.getdel(_key(challenge))
+            with metrics.CHALLENGE_STORE.labels("take").time():
+                raw = await self._redis.getdel(_key(challenge))
         except RedisError as exc:
             raise ChallengeStoreUnavailable() from exc
         return None if raw is None else dict(json.loads(raw))

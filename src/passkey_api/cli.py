@@ -1,19 +1,25 @@
-"""The `passkey-api` command: `serve` (migrating first) and `migrate`."""
+"""The `passkey-api` command line (`passkey-api --help`; every command has --help)."""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import logging
 import os
 import sys
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
+import click
 from pydantic import ValidationError
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from passkey_api import migrations
 from passkey_api.config import Settings
+
+T = TypeVar("T")
 
 
 def _settings() -> Settings:
@@ -22,7 +28,7 @@ def _settings() -> Settings:
     except ValidationError as exc:
         for error in exc.errors():
             where = ".".join(str(p) for p in error["loc"]) or "settings"
-            print(f"passkey-api: bad setting {where}: {error['msg']}", file=sys.stderr)
+            click.echo(f"passkey-api: bad setting {where}: {error['msg']}", err=True)
         raise SystemExit(2) from None
 
 
@@ -33,113 +39,194 @@ def openapi_json() -> str:
     return json.dumps(create_app(Settings(demo_page=False)).openapi(), indent=2) + "\n"
 
 
-async def _create_admin(settings: Settings, username: str) -> int:
-    from datetime import UTC, datetime
-
-    from passkey_api.audit import service as audit
+def _with_db(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Run one unit of work against the configured database (migrated first)."""
     from passkey_api.db import create_engine, create_sessionmaker
-    from passkey_api.users import names
-    from passkey_api.users import repository as users
+
+    migrations.upgrade(settings.resolved_database_url)
+
+    async def run() -> T:
+        engine = create_engine(settings.resolved_database_url, pool_size=1)
+        try:
+            async with create_sessionmaker(engine)() as db:
+                return await work(db)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+async def _create_admin(settings: Settings, username: str) -> int:
+    """Kept for the tests: the create-admin command without the process around it."""
+    from passkey_api.db import create_engine, create_sessionmaker
+    from passkey_api.errors import ApiError
+    from passkey_api.users import service
 
     engine = create_engine(settings.resolved_database_url, pool_size=1)
     try:
         async with create_sessionmaker(engine)() as db:
-            user = await users.get_by_username_key(db, names.normalize(username)[1])
-            if user is None:
-                print(f"passkey-api: no user {username!r}; sign up first", file=sys.stderr)
+            try:
+                user = await service.grant_role(db, username, "admin", now=datetime.now(UTC))
+            except ApiError as exc:
+                click.echo(f"passkey-api: {exc.detail}", err=True)
                 return 1
-            if "admin" not in user.roles:
-                old = sorted(user.roles)
-                user.roles = sorted({*user.roles, "admin"})
-                db.add(user)
-                await audit.record(
-                    db,
-                    "roles_changed",
-                    user_id=user.id,
-                    client=None,
-                    now=datetime.now(UTC),
-                    old=old,
-                    new=user.roles,
-                    via="cli",
-                )
-                await db.commit()
-            print(f"passkey-api: {user.username} is an admin")
+            click.echo(f"passkey-api: {user.username} is an admin")
             return 0
     finally:
         await engine.dispose()
 
 
-def _migrate(settings: Settings) -> None:
-    migrations.upgrade(settings.resolved_database_url)
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """passkey-api: passkey (WebAuthn) sign-up and sign-in as a JSON API.
 
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="passkey-api", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="apply pending migrations, then serve HTTP")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--workers", type=int, default=1)
-    serve.add_argument(
-        "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
-    )
-    serve.add_argument(
-        "--no-migrate", action="store_true", help="do not apply migrations before serving"
-    )
-    commands.add_parser("migrate", help="apply pending database migrations and exit")
-    admin = commands.add_parser(
-        "create-admin", help="give an existing user (signed up with a passkey) the admin role"
-    )
-    admin.add_argument("username")
-    spec = commands.add_parser("openapi", help="print the OpenAPI document (openapi.json)")
-    spec.add_argument("--output", "-o", help="write to this file instead of stdout")
-    args = parser.parse_args(argv)
-
-    if args.command == "openapi":
-        text = openapi_json()
-        if args.output:
-            Path(args.output).write_text(text)
-        else:
-            sys.stdout.write(text)
-        return
-
+    Settings come from PASSKEY_* environment variables (see the README)."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    settings = _settings()
-    if args.command == "create-admin":
-        _migrate(settings)
-        raise SystemExit(asyncio.run(_create_admin(settings, args.username)))
-    if args.command == "migrate":
-        _migrate(settings)
-        print("passkey-api: database is at the newest migration")
-        return
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
+@click.option(
+    "--log-level",
+    default="info",
+    show_default=True,
+    type=click.Choice(["critical", "error", "warning", "info", "debug"]),
+)
+@click.option("--no-migrate", is_flag=True, help="Do not apply migrations before serving.")
+def serve(host: str, port: int, workers: int, log_level: str, no_migrate: bool) -> None:
+    """Apply pending migrations, then serve HTTP."""
+    settings = _settings()
     if "PASSKEY_ORIGINS" not in os.environ and settings.rp_id == "localhost":
         # Zero-config local run: the page is served from this very port.
-        os.environ["PASSKEY_ORIGINS"] = f"http://localhost:{args.port}"
+        os.environ["PASSKEY_ORIGINS"] = f"http://localhost:{port}"
         settings = _settings()
-    if args.workers > 1 and not settings.redis_url:
-        print(
-            "passkey-api: --workers > 1 needs PASSKEY_REDIS_URL: the in-process challenge "
-            "store is per process, so a ceremony could end on another worker",
-            file=sys.stderr,
+    if workers > 1 and not settings.redis_url:
+        raise click.UsageError(
+            "--workers > 1 needs PASSKEY_REDIS_URL: the in-process challenge store is per "
+            "process, so a ceremony could end on another worker"
         )
-        raise SystemExit(2)
-    if not args.no_migrate:
-        _migrate(settings)
+    if not no_migrate:
+        migrations.upgrade(settings.resolved_database_url)
     import uvicorn
 
-    print(
-        f"passkey-api: serving http://{args.host}:{args.port} "
-        f"(RP ID {settings.rp_id}, origins {', '.join(settings.origins)}, "
+    click.echo(
+        f"passkey-api: serving http://{host}:{port} (RP ID {settings.rp_id}, origins "
+        f"{', '.join(settings.allowed_origins)}, "
         f"{'Redis' if settings.redis_url else 'in-process'} challenge store)",
-        file=sys.stderr,
+        err=True,
     )
     uvicorn.run(
         "passkey_api.asgi:app",
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        proxy_headers=False,
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=False,  # client IPs come from PASSKEY_TRUSTED_PROXIES, not uvicorn
         server_header=False,
-        log_level=args.log_level,
+        log_level=log_level,
+        # The app logs each request itself (observability.py), as JSON with its request id.
+        access_log=False,
+        log_config=None,
+    )
+
+
+@main.command()
+def migrate() -> None:
+    """Apply pending database migrations and exit."""
+    migrations.upgrade(_settings().resolved_database_url)
+    click.echo("passkey-api: database is at the newest migration")
+
+
+@main.command("create-admin")
+@click.argument("username")
+def create_admin(username: str) -> None:
+    """Give USERNAME (who signed up with a passkey) the admin role."""
+    settings = _settings()
+    migrations.upgrade(settings.resolved_database_url)
+    raise SystemExit(asyncio.run(_create_admin(settings, username)))
+
+
+@main.group()
+def users() -> None:
+    """Look at user accounts."""
+
+
+@users.command("list")
+@click.option("--query", "-q", default=None, help="Part of the username.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000))
+def users_list(query: str | None, limit: int) -> None:
+    """List users with their roles, passkeys and sessions."""
+    from passkey_api.users import repository
+
+    async def work(db: AsyncSession) -> None:
+        rows, total = await repository.page(
+            db, query=query.casefold() if query else None, limit=limit, offset=0
+        )
+        click.echo(f"{'username':32} {'roles':20} {'passkeys':>8} {'sessions':>8}  created")
+        for user, passkeys, sessions in rows:
+            flag = " (disabled)" if user.disabled_at else ""
+            click.echo(
+                f"{user.username:32} {','.join(user.roles):20} {passkeys:8} {sessions:8}  "
+                f"{user.created_at:%Y-%m-%d}{flag}"
+            )
+        click.echo(f"{len(rows)} of {total} users")
+
+    _with_db(_settings(), work)
+
+
+@main.group()
+def sessions() -> None:
+    """Look after sessions."""
+
+
+@sessions.command("prune")
+def sessions_prune() -> None:
+    """Delete expired sessions and audit entries past PASSKEY_AUDIT_RETENTION."""
+    from passkey_api import housekeeping
+
+    settings = _settings()
+
+    async def work(db: AsyncSession) -> housekeeping.Pruned:
+        return await housekeeping.prune(
+            db, now=datetime.now(UTC), audit_retention=settings.audit_retention
+        )
+
+    pruned = _with_db(settings, work)
+    click.echo(
+        f"passkey-api: pruned {pruned.sessions} expired sessions and "
+        f"{pruned.audit_events} audit events"
+        + (" (another replica holds the lock; nothing done)" if pruned.skipped else "")
+    )
+
+
+@main.command()
+@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write to this file.")
+def openapi(output: str | None) -> None:
+    """Print the OpenAPI document (the committed openapi.json)."""
+    text = openapi_json()
+    if output:
+        Path(output).write_text(text)
+    else:
+        sys.stdout.write(text)
+
+
+@main.command("check-config")
+@click.option(
+    "--production", is_flag=True, help="Judge as production even if PASSKEY_ENV is not set."
+)
+def check_config(production: bool) -> None:
+    """Validate the settings and the origin registry; non-zero exit on any problem."""
+    from passkey_api.config_check import problems
+
+    settings = _settings()
+    found = problems(settings, production=production or settings.env == "production")
+    for problem in found:
+        click.echo(f"problem: {problem}", err=True)
+    if found:
+        raise SystemExit(1)
+    click.echo(
+        f"passkey-api: configuration is fine (RP ID {settings.rp_id}; "
+        f"{len(settings.allowed_origins)} allowed origins)"
     )

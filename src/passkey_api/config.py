@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import ipaddress
+import json
 import os
 import secrets
 import time
@@ -13,7 +15,15 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -28,6 +38,44 @@ class Lifetimes:
         return min(now + self.idle, created_at + self.absolute)
 
 
+class AndroidApp(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    package: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)+$")
+    # Debug, upload and Play signing keys: "AB:CD:..." (32 bytes, as keytool prints them).
+    sha256_cert_fingerprints: list[str] = Field(min_length=1)
+
+    @field_validator("sha256_cert_fingerprints")
+    @classmethod
+    def _fingerprints(cls, value: list[str]) -> list[str]:
+        normalised = []
+        for fingerprint in value:
+            digits = fingerprint.replace(":", "").strip()
+            if len(digits) != 64 or any(c not in "0123456789abcdefABCDEF" for c in digits):
+                raise ValueError(f"{fingerprint!r} is not a SHA-256 fingerprint (AB:CD:...)")
+            normalised.append(":".join(digits[i : i + 2] for i in range(0, 64, 2)).upper())
+        return normalised
+
+    def origins(self) -> list[str]:
+        """What Android puts in clientDataJSON.origin for this app."""
+        return [
+            "android:apk-key-hash:"
+            + base64.urlsafe_b64encode(bytes.fromhex(f.replace(":", ""))).rstrip(b"=").decode()
+            for f in self.sha256_cert_fingerprints
+        ]
+
+
+class IosApp(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    team_id: str = Field(pattern=r"^[A-Z0-9]{10}$")
+    bundle_id: str = Field(pattern=r"^[A-Za-z0-9.-]+$")
+
+    @property
+    def app_id(self) -> str:
+        return f"{self.team_id}.{self.bundle_id}"
+
+
 _PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret"}
 
 
@@ -38,8 +86,17 @@ class Settings(BaseSettings):
 
     rp_id: str = "localhost"
     rp_name: str = "passkey-api"
-    # Every origin a WebAuthn response may come from; a response from any other is refused.
+    # The web origins of your front ends (within the RP ID). With the apps and related
+    # origins below they make every origin a WebAuthn response may come from.
     origins: Annotated[list[str], NoDecode] = ["http://localhost:8000"]
+    # Android apps (Credential Manager): their signing certificates become
+    # android:apk-key-hash origins and /.well-known/assetlinks.json.
+    android_apps: list[AndroidApp] = []
+    # iOS apps (AuthenticationServices): /.well-known/apple-app-site-association.
+    ios_apps: list[IosApp] = []
+    # Other sites that use this RP ID (WebAuthn Related Origin Requests):
+    # /.well-known/webauthn lists them with the web origins.
+    related_origins: Annotated[list[str], NoDecode] = []
     user_verification: Literal["preferred", "required"] = "preferred"
 
     data_dir: Path = Path(".passkey-api")
@@ -53,12 +110,16 @@ class Settings(BaseSettings):
     # Absolute lifetime: no session outlives this from its sign-in, however active.
     session_absolute_lifetime: timedelta = timedelta(days=90)
     challenge_ttl: timedelta = timedelta(minutes=5)
+    # Audit entries older than this are pruned (hourly, and by `sessions prune`).
+    audit_retention: timedelta = timedelta(days=365)
     # How long a re-authentication (sudo mode) authorises sensitive actions of its purpose.
     reauth_window: timedelta = timedelta(minutes=10)
     # WebAuthn `timeout` hint given to the browser, in milliseconds.
     ceremony_timeout_ms: int = Field(default=300_000, ge=10_000, le=600_000)
 
     demo_page: bool = True
+    # json: one JSON object per line, for log pipelines; text: for a terminal.
+    log_format: Literal["json", "text"] = "json"
 
     # Abuse limits (see ratelimit.py). Ceremonies are limited per client IP and per
     # username; everything else per session.
@@ -71,17 +132,19 @@ class Settings(BaseSettings):
     # so a client cannot choose the IP it is rate-limited and audited under.
     trusted_proxies: Annotated[list[str], NoDecode] = []
 
-    @field_validator("origins", "trusted_proxies", mode="before")
+    @field_validator("origins", "trusted_proxies", "related_origins", mode="before")
     @classmethod
     def _split_commas(cls, value: object) -> object:
+        if isinstance(value, str) and value.lstrip().startswith("["):
+            return json.loads(value)
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
-    @field_validator("origins")
+    @field_validator("origins", "related_origins")
     @classmethod
-    def _origins_are_origins(cls, value: list[str]) -> list[str]:
-        if not value:
+    def _origins_are_origins(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        if not value and info.field_name == "origins":
             raise ValueError("at least one origin is required")
         for origin in value:
             parts = urlsplit(origin)
@@ -135,6 +198,17 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{self.data_dir / 'passkey-api.db'}"
+
+    @cached_property
+    def web_origins(self) -> list[str]:
+        """Browser origins: allowed for CORS, the CSRF check and ceremonies."""
+        return list(dict.fromkeys([*self.origins, *self.related_origins]))
+
+    @cached_property
+    def allowed_origins(self) -> list[str]:
+        """Every origin a WebAuthn response may come from: web pages and Android apps."""
+        apps = [origin for app in self.android_apps for origin in app.origins()]
+        return [*self.web_origins, *apps]
 
     @property
     def session_lifetimes(self) -> Lifetimes:

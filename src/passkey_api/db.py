@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
+
+from passkey_api import metrics
 
 
 def async_url(url: str) -> str:
@@ -26,6 +29,22 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
+def _timed(engine: AsyncEngine) -> AsyncEngine:
+    """Statement latency into passkey_database_query_duration_seconds."""
+
+    def before(
+        conn: Any, cursor: Any, statement: Any, params: Any, context: Any, many: Any
+    ) -> None:
+        context._passkey_started = time.perf_counter()
+
+    def after(conn: Any, cursor: Any, statement: Any, params: Any, context: Any, many: Any) -> None:
+        metrics.DATABASE.observe(time.perf_counter() - context._passkey_started)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", before)
+    event.listen(engine.sync_engine, "after_cursor_execute", after)
+    return engine
+
+
 def create_engine(url: str, *, pool_size: int = 20) -> AsyncEngine:
     url = async_url(url)
     if is_sqlite(url):
@@ -34,7 +53,7 @@ def create_engine(url: str, *, pool_size: int = 20) -> AsyncEngine:
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        return engine
+        return _timed(engine)
     engine = create_async_engine(
         url,
         pool_size=pool_size,
@@ -46,7 +65,7 @@ def create_engine(url: str, *, pool_size: int = 20) -> AsyncEngine:
         connect_args={"timeout": 5, "command_timeout": 30},
     )
     event.listen(engine.sync_engine.pool, "checkout", _drop_closed_connection)
-    return engine
+    return _timed(engine)
 
 
 def _drop_closed_connection(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:

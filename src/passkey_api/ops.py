@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
+from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
-from passkey_api import migrations
+from passkey_api import metrics, migrations
 from passkey_api.resources import ResourcesDep
+from passkey_api.sessions import repository as sessions_repository
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["operations"])
 
 
@@ -43,3 +49,22 @@ async def readyz(resources: ResourcesDep) -> JSONResponse:
         {"status": "ok" if ready else "unavailable", "checks": checks},
         status_code=200 if ready else 503,
     )
+
+
+_active_sessions_checked = 0.0
+
+
+@router.get("/metrics", include_in_schema=False)
+async def prometheus_metrics(resources: ResourcesDep) -> Response:
+    """Prometheus exposition format. Put it behind your network's access rules."""
+    global _active_sessions_checked
+    now = time.monotonic()
+    if now - _active_sessions_checked > 15:  # a count, not a hot path: at most every 15 s
+        _active_sessions_checked = now
+        try:
+            async with resources.sessionmaker() as db:
+                count = await sessions_repository.count_active(db, datetime.now(UTC))
+            metrics.ACTIVE_SESSIONS.set(count)
+        except Exception:  # the gauge goes stale; the rest of the metrics still matter
+            log.warning("could not count active sessions for /metrics")
+    return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)

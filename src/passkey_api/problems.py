@@ -43,9 +43,14 @@ def problem_response(body: dict[str, Any], headers: dict[str, str] | None = None
     )
 
 
+def _instance(request: Request) -> str | None:
+    request_id = getattr(request.state, "request_id", None)
+    return f"urn:request:{request_id}" if request_id else None
+
+
 async def _api_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
-    return problem_response(exc.problem(), headers=exc.headers)
+    return problem_response(exc.problem(_instance(request)), headers=exc.headers)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -70,7 +75,7 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
         }
         for e in raw[:20]
     ]
-    return problem_response(error.problem() | {"errors": details})
+    return problem_response(error.problem(_instance(request)) | {"errors": details})
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
@@ -89,13 +94,13 @@ async def _database_down(request: Request, exc: Exception) -> JSONResponse:
         return await _unexpected(request, exc)
     log.warning("database unavailable: %s", type(exc).__name__)
     error = DatabaseUnavailable()
-    return problem_response(error.problem(), headers=error.headers)
+    return problem_response(error.problem(_instance(request)), headers=error.headers)
 
 
 async def _redis_down(request: Request, exc: Exception) -> JSONResponse:
     log.warning("challenge store unavailable: %s", type(exc).__name__)
     error = ChallengeStoreUnavailable()
-    return problem_response(error.problem(), headers=error.headers)
+    return problem_response(error.problem(_instance(request)), headers=error.headers)
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -11,6 +11,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import delete
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -80,3 +81,8 @@ async def page(
     )
     total = (await db.exec(count)).one()
     return list(rows.all()), int(total)
+
+
+async def delete_older_than(db: AsyncSession, cutoff: datetime) -> int:
+    result = await db.exec(delete(AuditEvent).where(col(AuditEvent.at) < cutoff))
+    return int(result.rowcount or 0)

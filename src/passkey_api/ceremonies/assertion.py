@@ -74,7 +74,7 @@ def verify(
             ),
             expected_challenge=client_data.challenge,
             expected_rp_id=settings.rp_id,
-            expected_origin=settings.origins,
+            expected_origin=settings.allowed_origins,
             credential_public_key=passkey.public_key,
             # The counter is checked below, after the signature, with its own code.
             credential_current_sign_count=0,

@@ -45,7 +45,9 @@ def verify(
     require_uv: bool,
 ) -> NewCredential:
     response = credential.response
-    checks.client_data_fits(client_data, expected_type="webauthn.create", origins=settings.origins)
+    checks.client_data_fits(
+        client_data, expected_type="webauthn.create", origins=settings.allowed_origins
+    )
     checks.credential_id_fits(credential.rawId, credential.id)
     auth_data = checks.attestation(response.attestationObject).auth_data
     checks.flags_fit(auth_data, rp_id=settings.rp_id, require_uv=require_uv)
@@ -71,7 +73,7 @@ def verify(
             ),
             expected_challenge=client_data.challenge,
             expected_rp_id=settings.rp_id,
-            expected_origin=settings.origins,
+            expected_origin=settings.allowed_origins,
             require_user_verification=require_uv,
             supported_pub_key_algs=options.ALGORITHMS,
         )

@@ -7,6 +7,7 @@ backup flags, the credential id inside authData) slips through.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 from dataclasses import dataclass
@@ -69,7 +70,15 @@ def client_data_fits(data: ClientData, *, expected_type: str, origins: list[str]
             f"clientDataJSON.type is {data.type!r}, expected {expected_type!r}."
         )
     if data.origin not in origins:
-        raise OriginMismatch(f"Origin {data.origin!r} is not allowed for this service.")
+        # Name the refused origin and the configured one it most resembles: origin setup
+        # (a port, a scheme, an app's signing key) is where integrations usually go wrong.
+        closest = difflib.get_close_matches(data.origin, origins, n=1, cutoff=0)
+        hint = f" The closest allowed origin is {closest[0]!r}." if closest else ""
+        raise OriginMismatch(
+            f"Origin {data.origin[:200]!r} is not allowed for this service.{hint}",
+            origin=data.origin[:200],
+            closest_allowed_origin=closest[0] if closest else None,
+        )
     # This service is not meant to run inside another site's iframe: refuse both forms.
     if data.cross_origin or data.top_origin is not None:
         raise CrossOriginRefused()

@@ -7,18 +7,20 @@ even when verification then fails: the client starts the ceremony over.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, ParamSpec, TypeVar
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from passkey_api import base64url
+from passkey_api import base64url, metrics
 from passkey_api.audit import service as audit
 from passkey_api.ceremonies import assertion, attestation, checks, options
 from passkey_api.ceremonies.schemas import (
@@ -54,6 +56,8 @@ from passkey_api.users import repository as users
 CHALLENGE_BYTES = 32
 USER_HANDLE_BYTES = 32
 Ceremony = Literal["registration", "add_passkey", "authentication", "reauthentication"]
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,27 @@ class PendingCeremony:
     # reauthentication: the session to elevate, and for what
     session_id: str | None = None
     purpose: str | None = None
+
+
+def _counted(
+    ceremony: Ceremony,
+) -> Callable[[Callable[P, Awaitable[T]]], Callable[P, Awaitable[T]]]:
+    """Count a verify's outcome: passkey_ceremonies{outcome="succeeded"|"failed", code}."""
+
+    def wrap(verify: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+        @functools.wraps(verify)
+        async def counted(*args: P.args, **kwargs: P.kwargs) -> T:
+            try:
+                result = await verify(*args, **kwargs)
+            except ApiError as exc:
+                metrics.ceremony(ceremony, "failed", exc.code)
+                raise
+            metrics.ceremony(ceremony, "succeeded")
+            return result
+
+        return counted
+
+    return wrap
 
 
 @dataclass(frozen=True)
@@ -117,6 +142,7 @@ async def registration_options(
     )
 
 
+@_counted("registration")
 async def sign_up(
     db: AsyncSession,
     store: ChallengeStore,
@@ -209,6 +235,7 @@ async def authentication_options(
     )
 
 
+@_counted("authentication")
 async def sign_in(
     db: AsyncSession,
     store: ChallengeStore,
@@ -273,6 +300,7 @@ async def add_passkey_options(
     )
 
 
+@_counted("add_passkey")
 async def add_passkey(
     db: AsyncSession,
     store: ChallengeStore,
@@ -348,6 +376,7 @@ async def reauthentication_options(
     )
 
 
+@_counted("reauthentication")
 async def reauthenticate(
     db: AsyncSession,
     store: ChallengeStore,
@@ -390,6 +419,7 @@ async def reauthenticate(
 async def _begin(store: ChallengeStore, settings: Settings, pending: PendingCeremony) -> bytes:
     challenge = secrets.token_bytes(CHALLENGE_BYTES)
     await store.put(challenge, asdict(pending), settings.challenge_ttl)
+    metrics.ceremony(pending.ceremony, "started")
     return challenge
 
 
@@ -409,7 +439,9 @@ async def _find_passkey(
     credential: AuthenticationResponseJSON,
     client_data: checks.ClientData,
 ) -> tuple[Passkey, User]:
-    checks.client_data_fits(client_data, expected_type="webauthn.get", origins=settings.origins)
+    checks.client_data_fits(
+        client_data, expected_type="webauthn.get", origins=settings.allowed_origins
+    )
     checks.credential_id_fits(credential.rawId, credential.id)
     found = await passkeys.get_with_user(db, credential.rawId)
     if found is None:

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import delete
 from sqlalchemy import update as sa_update
 from sqlalchemy.orm.attributes import set_committed_value
-from sqlmodel import col, select
+from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from passkey_api.models import Session, User
@@ -73,3 +73,10 @@ async def delete_for_user(
         query = query.where(col(Session.id) != keep)
     result = await db.exec(query)
     return int(result.rowcount or 0)
+
+
+async def count_active(db: AsyncSession, now: datetime) -> int:
+    result = await db.exec(
+        select(func.count()).select_from(Session).where(col(Session.expires_at) > now)
+    )
+    return int(result.one())

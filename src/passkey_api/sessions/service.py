@@ -146,9 +146,3 @@ async def revoke_others(
     )
     await db.commit()
     return count
-
-
-async def purge_expired(db: AsyncSession, now: datetime) -> int:
-    count = await repository.delete_expired(db, now)
-    await db.commit()
-    return count

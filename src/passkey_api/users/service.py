@@ -13,7 +13,7 @@ from passkey_api.client_info import ClientInfo
 from passkey_api.errors import LastAdmin, NotFound, ValidationFailed
 from passkey_api.models import User
 from passkey_api.sessions import repository as sessions
-from passkey_api.users import repository
+from passkey_api.users import names, repository
 
 ROLE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 
@@ -114,3 +114,26 @@ async def revoke_sessions(
     )
     await db.commit()
     return count
+
+
+async def grant_role(db: AsyncSession, username: str, role: str, *, now: datetime) -> User:
+    """Give a role to the user of that name (from the command line: no actor, no client)."""
+    user = await repository.get_by_username_key(db, names.normalize(username)[1])
+    if user is None:
+        raise NotFound(f"No user {username!r}; they must sign up with a passkey first.")
+    if role not in user.roles:
+        old = sorted(user.roles)
+        user.roles = sorted({*user.roles, role})
+        db.add(user)
+        await audit.record(
+            db,
+            "roles_changed",
+            user_id=user.id,
+            client=None,
+            now=now,
+            old=old,
+            new=user.roles,
+            via="cli",
+        )
+        await db.commit()
+    return user

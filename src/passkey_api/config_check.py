@@ -1,0 +1,35 @@
+"""What `passkey-api check-config` refuses, beyond what Settings already validates."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from passkey_api.config import Settings
+from passkey_api.wellknown import related_origin_problems
+
+_LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
+
+
+def problems(settings: Settings, *, production: bool) -> list[str]:
+    found = list(related_origin_problems(settings))
+    rp_id = settings.rp_id.lower()
+    if "." not in rp_id and rp_id != "localhost":
+        found.append(f"RP ID {settings.rp_id!r} is not a registrable domain")
+    for origin in settings.origins:
+        host = urlsplit(origin).hostname or ""
+        if host != rp_id and not host.endswith("." + rp_id):
+            found.append(f"origin {origin!r} is not within RP ID {settings.rp_id!r}")
+    if production:
+        if not settings.cookie_secure:
+            found.append("PASSKEY_COOKIE_SECURE=false: session cookies would travel over http")
+        if settings.secret_key is None:
+            found.append("PASSKEY_SECRET_KEY is not set")
+        for origin in settings.web_origins:
+            parts = urlsplit(origin)
+            if parts.scheme != "https" and parts.hostname not in _LOCAL_HOSTS:
+                found.append(f"origin {origin!r} is plain http")
+        if settings.database_url is None:
+            found.append("PASSKEY_DATABASE_URL is not set: production runs on PostgreSQL")
+        if settings.redis_url is None:
+            found.append("PASSKEY_REDIS_URL is not set: challenges would live in one process")
+    return found

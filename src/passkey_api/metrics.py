@@ -1,0 +1,52 @@
+"""Prometheus metrics (served at /metrics). Per process: with --workers N, scrape each
+worker or run one worker per container, as is usual with uvicorn."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+_FAST = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
+
+REQUESTS = Counter(
+    "passkey_http_requests",
+    "HTTP requests by route template, method and status.",
+    ["route", "method", "status"],
+    registry=REGISTRY,
+)
+LATENCY = Histogram(
+    "passkey_http_request_duration_seconds",
+    "HTTP request latency by route template and method.",
+    ["route", "method"],
+    buckets=_FAST,
+    registry=REGISTRY,
+)
+CEREMONIES = Counter(
+    "passkey_ceremonies",
+    "WebAuthn ceremonies by kind and outcome (started, succeeded, failed) and error code.",
+    ["ceremony", "outcome", "code"],
+    registry=REGISTRY,
+)
+ACTIVE_SESSIONS = Gauge(
+    "passkey_active_sessions",
+    "Sessions not yet expired (counted at scrape time, at most every 15 s).",
+    registry=REGISTRY,
+)
+CHALLENGE_STORE = Histogram(
+    "passkey_challenge_store_duration_seconds",
+    "Challenge store operation latency.",
+    ["operation"],
+    buckets=_FAST,
+    registry=REGISTRY,
+)
+DATABASE = Histogram(
+    "passkey_database_query_duration_seconds",
+    "Database statement latency.",
+    buckets=_FAST,
+    registry=REGISTRY,
+)
+
+
+def ceremony(kind: str, outcome: str, code: str = "") -> None:
+    CEREMONIES.labels(kind, outcome, code).inc()

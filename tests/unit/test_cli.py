@@ -1,0 +1,105 @@
+"""The command line: every command has --help, check-config refuses unsafe production
+settings, and the database commands work on the embedded store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from passkey_api.cli import main
+
+COMMANDS = [
+    [],
+    ["serve"],
+    ["migrate"],
+    ["create-admin"],
+    ["users"],
+    ["users", "list"],
+    ["sessions"],
+    ["sessions", "prune"],
+    ["openapi"],
+    ["check-config"],
+]
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    for name in ("PASSKEY_ENV", "PASSKEY_DATABASE_URL", "PASSKEY_REDIS_URL", "PASSKEY_ORIGINS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PASSKEY_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("PASSKEY_SECRET_KEY", "k" * 40)
+    return tmp_path
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "passkey-api")
+def test_every_command_has_help(command: list[str]) -> None:
+    result = CliRunner().invoke(main, [*command, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage:" in result.output
+
+
+def test_check_config_accepts_development_defaults(env: Path) -> None:
+    result = CliRunner().invoke(main, ["check-config"])
+    assert result.exit_code == 0, result.output
+    assert "configuration is fine" in result.output
+
+
+def test_check_config_refuses_an_unsafe_production_config(
+    env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PASSKEY_RP_ID", "example.com")
+    monkeypatch.setenv("PASSKEY_ORIGINS", "http://app.example.com,https://example.com")
+    monkeypatch.setenv("PASSKEY_COOKIE_SECURE", "false")
+    result = CliRunner().invoke(main, ["check-config", "--production"])
+    assert result.exit_code == 1
+    assert "COOKIE_SECURE" in result.output
+    assert "'http://app.example.com' is plain http" in result.output
+    assert "PASSKEY_DATABASE_URL" in result.output
+    assert "PASSKEY_REDIS_URL" in result.output
+
+
+def test_check_config_lints_related_origin_labels(
+    env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sites = ",".join(f"https://shop{n}.com" for n in range(6))
+    monkeypatch.setenv("PASSKEY_RELATED_ORIGINS", sites)
+    result = CliRunner().invoke(main, ["check-config"])
+    assert result.exit_code == 1
+    assert "browsers honour only the first 5" in result.output
+
+
+def test_origin_outside_the_rp_id_is_refused(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PASSKEY_RP_ID", "example.com")
+    monkeypatch.setenv("PASSKEY_ORIGINS", "https://example.org")
+    result = CliRunner().invoke(main, ["check-config"])
+    assert result.exit_code == 2
+    assert "not within RP ID" in result.output
+
+
+def test_production_without_a_secret_is_refused(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PASSKEY_ENV", "production")
+    monkeypatch.delenv("PASSKEY_SECRET_KEY")
+    result = CliRunner().invoke(main, ["check-config"])
+    assert result.exit_code == 2
+    assert "PASSKEY_SECRET_KEY" in result.output
+
+
+def test_database_commands_on_the_embedded_store(env: Path) -> None:
+    runner = CliRunner()
+    assert runner.invoke(main, ["migrate"]).exit_code == 0
+    listed = runner.invoke(main, ["users", "list"])
+    assert listed.exit_code == 0, listed.output
+    assert "0 of 0 users" in listed.output
+    pruned = runner.invoke(main, ["sessions", "prune"])
+    assert pruned.exit_code == 0, pruned.output
+    assert "pruned 0 expired sessions" in pruned.output
+    missing = runner.invoke(main, ["create-admin", "nobody"])
+    assert missing.exit_code == 1
+
+
+def test_workers_need_redis(env: Path) -> None:
+    result = CliRunner().invoke(main, ["serve", "--workers", "2"])
+    assert result.exit_code == 2
+    assert "PASSKEY_REDIS_URL" in result.output
