@@ -221,9 +221,11 @@ class ServerProcess:
         if pin:
             cores = ",".join(str(c) for c in range(SERVER_CORE, SERVER_CORE + workers))
             command = ["taskset", "-c", cores, *command]
-        self.process = subprocess.Popen(
-            command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        )
+        # A file, not a pipe: a pipe nobody reads fills up and stalls the server.
+        self.log_path = ROOT / ".passkey-api" / "bench" / "server.log"
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(command, env=env, stdout=log, stderr=log)
 
     def pids(self) -> list[int]:
         pids = [self.process.pid]
@@ -260,7 +262,7 @@ class ServerProcess:
             if self.process.poll() is not None:
                 break
             await asyncio.sleep(0.1)
-        errors = self.process.stderr.read().decode() if self.process.stderr else ""
+        errors = self.log_path.read_text(errors="replace")
         raise SystemExit(f"server did not start: {errors[-2000:]}")
 
     def stop(self) -> None:

@@ -7,5 +7,5 @@ from passkey_api.config import Settings
 from passkey_api.observability import configure_logging
 
 settings = Settings()
-configure_logging(settings.log_format)
+configure_logging(settings.log_format, settings.log_level.upper())
 app = create_app(settings)

@@ -98,6 +98,8 @@ def main() -> None:
 @click.option("--no-migrate", is_flag=True, help="Do not apply migrations before serving.")
 def serve(host: str, port: int, workers: int, log_level: str, no_migrate: bool) -> None:
     """Apply pending migrations, then serve HTTP."""
+    # Workers are new processes that read settings from the environment: pass it on.
+    os.environ["PASSKEY_LOG_LEVEL"] = log_level
     settings = _settings()
     if "PASSKEY_ORIGINS" not in os.environ and settings.rp_id == "localhost":
         # Zero-config local run: the page is served from this very port.

@@ -120,6 +120,7 @@ class Settings(BaseSettings):
     demo_page: bool = True
     # json: one JSON object per line, for log pipelines; text: for a terminal.
     log_format: Literal["json", "text"] = "json"
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
 
     # Abuse limits (see ratelimit.py). Ceremonies are limited per client IP and per
     # username; everything else per session.

@@ -95,7 +95,7 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
-def configure_logging(fmt: str, level: int = logging.INFO) -> None:
+def configure_logging(fmt: str, level: int | str = logging.INFO) -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(
         JsonFormatter()
