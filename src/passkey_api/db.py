@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-from sqlalchemy import event
+from sqlalchemy import bindparam, event, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from passkey_api import metrics
@@ -86,3 +87,50 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+
+
+# --- Core on the hot paths ---------------------------------------------------------------
+# The ORM costs about three times a Core statement per query here; the queries every
+# request or ceremony runs use Core, and hand back model objects that are not attached to
+# the session (they are written with explicit UPDATEs, never flushed).
+
+L = TypeVar("L", bound=SQLModel)
+R = TypeVar("R", bound=SQLModel)
+
+
+async def insert_row(db: AsyncSession, row: SQLModel) -> None:
+    """INSERT one model object as it is, in the session's transaction."""
+    table = type(row).__table__  # type: ignore[attr-defined]
+    connection = await db.connection()
+    await connection.execute(table.insert(), {c.name: getattr(row, c.name) for c in table.c})
+
+
+class PairQuery(Generic[L, R]):
+    """`left JOIN right ON left.<fk> = right.id WHERE left.<key> = :key`, as two detached
+    model objects; the statement is built once."""
+
+    def __init__(self, left: type[L], right: type[R], *, foreign_key: str, key: str) -> None:
+        self.left, self.right = left, right
+        self._left_table = left.__table__  # type: ignore[attr-defined]
+        self._right_table = right.__table__  # type: ignore[attr-defined]
+        self._statement = (
+            select(
+                *[c.label(f"l_{c.name}") for c in self._left_table.c],
+                *[c.label(f"r_{c.name}") for c in self._right_table.c],
+            )
+            .join_from(
+                self._left_table,
+                self._right_table,
+                self._right_table.c.id == self._left_table.c[foreign_key],
+            )
+            .where(self._left_table.c[key] == bindparam("key"))
+        )
+
+    async def one(self, db: AsyncSession, key: object) -> tuple[L, R] | None:
+        connection = await db.connection()
+        row = (await connection.execute(self._statement, {"key": key})).mappings().first()
+        if row is None:
+            return None
+        left = self.left(**{c.name: row[f"l_{c.name}"] for c in self._left_table.c})
+        right = self.right(**{c.name: row[f"r_{c.name}"] for c in self._right_table.c})
+        return left, right

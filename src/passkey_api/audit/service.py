@@ -16,6 +16,7 @@ from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from passkey_api.client_info import ClientInfo
+from passkey_api.db import insert_row
 from passkey_api.models import AuditEvent
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,8 @@ async def record(
     code: str | None = None,
     **details: Any,
 ) -> None:
-    db.add(
+    await insert_row(
+        db,
         AuditEvent(
             id=uuid.uuid4(),
             at=now,
@@ -45,9 +47,8 @@ async def record(
             ip=client.ip if client else None,
             user_agent=client.user_agent[:512] if client and client.user_agent else None,
             details=details,
-        )
+        ),
     )
-    await db.flush()
 
 
 async def record_failure(

@@ -545,8 +545,8 @@ async def _start_session(
         lifetimes=settings.session_lifetimes,
         now=now,
     )
-    await db.commit()
     signals = await passkey_service.signals_for(db, settings.rp_id, user)
+    await db.commit()
     return SignedIn(user=user, session=session, token=token, signals=signals)
 
 

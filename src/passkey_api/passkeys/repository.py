@@ -9,22 +9,28 @@ from sqlalchemy import delete, update
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from passkey_api.db import PairQuery, insert_row
 from passkey_api.models import Passkey, User
+
+_BY_CREDENTIAL_ID = PairQuery(Passkey, User, foreign_key="user_id", key="credential_id")
 
 
 async def add(db: AsyncSession, passkey: Passkey) -> None:
-    db.add(passkey)
-    await db.flush()
+    await insert_row(db, passkey)
 
 
 async def get_with_user(db: AsyncSession, credential_id: bytes) -> tuple[Passkey, User] | None:
+    """The passkey and its owner, detached: the passkey is written with record_use()."""
+    return await _BY_CREDENTIAL_ID.one(db, credential_id)
+
+
+async def credential_ids_of(db: AsyncSession, user_id: uuid.UUID) -> list[bytes]:
     result = await db.exec(
-        select(Passkey, User)
-        .join(User, col(User.id) == col(Passkey.user_id))
-        .where(Passkey.credential_id == credential_id)
+        select(Passkey.credential_id)
+        .where(Passkey.user_id == user_id)
+        .order_by(col(Passkey.created_at))
     )
-    row = result.first()
-    return None if row is None else (row[0], row[1])
+    return list(result.all())
 
 
 async def credential_exists(db: AsyncSession, credential_id: bytes) -> bool:

@@ -42,7 +42,7 @@ async def list_passkeys(active: CurrentSession, db: DbDep, settings: SettingsDep
     return PasskeyList(
         passkeys=[PasskeyOut.of(p) for p in passkeys],
         recovery_risk=service.recovery_risk(passkeys),
-        signals=service.signals(settings.rp_id, active.user, passkeys),
+        signals=service.signals(settings.rp_id, active.user, [p.credential_id for p in passkeys]),
     )
 
 

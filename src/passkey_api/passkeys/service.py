@@ -23,13 +23,13 @@ def recovery_risk(passkeys: list[Passkey]) -> bool:
     return all(not passkey.backup_eligible for passkey in passkeys)
 
 
-def signals(rp_id: str, user: User, passkeys: list[Passkey]) -> Signals:
+def signals(rp_id: str, user: User, credential_ids: list[bytes]) -> Signals:
     user_id = base64url.encode(user.user_handle)
     return Signals(
         all_accepted_credentials=AllAcceptedCredentials(
             rpId=rp_id,
             userId=user_id,
-            allAcceptedCredentialIds=[base64url.encode(p.credential_id) for p in passkeys],
+            allAcceptedCredentialIds=[base64url.encode(c) for c in credential_ids],
         ),
         current_user_details=CurrentUserDetails(
             rpId=rp_id, userId=user_id, name=user.username, displayName=user.display_name
@@ -38,7 +38,7 @@ def signals(rp_id: str, user: User, passkeys: list[Passkey]) -> Signals:
 
 
 async def signals_for(db: AsyncSession, rp_id: str, user: User) -> Signals:
-    return signals(rp_id, user, await list_for(db, user))
+    return signals(rp_id, user, await repository.credential_ids_of(db, user.id))
 
 
 async def _owned(db: AsyncSession, user: User, passkey_id: str) -> Passkey:

@@ -12,22 +12,20 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from passkey_api.db import PairQuery, insert_row
 from passkey_api.models import Session, User
 
 
 async def add(db: AsyncSession, session: Session) -> None:
-    db.add(session)
-    await db.flush()
+    await insert_row(db, session)
+
+
+_BY_TOKEN = PairQuery(Session, User, foreign_key="user_id", key="token_hash")
 
 
 async def get_with_user(db: AsyncSession, token_hash: bytes) -> tuple[Session, User] | None:
-    result = await db.exec(
-        select(Session, User)
-        .join(User, col(User.id) == col(Session.user_id))
-        .where(Session.token_hash == token_hash)
-    )
-    row = result.first()
-    return None if row is None else (row[0], row[1])
+    """The session and its user, as objects not attached to `db` (write with update())."""
+    return await _BY_TOKEN.one(db, token_hash)
 
 
 async def update(db: AsyncSession, session: Session, **values: Any) -> bool:

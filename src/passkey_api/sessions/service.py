@@ -68,6 +68,20 @@ async def start(
 async def resolve(
     db: AsyncSession, token: str, *, lifetimes: Lifetimes, now: datetime
 ) -> ActiveSession | None:
+    # Every request reads its session, so this runs in autocommit: one round trip, no
+    # BEGIN/ROLLBACK around it; each write below is then a transaction of its own. The
+    # connection goes back to the pool at the end, and a later unit of work in the same
+    # request starts a normal transaction.
+    await db.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    try:
+        return await _resolve(db, token, lifetimes=lifetimes, now=now)
+    finally:
+        await db.commit()
+
+
+async def _resolve(
+    db: AsyncSession, token: str, *, lifetimes: Lifetimes, now: datetime
+) -> ActiveSession | None:
     found = await repository.get_with_user(db, tokens.token_hash(token))
     if found is None:
         return None
@@ -76,16 +90,13 @@ async def resolve(
         return None  # a disabled account's sessions stop working at once
     if session.expires_at <= now or lifetimes.expiry(session.created_at, now) <= now:
         await repository.delete_by_id(db, session.id)
-        await db.commit()
         return None
     new_expiry = lifetimes.expiry(session.created_at, now)
     extended = session.expires_at - now < lifetimes.idle / 2 and new_expiry > session.expires_at
     if extended or now - session.last_seen_at >= LAST_SEEN_GRANULARITY:
         expires_at = new_expiry if extended else session.expires_at
         if not await repository.update(db, session, last_seen_at=now, expires_at=expires_at):
-            await db.rollback()
             return None  # revoked while this request was reading it
-        await db.commit()
     return ActiveSession(session=session, user=user, extended=extended)
 
 

@@ -5,16 +5,20 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import String, cast, true
+from sqlalchemy import String, cast, true, update
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from passkey_api.db import insert_row
 from passkey_api.models import Passkey, Session, User
 
 
 async def add(db: AsyncSession, user: User) -> None:
-    db.add(user)
-    await db.flush()
+    await insert_row(db, user)
+
+
+async def set_display_name(db: AsyncSession, user_id: uuid.UUID, display_name: str) -> None:
+    await db.exec(update(User).where(col(User.id) == user_id).values(display_name=display_name))
 
 
 async def get(db: AsyncSession, user_id: uuid.UUID) -> User | None:

@@ -24,8 +24,9 @@ async def set_display_name(
     display_name = " ".join(display_name.split())
     if not display_name:
         raise ValidationFailed("The display name is empty.")
-    old, user.display_name = user.display_name, display_name
-    db.add(user)
+    old = user.display_name
+    await repository.set_display_name(db, user.id, display_name)
+    user.display_name = display_name
     await audit.record(
         db,
         "display_name_changed",
