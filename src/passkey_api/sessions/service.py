@@ -9,6 +9,7 @@ any replica.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -72,11 +73,15 @@ async def resolve(
     # BEGIN/ROLLBACK around it; each write below is then a transaction of its own. The
     # connection goes back to the pool at the end, and a later unit of work in the same
     # request starts a normal transaction.
-    await db.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
     try:
-        return await _resolve(db, token, lifetimes=lifetimes, now=now)
-    finally:
-        await db.commit()
+        await db.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        active = await _resolve(db, token, lifetimes=lifetimes, now=now)
+    except BaseException:
+        with contextlib.suppress(Exception):  # the database may be the thing that failed
+            await db.rollback()
+        raise
+    await db.commit()
+    return active
 
 
 async def _resolve(
