@@ -3,7 +3,7 @@ users with a software authenticator, measured against references taken in the sa
 
     .venv/bin/python -m bench.run --vus 16 --duration 10
     .venv/bin/python -m bench.run --vus 1,4,16,64 --plot bench/throughput.png
-    .venv/bin/python -m bench.run --seed-users 1000000 --vus 16
+    .venv/bin/python -m bench.run --users 1000000 --vus 16
 
 Phases per concurrency V (each D seconds after a warm-up):
   noop     GET /healthz: the framework's ceiling on this machine (reference)
@@ -418,7 +418,14 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--phases", default="noop,session,sign-up,sign-in")
-    parser.add_argument("--seed-users", type=int, default=0)
+    parser.add_argument(
+        "--users",
+        "--seed-users",
+        dest="seed_users",
+        type=int,
+        default=0,
+        help="first bulk-load this many users, each with a passkey and a session",
+    )
     parser.add_argument("--json", default=str(ROOT / "bench" / "results.json"))
     parser.add_argument("--plot", help="write a PNG of throughput and p99 against V")
     args = parser.parse_args()
