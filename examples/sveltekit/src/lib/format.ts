@@ -1,0 +1,36 @@
+// Dates are rendered on the server and again in the browser: one fixed locale and time
+// zone keep the two renderings identical (no hydration mismatch).
+const dateTime = new Intl.DateTimeFormat('en-GB', {
+	dateStyle: 'medium',
+	timeStyle: 'short',
+	timeZone: 'UTC'
+});
+
+export function formatDate(iso: string | null | undefined, never = 'never'): string {
+	return iso ? `${dateTime.format(new Date(iso))} UTC` : never;
+}
+
+// First match wins: Edge's and Chrome's User-Agents also say "Safari", Edge's says "Chrome".
+const BROWSERS: [RegExp, string][] = [
+	[/Edg\//, 'Edge'],
+	[/Firefox\//, 'Firefox'],
+	[/Chrome\//, 'Chrome'],
+	[/Safari\//, 'Safari']
+];
+const SYSTEMS: [RegExp, string][] = [
+	[/Android/, 'Android'],
+	[/iPhone|iPad/, 'iOS'],
+	[/Mac OS X/, 'macOS'],
+	[/Windows/, 'Windows'],
+	[/Linux|X11|CrOS/, 'Linux']
+];
+
+const first = (table: [RegExp, string][], text: string, otherwise: string) =>
+	table.find(([pattern]) => pattern.test(text))?.[1] ?? otherwise;
+
+/** "Chrome on Linux" from a User-Agent string, good enough for a session list. */
+export function describeAgent(userAgent: string | null): string {
+	if (!userAgent) return 'Unknown browser';
+	const browser = first(BROWSERS, userAgent, 'A browser');
+	return `${browser} on ${first(SYSTEMS, userAgent, 'another system')}`;
+}
