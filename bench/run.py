@@ -99,7 +99,7 @@ async def run_phase(
 
     async def user(index: int) -> None:
         conn = Connection("127.0.0.1", port, origin)
-        name = f"{run_id}-{phase}-{index}"
+        name = f"{run_id}-{vus}-{phase}-{index}"
         serial = 0
         try:
             auth = None
