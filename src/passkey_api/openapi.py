@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import FastAPI
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from passkey_api.errors import PROBLEM_CONTENT_TYPE, ApiError
 
 
+class UnknownCredentialSignal(BaseModel):
+    """Argument of PublicKeyCredential.signalUnknownCredential()."""
+
+    rpId: str
+    credentialId: str
+
+
 class Problem(BaseModel):
-    """RFC 9457 problem details; `code` is the stable machine-readable reason."""
+    """RFC 9457 problem details; `code` is the stable machine-readable reason. The
+    optional members appear with the codes named in their descriptions."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -20,7 +28,20 @@ class Problem(BaseModel):
     status: int
     detail: str
     code: str
-    instance: str | None = None
+    instance: str | None = Field(default=None, description="urn:request:<X-Request-ID>")
+    purpose: Literal["passkeys", "sessions", "admin"] | None = Field(
+        default=None, description="reauthentication_required: the step-up to perform"
+    )
+    signal_unknown_credential: UnknownCredentialSignal | None = Field(
+        default=None, description="unknown_credential"
+    )
+    retry_after: int | None = Field(default=None, description="rate_limited: seconds")
+    origin: str | None = Field(default=None, description="origin_mismatch: the refused origin")
+    closest_allowed_origin: str | None = Field(default=None, description="origin_mismatch")
+    role: str | None = Field(default=None, description="forbidden: the role needed")
+    errors: list[dict[str, Any]] | None = Field(
+        default=None, description="validation_error: where and what"
+    )
 
 
 def problem_responses(*errors: type[ApiError]) -> dict[int | str, dict[str, Any]]:
@@ -64,7 +85,9 @@ def install(app: FastAPI) -> None:
         schemas = spec.setdefault("components", {}).setdefault("schemas", {})
         schemas.pop("HTTPValidationError", None)
         schemas.pop("ValidationError", None)
-        schemas["Problem"] = Problem.model_json_schema()
+        problem_schema = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(problem_schema.pop("$defs", {}))
+        schemas["Problem"] = problem_schema
         app.openapi_schema = spec
         return spec
 

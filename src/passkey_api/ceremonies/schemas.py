@@ -146,21 +146,48 @@ class CredentialDescriptorJSON(BaseModel):
     transports: list[str] | None = None
 
 
+class RpEntityJSON(BaseModel):
+    id: str
+    name: str
+
+
+class UserEntityJSON(BaseModel):
+    id: str = Field(description="base64url user handle: random, never personal data")
+    name: str
+    displayName: str
+
+
+class CredentialParameterJSON(BaseModel):
+    type: Literal["public-key"]
+    alg: int = Field(description="COSE algorithm: -8 Ed25519, -7 ES256, -257 RS256")
+
+
+class AuthenticatorSelectionJSON(BaseModel):
+    authenticatorAttachment: Attachment | None = None
+    residentKey: Literal["discouraged", "preferred", "required"]
+    requireResidentKey: bool
+    userVerification: Literal["discouraged", "preferred", "required"]
+
+
+class CreationExtensionsJSON(BaseModel):
+    credProps: bool
+
+
 class CreationOptionsJSON(BaseModel):
     """PublicKeyCredentialCreationOptionsJSON: pass to parseCreationOptionsFromJSON()."""
 
     model_config = ConfigDict(extra="allow")
 
-    rp: dict[str, str]
-    user: dict[str, str]
+    rp: RpEntityJSON
+    user: UserEntityJSON
     challenge: str
-    pubKeyCredParams: list[dict[str, Any]]
+    pubKeyCredParams: list[CredentialParameterJSON]
     timeout: int
     excludeCredentials: list[CredentialDescriptorJSON]
-    authenticatorSelection: dict[str, Any]
-    attestation: str
+    authenticatorSelection: AuthenticatorSelectionJSON
+    attestation: Literal["none", "indirect", "direct", "enterprise"]
     hints: list[Hint]
-    extensions: dict[str, Any]
+    extensions: CreationExtensionsJSON
 
 
 class RequestOptionsJSON(BaseModel):
@@ -172,5 +199,5 @@ class RequestOptionsJSON(BaseModel):
     timeout: int
     rpId: str
     allowCredentials: list[CredentialDescriptorJSON]
-    userVerification: str
+    userVerification: Literal["discouraged", "preferred", "required"]
     hints: list[Hint]

@@ -87,7 +87,7 @@ class ReauthenticationOptionsRequest(BaseModel):
 
 
 class Reauthenticated(BaseModel):
-    purpose: str
+    purpose: Purpose
     valid_until: datetime = Field(
         description="Sensitive actions of this purpose are allowed until then."
     )

@@ -637,41 +637,52 @@ export interface components {
                 [key: string]: unknown;
             };
         };
+        /** AuthenticatorSelectionJSON */
+        AuthenticatorSelectionJSON: {
+            /** Authenticatorattachment */
+            authenticatorAttachment?: ("platform" | "cross-platform") | null;
+            /**
+             * Residentkey
+             * @enum {string}
+             */
+            residentKey: "discouraged" | "preferred" | "required";
+            /** Requireresidentkey */
+            requireResidentKey: boolean;
+            /**
+             * Userverification
+             * @enum {string}
+             */
+            userVerification: "discouraged" | "preferred" | "required";
+        };
+        /** CreationExtensionsJSON */
+        CreationExtensionsJSON: {
+            /** Credprops */
+            credProps: boolean;
+        };
         /**
          * CreationOptionsJSON
          * @description PublicKeyCredentialCreationOptionsJSON: pass to parseCreationOptionsFromJSON().
          */
         CreationOptionsJSON: {
-            /** Rp */
-            rp: {
-                [key: string]: string;
-            };
-            /** User */
-            user: {
-                [key: string]: string;
-            };
+            rp: components["schemas"]["RpEntityJSON"];
+            user: components["schemas"]["UserEntityJSON"];
             /** Challenge */
             challenge: string;
             /** Pubkeycredparams */
-            pubKeyCredParams: {
-                [key: string]: unknown;
-            }[];
+            pubKeyCredParams: components["schemas"]["CredentialParameterJSON"][];
             /** Timeout */
             timeout: number;
             /** Excludecredentials */
             excludeCredentials: components["schemas"]["CredentialDescriptorJSON"][];
-            /** Authenticatorselection */
-            authenticatorSelection: {
-                [key: string]: unknown;
-            };
-            /** Attestation */
-            attestation: string;
+            authenticatorSelection: components["schemas"]["AuthenticatorSelectionJSON"];
+            /**
+             * Attestation
+             * @enum {string}
+             */
+            attestation: "none" | "indirect" | "direct" | "enterprise";
             /** Hints */
             hints: ("security-key" | "client-device" | "hybrid")[];
-            /** Extensions */
-            extensions: {
-                [key: string]: unknown;
-            };
+            extensions: components["schemas"]["CreationExtensionsJSON"];
         } & {
             [key: string]: unknown;
         };
@@ -686,6 +697,19 @@ export interface components {
             type: "public-key";
             /** Transports */
             transports?: string[] | null;
+        };
+        /** CredentialParameterJSON */
+        CredentialParameterJSON: {
+            /**
+             * Type
+             * @constant
+             */
+            type: "public-key";
+            /**
+             * Alg
+             * @description COSE algorithm: -8 Ed25519, -7 ES256, -257 RS256
+             */
+            alg: number;
         };
         /**
          * CurrentUserDetails
@@ -794,7 +818,8 @@ export interface components {
         };
         /**
          * Problem
-         * @description RFC 9457 problem details; `code` is the stable machine-readable reason.
+         * @description RFC 9457 problem details; `code` is the stable machine-readable reason. The
+         *     optional members appear with the codes named in their descriptions.
          */
         Problem: {
             /** Type */
@@ -809,9 +834,53 @@ export interface components {
             code: string;
             /**
              * Instance
+             * @description urn:request:<X-Request-ID>
              * @default null
              */
             instance?: string | null;
+            /**
+             * Purpose
+             * @description reauthentication_required: the step-up to perform
+             * @default null
+             */
+            purpose?: ("passkeys" | "sessions" | "admin") | null;
+            /**
+             * @description unknown_credential
+             * @default null
+             */
+            signal_unknown_credential?: components["schemas"]["UnknownCredentialSignal"] | null;
+            /**
+             * Retry After
+             * @description rate_limited: seconds
+             * @default null
+             */
+            retry_after?: number | null;
+            /**
+             * Origin
+             * @description origin_mismatch: the refused origin
+             * @default null
+             */
+            origin?: string | null;
+            /**
+             * Closest Allowed Origin
+             * @description origin_mismatch
+             * @default null
+             */
+            closest_allowed_origin?: string | null;
+            /**
+             * Role
+             * @description forbidden: the role needed
+             * @default null
+             */
+            role?: string | null;
+            /**
+             * Errors
+             * @description validation_error: where and what
+             * @default null
+             */
+            errors?: {
+                [key: string]: unknown;
+            }[] | null;
         } & {
             [key: string]: unknown;
         };
@@ -835,8 +904,11 @@ export interface components {
         };
         /** Reauthenticated */
         Reauthenticated: {
-            /** Purpose */
-            purpose: string;
+            /**
+             * Purpose
+             * @enum {string}
+             */
+            purpose: "passkeys" | "sessions" | "admin";
             /**
              * Valid Until
              * Format: date-time
@@ -911,8 +983,11 @@ export interface components {
             rpId: string;
             /** Allowcredentials */
             allowCredentials: components["schemas"]["CredentialDescriptorJSON"][];
-            /** Userverification */
-            userVerification: string;
+            /**
+             * Userverification
+             * @enum {string}
+             */
+            userVerification: "discouraged" | "preferred" | "required";
             /** Hints */
             hints: ("security-key" | "client-device" | "hybrid")[];
         } & {
@@ -922,6 +997,13 @@ export interface components {
         Revoked: {
             /** Revoked */
             revoked: number;
+        };
+        /** RpEntityJSON */
+        RpEntityJSON: {
+            /** Id */
+            id: string;
+            /** Name */
+            name: string;
         };
         /** SessionInfo */
         SessionInfo: {
@@ -1010,10 +1092,32 @@ export interface components {
              */
             session_token?: string | null;
         };
+        /**
+         * UnknownCredentialSignal
+         * @description Argument of PublicKeyCredential.signalUnknownCredential().
+         */
+        UnknownCredentialSignal: {
+            /** Rpid */
+            rpId: string;
+            /** Credentialid */
+            credentialId: string;
+        };
         /** UpdateMe */
         UpdateMe: {
             /** Display Name */
             display_name: string;
+        };
+        /** UserEntityJSON */
+        UserEntityJSON: {
+            /**
+             * Id
+             * @description base64url user handle: random, never personal data
+             */
+            id: string;
+            /** Name */
+            name: string;
+            /** Displayname */
+            displayName: string;
         };
         /** UserOut */
         UserOut: {
