@@ -319,10 +319,17 @@ async def measure(
     gen0 = time.process_time()
     peak = 0.0
 
+    series: list[tuple[float, float]] = []  # (seconds since start, RSS MB) every 10 s
+
     async def sample() -> None:
         nonlocal peak
+        started, last = time.perf_counter(), -10.0
         while True:
-            peak = max(peak, server.rss_mb())
+            rss, now = server.rss_mb(), time.perf_counter() - started
+            peak = max(peak, rss)
+            if now - last >= 10:
+                series.append((round(now, 1), round(rss, 1)))
+                last = now
             await asyncio.sleep(0.5)
 
     sampler = asyncio.create_task(sample())
@@ -335,6 +342,7 @@ async def measure(
     result["server_cpu_percent"] = 100 * (server.cpu_seconds() - cpu0) / wall
     result["generator_cpu_percent"] = 100 * (time.process_time() - gen0) / wall
     result["server_rss_mb"] = max(peak, server.rss_mb())
+    result["server_rss_series"] = series
     return result
 
 
