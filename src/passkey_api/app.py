@@ -80,13 +80,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # the body cap and the CSRF origin check before any route runs.
     app.add_middleware(
         OriginCheckMiddleware,
-        origins=settings.web_origins,
+        origins=settings.origins,
         cookie_names=("__Host-passkey_session", "passkey_session"),
     )
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(
         CORSMiddleware,
-        allow_origins=settings.web_origins,
+        allow_origins=settings.origins,
         allow_credentials=True,
         allow_methods=["GET", "POST", "PATCH", "DELETE"],
         allow_headers=["Content-Type", "Authorization", "X-Client-Type", "X-Request-ID"],

@@ -5,6 +5,8 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
+from starlette.requests import Request
+
 
 @dataclass(frozen=True)
 class ClientInfo:
@@ -26,10 +28,23 @@ class ClientAddresses:
             return False
         return any(ip in network for network in self._networks)
 
-    def resolve(self, peer: str | None, forwarded_for: str | None) -> str | None:
+    def resolve(self, peer: str | None, forwarded_for: list[str]) -> str | None:
+        """`forwarded_for`: every X-Forwarded-For line, in order (a proxy may append its
+        own line after one the client wrote, so all of them count, right-most first)."""
         if peer is None or not self._networks or not forwarded_for or not self._trusted(peer):
             return peer
-        for hop in reversed([h.strip() for h in forwarded_for.split(",") if h.strip()]):
-            if not self._trusted(hop):
-                return hop[:64]
+        hops = [h.strip() for line in forwarded_for for h in line.split(",") if h.strip()]
+        for hop in reversed(hops):
+            try:
+                ip = ipaddress.ip_address(hop)
+            except ValueError:
+                return peer  # garbage in the chain: believe only what we saw ourselves
+            if not any(ip in network for network in self._networks):
+                return str(ip)
         return peer
+
+    def of(self, request: Request) -> str | None:
+        return self.resolve(
+            request.client.host if request.client else None,
+            request.headers.getlist("x-forwarded-for"),
+        )

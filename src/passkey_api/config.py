@@ -6,6 +6,7 @@ import base64
 import ipaddress
 import json
 import os
+import re
 import secrets
 import time
 from dataclasses import dataclass
@@ -76,7 +77,10 @@ class IosApp(BaseModel):
         return f"{self.team_id}.{self.bundle_id}"
 
 
-_PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret"}
+# "60/minute": ratelimit.Limit parses settings with this same pattern.
+RATE_PATTERN = re.compile(r"^\s*(\d+)\s*/\s*(second|minute|hour|day)s?\s*$")
+
+PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret"}
 
 
 class Settings(BaseSettings):
@@ -147,13 +151,21 @@ class Settings(BaseSettings):
     def _origins_are_origins(cls, value: list[str], info: ValidationInfo) -> list[str]:
         if not value and info.field_name == "origins":
             raise ValueError("at least one origin is required")
+        canonical = []
         for origin in value:
             parts = urlsplit(origin)
-            if parts.scheme not in ("https", "http") or not parts.hostname:
+            if parts.scheme.lower() not in ("https", "http") or not parts.hostname:
                 raise ValueError(f"{origin!r} is not an origin (scheme://host[:port])")
             if parts.path or parts.query or parts.fragment or parts.username:
                 raise ValueError(f"{origin!r} must be a bare origin, without path or query")
-        return value
+            # As browsers serialise it (lowercase, no default port), or nothing would match.
+            scheme, host, port = parts.scheme.lower(), parts.hostname.lower(), parts.port
+            default = {"http": 80, "https": 443}[scheme]
+            host = f"[{host}]" if ":" in host else host
+            canonical.append(
+                f"{scheme}://{host}" + (f":{port}" if port and port != default else "")
+            )
+        return canonical
 
     @field_validator("trusted_proxies")
     @classmethod
@@ -165,13 +177,7 @@ class Settings(BaseSettings):
     @field_validator("rate_limit_ip", "rate_limit_username", "rate_limit_session")
     @classmethod
     def _rates_parse(cls, value: str) -> str:
-        count, _, unit = value.partition("/")
-        if not count.strip().isdigit() or unit.strip().rstrip("s") not in (
-            "second",
-            "minute",
-            "hour",
-            "day",
-        ):
+        if not RATE_PATTERN.match(value):
             raise ValueError(f"{value!r} is not a rate like '60/minute'")
         return value
 
@@ -185,10 +191,7 @@ class Settings(BaseSettings):
             if host != rp_id and not host.endswith("." + rp_id):
                 raise ValueError(f"origin {origin!r} is not within RP ID {self.rp_id!r}")
         if self.env == "production":
-            if (
-                self.secret_key is None
-                or self.secret_key.get_secret_value() in _PLACEHOLDER_SECRETS
-            ):
+            if self.secret_key is None or self.secret_key.get_secret_value() in PLACEHOLDER_SECRETS:
                 raise ValueError("PASSKEY_SECRET_KEY must be set in production")
             if len(self.secret_key.get_secret_value()) < 32:
                 raise ValueError("PASSKEY_SECRET_KEY must be at least 32 characters")
@@ -202,7 +205,8 @@ class Settings(BaseSettings):
 
     @cached_property
     def web_origins(self) -> list[str]:
-        """Browser origins: allowed for CORS, the CSRF check and ceremonies."""
+        """Pages that may run ceremonies: the web origins and the related origins (other
+        sites; CORS and the CSRF check admit only `origins`)."""
         return list(dict.fromkeys([*self.origins, *self.related_origins]))
 
     @cached_property

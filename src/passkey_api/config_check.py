@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 from urllib.parse import urlsplit
 
-from passkey_api.config import Settings
-from passkey_api.wellknown import related_origin_problems
+from passkey_api.config import PLACEHOLDER_SECRETS, Settings
+from passkey_api.wellknown import PUBLIC_SUFFIXES, related_origin_problems
 
 _LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
 
@@ -13,8 +14,12 @@ _LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
 def problems(settings: Settings, *, production: bool) -> list[str]:
     found = list(related_origin_problems(settings))
     rp_id = settings.rp_id.lower()
-    if "." not in rp_id and rp_id != "localhost":
-        found.append(f"RP ID {settings.rp_id!r} is not a registrable domain")
+    try:
+        ipaddress.ip_address(rp_id.strip("[]"))
+        found.append(f"RP ID {settings.rp_id!r} is an IP address, not a domain")
+    except ValueError:
+        if ("." not in rp_id and rp_id != "localhost") or rp_id in PUBLIC_SUFFIXES:
+            found.append(f"RP ID {settings.rp_id!r} is not a registrable domain")
     for origin in settings.origins:
         host = urlsplit(origin).hostname or ""
         if host != rp_id and not host.endswith("." + rp_id):
@@ -22,8 +27,11 @@ def problems(settings: Settings, *, production: bool) -> list[str]:
     if production:
         if not settings.cookie_secure:
             found.append("PASSKEY_COOKIE_SECURE=false: session cookies would travel over http")
-        if settings.secret_key is None:
+        secret = settings.secret_key.get_secret_value() if settings.secret_key else ""
+        if not secret:
             found.append("PASSKEY_SECRET_KEY is not set")
+        elif secret.lower() in PLACEHOLDER_SECRETS or len(secret) < 32:
+            found.append("PASSKEY_SECRET_KEY is a placeholder or shorter than 32 characters")
         for origin in settings.web_origins:
             parts = urlsplit(origin)
             if parts.scheme != "https" and parts.hostname not in _LOCAL_HOSTS:

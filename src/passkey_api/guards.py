@@ -8,10 +8,10 @@
 from __future__ import annotations
 
 import json
-from http.cookies import SimpleCookie
 from urllib.parse import urlsplit
 
 from starlette.datastructures import Headers
+from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from passkey_api.errors import PROBLEM_CONTENT_TYPE, problem_body
@@ -19,8 +19,14 @@ from passkey_api.errors import PROBLEM_CONTENT_TYPE, problem_body
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-async def send_problem(send: Send, status: int, code: str, title: str, detail: str) -> None:
-    body = json.dumps(problem_body(status=status, code=code, title=title, detail=detail)).encode()
+async def send_problem(
+    send: Send, scope: Scope, status: int, code: str, title: str, detail: str
+) -> None:
+    request_id = scope.get("state", {}).get("request_id")
+    instance = f"urn:request:{request_id}" if request_id else None
+    body = json.dumps(
+        problem_body(status=status, code=code, title=title, detail=detail, instance=instance)
+    ).encode()
     await send(
         {
             "type": "http.response.start",
@@ -46,7 +52,7 @@ class BodyLimitMiddleware:
             return
         declared = Headers(scope=scope).get("content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            await self._refuse(send)
+            await self._refuse(send, scope)
             return
         # Read the (small) body up front, counting, so a chunked body cannot exceed the cap.
         chunks: list[bytes] = []
@@ -60,15 +66,16 @@ class BodyLimitMiddleware:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_bytes:
-                await self._refuse(send)
+                await self._refuse(send, scope)
                 return
             chunks.append(chunk)
             more = message.get("more_body", False)
         await self.app(scope, _replay(chunks, None, receive), send)
 
-    async def _refuse(self, send: Send) -> None:
+    async def _refuse(self, send: Send, scope: Scope) -> None:
         await send_problem(
             send,
+            scope,
             413,
             "payload_too_large",
             "The request body is too large",
@@ -106,6 +113,7 @@ class OriginCheckMiddleware:
         if self._cookie_authenticated(headers) and not self._same_site(headers):
             await send_problem(
                 send,
+                scope,
                 403,
                 "origin_not_allowed",
                 "Origin not allowed",
@@ -119,14 +127,12 @@ class OriginCheckMiddleware:
         # A bearer token cannot be sent by another site's page: no CSRF to defend against.
         if headers.get("authorization", "").lower().startswith("bearer "):
             return False
-        raw = headers.get("cookie")
+        raw = "; ".join(headers.getlist("cookie"))
         if not raw:
             return False
-        jar: SimpleCookie = SimpleCookie()
-        try:
-            jar.load(raw)
-        except Exception:
-            return any(name in raw for name in self.cookie_names)
+        # The parser the app itself reads cookies with: whatever it would find, counts.
+        # (http.cookies gives up silently on one odd cookie and would miss ours.)
+        jar = cookie_parser(raw)
         return any(name in jar for name in self.cookie_names)
 
     def _same_site(self, headers: Headers) -> bool:
@@ -135,7 +141,10 @@ class OriginCheckMiddleware:
             return origin in self.origins
         referer = headers.get("referer")
         if referer:
-            parts = urlsplit(referer)
+            try:
+                parts = urlsplit(referer)
+            except ValueError:
+                return False
             return f"{parts.scheme}://{parts.netloc}" in self.origins
         # Browsers that send neither still say whether the request came from our own page.
         return headers.get("sec-fetch-site") == "same-origin"

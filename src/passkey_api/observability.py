@@ -20,9 +20,10 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from passkey_api import metrics
+from passkey_api.guards import send_problem
 
 REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
-_SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_SANE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 access_log = logging.getLogger("passkey_api.access")
 
 
@@ -36,7 +37,7 @@ class RequestMiddleware:
             return
         offered = next((v for k, v in scope["headers"] if k == b"x-request-id"), b"")
         text = offered.decode("latin-1")
-        request_id = text if _SANE_ID.match(text) else uuid.uuid4().hex
+        request_id = text if _SANE_ID.fullmatch(text) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
         token = REQUEST_ID.set(request_id)
         started = time.perf_counter()
@@ -49,8 +50,30 @@ class RequestMiddleware:
                 MutableHeaders(scope=message)["X-Request-ID"] = request_id
             await send(message)
 
+        started_response = False
+
+        async def send_tracked(message: Message) -> None:
+            nonlocal started_response
+            started_response = started_response or message["type"] == "http.response.start"
+            await send_with_id(message)
+
         try:
-            await self.app(scope, receive, send_with_id)
+            await self.app(scope, receive, send_tracked)
+        except Exception:
+            # Logged here, while the request id is still known, and answered as a problem
+            # with it; the server's own handler would log and answer without.
+            logging.getLogger("passkey_api").exception("unhandled error")
+            if started_response:
+                raise
+            status = 500
+            await send_problem(
+                send_with_id,
+                scope,
+                500,
+                "internal_error",
+                "Internal error",
+                "Something went wrong.",
+            )
         finally:
             elapsed = time.perf_counter() - started
             route = getattr(scope.get("route"), "path", None) or "unmatched"

@@ -8,9 +8,11 @@ from typing import Any
 
 from fastapi import Request
 
+from passkey_api import tokens
 from passkey_api.errors import RateLimited
 from passkey_api.ratelimit import Limit
 from passkey_api.resources import Resources, resources_of
+from passkey_api.sessions import transport
 from passkey_api.users import names
 
 
@@ -36,9 +38,7 @@ async def ceremony_limits(request: Request) -> None:
     settings = resources.settings
     if not settings.rate_limits:
         return
-    ip = resources.addresses.resolve(
-        request.client.host if request.client else None, request.headers.get("x-forwarded-for")
-    )
+    ip = resources.addresses.of(request)
     await _enforce(resources, f"ip:{ip}", settings.rate_limit_ip)
     body = await _json_body(request)
     account: str | None = None
@@ -63,8 +63,10 @@ async def session_limits(request: Request) -> None:
     settings = resources.settings
     if not settings.rate_limits:
         return
-    credential = request.headers.get("authorization") or request.cookies.get(settings.cookie_name)
-    if credential is None:
-        return  # no session: the route answers 401 anyway
-    digest = hashlib.sha256(credential.encode("utf-8", "surrogatepass")).hexdigest()[:32]
-    await _enforce(resources, f"session:{digest}", settings.rate_limit_session)
+    token, _ = transport.read_token(request, settings, resources.secret_key)
+    # Only a token we signed names a session; anything else counts against the client's
+    # address, so junk tokens cannot mint fresh counters.
+    key = f"session:{tokens.token_hash(token).hex()[:32]}" if token else None
+    await _enforce(
+        resources, key or f"ip:{resources.addresses.of(request)}", settings.rate_limit_session
+    )

@@ -22,7 +22,8 @@ router = APIRouter(prefix="/.well-known", include_in_schema=False)
 # Browsers honour at most this many distinct registrable-domain labels in
 # /.well-known/webauthn (WebAuthn L3, Related Origin Requests).
 MAX_RELATED_LABELS = 5
-_TWO_PART_SUFFIXES = {"co.uk", "com.au", "co.jp", "com.br", "co.nz", "co.in", "org.uk"}
+# Two-part public suffixes (a small list, not the whole PSL).
+PUBLIC_SUFFIXES = {"co.uk", "com.au", "co.jp", "com.br", "co.nz", "co.in", "org.uk"}
 
 
 def assetlinks(settings: Settings) -> list[dict[str, Any]]:
@@ -55,7 +56,7 @@ def label(origin: str) -> str:
     small built-in list of two-part public suffixes instead of the whole PSL."""
     host = (urlsplit(origin).hostname or "").rstrip(".")
     parts = host.split(".")
-    if len(parts) >= 3 and ".".join(parts[-2:]) in _TWO_PART_SUFFIXES:
+    if len(parts) >= 3 and ".".join(parts[-2:]) in PUBLIC_SUFFIXES:
         return parts[-3]
     return parts[-2] if len(parts) >= 2 else host
 

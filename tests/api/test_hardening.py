@@ -295,3 +295,68 @@ async def test_demotion_acts_on_the_next_request(api: Api) -> None:
         await connection.execute(text("""UPDATE users SET roles = '["user"]'"""))
     response = await api.client.get("/v1/admin/users")
     assert (response.status_code, problem_code(response)) == (403, "forbidden")
+
+
+# --- second review ---------------------------------------------------------------------
+
+
+async def test_forwarded_for_lines_written_by_the_client_do_not_count(
+    make_api: ApiFactory,
+) -> None:
+    api = await make_api(trusted_proxies=["203.0.113.0/24"])
+    # The client wrote the first line; the trusted proxy appended the second.
+    headers = [("X-Forwarded-For", "9.9.9.9"), ("X-Forwarded-For", "198.51.100.4")]
+    options = await api.post("/v1/registration/options", {"username": new_username()})
+    credential = SoftAuthenticator().create(options.json(), origin=ORIGIN)
+    response = await api.client.post("/v1/registration/verify", json=credential, headers=headers)
+    assert response.status_code == 201
+    assert await api.scalar("SELECT ip FROM sessions") == "198.51.100.4"
+    await api.client.delete("/v1/session")
+    junk = [("X-Forwarded-For", "not-an-ip, <script>")]
+    await api.sign_up(SoftAuthenticator(), headers=dict(junk))
+    assert (
+        await api.scalar("SELECT ip FROM sessions ORDER BY created_at DESC LIMIT 1")
+        == "203.0.113.7"
+    )
+
+
+async def test_odd_referer_and_cookies_do_not_bypass_or_break_the_origin_check(
+    api: Api,
+) -> None:
+    await api.sign_up(SoftAuthenticator())
+    session_cookie = "; ".join(f"{k}={v}" for k, v in api.client.cookies.items())
+    async with _client(api) as attacker:
+        for headers in (
+            {"Referer": "http://[oops/", "Cookie": session_cookie},
+            {"Origin": "https://evil.example", "Cookie": "a=b c; " + session_cookie},
+            {"Origin": "https://evil.example", "Cookie": 'a="x; ' + session_cookie},
+        ):
+            response = await attacker.patch(
+                "/v1/me", json={"display_name": "pwned"}, headers=headers
+            )
+            assert (response.status_code, problem_code(response)) == (
+                403,
+                "origin_not_allowed",
+            ), headers
+            assert response.json()["instance"].startswith("urn:request:")
+
+
+async def test_cors_does_not_extend_to_related_origins(make_api: ApiFactory) -> None:
+    api = await make_api(related_origins=["https://example.co.uk"])
+    preflight = await api.client.options(
+        "/v1/me",
+        headers={"Origin": "https://example.co.uk", "Access-Control-Request-Method": "PATCH"},
+    )
+    assert "access-control-allow-origin" not in preflight.headers
+
+
+async def test_junk_tokens_count_against_the_client(make_api: ApiFactory) -> None:
+    api = await make_api(rate_limits=True, rate_limit_session="3/minute")
+    async with _client(api, ip=f"ip-{secrets.token_hex(4)}") as client:
+        statuses = [
+            (
+                await client.get("/v1/me", headers={"Authorization": f"Bearer {n}{'x' * 40}"})
+            ).status_code
+            for n in range(5)
+        ]
+    assert statuses == [401, 401, 401, 429, 429]

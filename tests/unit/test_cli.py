@@ -103,3 +103,47 @@ def test_workers_need_redis(env: Path) -> None:
     result = CliRunner().invoke(main, ["serve", "--workers", "2"])
     assert result.exit_code == 2
     assert "PASSKEY_REDIS_URL" in result.output
+
+
+def test_check_config_second_review_cases(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    runner = CliRunner()
+    monkeypatch.setenv("PASSKEY_RATE_LIMIT_IP", "60/minutess")
+    assert runner.invoke(main, ["check-config"]).exit_code == 2
+    monkeypatch.delenv("PASSKEY_RATE_LIMIT_IP")
+    monkeypatch.setenv("PASSKEY_ANDROID_APPS", "[not json")
+    result = runner.invoke(main, ["check-config"])
+    assert result.exit_code == 2
+    assert "bad setting" in result.output
+    monkeypatch.delenv("PASSKEY_ANDROID_APPS")
+    monkeypatch.setenv("PASSKEY_SECRET_KEY", "changeme")
+    result = runner.invoke(main, ["check-config", "--production"])
+    assert "placeholder" in result.output
+    monkeypatch.setenv("PASSKEY_RP_ID", "10.0.0.1")
+    monkeypatch.setenv("PASSKEY_ORIGINS", "https://10.0.0.1")
+    assert "IP address" in runner.invoke(main, ["check-config"]).output
+
+
+def test_origins_are_kept_as_browsers_send_them() -> None:
+    from passkey_api.config import Settings
+
+    settings = Settings(
+        rp_id="example.com",
+        origins=["https://Example.COM:443", "http://LocalHost.example.com:8080"],
+        secret_key="k" * 40,
+    )
+    assert settings.origins == ["https://example.com", "http://localhost.example.com:8080"]
+
+
+def test_memory_counter_evicts_past_windows_not_everything() -> None:
+    import time
+
+    from passkey_api.ratelimit import MemoryCounter
+
+    counter = MemoryCounter(max_keys=3)
+    now = time.time()
+    counter.hit("live", now + 60)
+    counter.hit("live", now + 60)
+    counter.hit("old-1", now - 1)
+    counter.hit("old-2", now - 1)
+    counter.hit("new", now + 60)  # full: the past windows go, the live count stays
+    assert counter.hit("live", now + 60) == 3

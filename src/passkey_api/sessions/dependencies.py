@@ -11,21 +11,24 @@ from fastapi import Depends, Request, Response
 from passkey_api.client_info import ClientInfo
 from passkey_api.config import Settings
 from passkey_api.errors import NotAuthenticated, ReauthenticationRequired, RoleRequired
-from passkey_api.resources import DbDep, ResourcesDep, SettingsDep
+from passkey_api.resources import ResourcesDep, SettingsDep
 from passkey_api.sessions import service, transport
 from passkey_api.sessions.service import ActiveSession, Purpose
 
 
 async def optional_session(
-    request: Request, response: Response, resources: ResourcesDep, db: DbDep
+    request: Request, response: Response, resources: ResourcesDep
 ) -> ActiveSession | None:
     settings = resources.settings
     token, via = transport.read_token(request, settings, resources.secret_key)
     if token is None:
         return None
-    active = await service.resolve(
-        db, token, lifetimes=settings.session_lifetimes, now=datetime.now(UTC)
-    )
+    # Its own database session: the lookup commits (autocommit), and must not commit
+    # anything a route or an embedder's dependency did before it on the request's one.
+    async with resources.sessionmaker() as db:
+        active = await service.resolve(
+            db, token, lifetimes=settings.session_lifetimes, now=datetime.now(UTC)
+        )
     if active is not None and active.extended and via == "cookie":
         transport.set_cookie(
             response, settings, resources.secret_key, token, active.session.expires_at
@@ -81,10 +84,7 @@ def require_reauthentication(
 async def client_info(request: Request, resources: ResourcesDep) -> ClientInfo:
     return ClientInfo(
         user_agent=request.headers.get("user-agent"),
-        ip=resources.addresses.resolve(
-            request.client.host if request.client else None,
-            request.headers.get("x-forwarded-for"),
-        ),
+        ip=resources.addresses.of(request),
     )
 
 
