@@ -11,6 +11,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator
 
+from passkey_api.errors import ValidationFailed
+
 
 def _printable(value: str) -> str:
     if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in value):
@@ -19,3 +21,11 @@ def _printable(value: str) -> str:
 
 
 PlainText = Annotated[str, AfterValidator(_printable)]
+
+
+def one_line(value: str, what: str) -> str:
+    """A name as people see it: runs of whitespace collapsed to one space, not empty."""
+    value = " ".join(value.split())
+    if not value:
+        raise ValidationFailed(f"The {what} is empty.")
+    return value

@@ -9,10 +9,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from passkey_api import base64url
 from passkey_api.audit import service as audit
 from passkey_api.client_info import ClientInfo
-from passkey_api.errors import LastPasskey, NotFound, ValidationFailed
+from passkey_api.errors import LastPasskey, NotFound
 from passkey_api.models import Passkey, User
 from passkey_api.passkeys import repository
 from passkey_api.passkeys.schemas import AllAcceptedCredentials, CurrentUserDetails, Signals
+from passkey_api.text import one_line
 
 
 async def list_for(db: AsyncSession, user: User) -> list[Passkey]:
@@ -56,9 +57,7 @@ async def _owned(db: AsyncSession, user: User, passkey_id: str) -> Passkey:
 async def rename(
     db: AsyncSession, user: User, passkey_id: str, name: str, *, client: ClientInfo, now: datetime
 ) -> Passkey:
-    name = " ".join(name.split())
-    if not name:
-        raise ValidationFailed("The name is empty.")
+    name = one_line(name, "name")
     passkey = await _owned(db, user, passkey_id)
     old = passkey.name
     passkey.name = name

@@ -13,6 +13,7 @@ from passkey_api.client_info import ClientInfo
 from passkey_api.errors import LastAdmin, NotFound, ValidationFailed
 from passkey_api.models import User
 from passkey_api.sessions import repository as sessions
+from passkey_api.text import one_line
 from passkey_api.users import names, repository
 
 ROLE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
@@ -21,9 +22,7 @@ ROLE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 async def set_display_name(
     db: AsyncSession, user: User, display_name: str, *, client: ClientInfo, now: datetime
 ) -> User:
-    display_name = " ".join(display_name.split())
-    if not display_name:
-        raise ValidationFailed("The display name is empty.")
+    display_name = one_line(display_name, "display name")
     old = user.display_name
     await repository.set_display_name(db, user.id, display_name)
     user.display_name = display_name
