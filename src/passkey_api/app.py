@@ -13,6 +13,7 @@ from importlib import resources as package_files
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse
+from sqlalchemy.orm import configure_mappers
 
 from passkey_api import __version__, housekeeping, openapi, problems
 from passkey_api.admin.router import router as admin_router
@@ -20,7 +21,7 @@ from passkey_api.ceremonies.router import router as ceremonies_router
 from passkey_api.challenges import create_challenge_store
 from passkey_api.client_info import ClientAddresses
 from passkey_api.config import Settings
-from passkey_api.db import create_engine, create_sessionmaker
+from passkey_api.db import create_engine, create_pool, create_sessionmaker
 from passkey_api.guards import BodyLimitMiddleware, OriginCheckMiddleware
 from passkey_api.headers import SecurityHeadersMiddleware
 from passkey_api.observability import RequestMiddleware
@@ -43,10 +44,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings.resolved_database_url)
+        # Mappers are configured now, not by the first request (db.detached needs them).
+        configure_mappers()
         resources = Resources(
             settings=settings,
             engine=engine,
             sessionmaker=create_sessionmaker(engine),
+            pool=await create_pool(settings.resolved_database_url),
             challenges=create_challenge_store(settings.redis_url),
             secret_key=settings.secret_key_bytes(),
             limiter=RateLimiter(settings.redis_url),
@@ -66,6 +70,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await purger
             await resources.challenges.close()
             await resources.limiter.close()
+            if resources.pool is not None:
+                await resources.pool.close()
             await engine.dispose()
 
     app = FastAPI(

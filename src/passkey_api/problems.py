@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -116,6 +117,13 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(DBAPIError, _database_down)
+    # The hot statements' own asyncpg pool (db.py) raises asyncpg's errors directly.
+    for lost in (
+        asyncpg.PostgresConnectionError,
+        asyncpg.InterfaceError,
+        asyncpg.exceptions.OperatorInterventionError,
+    ):
+        app.add_exception_handler(lost, _database_down)
     app.add_exception_handler(ConnectionError, _database_down)
     app.add_exception_handler(OSError, _database_down)
     app.add_exception_handler(RedisError, _redis_down)

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated
 
+import asyncpg
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -21,6 +22,8 @@ class Resources:
     settings: Settings
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
+    # PostgreSQL only: asyncpg directly, for the statements every request runs (db.py).
+    pool: asyncpg.Pool | None
     challenges: ChallengeStore
     secret_key: bytes
     limiter: RateLimiter

@@ -22,6 +22,32 @@ from passkey_api.models import AuditEvent
 log = logging.getLogger(__name__)
 
 
+def event_row(
+    event: str,
+    *,
+    user_id: uuid.UUID | None,
+    client: ClientInfo | None,
+    now: datetime,
+    actor_id: uuid.UUID | None = None,
+    success: bool = True,
+    code: str | None = None,
+    **details: Any,
+) -> AuditEvent:
+    """The audit row for an event (not stored yet)."""
+    return AuditEvent(
+        id=uuid.uuid4(),
+        at=now,
+        event=event,
+        user_id=user_id,
+        actor_id=actor_id,
+        success=success,
+        code=code,
+        ip=client.ip if client else None,
+        user_agent=client.user_agent[:512] if client and client.user_agent else None,
+        details=details,
+    )
+
+
 async def record(
     db: AsyncSession,
     event: str,
@@ -34,19 +60,18 @@ async def record(
     code: str | None = None,
     **details: Any,
 ) -> None:
+    """Add the event to the caller's unit of work."""
     await insert_row(
         db,
-        AuditEvent(
-            id=uuid.uuid4(),
-            at=now,
-            event=event,
+        event_row(
+            event,
             user_id=user_id,
+            client=client,
+            now=now,
             actor_id=actor_id,
             success=success,
             code=code,
-            ip=client.ip if client else None,
-            user_agent=client.user_agent[:512] if client and client.user_agent else None,
-            details=details,
+            **details,
         ),
     )
 

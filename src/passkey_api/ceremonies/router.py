@@ -76,7 +76,13 @@ async def registration_verify(
 ) -> SignedIn:
     """Finish a sign-up with `credential.toJSON()`: creates the account and signs it in."""
     result = await service.sign_up(
-        db, store, resources.settings, body, client=client, now=datetime.now(UTC)
+        db,
+        store,
+        resources.settings,
+        body,
+        client=client,
+        now=datetime.now(UTC),
+        pool=resources.pool,
     )
     return _signed_in(result, response, resources, client_type)
 
@@ -115,7 +121,13 @@ async def authentication_verify(
     `unknown_credential` with `signal_unknown_credential` for
     `PublicKeyCredential.signalUnknownCredential()`."""
     result = await service.sign_in(
-        db, store, resources.settings, body, client=client, now=datetime.now(UTC)
+        db,
+        store,
+        resources.settings,
+        body,
+        client=client,
+        now=datetime.now(UTC),
+        pool=resources.pool,
     )
     return _signed_in(result, response, resources, client_type)
 

@@ -17,12 +17,13 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, Literal, ParamSpec, TypeVar
 
+import asyncpg
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from passkey_api import base64url, metrics
 from passkey_api.audit import service as audit
-from passkey_api.ceremonies import assertion, attestation, checks, options
+from passkey_api.ceremonies import assertion, attestation, checks, options, repository
 from passkey_api.ceremonies.schemas import (
     AddPasskeyOptionsRequest,
     AuthenticationOptionsRequest,
@@ -33,6 +34,7 @@ from passkey_api.ceremonies.schemas import (
 from passkey_api.challenges import ChallengeStore
 from passkey_api.client_info import ClientInfo
 from passkey_api.config import Settings
+from passkey_api.db import insert_row
 from passkey_api.errors import (
     AccountDisabled,
     ApiError,
@@ -43,7 +45,7 @@ from passkey_api.errors import (
     UnknownCredential,
     UsernameTaken,
 )
-from passkey_api.models import Passkey, Session, User
+from passkey_api.models import AuditEvent, Passkey, Session, User
 from passkey_api.passkeys import repository as passkeys
 from passkey_api.passkeys import service as passkey_service
 from passkey_api.passkeys.providers import provider
@@ -151,8 +153,10 @@ async def sign_up(
     *,
     client: ClientInfo,
     now: datetime,
+    pool: asyncpg.Pool | None = None,
 ) -> SignedIn:
-    """Verify a registration; create the account, its passkey and a session in one commit."""
+    """Verify a registration; create the account, its passkey and a session, all or none.
+    With `pool` (PostgreSQL) the writes are one statement, else one transaction on `db`."""
     client_data = checks.client_data(credential.response.clientDataJSON)
     pending = await _take(store, client_data.challenge, "registration")
     verified = attestation.verify(
@@ -171,13 +175,39 @@ async def sign_up(
         created_at=now,
         roles=["user"],
     )
+    passkey = _new_passkey(user, verified, now)
+    if pool is not None:
+        token, session = sessions.new(
+            user=user,
+            user_verified=verified.user_verified,
+            client=client,
+            lifetimes=settings.session_lifetimes,
+            now=now,
+        )
+        try:
+            await repository.record_sign_up(
+                pool,
+                user=user,
+                passkey=passkey,
+                session=session,
+                event=_signed_in_event("sign_up", user, passkey, client, now),
+            )
+        except asyncpg.UniqueViolationError as exc:
+            # The UNIQUE constraints decide, in the same statement: no check-then-write race.
+            if exc.constraint_name == repository.USERNAME_CONSTRAINT:
+                raise UsernameTaken() from None
+            if exc.constraint_name == repository.CREDENTIAL_CONSTRAINT:
+                raise CredentialExists() from None
+            raise
+        signals = passkey_service.signals(settings.rp_id, user, [passkey.credential_id])
+        return SignedIn(user=user, session=session, token=token, signals=signals)
     # Checked first for a precise answer; the UNIQUE constraints decide any race.
     if await users.username_taken(db, user.username_key):
         raise UsernameTaken()
     await _refuse_known_credential(db, verified.credential_id)
     try:
         await users.add(db, user)
-        passkey = await _store_passkey(db, user, verified, now)
+        await passkeys.add(db, passkey)  # after the user: the foreign key needs it
     except IntegrityError:
         await db.rollback()
         if await users.username_taken(db, user.username_key):
@@ -244,23 +274,46 @@ async def sign_in(
     *,
     client: ClientInfo,
     now: datetime,
+    pool: asyncpg.Pool | None = None,
 ) -> SignedIn:
-    """Verify an assertion, record the passkey's use and start a session, in one commit."""
+    """Verify an assertion, record the passkey's use and start a session, all or none.
+    With `pool` (PostgreSQL) the lookup and the writes are one statement each, else the
+    writes are one transaction on `db`."""
     user_id: uuid.UUID | None = None
     try:
         client_data = checks.client_data(credential.response.clientDataJSON)
         pending = await _take(store, client_data.challenge, "authentication")
         user_id = uuid.UUID(pending.user_id) if pending.user_id else None
-        passkey, user = await _find_passkey(db, settings, credential, client_data)
+        passkey, user = await _find_passkey(db, settings, credential, client_data, pool=pool)
         user_id = user.id  # failures from here on show in the account's activity
-        asserted = await _verify_use(
-            db, settings, credential, client_data, pending, passkey, user, now
-        )
+        asserted = _verify(settings, credential, client_data, pending, passkey, user)
         if user.disabled_at is not None:
             raise AccountDisabled()
-        return await _start_session(
-            db, settings, "sign_in", user, passkey, asserted.user_verified, client, now
+        if pool is None:
+            await _record_use(db, passkey, asserted, now)
+            return await _start_session(
+                db, settings, "sign_in", user, passkey, asserted.user_verified, client, now
+            )
+        token, session = sessions.new(
+            user=user,
+            user_verified=asserted.user_verified,
+            client=client,
+            lifetimes=settings.session_lifetimes,
+            now=now,
         )
+        credential_ids = await repository.record_sign_in(
+            pool,
+            passkey_id=passkey.id,
+            sign_count=asserted.sign_count,
+            backup_state=asserted.backup_state,
+            user_verified=asserted.user_verified,
+            session=session,
+            event=_signed_in_event("sign_in", user, passkey, client, now),
+        )
+        if credential_ids is None:
+            raise SignCountRegression("A concurrent sign-in used a newer counter value.")
+        signals = passkey_service.signals(settings.rp_id, user, credential_ids)
+        return SignedIn(user=user, session=session, token=token, signals=signals)
     except ApiError as exc:
         await audit.record_failure(
             db, "sign_in", user_id=user_id, client=client, now=now, code=exc.code
@@ -319,8 +372,9 @@ async def add_passkey(
         settings, credential, client_data, require_uv=pending.user_verification == "required"
     )
     await _refuse_known_credential(db, verified.credential_id)
+    passkey = _new_passkey(user, verified, now)
     try:
-        passkey = await _store_passkey(db, user, verified, now)
+        await passkeys.add(db, passkey)
     except IntegrityError:
         await db.rollback()
         raise CredentialExists() from None
@@ -394,7 +448,8 @@ async def reauthenticate(
         if pending.session_id != str(active.session.id) or pending.purpose is None:
             raise CeremonyMismatch("This challenge was issued to another session.")
         passkey, user = await _find_passkey(db, settings, credential, client_data)
-        await _verify_use(db, settings, credential, client_data, pending, passkey, user, now)
+        asserted = _verify(settings, credential, client_data, pending, passkey, user)
+        await _record_use(db, passkey, asserted, now)
         await sessions.mark_reauthenticated(db, active.session, pending.purpose, now)
         await audit.record(
             db,
@@ -438,12 +493,14 @@ async def _find_passkey(
     settings: Settings,
     credential: AuthenticationResponseJSON,
     client_data: checks.ClientData,
+    *,
+    pool: asyncpg.Pool | None = None,
 ) -> tuple[Passkey, User]:
     checks.client_data_fits(
         client_data, expected_type="webauthn.get", origins=settings.allowed_origins
     )
     checks.credential_id_fits(credential.rawId, credential.id)
-    found = await passkeys.get_with_user(db, credential.rawId)
+    found = await passkeys.get_with_user(db, credential.rawId, pool=pool)
     if found is None:
         raise UnknownCredential(
             # What the SPA hands to PublicKeyCredential.signalUnknownCredential().
@@ -452,18 +509,15 @@ async def _find_passkey(
     return found
 
 
-async def _verify_use(
-    db: AsyncSession,
+def _verify(
     settings: Settings,
     credential: AuthenticationResponseJSON,
     client_data: checks.ClientData,
     pending: PendingCeremony,
     passkey: Passkey,
     user: User,
-    now: datetime,
 ) -> assertion.Asserted:
-    """Verify the assertion, then record the passkey's use (flushed)."""
-    asserted = assertion.verify(
+    return assertion.verify(
         settings,
         credential,
         client_data,
@@ -473,6 +527,12 @@ async def _verify_use(
         require_uv=pending.user_verification == "required"
         or (pending.ceremony == "reauthentication" and passkey.user_verified),
     )
+
+
+async def _record_use(
+    db: AsyncSession, passkey: Passkey, asserted: assertion.Asserted, now: datetime
+) -> None:
+    """Record the passkey's use (flushed) if its counter still moves forward."""
     if not await passkeys.record_use(
         db,
         passkey.id,
@@ -482,11 +542,6 @@ async def _verify_use(
         now=now,
     ):
         raise SignCountRegression("A concurrent sign-in used a newer counter value.")
-    passkey.sign_count = asserted.sign_count
-    passkey.backup_state = asserted.backup_state
-    passkey.last_used_at = now
-    passkey.user_verified = passkey.user_verified or asserted.user_verified
-    return asserted
 
 
 async def _refuse_known_credential(db: AsyncSession, credential_id: bytes) -> None:
@@ -494,10 +549,8 @@ async def _refuse_known_credential(db: AsyncSession, credential_id: bytes) -> No
         raise CredentialExists()
 
 
-async def _store_passkey(
-    db: AsyncSession, user: User, verified: attestation.NewCredential, now: datetime
-) -> Passkey:
-    passkey = Passkey(
+def _new_passkey(user: User, verified: attestation.NewCredential, now: datetime) -> Passkey:
+    return Passkey(
         id=uuid.uuid4(),
         user_id=user.id,
         credential_id=verified.credential_id,
@@ -514,8 +567,18 @@ async def _store_passkey(
         # New passkeys are named after their provider; the user can rename them.
         name=provider(verified.aaguid, verified.transports).name,
     )
-    await passkeys.add(db, passkey)  # after the user: the foreign key needs it
-    return passkey
+
+
+def _signed_in_event(
+    event: str, user: User, passkey: Passkey, client: ClientInfo, now: datetime
+) -> AuditEvent:
+    return audit.event_row(
+        event,
+        user_id=user.id,
+        client=client,
+        now=now,
+        passkey=base64url.encode(passkey.credential_id),
+    )
 
 
 async def _start_session(
@@ -529,14 +592,7 @@ async def _start_session(
     now: datetime,
 ) -> SignedIn:
     """Audit the sign-up or sign-in, start the session and commit the unit of work."""
-    await audit.record(
-        db,
-        event,
-        user_id=user.id,
-        client=client,
-        now=now,
-        passkey=base64url.encode(passkey.credential_id),
-    )
+    await insert_row(db, _signed_in_event(event, user, passkey, client, now))
     token, session = await sessions.start(
         db,
         user=user,

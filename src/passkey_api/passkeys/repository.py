@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
+import asyncpg
 from sqlalchemy import delete, update
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -19,8 +20,13 @@ async def add(db: AsyncSession, passkey: Passkey) -> None:
     await insert_row(db, passkey)
 
 
-async def get_with_user(db: AsyncSession, credential_id: bytes) -> tuple[Passkey, User] | None:
-    """The passkey and its owner, detached: the passkey is written with record_use()."""
+async def get_with_user(
+    db: AsyncSession, credential_id: bytes, *, pool: asyncpg.Pool | None = None
+) -> tuple[Passkey, User] | None:
+    """The passkey and its owner, detached: the passkey is written with record_use().
+    Through `pool` when given (PostgreSQL's hot-statement pool)."""
+    if pool is not None:
+        return await _BY_CREDENTIAL_ID.one_raw(pool, credential_id)
     return await _BY_CREDENTIAL_ID.one(db, credential_id)
 
 

@@ -23,12 +23,15 @@ async def optional_session(
     token, via = transport.read_token(request, settings, resources.secret_key)
     if token is None:
         return None
-    # Its own database session: the lookup commits (autocommit), and must not commit
-    # anything a route or an embedder's dependency did before it on the request's one.
-    async with resources.sessionmaker() as db:
-        active = await service.resolve(
-            db, token, lifetimes=settings.session_lifetimes, now=datetime.now(UTC)
-        )
+    # Not on the request's database session: the lookup must not commit anything a route
+    # or an embedder's dependency did before it there.
+    active = await service.resolve(
+        resources.sessionmaker,
+        resources.pool,
+        token,
+        lifetimes=settings.session_lifetimes,
+        now=datetime.now(UTC),
+    )
     if active is not None and active.extended and via == "cookie":
         transport.set_cookie(
             response, settings, resources.secret_key, token, active.session.expires_at

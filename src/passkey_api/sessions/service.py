@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
+import asyncpg
+from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from passkey_api import tokens
@@ -24,6 +26,7 @@ from passkey_api.config import Lifetimes
 from passkey_api.errors import NotAuthenticated, NotFound
 from passkey_api.models import Session, User
 from passkey_api.sessions import repository
+from passkey_api.tokens import token_hash
 
 # What a re-authentication is for: a step-up for one does not authorise another.
 Purpose = Literal["passkeys", "sessions", "admin"]
@@ -40,6 +43,25 @@ class ActiveSession:
     extended: bool
 
 
+def new(
+    *, user: User, user_verified: bool, client: ClientInfo, lifetimes: Lifetimes, now: datetime
+) -> tuple[str, Session]:
+    """A new session for `user` (not stored yet) and its raw token."""
+    token = tokens.new_token()
+    session = Session(
+        id=uuid.uuid4(),
+        token_hash=token_hash(token),
+        user_id=user.id,
+        user_verified=user_verified,
+        created_at=now,
+        last_seen_at=now,
+        expires_at=lifetimes.expiry(now, now),
+        user_agent=(client.user_agent or None) and client.user_agent[:512],
+        ip=client.ip,
+    )
+    return token, session
+
+
 async def start(
     db: AsyncSession,
     *,
@@ -50,58 +72,54 @@ async def start(
     now: datetime,
 ) -> tuple[str, Session]:
     """Add a session for `user` (flushed, not committed) and return its raw token."""
-    token = tokens.new_token()
-    session = Session(
-        id=uuid.uuid4(),
-        token_hash=tokens.token_hash(token),
-        user_id=user.id,
-        user_verified=user_verified,
-        created_at=now,
-        last_seen_at=now,
-        expires_at=lifetimes.expiry(now, now),
-        user_agent=(client.user_agent or None) and client.user_agent[:512],
-        ip=client.ip,
+    token, session = new(
+        user=user, user_verified=user_verified, client=client, lifetimes=lifetimes, now=now
     )
     await repository.add(db, session)
     return token, session
 
 
 async def resolve(
-    db: AsyncSession, token: str, *, lifetimes: Lifetimes, now: datetime
+    sessionmaker: async_sessionmaker[AsyncSession],
+    pool: asyncpg.Pool | None,
+    token: str,
+    *,
+    lifetimes: Lifetimes,
+    now: datetime,
 ) -> ActiveSession | None:
-    # Every request reads its session, so this runs in autocommit: one round trip, no
-    # BEGIN/ROLLBACK around it; each write below is then a transaction of its own. The
-    # connection goes back to the pool at the end, and a later unit of work in the same
-    # request starts a normal transaction.
-    try:
-        await db.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-        active = await _resolve(db, token, lifetimes=lifetimes, now=now)
-    except BaseException:
-        with contextlib.suppress(Exception):  # the database may be the thing that failed
-            await db.rollback()
-        raise
-    await db.commit()
-    return active
+    """The live session behind `token`, slid forward when due; None when there is none.
 
-
-async def _resolve(
-    db: AsyncSession, token: str, *, lifetimes: Lifetimes, now: datetime
-) -> ActiveSession | None:
-    found = await repository.get_with_user(db, tokens.token_hash(token))
+    Every request reads its session: on PostgreSQL through the asyncpg pool (one round
+    trip), elsewhere on a database session of its own in autocommit. The rare writes
+    (expiry, sliding, last seen) run on a database session of their own, each its own
+    transaction, so they never mix with a route's unit of work.
+    """
+    found = await repository.get_with_user(sessionmaker, token_hash(token), pool=pool)
     if found is None:
         return None
     session, user = found
     if user.disabled_at is not None:
         return None  # a disabled account's sessions stop working at once
-    if session.expires_at <= now or lifetimes.expiry(session.created_at, now) <= now:
-        await repository.delete_by_id(db, session.id)
-        return None
+    expired = session.expires_at <= now or lifetimes.expiry(session.created_at, now) <= now
     new_expiry = lifetimes.expiry(session.created_at, now)
     extended = session.expires_at - now < lifetimes.idle / 2 and new_expiry > session.expires_at
-    if extended or now - session.last_seen_at >= LAST_SEEN_GRANULARITY:
-        expires_at = new_expiry if extended else session.expires_at
-        if not await repository.update(db, session, last_seen_at=now, expires_at=expires_at):
-            return None  # revoked while this request was reading it
+    if expired or extended or now - session.last_seen_at >= LAST_SEEN_GRANULARITY:
+        async with sessionmaker() as db:
+            try:
+                if expired:
+                    await repository.delete_by_id(db, session.id)
+                    await db.commit()
+                    return None
+                expires_at = new_expiry if extended else session.expires_at
+                if not await repository.update(
+                    db, session, last_seen_at=now, expires_at=expires_at
+                ):
+                    return None  # revoked while this request was reading it
+                await db.commit()
+            except BaseException:
+                with contextlib.suppress(Exception):  # the database may be what failed
+                    await db.rollback()
+                raise
     return ActiveSession(session=session, user=user, extended=extended)
 
 
