@@ -203,6 +203,25 @@ async def main_async(args: argparse.Namespace) -> None:
                 profiler.disable()
                 stats = pstats.Stats(profiler).sort_stats(args.sort)
                 stats.print_stats(args.lines)
+                print_by_package(stats, args.n)
+
+
+def print_by_package(stats: pstats.Stats, n: int) -> None:
+    """Own time (not cumulative) per package, per request: where the time goes."""
+    totals: dict[str, float] = {}
+    for (filename, _, function), row in stats.stats.items():  # type: ignore[attr-defined]
+        if "site-packages/" in filename:
+            package = filename.split("site-packages/")[1].split("/")[0]
+        elif "/passkey_api/" in filename:
+            package = "passkey_api/" + filename.split("/passkey_api/")[1]
+        elif filename.startswith("~"):
+            package = f"builtin {function.split(' of ')[-1][:40]}"
+        else:
+            package = "/".join(filename.split("/")[-2:])
+        totals[package] = totals.get(package, 0.0) + row[2]
+    print("own time per request (µs, profiled):")
+    for package, seconds in sorted(totals.items(), key=lambda item: -item[1])[:30]:
+        print(f"  {seconds / n * 1e6:8.1f}  {package}")
 
 
 def main() -> None:

@@ -79,6 +79,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         summary="Passkey (WebAuthn) sign-up and sign-in for SPAs and native apps, with sessions.",
         lifespan=lifespan,
+        telemetry={
+            "tracing": settings.opentelemetry,
+            "metrics": settings.opentelemetry,
+            "logs": settings.opentelemetry,
+        },
     )
     problems.install(app)
     openapi.install(app)

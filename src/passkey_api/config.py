@@ -125,6 +125,10 @@ class Settings(BaseSettings):
     # json: one JSON object per line, for log pipelines; text: for a terminal.
     log_format: Literal["json", "text"] = "json"
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    # FastAPI's own OpenTelemetry traces/metrics/logs, for a deployment that configures
+    # OpenTelemetry providers. Off by default: /metrics has the service's own figures,
+    # and the check for providers costs every request.
+    opentelemetry: bool = False
 
     # Abuse limits (see ratelimit.py). Ceremonies are limited per client IP and per
     # username; everything else per session.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
@@ -92,6 +93,19 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+
+
+@dataclass(frozen=True)
+class Databases:
+    """Where queries go: database sessions (SQLAlchemy) for units of work, and on
+    PostgreSQL the pool for the hot statements (below). The hot paths take this instead
+    of a request-scoped database session, which they would rarely use."""
+
+    sessionmaker: async_sessionmaker[AsyncSession]
+    pool: asyncpg.Pool | None
+
+    def session(self) -> AsyncSession:
+        return self.sessionmaker()
 
 
 # --- PostgreSQL's hot statements on asyncpg directly ------------------------------------
@@ -214,19 +228,20 @@ class PairQuery(Generic[L, R]):
     def _pair(self, row: Mapping[Any, Any] | None) -> tuple[L, R] | None:
         if row is None:
             return None
-        left = detached(self.left, {name: row[label] for name, label in self._left_names})
-        right = detached(self.right, {name: row[label] for name, label in self._right_names})
+        left = model_from(self.left, **{name: row[label] for name, label in self._left_names})
+        right = model_from(self.right, **{name: row[label] for name, label in self._right_names})
         return left, right
 
 
 M = TypeVar("M", bound=SQLModel)
 
 
-def detached(model: type[M], values: dict[str, Any]) -> M:
-    """A model object from database values, not attached to any session. The values are
-    valid already, so pydantic does not check them again (a quarter of the cost of the
-    constructor); SQLAlchemy's instance state is added so that attribute writes and
-    set_committed_value work as on any transient object."""
+def model_from(model: type[M], **values: Any) -> M:
+    """A model object, not attached to any database session, from values that are valid
+    already (read from the database, or built by our own code): the constructor's
+    per-field checks and instrumented writes cost four times as much. SQLAlchemy's
+    instance state is added, so attribute writes and set_committed_value work as on any
+    transient object."""
     obj: M = model.model_construct(**values)  # type: ignore[assignment]
     manager_of_class(model)._new_state_if_none(obj)
     return obj

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Annotated
 
 import asyncpg
@@ -14,6 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from passkey_api.challenges import ChallengeStore
 from passkey_api.client_info import ClientAddresses
 from passkey_api.config import Settings
+from passkey_api.db import Databases
 from passkey_api.ratelimit import RateLimiter
 
 
@@ -28,6 +30,10 @@ class Resources:
     secret_key: bytes
     limiter: RateLimiter
     addresses: ClientAddresses
+
+    @cached_property
+    def databases(self) -> Databases:
+        return Databases(self.sessionmaker, self.pool)
 
 
 def resources_of(request: Request) -> Resources:

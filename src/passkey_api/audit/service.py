@@ -16,7 +16,7 @@ from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from passkey_api.client_info import ClientInfo
-from passkey_api.db import insert_row
+from passkey_api.db import insert_row, model_from
 from passkey_api.models import AuditEvent
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,8 @@ def event_row(
     **details: Any,
 ) -> AuditEvent:
     """The audit row for an event (not stored yet)."""
-    return AuditEvent(
+    return model_from(
+        AuditEvent,
         id=uuid.uuid4(),
         at=now,
         event=event,

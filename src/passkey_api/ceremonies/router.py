@@ -19,7 +19,7 @@ from passkey_api.ceremonies.schemas import (
     RequestOptionsJSON,
 )
 from passkey_api.openapi import problem_responses
-from passkey_api.resources import ChallengeStoreDep, DbDep, ResourcesDep, SettingsDep
+from passkey_api.resources import ResourcesDep
 from passkey_api.sessions import transport
 from passkey_api.sessions.dependencies import Client
 from passkey_api.sessions.schemas import SessionOut, SignedIn
@@ -53,11 +53,15 @@ ClientType = Annotated[
     ),
 )
 async def registration_options(
-    body: RegistrationOptionsRequest, db: DbDep, store: ChallengeStoreDep, settings: SettingsDep
+    body: RegistrationOptionsRequest, resources: ResourcesDep
 ) -> JSONResponse:
     """Start a sign-up: PublicKeyCredentialCreationOptionsJSON for
     `PublicKeyCredential.parseCreationOptionsFromJSON()`."""
-    return _options(await service.registration_options(db, store, settings, body))
+    return _options(
+        await service.registration_options(
+            resources.databases, resources.challenges, resources.settings, body
+        )
+    )
 
 
 @router.post(
@@ -68,21 +72,18 @@ async def registration_options(
 async def registration_verify(
     body: RegistrationResponseJSON,
     response: Response,
-    db: DbDep,
-    store: ChallengeStoreDep,
     resources: ResourcesDep,
     client: Client,
     client_type: ClientType = None,
 ) -> SignedIn:
     """Finish a sign-up with `credential.toJSON()`: creates the account and signs it in."""
     result = await service.sign_up(
-        db,
-        store,
+        resources.databases,
+        resources.challenges,
         resources.settings,
         body,
         client=client,
         now=datetime.now(UTC),
-        pool=resources.pool,
     )
     return _signed_in(result, response, resources, client_type)
 
@@ -93,13 +94,17 @@ async def registration_verify(
     responses=problem_responses(errors.ValidationFailed, errors.ChallengeStoreUnavailable),
 )
 async def authentication_options(
-    body: AuthenticationOptionsRequest, db: DbDep, store: ChallengeStoreDep, resources: ResourcesDep
+    body: AuthenticationOptionsRequest, resources: ResourcesDep
 ) -> JSONResponse:
     """Start a sign-in. `{}` for discoverable/autofill sign-in (allowCredentials empty);
     `{"username"}` to list that user's passkeys. Never tells whether a username exists."""
     return _options(
         await service.authentication_options(
-            db, store, resources.settings, body, resources.secret_key
+            resources.databases,
+            resources.challenges,
+            resources.settings,
+            body,
+            resources.secret_key,
         )
     )
 
@@ -111,8 +116,6 @@ async def authentication_options(
 async def authentication_verify(
     body: AuthenticationResponseJSON,
     response: Response,
-    db: DbDep,
-    store: ChallengeStoreDep,
     resources: ResourcesDep,
     client: Client,
     client_type: ClientType = None,
@@ -121,13 +124,12 @@ async def authentication_verify(
     `unknown_credential` with `signal_unknown_credential` for
     `PublicKeyCredential.signalUnknownCredential()`."""
     result = await service.sign_in(
-        db,
-        store,
+        resources.databases,
+        resources.challenges,
         resources.settings,
         body,
         client=client,
         now=datetime.now(UTC),
-        pool=resources.pool,
     )
     return _signed_in(result, response, resources, client_type)
 

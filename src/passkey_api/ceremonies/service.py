@@ -34,7 +34,7 @@ from passkey_api.ceremonies.schemas import (
 from passkey_api.challenges import ChallengeStore
 from passkey_api.client_info import ClientInfo
 from passkey_api.config import Settings
-from passkey_api.db import insert_row
+from passkey_api.db import Databases, insert_row, model_from
 from passkey_api.errors import (
     AccountDisabled,
     ApiError,
@@ -113,10 +113,13 @@ class SignedIn:
 
 
 async def registration_options(
-    db: AsyncSession, store: ChallengeStore, settings: Settings, request: RegistrationOptionsRequest
+    databases: Databases,
+    store: ChallengeStore,
+    settings: Settings,
+    request: RegistrationOptionsRequest,
 ) -> dict[str, Any]:
     username, username_key = names.normalize(request.username)
-    if await users.username_taken(db, username_key):
+    if await users.username_exists(databases, username_key):
         raise UsernameTaken()
     display_name = (request.display_name or "").strip() or username
     user_handle = secrets.token_bytes(USER_HANDLE_BYTES)
@@ -146,17 +149,16 @@ async def registration_options(
 
 @_counted("registration")
 async def sign_up(
-    db: AsyncSession,
+    databases: Databases,
     store: ChallengeStore,
     settings: Settings,
     credential: RegistrationResponseJSON,
     *,
     client: ClientInfo,
     now: datetime,
-    pool: asyncpg.Pool | None = None,
 ) -> SignedIn:
-    """Verify a registration; create the account, its passkey and a session, all or none.
-    With `pool` (PostgreSQL) the writes are one statement, else one transaction on `db`."""
+    """Verify a registration; create the account, its passkey and a session, all or none:
+    one statement on PostgreSQL, one transaction elsewhere."""
     client_data = checks.client_data(credential.response.clientDataJSON)
     pending = await _take(store, client_data.challenge, "registration")
     verified = attestation.verify(
@@ -166,7 +168,8 @@ async def sign_up(
     assert pending.username is not None
     assert pending.username_key is not None
     assert pending.user_handle is not None
-    user = User(
+    user = model_from(
+        User,
         id=uuid.uuid4(),
         username=pending.username,
         username_key=pending.username_key,
@@ -176,7 +179,7 @@ async def sign_up(
         roles=["user"],
     )
     passkey = _new_passkey(user, verified, now)
-    if pool is not None:
+    if databases.pool is not None:
         token, session = sessions.new(
             user=user,
             user_verified=verified.user_verified,
@@ -186,7 +189,7 @@ async def sign_up(
         )
         try:
             await repository.record_sign_up(
-                pool,
+                databases.pool,
                 user=user,
                 passkey=passkey,
                 session=session,
@@ -201,29 +204,30 @@ async def sign_up(
             raise
         signals = passkey_service.signals(settings.rp_id, user, [passkey.credential_id])
         return SignedIn(user=user, session=session, token=token, signals=signals)
-    # Checked first for a precise answer; the UNIQUE constraints decide any race.
-    if await users.username_taken(db, user.username_key):
-        raise UsernameTaken()
-    await _refuse_known_credential(db, verified.credential_id)
-    try:
-        await users.add(db, user)
-        await passkeys.add(db, passkey)  # after the user: the foreign key needs it
-    except IntegrityError:
-        await db.rollback()
+    async with databases.session() as db:
+        # Checked first for a precise answer; the UNIQUE constraints decide any race.
         if await users.username_taken(db, user.username_key):
-            raise UsernameTaken() from None
+            raise UsernameTaken()
         await _refuse_known_credential(db, verified.credential_id)
-        raise
-    return await _start_session(
-        db, settings, "sign_up", user, passkey, verified.user_verified, client, now
-    )
+        try:
+            await users.add(db, user)
+            await passkeys.add(db, passkey)  # after the user: the foreign key needs it
+        except IntegrityError:
+            await db.rollback()
+            if await users.username_taken(db, user.username_key):
+                raise UsernameTaken() from None
+            await _refuse_known_credential(db, verified.credential_id)
+            raise
+        return await _start_session(
+            db, settings, "sign_up", user, passkey, verified.user_verified, client, now
+        )
 
 
 # --- sign-in ----------------------------------------------------------------------------
 
 
 async def authentication_options(
-    db: AsyncSession,
+    databases: Databases,
     store: ChallengeStore,
     settings: Settings,
     request: AuthenticationOptionsRequest,
@@ -232,13 +236,14 @@ async def authentication_options(
     allow: list[options.Descriptor] = []
     user_id: str | None = None
     if request.username is not None:
-        try:
-            _, username_key = names.normalize(request.username)
-            user = await users.get_by_username_key(db, username_key)
-        except ApiError:
-            username_key, user = request.username, None  # an impossible name is unknown
-        # The same queries whether or not the name exists, so timing does not tell either.
-        allow = await passkeys.descriptors_of(db, user.id if user else uuid.uuid4())
+        async with databases.session() as db:
+            try:
+                _, username_key = names.normalize(request.username)
+                user = await users.get_by_username_key(db, username_key)
+            except ApiError:
+                username_key, user = request.username, None  # an impossible name is unknown
+            # The same queries whether or not the name exists, so timing does not tell.
+            allow = await passkeys.descriptors_of(db, user.id if user else uuid.uuid4())
         if user is not None and allow:
             user_id = str(user.id)
         else:
@@ -267,33 +272,38 @@ async def authentication_options(
 
 @_counted("authentication")
 async def sign_in(
-    db: AsyncSession,
+    databases: Databases,
     store: ChallengeStore,
     settings: Settings,
     credential: AuthenticationResponseJSON,
     *,
     client: ClientInfo,
     now: datetime,
-    pool: asyncpg.Pool | None = None,
 ) -> SignedIn:
     """Verify an assertion, record the passkey's use and start a session, all or none.
-    With `pool` (PostgreSQL) the lookup and the writes are one statement each, else the
-    writes are one transaction on `db`."""
+    On PostgreSQL the lookup and the writes are one statement each; elsewhere the writes
+    are one transaction."""
     user_id: uuid.UUID | None = None
     try:
         client_data = checks.client_data(credential.response.clientDataJSON)
         pending = await _take(store, client_data.challenge, "authentication")
         user_id = uuid.UUID(pending.user_id) if pending.user_id else None
-        passkey, user = await _find_passkey(db, settings, credential, client_data, pool=pool)
-        user_id = user.id  # failures from here on show in the account's activity
+        if databases.pool is None:
+            async with databases.session() as db:
+                passkey, user = await _find_passkey(db, settings, credential, client_data)
+                user_id = user.id  # failures from here on show in the account's activity
+                asserted = _verify(settings, credential, client_data, pending, passkey, user)
+                if user.disabled_at is not None:
+                    raise AccountDisabled()
+                await _record_use(db, passkey, asserted, now)
+                return await _start_session(
+                    db, settings, "sign_in", user, passkey, asserted.user_verified, client, now
+                )
+        passkey, user = await _find_passkey(databases.pool, settings, credential, client_data)
+        user_id = user.id
         asserted = _verify(settings, credential, client_data, pending, passkey, user)
         if user.disabled_at is not None:
             raise AccountDisabled()
-        if pool is None:
-            await _record_use(db, passkey, asserted, now)
-            return await _start_session(
-                db, settings, "sign_in", user, passkey, asserted.user_verified, client, now
-            )
         token, session = sessions.new(
             user=user,
             user_verified=asserted.user_verified,
@@ -302,7 +312,7 @@ async def sign_in(
             now=now,
         )
         credential_ids = await repository.record_sign_in(
-            pool,
+            databases.pool,
             passkey_id=passkey.id,
             sign_count=asserted.sign_count,
             backup_state=asserted.backup_state,
@@ -315,9 +325,10 @@ async def sign_in(
         signals = passkey_service.signals(settings.rp_id, user, credential_ids)
         return SignedIn(user=user, session=session, token=token, signals=signals)
     except ApiError as exc:
-        await audit.record_failure(
-            db, "sign_in", user_id=user_id, client=client, now=now, code=exc.code
-        )
+        async with databases.session() as db:
+            await audit.record_failure(
+                db, "sign_in", user_id=user_id, client=client, now=now, code=exc.code
+            )
         raise
 
 
@@ -489,18 +500,16 @@ async def _take(store: ChallengeStore, challenge: bytes, ceremony: Ceremony) -> 
 
 
 async def _find_passkey(
-    db: AsyncSession,
+    db: AsyncSession | asyncpg.Pool,
     settings: Settings,
     credential: AuthenticationResponseJSON,
     client_data: checks.ClientData,
-    *,
-    pool: asyncpg.Pool | None = None,
 ) -> tuple[Passkey, User]:
     checks.client_data_fits(
         client_data, expected_type="webauthn.get", origins=settings.allowed_origins
     )
     checks.credential_id_fits(credential.rawId, credential.id)
-    found = await passkeys.get_with_user(db, credential.rawId, pool=pool)
+    found = await passkeys.get_with_user(db, credential.rawId)
     if found is None:
         raise UnknownCredential(
             # What the SPA hands to PublicKeyCredential.signalUnknownCredential().
@@ -550,7 +559,8 @@ async def _refuse_known_credential(db: AsyncSession, credential_id: bytes) -> No
 
 
 def _new_passkey(user: User, verified: attestation.NewCredential, now: datetime) -> Passkey:
-    return Passkey(
+    return model_from(
+        Passkey,
         id=uuid.uuid4(),
         user_id=user.id,
         credential_id=verified.credential_id,

@@ -21,12 +21,12 @@ async def add(db: AsyncSession, passkey: Passkey) -> None:
 
 
 async def get_with_user(
-    db: AsyncSession, credential_id: bytes, *, pool: asyncpg.Pool | None = None
+    db: AsyncSession | asyncpg.Pool, credential_id: bytes
 ) -> tuple[Passkey, User] | None:
     """The passkey and its owner, detached: the passkey is written with record_use().
-    Through `pool` when given (PostgreSQL's hot-statement pool)."""
-    if pool is not None:
-        return await _BY_CREDENTIAL_ID.one_raw(pool, credential_id)
+    On `db`'s transaction, or through PostgreSQL's hot-statement pool."""
+    if isinstance(db, asyncpg.Pool):
+        return await _BY_CREDENTIAL_ID.one_raw(db, credential_id)
     return await _BY_CREDENTIAL_ID.one(db, credential_id)
 
 

@@ -26,8 +26,7 @@ async def optional_session(
     # Not on the request's database session: the lookup must not commit anything a route
     # or an embedder's dependency did before it there.
     active = await service.resolve(
-        resources.sessionmaker,
-        resources.pool,
+        resources.databases,
         token,
         lifetimes=settings.session_lifetimes,
         now=datetime.now(UTC),

@@ -6,15 +6,13 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-import asyncpg
 from sqlalchemy import delete
 from sqlalchemy import update as sa_update
-from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from passkey_api.db import PairQuery, insert_row
+from passkey_api.db import Databases, PairQuery, insert_row
 from passkey_api.models import Session, User
 
 
@@ -25,15 +23,13 @@ async def add(db: AsyncSession, session: Session) -> None:
 _BY_TOKEN = PairQuery(Session, User, foreign_key="user_id", key="token_hash")
 
 
-async def get_with_user(
-    sessionmaker: async_sessionmaker[AsyncSession], token_hash: bytes, *, pool: asyncpg.Pool | None
-) -> tuple[Session, User] | None:
+async def get_with_user(databases: Databases, token_hash: bytes) -> tuple[Session, User] | None:
     """The session and its user, as objects not attached to any database session (write
-    with update()). Through `pool` on PostgreSQL; otherwise in autocommit (one round trip,
-    no BEGIN/ROLLBACK around it)."""
-    if pool is not None:
-        return await _BY_TOKEN.one_raw(pool, token_hash)
-    async with sessionmaker() as db:
+    with update()). Through the hot-statement pool on PostgreSQL; otherwise in autocommit
+    (one round trip, no BEGIN/ROLLBACK around it)."""
+    if databases.pool is not None:
+        return await _BY_TOKEN.one_raw(databases.pool, token_hash)
+    async with databases.session() as db:
         await db.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
         return await _BY_TOKEN.one(db, token_hash)
 

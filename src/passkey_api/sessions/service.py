@@ -15,14 +15,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-import asyncpg
-from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from passkey_api import tokens
 from passkey_api.audit import service as audit
 from passkey_api.client_info import ClientInfo
 from passkey_api.config import Lifetimes
+from passkey_api.db import Databases, model_from
 from passkey_api.errors import NotAuthenticated, NotFound
 from passkey_api.models import Session, User
 from passkey_api.sessions import repository
@@ -48,7 +47,8 @@ def new(
 ) -> tuple[str, Session]:
     """A new session for `user` (not stored yet) and its raw token."""
     token = tokens.new_token()
-    session = Session(
+    session = model_from(
+        Session,
         id=uuid.uuid4(),
         token_hash=token_hash(token),
         user_id=user.id,
@@ -80,8 +80,7 @@ async def start(
 
 
 async def resolve(
-    sessionmaker: async_sessionmaker[AsyncSession],
-    pool: asyncpg.Pool | None,
+    databases: Databases,
     token: str,
     *,
     lifetimes: Lifetimes,
@@ -94,7 +93,7 @@ async def resolve(
     (expiry, sliding, last seen) run on a database session of their own, each its own
     transaction, so they never mix with a route's unit of work.
     """
-    found = await repository.get_with_user(sessionmaker, token_hash(token), pool=pool)
+    found = await repository.get_with_user(databases, token_hash(token))
     if found is None:
         return None
     session, user = found
@@ -104,7 +103,7 @@ async def resolve(
     new_expiry = lifetimes.expiry(session.created_at, now)
     extended = session.expires_at - now < lifetimes.idle / 2 and new_expiry > session.expires_at
     if expired or extended or now - session.last_seen_at >= LAST_SEEN_GRANULARITY:
-        async with sessionmaker() as db:
+        async with databases.session() as db:
             try:
                 if expired:
                     await repository.delete_by_id(db, session.id)

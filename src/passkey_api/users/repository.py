@@ -5,11 +5,11 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import String, cast, true, update
+from sqlalchemy import String, bindparam, cast, true, update
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from passkey_api.db import insert_row
+from passkey_api.db import Databases, RawStatement, insert_row
 from passkey_api.models import Passkey, Session, User
 
 
@@ -33,6 +33,21 @@ async def get_by_username_key(db: AsyncSession, username_key: str) -> User | Non
 async def username_taken(db: AsyncSession, username_key: str) -> bool:
     result = await db.exec(select(User.id).where(User.username_key == username_key))
     return result.first() is not None
+
+
+_USERNAME_EXISTS = RawStatement(
+    select(User.id).where(col(User.username_key) == bindparam("username_key"))
+)
+
+
+async def username_exists(databases: Databases, username_key: str) -> bool:
+    """username_taken() outside any unit of work: through the hot-statement pool on
+    PostgreSQL (every sign-up asks it first)."""
+    if databases.pool is not None:
+        row = await _USERNAME_EXISTS.fetchrow(databases.pool, {"username_key": username_key})
+        return row is not None
+    async with databases.session() as db:
+        return await username_taken(db, username_key)
 
 
 def _matching(query: str | None) -> Any:
