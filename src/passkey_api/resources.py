@@ -13,6 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from passkey_api.challenges import ChallengeStore
 from passkey_api.client_info import ClientAddresses
 from passkey_api.config import Settings
+from passkey_api.mail import Mailer
 from passkey_api.ratelimit import RateLimiter
 
 
@@ -25,6 +26,10 @@ class Resources:
     secret_key: bytes
     limiter: RateLimiter
     addresses: ClientAddresses
+    # Tokens of emailed links (recovery, address verification), single use like challenges.
+    links: ChallengeStore
+    # None unless SMTP is configured (PASSKEY_SMTP_*): email recovery is then off.
+    mailer: Mailer | None
 
 
 def resources_of(request: Request) -> Resources:

@@ -26,7 +26,13 @@ from passkey_api.models import Session, User
 from passkey_api.sessions import repository
 
 # What a re-authentication is for: a step-up for one does not authorise another.
-Purpose = Literal["passkeys", "sessions", "admin"]
+# "recovery": recovery codes and the recovery email address.
+Purpose = Literal["passkeys", "sessions", "admin", "recovery"]
+
+# A session's powers: "full", or "recovery" (only adding a passkey; see dependencies.py).
+Scope = Literal["full", "recovery"]
+FULL: Scope = "full"
+RECOVERY: Scope = "recovery"
 
 # last_seen_at is informational; writing it on every request would cost a write per read.
 LAST_SEEN_GRANULARITY = timedelta(hours=1)
@@ -48,6 +54,7 @@ async def start(
     client: ClientInfo,
     lifetimes: Lifetimes,
     now: datetime,
+    scope: Scope = FULL,
 ) -> tuple[str, Session]:
     """Add a session for `user` (flushed, not committed) and return its raw token."""
     token = tokens.new_token()
@@ -61,9 +68,39 @@ async def start(
         expires_at=lifetimes.expiry(now, now),
         user_agent=(client.user_agent or None) and client.user_agent[:512],
         ip=client.ip,
+        scope=scope,
     )
     await repository.add(db, session)
     return token, session
+
+
+async def upgrade_recovery(
+    db: AsyncSession,
+    active: ActiveSession,
+    *,
+    user_verified: bool,
+    client: ClientInfo,
+    lifetimes: Lifetimes,
+    now: datetime,
+) -> tuple[str, Session, list[Session]]:
+    """Replace a recovery session by a full one with a new token (not committed), once a
+    passkey was added in it; also the account's other sessions, for the user to review.
+
+    The recovery session is deleted conditionally, so two passkeys added at once in one
+    recovery session upgrade it once: the second finds it gone and its unit of work is
+    rolled back."""
+    if not await repository.delete_scoped(db, active.session.id, RECOVERY):
+        raise NotAuthenticated("The recovery session ended meanwhile.")
+    token, session = await start(
+        db,
+        user=active.user,
+        user_verified=user_verified,
+        client=client,
+        lifetimes=lifetimes,
+        now=now,
+    )
+    others = [s for s in await repository.list_for_user(db, active.user.id) if s.id != session.id]
+    return token, session, others
 
 
 async def resolve(
@@ -97,7 +134,11 @@ async def _resolve(
         await repository.delete_by_id(db, session.id)
         return None
     new_expiry = lifetimes.expiry(session.created_at, now)
-    extended = session.expires_at - now < lifetimes.idle / 2 and new_expiry > session.expires_at
+    extended = (
+        session.scope == FULL  # a recovery session ends when it was meant to, used or not
+        and session.expires_at - now < lifetimes.idle / 2
+        and new_expiry > session.expires_at
+    )
     if extended or now - session.last_seen_at >= LAST_SEEN_GRANULARITY:
         expires_at = new_expiry if extended else session.expires_at
         if not await repository.update(db, session, last_seen_at=now, expires_at=expires_at):
