@@ -20,10 +20,10 @@ from passkey_api.resources import ResourcesDep, SettingsDep
 from passkey_api.sessions import service, transport
 from passkey_api.sessions.service import RECOVERY, ActiveSession, Purpose
 
-# Everything a recovery session may do, as (method, route path): see its session, run the
-# add-passkey ceremony (which upgrades it) and sign out. Every other route that reads the
-# session refuses it here, in one place, so a route added later is closed by default
-# (also to an embedder's routes, and to these under another prefix).
+# Everything a recovery session may do, as (method, route path as declared): see its
+# session, run the add-passkey ceremony (which upgrades it) and sign out. Every other
+# route that reads the session refuses it here, in one place, so a route added later is
+# closed by default, an embedder's routes included.
 RECOVERY_ALLOWED = frozenset(
     {
         ("GET", "/v1/session"),
