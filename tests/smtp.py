@@ -34,7 +34,7 @@ class SmtpServer:
     def messages(self) -> list[EmailMessage]:
         box = mailbox.Maildir(self.maildir, create=False)
         found = []
-        for key in box:
+        for key in box.iterkeys():
             raw = box.get_bytes(key)
             parsed = email.message_from_bytes(raw, policy=email.policy.default)
             assert isinstance(parsed, EmailMessage)
