@@ -8,6 +8,7 @@ import contextlib
 import email
 import email.policy
 import mailbox
+import re
 import socket
 import sys
 from collections.abc import AsyncIterator
@@ -25,6 +26,13 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def _arrival(key: str) -> tuple[int, ...]:
+    # Maildir names start "<seconds>.M<microseconds>P<pid>Q<counter>".
+    found = re.match(r"(\d+)\.M(\d+)P\d+Q(\d+)", key)
+    assert found is not None, key
+    return tuple(int(part) for part in found.groups())
+
+
 @dataclass
 class SmtpServer:
     host: str
@@ -32,9 +40,10 @@ class SmtpServer:
     maildir: Path
 
     def messages(self) -> list[EmailMessage]:
+        """Everything received, oldest first."""
         box = mailbox.Maildir(self.maildir, create=False)
         found = []
-        for key in box.iterkeys():
+        for key in sorted(box.iterkeys(), key=_arrival):
             raw = box.get_bytes(key)
             parsed = email.message_from_bytes(raw, policy=email.policy.default)
             assert isinstance(parsed, EmailMessage)

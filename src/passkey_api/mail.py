@@ -63,8 +63,12 @@ class Mailer:
                 smtp.login(self._username, self._password.get_secret_value())
             smtp.send_message(message)
 
-    async def close(self) -> None:
-        """Let the messages in flight go out (each bounded by the SMTP timeout)."""
-        if self._pending:
+    async def flush(self) -> None:
+        """Wait until every message posted so far was handed to the SMTP server (or failed;
+        each attempt is bounded by the SMTP timeout)."""
+        while self._pending:
             with contextlib.suppress(Exception):
-                await asyncio.gather(*self._pending, return_exceptions=True)
+                await asyncio.gather(*list(self._pending), return_exceptions=True)
+
+    async def close(self) -> None:
+        await self.flush()

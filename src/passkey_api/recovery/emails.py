@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from email.message import EmailMessage
-from email.utils import make_msgid
+from email.utils import formatdate, make_msgid
 from urllib.parse import urlsplit
 
 from passkey_api.errors import InvalidEmail
@@ -39,6 +39,7 @@ def _message(sender: str, to: str, subject: str, text: str) -> EmailMessage:
     message["From"] = sender
     message["To"] = to
     message["Subject"] = subject
+    message["Date"] = formatdate(localtime=False)
     message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2].strip(">") or None)
     message.set_content(text)
     return message
