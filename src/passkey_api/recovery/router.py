@@ -40,9 +40,7 @@ me_router = APIRouter(
     prefix="/v1/me",
     tags=["recovery"],
     dependencies=[Depends(session_limits)],
-    responses=problem_responses(
-        errors.NotAuthenticated, errors.RecoverySessionRestricted, errors.RateLimited
-    ),
+    responses=problem_responses(errors.NotAuthenticated, errors.RateLimited),
 )
 
 # Recovery codes and the recovery address are ways into the account: changing them needs
