@@ -18,16 +18,19 @@ from sqlalchemy.orm import configure_mappers
 from passkey_api import __version__, housekeeping, openapi, problems
 from passkey_api.admin.router import router as admin_router
 from passkey_api.ceremonies.router import router as ceremonies_router
-from passkey_api.challenges import create_challenge_store
+from passkey_api.challenges import LINK_PREFIX, create_challenge_store
 from passkey_api.client_info import ClientAddresses
 from passkey_api.config import Settings
 from passkey_api.db import create_engine, create_pool, create_sessionmaker
 from passkey_api.guards import BodyLimitMiddleware, OriginCheckMiddleware
 from passkey_api.headers import SecurityHeadersMiddleware
+from passkey_api.mail import Mailer
 from passkey_api.observability import RequestMiddleware
 from passkey_api.ops import router as ops_router
 from passkey_api.passkeys.router import router as passkeys_router
 from passkey_api.ratelimit import RateLimiter
+from passkey_api.recovery.router import me_router as recovery_me_router
+from passkey_api.recovery.router import router as recovery_router
 from passkey_api.resources import Resources
 from passkey_api.sessions.router import router as session_router
 from passkey_api.users.router import router as me_router
@@ -55,6 +58,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             secret_key=settings.secret_key_bytes(),
             limiter=RateLimiter(settings.redis_url),
             addresses=ClientAddresses(settings.trusted_proxies),
+            links=create_challenge_store(settings.redis_url, LINK_PREFIX),
+            mailer=Mailer(settings) if settings.email_recovery else None,
         )
         app.state.resources = resources
         # Everything built so far lives as long as the process: keep it out of the cyclic
@@ -68,6 +73,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             purger.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await purger
+            if resources.mailer is not None:
+                await resources.mailer.close()
+            await resources.links.close()
             await resources.challenges.close()
             await resources.limiter.close()
             if resources.pool is not None:
@@ -99,7 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         CORSMiddleware,
         allow_origins=settings.origins,
         allow_credentials=True,
-        allow_methods=["GET", "POST", "PATCH", "DELETE"],
+        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
         allow_headers=["Content-Type", "Authorization", "X-Client-Type", "X-Request-ID"],
         expose_headers=["Retry-After", "X-Request-ID"],
         max_age=600,
@@ -110,6 +118,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(session_router)
     app.include_router(me_router)
     app.include_router(passkeys_router)
+    app.include_router(recovery_router)
+    app.include_router(recovery_me_router)
     app.include_router(admin_router)
     app.include_router(ops_router)
     app.include_router(wellknown_router)

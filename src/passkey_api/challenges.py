@@ -19,6 +19,9 @@ from passkey_api import base64url, metrics
 from passkey_api.errors import ChallengeStoreUnavailable
 
 KEY_PREFIX = "passkey-api:challenge:"
+# Emailed links (recovery, address verification): the same semantics in their own
+# namespace, so a link token can never be presented as a ceremony challenge or back.
+LINK_PREFIX = "passkey-api:link:"
 
 
 class ChallengeStore(Protocol):
@@ -34,7 +37,8 @@ class ChallengeStore(Protocol):
 
 
 class RedisChallengeStore:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, prefix: str = KEY_PREFIX) -> None:
+        self._prefix = prefix
         self._redis = aioredis.Redis.from_url(
             url,
             socket_connect_timeout=2,
@@ -45,14 +49,14 @@ class RedisChallengeStore:
     async def put(self, challenge: bytes, state: dict[str, Any], ttl: timedelta) -> None:
         try:
             with metrics.CHALLENGE_STORE.labels("put").time():
-                await self._redis.set(_key(challenge), json.dumps(state), px=_ms(ttl))
+                await self._redis.set(self._key(challenge), json.dumps(state), px=_ms(ttl))
         except RedisError as exc:
             raise ChallengeStoreUnavailable() from exc
 
     async def take(self, challenge: bytes) -> dict[str, Any] | None:
         try:
             with metrics.CHALLENGE_STORE.labels("take").time():
-                raw = await self._redis.getdel(_key(challenge))
+                raw = await self._redis.getdel(self._key(challenge))
         except RedisError as exc:
             raise ChallengeStoreUnavailable() from exc
         return None if raw is None else dict(json.loads(raw))
@@ -65,6 +69,9 @@ class RedisChallengeStore:
 
     async def close(self) -> None:
         await self._redis.aclose()
+
+    def _key(self, challenge: bytes) -> str:
+        return self._prefix + base64url.encode(challenge)
 
 
 class MemoryChallengeStore:
@@ -104,13 +111,10 @@ class MemoryChallengeStore:
             self._entries.popitem(last=False)
 
 
-def _key(challenge: bytes) -> str:
-    return KEY_PREFIX + base64url.encode(challenge)
-
-
 def _ms(ttl: timedelta) -> int:
     return max(1, int(ttl.total_seconds() * 1000))
 
 
-def create_challenge_store(redis_url: str | None) -> ChallengeStore:
-    return RedisChallengeStore(redis_url) if redis_url else MemoryChallengeStore()
+def create_challenge_store(redis_url: str | None, prefix: str = KEY_PREFIX) -> ChallengeStore:
+    """`prefix` names the namespace in Redis; each in-process store is its own namespace."""
+    return RedisChallengeStore(redis_url, prefix) if redis_url else MemoryChallengeStore()

@@ -121,6 +121,27 @@ class Settings(BaseSettings):
     # WebAuthn `timeout` hint given to the browser, in milliseconds.
     ceremony_timeout_ms: int = Field(default=300_000, ge=10_000, le=600_000)
 
+    # Account recovery. A recovery code or an emailed link gives a restricted session that
+    # may only add a passkey, for this long (it does not slide).
+    recovery_session_lifetime: timedelta = timedelta(minutes=15)
+    # How long an emailed link (recovery or address verification) can be followed, once.
+    recovery_link_lifetime: timedelta = timedelta(minutes=15)
+    # The page of your front end that takes the emailed recovery link; the token is added
+    # as the fragment (#token=...), which browsers never send to a server. Must be on one
+    # of `origins`. The verification link for a new address goes to email_verification_url
+    # (the same page unless set).
+    recovery_url: str | None = None
+    email_verification_url: str | None = None
+    # Email recovery is on when these are set (host, from, and recovery_url).
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str | None = None
+    # STARTTLS before authenticating (required unless the relay is on localhost).
+    smtp_starttls: bool = True
+    smtp_timeout: timedelta = timedelta(seconds=10)
+
     demo_page: bool = True
     # json: one JSON object per line, for log pipelines; text: for a terminal.
     log_format: Literal["json", "text"] = "json"
@@ -136,6 +157,10 @@ class Settings(BaseSettings):
     rate_limit_ip: str = "300/minute"
     rate_limit_username: str = "30/minute"
     rate_limit_session: str = "600/minute"
+    # /v1/recovery/*: per client IP, and per account (username, per client IP) or
+    # recovery address (whatever the IP, so that nobody can flood a mailbox).
+    rate_limit_recovery_ip: str = "60/hour"
+    rate_limit_recovery_account: str = "10/hour"
     max_body_bytes: int = Field(default=65_536, ge=1024, le=10_485_760)
     # Reverse proxies whose X-Forwarded-For is believed (IPs or CIDRs); none by default,
     # so a client cannot choose the IP it is rate-limited and audited under.
@@ -178,7 +203,13 @@ class Settings(BaseSettings):
             ipaddress.ip_network(proxy, strict=False)  # raises ValueError when it is not one
         return value
 
-    @field_validator("rate_limit_ip", "rate_limit_username", "rate_limit_session")
+    @field_validator(
+        "rate_limit_ip",
+        "rate_limit_username",
+        "rate_limit_session",
+        "rate_limit_recovery_ip",
+        "rate_limit_recovery_account",
+    )
     @classmethod
     def _rates_parse(cls, value: str) -> str:
         if not RATE_PATTERN.match(value):
@@ -194,6 +225,18 @@ class Settings(BaseSettings):
             # suffix of it; any other pairing fails in every browser, so say so at start-up.
             if host != rp_id and not host.endswith("." + rp_id):
                 raise ValueError(f"origin {origin!r} is not within RP ID {self.rp_id!r}")
+        for name in ("recovery_url", "email_verification_url"):
+            url = getattr(self, name)
+            if url is not None:
+                parts = urlsplit(url)
+                origin = f"{parts.scheme.lower()}://{(parts.netloc or '').lower()}"
+                if origin not in self.origins or parts.fragment or parts.username:
+                    raise ValueError(
+                        f"{name} {url!r} must be a page on one of the origins, without a "
+                        "fragment (the token goes there)"
+                    )
+        if self.smtp_host and not (self.smtp_from and self.recovery_url):
+            raise ValueError("email recovery needs PASSKEY_SMTP_FROM and PASSKEY_RECOVERY_URL")
         if self.env == "production":
             if self.secret_key is None or self.secret_key.get_secret_value() in PLACEHOLDER_SECRETS:
                 raise ValueError("PASSKEY_SECRET_KEY must be set in production")
@@ -218,6 +261,17 @@ class Settings(BaseSettings):
         """Every origin a WebAuthn response may come from: web pages and Android apps."""
         apps = [origin for app in self.android_apps for origin in app.origins()]
         return [*self.web_origins, *apps]
+
+    @property
+    def email_recovery(self) -> bool:
+        """Whether recovery by email is configured (else its routes say so)."""
+        return bool(self.smtp_host and self.smtp_from and self.recovery_url)
+
+    @property
+    def recovery_session_lifetimes(self) -> Lifetimes:
+        return Lifetimes(
+            idle=self.recovery_session_lifetime, absolute=self.recovery_session_lifetime
+        )
 
     @property
     def session_lifetimes(self) -> Lifetimes:

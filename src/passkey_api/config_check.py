@@ -40,4 +40,11 @@ def problems(settings: Settings, *, production: bool) -> list[str]:
             found.append("PASSKEY_DATABASE_URL is not set: production runs on PostgreSQL")
         if settings.redis_url is None:
             found.append("PASSKEY_REDIS_URL is not set: challenges would live in one process")
+        if (
+            settings.smtp_host is not None
+            and not settings.smtp_starttls
+            and settings.smtp_host not in _LOCAL_HOSTS
+        ):
+            # Recovery links are as good as a session for whoever reads them on the way.
+            found.append("PASSKEY_SMTP_STARTTLS=false: recovery links would cross the network")
     return found

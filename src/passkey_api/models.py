@@ -15,6 +15,8 @@ from sqlalchemy import (
     Index,
     LargeBinary,
     MetaData,
+    String,
+    UniqueConstraint,
 )
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
@@ -72,6 +74,12 @@ class User(SQLModel, table=True):
     )
     # A disabled user cannot sign in and their sessions stop working.
     disabled_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    # The recovery address (lowercased), set only once a link sent to it was followed, so
+    # it always names a mailbox the user reads. UNIQUE: one address recovers one account.
+    email: str | None = Field(
+        default=None, sa_column=Column(String(254), nullable=True, unique=True)
+    )
+    email_verified_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
 
 
 class Passkey(SQLModel, table=True):
@@ -118,6 +126,28 @@ class Session(SQLModel, table=True):
     reauthenticated: dict[str, str] = Field(
         default_factory=dict, sa_column=Column(JSON, nullable=False)
     )
+    # "full", or "recovery": made by a recovery code or an emailed link, it may only add a
+    # passkey (which turns it into a full session) and expires soon, without sliding.
+    scope: str = Field(
+        default="full",
+        sa_column=Column(String(16), nullable=False, server_default="full"),
+    )
+
+
+class RecoveryCode(SQLModel, table=True):
+    """One of a user's one-time recovery codes, as an HMAC: the codes themselves are shown
+    once and never stored."""
+
+    __tablename__ = "recovery_codes"
+    __table_args__ = (UniqueConstraint("user_id", "code_hash"),)
+
+    id: uuid.UUID = Field(primary_key=True)
+    user_id: uuid.UUID = Field(
+        sa_column=Column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
+    )
+    code_hash: bytes = Field(sa_column=Column(LargeBinary(32), nullable=False))
+    created_at: datetime = Field(sa_column=_utc_column())
+    used_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
 
 
 class AuditEvent(SQLModel, table=True):

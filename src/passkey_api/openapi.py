@@ -7,7 +7,8 @@ from typing import Any, Literal
 from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict, Field
 
-from passkey_api.errors import PROBLEM_CONTENT_TYPE, ApiError
+from passkey_api.errors import PROBLEM_CONTENT_TYPE, ApiError, RecoverySessionRestricted
+from passkey_api.sessions.dependencies import RECOVERY_ALLOWED
 
 
 class UnknownCredentialSignal(BaseModel):
@@ -29,7 +30,7 @@ class Problem(BaseModel):
     detail: str
     code: str
     instance: str | None = Field(default=None, description="urn:request:<X-Request-ID>")
-    purpose: Literal["passkeys", "sessions", "admin"] | None = Field(
+    purpose: Literal["passkeys", "sessions", "admin", "recovery"] | None = Field(
         default=None, description="reauthentication_required: the step-up to perform"
     )
     signal_unknown_credential: UnknownCredentialSignal | None = Field(
@@ -58,6 +59,22 @@ def problem_responses(*errors: type[ApiError]) -> dict[int | str, dict[str, Any]
     }
 
 
+def _document_recovery_refusals(spec: dict[str, Any]) -> None:
+    """Every operation that needs a session refuses a recovery session (403), bar the
+    allow-list: enforced in one dependency, so documented here in one place too."""
+    code = f"`{RecoverySessionRestricted.code}`"
+    for path_name, path in spec.get("paths", {}).items():
+        for method, operation in path.items():
+            responses = operation.get("responses", {})
+            if "401" not in responses or (method.upper(), path_name) in RECOVERY_ALLOWED:
+                continue
+            forbidden = responses.setdefault("403", {"description": "Problem codes: "})
+            described = forbidden.get("description", "Problem codes: ")
+            forbidden["description"] = (
+                described + code if described.endswith(": ") else f"{described}, {code}"
+            )
+
+
 def install(app: FastAPI) -> None:
     """Make the document say what the API does: every error is a problem document.
 
@@ -72,6 +89,7 @@ def install(app: FastAPI) -> None:
             return app.openapi_schema
         spec = base()
         problem = {"$ref": "#/components/schemas/Problem"}
+        _document_recovery_refusals(spec)
         for path in spec.get("paths", {}).values():
             for operation in path.values():
                 for status, response in operation.get("responses", {}).items():

@@ -16,6 +16,7 @@ from passkey_api.challenges import ChallengeStore
 from passkey_api.client_info import ClientAddresses
 from passkey_api.config import Settings
 from passkey_api.db import Databases
+from passkey_api.mail import Mailer
 from passkey_api.ratelimit import RateLimiter
 
 
@@ -30,6 +31,10 @@ class Resources:
     secret_key: bytes
     limiter: RateLimiter
     addresses: ClientAddresses
+    # Tokens of emailed links (recovery, address verification), single use like challenges.
+    links: ChallengeStore
+    # None unless SMTP is configured (PASSKEY_SMTP_*): email recovery is then off.
+    mailer: Mailer | None
 
     @cached_property
     def databases(self) -> Databases:

@@ -1,5 +1,6 @@
-"""Rate-limit dependencies: per client IP and per username on the ceremonies, per session
-on everything that needs one. Limits and the switch are settings (PASSKEY_RATE_LIMIT_*)."""
+"""Rate-limit dependencies: per client IP and per username on the ceremonies and on
+recovery, per session on everything that needs one. Limits and the switch are settings
+(PASSKEY_RATE_LIMIT_*)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from fastapi import Request
 from passkey_api import tokens
 from passkey_api.errors import RateLimited
 from passkey_api.ratelimit import Limit
+from passkey_api.recovery import emails
 from passkey_api.resources import Resources, resources_of
 from passkey_api.sessions import transport
 from passkey_api.users import names
@@ -56,6 +58,39 @@ async def ceremony_limits(request: Request) -> None:
         # can use the limit to lock its owner out.
         digest = hashlib.sha256(f"{account}|{ip}".encode("utf-8", "surrogatepass")).hexdigest()
         await _enforce(resources, f"acct:{digest[:32]}", settings.rate_limit_username)
+
+
+def _digest(value: str) -> str:
+    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+async def recovery_limits(request: Request) -> None:
+    """/v1/recovery/*: per client IP; per (username, IP) for codes, as for ceremonies; and
+    per address whatever the IP for emailed links, so that nobody can flood a mailbox
+    (which also lets someone delay a victim's recovery email for the window: accepted)."""
+    resources = resources_of(request)
+    settings = resources.settings
+    if not settings.rate_limits:
+        return
+    ip = resources.addresses.of(request)
+    await _enforce(resources, f"recovery-ip:{ip}", settings.rate_limit_recovery_ip)
+    body = await _json_body(request)
+    key: str | None = None
+    if isinstance(body, dict):
+        if isinstance(body.get("username"), str):
+            try:
+                name = names.normalize(body["username"])[1]
+            except Exception:
+                name = body["username"][:64]
+            key = _digest(f"user:{name}|{ip}")
+        elif isinstance(body.get("email"), str):
+            try:
+                address = emails.normalize(body["email"])
+            except Exception:
+                address = body["email"][:320].strip().lower()
+            key = _digest(f"email:{address}")
+    if key is not None:
+        await _enforce(resources, f"recovery:{key}", settings.rate_limit_recovery_account)
 
 
 async def session_limits(request: Request) -> None:

@@ -52,9 +52,14 @@ def test_check_config_refuses_an_unsafe_production_config(
     monkeypatch.setenv("PASSKEY_RP_ID", "example.com")
     monkeypatch.setenv("PASSKEY_ORIGINS", "http://app.example.com,https://example.com")
     monkeypatch.setenv("PASSKEY_COOKIE_SECURE", "false")
+    monkeypatch.setenv("PASSKEY_SMTP_HOST", "smtp.example.com")
+    monkeypatch.setenv("PASSKEY_SMTP_FROM", "no-reply@example.com")
+    monkeypatch.setenv("PASSKEY_RECOVERY_URL", "https://example.com/recover")
+    monkeypatch.setenv("PASSKEY_SMTP_STARTTLS", "false")
     result = CliRunner().invoke(main, ["check-config", "--production"])
     assert result.exit_code == 1
     assert "COOKIE_SECURE" in result.output
+    assert "PASSKEY_SMTP_STARTTLS" in result.output
     assert "'http://app.example.com' is plain http" in result.output
     assert "PASSKEY_DATABASE_URL" in result.output
     assert "PASSKEY_REDIS_URL" in result.output

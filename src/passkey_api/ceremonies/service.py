@@ -364,17 +364,36 @@ async def add_passkey_options(
     )
 
 
+@dataclass(frozen=True)
+class Recovered:
+    """A recovery session turned into a full one by the passkey added in it."""
+
+    session: Session
+    token: str
+    # The account's other sessions, for the user to review (and revoke a thief's).
+    others: list[Session]
+
+
+@dataclass(frozen=True)
+class AddedPasskey:
+    passkey: Passkey
+    recovered: Recovered | None
+
+
 @_counted("add_passkey")
 async def add_passkey(
     db: AsyncSession,
     store: ChallengeStore,
     settings: Settings,
-    user: User,
+    active: ActiveSession,
     credential: RegistrationResponseJSON,
     *,
     client: ClientInfo,
     now: datetime,
-) -> Passkey:
+) -> AddedPasskey:
+    """Verify and store one more passkey; in a recovery session, also replace the session
+    by a full one, in the same commit."""
+    user = active.user
     client_data = checks.client_data(credential.response.clientDataJSON)
     pending = await _take(store, client_data.challenge, "add_passkey")
     if pending.user_id != str(user.id):
@@ -398,8 +417,29 @@ async def add_passkey(
         passkey=base64url.encode(passkey.credential_id),
         name=passkey.name,
     )
+    recovered = None
+    if active.session.scope == sessions.RECOVERY:
+        token, session, others = await sessions.upgrade_recovery(
+            db,
+            active,
+            user_verified=verified.user_verified,
+            client=client,
+            lifetimes=settings.session_lifetimes,
+            now=now,
+        )
+        await audit.record(
+            db,
+            "recovery_completed",
+            user_id=user.id,
+            client=client,
+            now=now,
+            passkey=base64url.encode(passkey.credential_id),
+            session=str(session.id),
+            other_sessions=len(others),
+        )
+        recovered = Recovered(session=session, token=token, others=others)
     await db.commit()
-    return passkey
+    return AddedPasskey(passkey=passkey, recovered=recovered)
 
 
 # --- re-authentication (sudo mode) ------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, status
+from fastapi import APIRouter, Depends, Path, Request, Response, status
 
 from passkey_api import errors
 from passkey_api.ceremonies import service as ceremonies
@@ -17,8 +17,16 @@ from passkey_api.ceremonies.schemas import (
 from passkey_api.openapi import problem_responses
 from passkey_api.passkeys import service
 from passkey_api.passkeys.schemas import PasskeyList, PasskeyOut, PasskeyRenamed, RenamePasskey
-from passkey_api.resources import ChallengeStoreDep, DbDep, SettingsDep
-from passkey_api.sessions.dependencies import Client, CurrentSession, require_reauthentication
+from passkey_api.recovery.schemas import PasskeyAdded, Recovered
+from passkey_api.resources import ChallengeStoreDep, DbDep, ResourcesDep, SettingsDep
+from passkey_api.sessions import transport
+from passkey_api.sessions.dependencies import (
+    Client,
+    CurrentSession,
+    passkey_enrolment,
+    require_reauthentication,
+)
+from passkey_api.sessions.schemas import SessionListItem, SessionOut
 from passkey_api.sessions.service import ActiveSession
 from passkey_api.throttle import session_limits
 
@@ -30,6 +38,8 @@ router = APIRouter(
 )
 
 ManagePasskeys = Annotated[ActiveSession, Depends(require_reauthentication("passkeys"))]
+# Adding one: as above, or in a recovery session (see passkey_enrolment).
+EnrolPasskey = Annotated[ActiveSession, Depends(passkey_enrolment)]
 PasskeyId = Annotated[str, Path(description="The credential id (base64url)", max_length=2048)]
 
 _SIGNED_IN = (errors.NotAuthenticated,)
@@ -56,13 +66,14 @@ async def list_passkeys(active: CurrentSession, db: DbDep, settings: SettingsDep
 )
 async def add_passkey_options(
     body: AddPasskeyOptionsRequest,
-    active: ManagePasskeys,
+    active: EnrolPasskey,
     db: DbDep,
     store: ChallengeStoreDep,
     settings: SettingsDep,
 ) -> dict[str, Any]:
     """Start adding one more passkey (a security key, a phone over hybrid...).
-    excludeCredentials lists the user's passkeys so one authenticator is not added twice."""
+    excludeCredentials lists the user's passkeys so one authenticator is not added twice.
+    A recovery session may do this (and only this) without a step-up."""
     # Returned as data, not a Response, so that a refreshed session cookie goes out too.
     return await ceremonies.add_passkey_options(db, store, settings, active.user, body)
 
@@ -74,16 +85,36 @@ async def add_passkey_options(
 )
 async def add_passkey_verify(
     body: RegistrationResponseJSON,
-    active: ManagePasskeys,
+    request: Request,
+    response: Response,
+    active: EnrolPasskey,
     db: DbDep,
     store: ChallengeStoreDep,
-    settings: SettingsDep,
+    resources: ResourcesDep,
     client: Client,
-) -> PasskeyOut:
-    passkey = await ceremonies.add_passkey(
-        db, store, settings, active.user, body, client=client, now=datetime.now(UTC)
+) -> PasskeyAdded:
+    """Store the new passkey. In a recovery session, the session is replaced by a full one
+    (a new cookie, or `recovered.session_token` for a bearer client) and `recovered`
+    lists the account's other sessions for review."""
+    added = await ceremonies.add_passkey(
+        db, store, resources.settings, active, body, client=client, now=datetime.now(UTC)
     )
-    return PasskeyOut.of(passkey)
+    recovered = None
+    if added.recovered is not None:
+        new = added.recovered
+        recovered = Recovered(
+            session=SessionOut.of(new.session),
+            session_token=transport.hand_out(
+                response,
+                resources.settings,
+                resources.secret_key,
+                new.token,
+                new.session.expires_at,
+                native=transport.came_as_bearer(request),
+            ),
+            other_sessions=[SessionListItem.of(s, current_id=None) for s in new.others],
+        )
+    return PasskeyAdded(**PasskeyOut.of(added.passkey).model_dump(), recovered=recovered)
 
 
 @router.patch(

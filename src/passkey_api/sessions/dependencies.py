@@ -10,10 +10,34 @@ from fastapi import Depends, Request, Response
 
 from passkey_api.client_info import ClientInfo
 from passkey_api.config import Settings
-from passkey_api.errors import NotAuthenticated, ReauthenticationRequired, RoleRequired
+from passkey_api.errors import (
+    NotAuthenticated,
+    ReauthenticationRequired,
+    RecoverySessionRestricted,
+    RoleRequired,
+)
 from passkey_api.resources import ResourcesDep, SettingsDep
 from passkey_api.sessions import service, transport
-from passkey_api.sessions.service import ActiveSession, Purpose
+from passkey_api.sessions.service import RECOVERY, ActiveSession, Purpose
+
+# Everything a recovery session may do, as (method, route path as declared): see its
+# session, run the add-passkey ceremony (which upgrades it) and sign out. Every other
+# route that reads the session refuses it here, in one place, so a route added later is
+# closed by default, an embedder's routes included.
+RECOVERY_ALLOWED = frozenset(
+    {
+        ("GET", "/v1/session"),
+        ("DELETE", "/v1/session"),
+        ("POST", "/v1/me/passkeys/options"),
+        ("POST", "/v1/me/passkeys/verify"),
+    }
+)
+
+
+def _route_path(request: Request) -> str | None:
+    route = request.scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else None
 
 
 async def optional_session(
@@ -31,7 +55,17 @@ async def optional_session(
         lifetimes=settings.session_lifetimes,
         now=datetime.now(UTC),
     )
-    if active is not None and active.extended and via == "cookie":
+    if active is None:
+        return None
+    if (
+        active.session.scope == RECOVERY
+        and (request.method, _route_path(request)) not in RECOVERY_ALLOWED
+    ):
+        raise RecoverySessionRestricted(
+            "This session was made by account recovery: add a passkey first "
+            "(POST /v1/me/passkeys/options), which turns it into a normal session."
+        )
+    if active.extended and via == "cookie":
         transport.set_cookie(
             response, settings, resources.secret_key, token, active.session.expires_at
         )
@@ -81,6 +115,15 @@ def require_reauthentication(
         return active
 
     return dependency
+
+
+async def passkey_enrolment(active: CurrentSession, settings: SettingsDep) -> ActiveSession:
+    """Who may add a passkey: a full session with a fresh "passkeys" step-up, or a recovery
+    session, which cannot step up (it has no passkey yet) and exists only for this: the
+    recovery code or emailed link that made it minutes ago is its proof."""
+    if active.session.scope == RECOVERY:
+        return active
+    return await require_reauthentication("passkeys")(active, settings)
 
 
 async def client_info(request: Request, resources: ResourcesDep) -> ClientInfo:

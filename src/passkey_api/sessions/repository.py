@@ -48,6 +48,14 @@ async def delete_by_id(db: AsyncSession, session_id: uuid.UUID) -> None:
     await db.exec(delete(Session).where(col(Session.id) == session_id))
 
 
+async def delete_scoped(db: AsyncSession, session_id: uuid.UUID, scope: str) -> bool:
+    """Delete the session if it still has that scope; False when it does not (or is gone)."""
+    result = await db.exec(
+        delete(Session).where(col(Session.id) == session_id, col(Session.scope) == scope)
+    )
+    return bool(result.rowcount)
+
+
 async def delete_expired(db: AsyncSession, now: datetime) -> int:
     result = await db.exec(delete(Session).where(col(Session.expires_at) <= now))
     return int(result.rowcount or 0)

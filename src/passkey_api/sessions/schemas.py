@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from passkey_api.ceremonies.schemas import Hints
 from passkey_api.models import Session
 from passkey_api.passkeys.schemas import Signals
-from passkey_api.sessions.service import Purpose
+from passkey_api.sessions.service import Purpose, Scope
 from passkey_api.users.schemas import UserOut
 
 
@@ -19,6 +19,10 @@ class SessionOut(BaseModel):
     user_verified: bool = Field(
         description="Whether the sign-in verified the user (PIN, biometric)."
     )
+    scope: Scope = Field(
+        description="`recovery`: made by account recovery, it can only add a passkey "
+        "(POST /v1/me/passkeys/options), which turns it into a `full` session."
+    )
 
     @classmethod
     def of(cls, session: Session) -> SessionOut:
@@ -27,6 +31,7 @@ class SessionOut(BaseModel):
             created_at=session.created_at,
             expires_at=session.expires_at,
             user_verified=session.user_verified,
+            scope="recovery" if session.scope == "recovery" else "full",
         )
 
 
@@ -55,10 +60,11 @@ class SessionListItem(BaseModel):
     user_agent: str | None
     ip: str | None
     user_verified: bool
+    scope: Scope
     current: bool
 
     @classmethod
-    def of(cls, session: Session, *, current_id: uuid.UUID) -> SessionListItem:
+    def of(cls, session: Session, *, current_id: uuid.UUID | None) -> SessionListItem:
         return cls(
             id=session.id,
             created_at=session.created_at,
@@ -67,6 +73,7 @@ class SessionListItem(BaseModel):
             user_agent=session.user_agent,
             ip=session.ip,
             user_verified=session.user_verified,
+            scope="recovery" if session.scope == "recovery" else "full",
             current=session.id == current_id,
         )
 

@@ -28,7 +28,13 @@ from passkey_api.sessions import repository
 from passkey_api.tokens import token_hash
 
 # What a re-authentication is for: a step-up for one does not authorise another.
-Purpose = Literal["passkeys", "sessions", "admin"]
+# "recovery": recovery codes and the recovery email address.
+Purpose = Literal["passkeys", "sessions", "admin", "recovery"]
+
+# A session's powers: "full", or "recovery" (only adding a passkey; see dependencies.py).
+Scope = Literal["full", "recovery"]
+FULL: Scope = "full"
+RECOVERY: Scope = "recovery"
 
 # last_seen_at is informational; writing it on every request would cost a write per read.
 LAST_SEEN_GRANULARITY = timedelta(hours=1)
@@ -43,7 +49,13 @@ class ActiveSession:
 
 
 def new(
-    *, user: User, user_verified: bool, client: ClientInfo, lifetimes: Lifetimes, now: datetime
+    *,
+    user: User,
+    user_verified: bool,
+    client: ClientInfo,
+    lifetimes: Lifetimes,
+    now: datetime,
+    scope: Scope = FULL,
 ) -> tuple[str, Session]:
     """A new session for `user` (not stored yet) and its raw token."""
     token = tokens.new_token()
@@ -58,6 +70,7 @@ def new(
         expires_at=lifetimes.expiry(now, now),
         user_agent=(client.user_agent or None) and client.user_agent[:512],
         ip=client.ip,
+        scope=scope,
     )
     return token, session
 
@@ -70,13 +83,48 @@ async def start(
     client: ClientInfo,
     lifetimes: Lifetimes,
     now: datetime,
+    scope: Scope = FULL,
 ) -> tuple[str, Session]:
     """Add a session for `user` (flushed, not committed) and return its raw token."""
     token, session = new(
-        user=user, user_verified=user_verified, client=client, lifetimes=lifetimes, now=now
+        user=user,
+        user_verified=user_verified,
+        client=client,
+        lifetimes=lifetimes,
+        now=now,
+        scope=scope,
     )
     await repository.add(db, session)
     return token, session
+
+
+async def upgrade_recovery(
+    db: AsyncSession,
+    active: ActiveSession,
+    *,
+    user_verified: bool,
+    client: ClientInfo,
+    lifetimes: Lifetimes,
+    now: datetime,
+) -> tuple[str, Session, list[Session]]:
+    """Replace a recovery session by a full one with a new token (not committed), once a
+    passkey was added in it; also the account's other sessions, for the user to review.
+
+    The recovery session is deleted conditionally, so two passkeys added at once in one
+    recovery session upgrade it once: the second finds it gone and its unit of work is
+    rolled back."""
+    if not await repository.delete_scoped(db, active.session.id, RECOVERY):
+        raise NotAuthenticated("The recovery session ended meanwhile.")
+    token, session = await start(
+        db,
+        user=active.user,
+        user_verified=user_verified,
+        client=client,
+        lifetimes=lifetimes,
+        now=now,
+    )
+    others = [s for s in await repository.list_for_user(db, active.user.id) if s.id != session.id]
+    return token, session, others
 
 
 async def resolve(
@@ -101,7 +149,11 @@ async def resolve(
         return None  # a disabled account's sessions stop working at once
     expired = session.expires_at <= now or lifetimes.expiry(session.created_at, now) <= now
     new_expiry = lifetimes.expiry(session.created_at, now)
-    extended = session.expires_at - now < lifetimes.idle / 2 and new_expiry > session.expires_at
+    extended = (
+        session.scope == FULL  # a recovery session ends when it was meant to, used or not
+        and session.expires_at - now < lifetimes.idle / 2
+        and new_expiry > session.expires_at
+    )
     if expired or extended or now - session.last_seen_at >= LAST_SEEN_GRANULARITY:
         async with databases.session() as db:
             try:

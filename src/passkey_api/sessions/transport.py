@@ -59,3 +59,25 @@ def clear_cookie(response: Response, settings: Settings) -> None:
 def signed(key: bytes, token: str) -> str:
     """The value a native app sends as `Authorization: Bearer <value>`."""
     return tokens.sign(key, token)
+
+
+def came_as_bearer(request: Request) -> bool:
+    """Whether the request's session came as a bearer token (a native app), not a cookie."""
+    return request.headers.get("authorization") is not None
+
+
+def hand_out(
+    response: Response,
+    settings: Settings,
+    key: bytes,
+    token: str,
+    expires_at: datetime,
+    *,
+    native: bool,
+) -> str | None:
+    """Give a new session to the client: the bearer value for a native app (returned, to
+    put in the body), or the cookie for a browser (set on `response`; None returned)."""
+    if native:
+        return signed(key, token)
+    set_cookie(response, settings, key, token, expires_at)
+    return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import String, bindparam, cast, true, update
@@ -28,6 +29,21 @@ async def get(db: AsyncSession, user_id: uuid.UUID) -> User | None:
 async def get_by_username_key(db: AsyncSession, username_key: str) -> User | None:
     result = await db.exec(select(User).where(User.username_key == username_key))
     return result.first()
+
+
+async def get_by_email(db: AsyncSession, email: str) -> User | None:
+    result = await db.exec(select(User).where(User.email == email))
+    return result.first()
+
+
+async def set_email(
+    db: AsyncSession, user_id: uuid.UUID, email: str | None, verified_at: datetime | None
+) -> None:
+    await db.exec(
+        update(User)
+        .where(col(User.id) == user_id)
+        .values(email=email, email_verified_at=verified_at)
+    )
 
 
 async def username_taken(db: AsyncSession, username_key: str) -> bool:

@@ -289,6 +289,7 @@ export interface paths {
          * Add Passkey Options
          * @description Start adding one more passkey (a security key, a phone over hybrid...).
          *     excludeCredentials lists the user's passkeys so one authenticator is not added twice.
+         *     A recovery session may do this (and only this) without a step-up.
          */
         post: operations["add_passkey_options_v1_me_passkeys_options_post"];
         delete?: never;
@@ -306,7 +307,12 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Add Passkey Verify */
+        /**
+         * Add Passkey Verify
+         * @description Store the new passkey. In a recovery session, the session is replaced by a full one
+         *     (a new cookie, or `recovered.session_token` for a bearer client) and `recovered`
+         *     lists the account's other sessions for review.
+         */
         post: operations["add_passkey_verify_v1_me_passkeys_verify_post"];
         delete?: never;
         options?: never;
@@ -335,6 +341,140 @@ export interface paths {
         head?: never;
         /** Rename Passkey */
         patch: operations["rename_passkey_v1_me_passkeys__passkey_id__patch"];
+        trace?: never;
+    };
+    "/v1/recovery/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Recover With Code
+         * @description Use one recovery code: a restricted session (`session.scope` = `recovery`, for
+         *     PASSKEY_RECOVERY_SESSION_LIFETIME) that can only add a passkey. An unknown user, a
+         *     wrong code and a used one all answer `recovery_failed`.
+         */
+        post: operations["recover_with_code_v1_recovery_verify_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/recovery/email": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Request Recovery Email
+         * @description Mail a one-time recovery link (valid PASSKEY_RECOVERY_LINK_LIFETIME) to the address,
+         *     if it recovers an account. The answer is the same either way.
+         */
+        post: operations["request_recovery_email_v1_recovery_email_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/recovery/email/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Recover With Link
+         * @description Follow a recovery link (POST the token from its fragment): a restricted session,
+         *     as with a recovery code. Single use.
+         */
+        post: operations["recover_with_link_v1_recovery_email_verify_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/me/recovery-codes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Recovery Codes Status
+         * @description How many recovery codes are left (never the codes).
+         */
+        get: operations["recovery_codes_status_v1_me_recovery_codes_get"];
+        put?: never;
+        /**
+         * Generate Recovery Codes
+         * @description A new set of 10 one-time codes, shown this once; the previous set stops working.
+         */
+        post: operations["generate_recovery_codes_v1_me_recovery_codes_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/me/email": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Recovery Email */
+        get: operations["get_recovery_email_v1_me_email_get"];
+        /**
+         * Set Recovery Email
+         * @description Mail a verification link to a new recovery address; it becomes the recovery
+         *     address when the link is followed (POST /v1/me/email/verify), signed in.
+         */
+        put: operations["set_recovery_email_v1_me_email_put"];
+        post?: never;
+        /**
+         * Remove Recovery Email
+         * @description No recovery by email any more.
+         */
+        delete: operations["remove_recovery_email_v1_me_email_delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/me/email/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Verify Recovery Email
+         * @description Follow the verification link (POST the token from its fragment); single use.
+         */
+        post: operations["verify_recovery_email_v1_me_email_verify_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/v1/admin/users": {
@@ -725,10 +865,72 @@ export interface components {
             /** Displayname */
             displayName: string;
         };
+        /** EmailOut */
+        EmailOut: {
+            /**
+             * Email
+             * @description The verified recovery address, or null
+             */
+            email: string | null;
+            /** Verified At */
+            verified_at: string | null;
+        };
+        /** EmailVerificationSent */
+        EmailVerificationSent: {
+            /**
+             * Email
+             * @description Where the verification link went (normalised)
+             */
+            email: string;
+            /**
+             * Expires At
+             * Format: date-time
+             */
+            expires_at: string;
+        };
         /** MeUpdated */
         MeUpdated: {
             user: components["schemas"]["UserOut"];
             signals: components["schemas"]["Signals"];
+        };
+        /** PasskeyAdded */
+        PasskeyAdded: {
+            /**
+             * Id
+             * @description The credential id (base64url), as WebAuthn names it
+             */
+            id: string;
+            /** Name */
+            name: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Last Used At */
+            last_used_at: string | null;
+            /** Transports */
+            transports: string[];
+            /**
+             * Discoverable
+             * @description null when the browser did not say (credProps)
+             */
+            discoverable: boolean | null;
+            /** Backup Eligible */
+            backup_eligible: boolean;
+            /** Backup State */
+            backup_state: boolean;
+            /**
+             * Device Type
+             * @description multi_device: a synced passkey; single_device: bound to one authenticator
+             * @enum {string}
+             */
+            device_type: "multi_device" | "single_device";
+            /** Aaguid */
+            aaguid: string;
+            provider: components["schemas"]["ProviderOut"];
+            /** @description Set when the passkey was added in a recovery session. */
+            recovered?: components["schemas"]["Recovered"] | null;
         };
         /** PasskeyList */
         PasskeyList: {
@@ -843,7 +1045,7 @@ export interface components {
              * @description reauthentication_required: the step-up to perform
              * @default null
              */
-            purpose?: ("passkeys" | "sessions" | "admin") | null;
+            purpose?: ("passkeys" | "sessions" | "admin" | "recovery") | null;
             /**
              * @description unknown_credential
              * @default null
@@ -908,7 +1110,7 @@ export interface components {
              * Purpose
              * @enum {string}
              */
-            purpose: "passkeys" | "sessions" | "admin";
+            purpose: "passkeys" | "sessions" | "admin" | "recovery";
             /**
              * Valid Until
              * Format: date-time
@@ -922,12 +1124,88 @@ export interface components {
              * Purpose
              * @enum {string}
              */
-            purpose: "passkeys" | "sessions" | "admin";
+            purpose: "passkeys" | "sessions" | "admin" | "recovery";
             /**
              * Hints
              * @default []
              */
             hints?: ("security-key" | "client-device" | "hybrid")[];
+        };
+        /**
+         * Recovered
+         * @description The recovery session is over: this full session replaced it (new token).
+         */
+        Recovered: {
+            session: components["schemas"]["SessionOut"];
+            /**
+             * Session Token
+             * @description Only when the recovery session came as a bearer token: the new one. Browsers get a new cookie instead.
+             */
+            session_token?: string | null;
+            /**
+             * Other Sessions
+             * @description The account's other sessions: review them and revoke any you do not recognise (DELETE /v1/me/sessions/{id}).
+             */
+            other_sessions: components["schemas"]["SessionListItem"][];
+        };
+        /** RecoveryCodeRequest */
+        RecoveryCodeRequest: {
+            /** Username */
+            username: string;
+            /**
+             * Code
+             * @description One of the recovery codes; case, spaces and dashes do not matter.
+             */
+            code: string;
+        };
+        /** RecoveryCodes */
+        RecoveryCodes: {
+            /**
+             * Codes
+             * @description Shown this once: each works one time. Earlier codes no longer work.
+             */
+            codes: string[];
+            /**
+             * Generated At
+             * Format: date-time
+             */
+            generated_at: string;
+        };
+        /** RecoveryCodesStatus */
+        RecoveryCodesStatus: {
+            /**
+             * Remaining
+             * @description Codes not used yet (0: generate a new set)
+             */
+            remaining: number;
+            /**
+             * Total
+             * @description Codes in the current set (0: none ever generated)
+             */
+            total: number;
+            /** Generated At */
+            generated_at: string | null;
+        };
+        /** RecoveryEmailAccepted */
+        RecoveryEmailAccepted: {
+            /**
+             * Detail
+             * @description Always the same: the answer does not tell whether the address is known.
+             */
+            detail: string;
+        };
+        /** RecoveryEmailRequest */
+        RecoveryEmailRequest: {
+            /** Email */
+            email: string;
+        };
+        /** RecoveryLinkRequest */
+        RecoveryLinkRequest: {
+            /**
+             * Token
+             * @description From the link's fragment (#token=...)
+             */
+            token: string;
         };
         /** RegistrationOptionsRequest */
         RegistrationOptionsRequest: {
@@ -1044,6 +1322,11 @@ export interface components {
             ip: string | null;
             /** User Verified */
             user_verified: boolean;
+            /**
+             * Scope
+             * @enum {string}
+             */
+            scope: "full" | "recovery";
             /** Current */
             current: boolean;
         };
@@ -1070,6 +1353,17 @@ export interface components {
              * @description Whether the sign-in verified the user (PIN, biometric).
              */
             user_verified: boolean;
+            /**
+             * Scope
+             * @description `recovery`: made by account recovery, it can only add a passkey (POST /v1/me/passkeys/options), which turns it into a `full` session.
+             * @enum {string}
+             */
+            scope: "full" | "recovery";
+        };
+        /** SetEmail */
+        SetEmail: {
+            /** Email */
+            email: string;
         };
         /**
          * Signals
@@ -1493,6 +1787,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Problem codes: `recovery_session_restricted` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Problem codes: `validation_error`, `invalid_base64url` (and `malformed_json` with 400) */
             422: {
                 headers: {
@@ -1562,6 +1865,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Problem codes: `recovery_session_restricted` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Problem codes: `validation_error`, `invalid_base64url` (and `malformed_json` with 400) */
             422: {
                 headers: {
@@ -1618,6 +1930,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Problem codes: `recovery_session_restricted` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Problem codes: `rate_limited` */
             429: {
                 headers: {
@@ -1656,7 +1977,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Problem codes: `reauthentication_required` */
+            /** @description Problem codes: `reauthentication_required`, `recovery_session_restricted` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1703,7 +2024,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Problem codes: `reauthentication_required` */
+            /** @description Problem codes: `reauthentication_required`, `recovery_session_restricted` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1768,6 +2089,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Problem codes: `recovery_session_restricted` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Problem codes: `rate_limited` */
             429: {
                 headers: {
@@ -1803,6 +2133,15 @@ export interface operations {
             };
             /** @description Problem codes: `not_authenticated` */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `recovery_session_restricted` */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1857,6 +2196,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Problem codes: `recovery_session_restricted` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Problem codes: `rate_limited` */
             429: {
                 headers: {
@@ -1891,6 +2239,15 @@ export interface operations {
             };
             /** @description Problem codes: `not_authenticated` */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `recovery_session_restricted` */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1938,6 +2295,15 @@ export interface operations {
             };
             /** @description Problem codes: `not_authenticated` */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `recovery_session_restricted` */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2044,7 +2410,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["PasskeyOut"];
+                    "application/json": components["schemas"]["PasskeyAdded"];
                 };
             };
             /** @description Problem codes: `malformed_json`, `challenge_expired`, `ceremony_mismatch`, `client_data_type_mismatch`, `origin_mismatch`, `cross_origin_refused`, `rp_id_mismatch`, `user_presence_required`, `user_verification_required`, `invalid_credential`, `unsupported_algorithm` */
@@ -2140,7 +2506,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Problem codes: `reauthentication_required` */
+            /** @description Problem codes: `reauthentication_required`, `recovery_session_restricted` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2221,8 +2587,518 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Problem codes: `recovery_session_restricted` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Problem codes: `not_found` */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `validation_error`, `invalid_base64url` (and `malformed_json` with 400) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    recover_with_code_v1_recovery_verify_post: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description `native` for apps: the session comes back as a bearer token, not a cookie. */
+                "X-Client-Type"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RecoveryCodeRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SignedIn"];
+                };
+            };
+            /** @description Problem codes: `recovery_failed` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `validation_error`, `invalid_base64url` (and `malformed_json` with 400) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    request_recovery_email_v1_recovery_email_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RecoveryEmailRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecoveryEmailAccepted"];
+                };
+            };
+            /** @description Problem codes: `email_recovery_disabled` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `validation_error`, `invalid_base64url` (and `malformed_json` with 400) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    recover_with_link_v1_recovery_email_verify_post: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description `native` for apps: the session comes back as a bearer token, not a cookie. */
+                "X-Client-Type"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RecoveryLinkRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SignedIn"];
+                };
+            };
+            /** @description Problem codes: `recovery_link_invalid` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `email_recovery_disabled` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `validation_error`, `invalid_base64url` (and `malformed_json` with 400) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    recovery_codes_status_v1_me_recovery_codes_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecoveryCodesStatus"];
+                };
+            };
+            /** @description Problem codes: `not_authenticated` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `recovery_session_restricted` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    generate_recovery_codes_v1_me_recovery_codes_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecoveryCodes"];
+                };
+            };
+            /** @description Problem codes: `not_authenticated` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `reauthentication_required`, `recovery_session_restricted` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_recovery_email_v1_me_email_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EmailOut"];
+                };
+            };
+            /** @description Problem codes: `not_authenticated` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `recovery_session_restricted` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    set_recovery_email_v1_me_email_put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SetEmail"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EmailVerificationSent"];
+                };
+            };
+            /** @description Problem codes: `not_authenticated` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `reauthentication_required`, `recovery_session_restricted` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `email_recovery_disabled` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `validation_error`, `invalid_base64url` (and `malformed_json` with 400) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    remove_recovery_email_v1_me_email_delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Problem codes: `not_authenticated` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `reauthentication_required`, `recovery_session_restricted` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    verify_recovery_email_v1_me_email_verify_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RecoveryLinkRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EmailOut"];
+                };
+            };
+            /** @description Problem codes: `recovery_link_invalid` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `not_authenticated` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `recovery_session_restricted` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `email_taken` */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2282,7 +3158,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Problem codes: `forbidden` */
+            /** @description Problem codes: `forbidden`, `recovery_session_restricted` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2340,7 +3216,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Problem codes: `forbidden` */
+            /** @description Problem codes: `forbidden`, `recovery_session_restricted` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2411,7 +3287,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Problem codes: `reauthentication_required` */
+            /** @description Problem codes: `reauthentication_required`, `recovery_session_restricted` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2487,7 +3363,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Problem codes: `reauthentication_required` */
+            /** @description Problem codes: `reauthentication_required`, `recovery_session_restricted` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2556,7 +3432,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Problem codes: `forbidden` */
+            /** @description Problem codes: `forbidden`, `recovery_session_restricted` */
             403: {
                 headers: {
                     [name: string]: unknown;

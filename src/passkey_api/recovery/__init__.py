@@ -1,0 +1,1 @@
+"""Account recovery: one-time recovery codes and emailed links, restricted sessions."""

@@ -1,0 +1,54 @@
+"""Queries on recovery codes. Repositories build queries and flush; services commit."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import delete, update
+from sqlmodel import col, func, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from passkey_api.db import insert_row
+from passkey_api.models import RecoveryCode
+
+
+async def replace(
+    db: AsyncSession, user_id: uuid.UUID, digests: list[bytes], now: datetime
+) -> None:
+    """The user's codes become these: every older one, used or not, is gone."""
+    await db.exec(delete(RecoveryCode).where(col(RecoveryCode.user_id) == user_id))
+    for digest in digests:
+        await insert_row(
+            db,
+            RecoveryCode(id=uuid.uuid4(), user_id=user_id, code_hash=digest, created_at=now),
+        )
+
+
+async def consume(db: AsyncSession, user_id: uuid.UUID, digest: bytes, now: datetime) -> bool:
+    """Mark the code used; False when there is no such unused code. One conditional
+    UPDATE: of any number of concurrent uses of one code, exactly one sees a row."""
+    result = await db.exec(
+        update(RecoveryCode)
+        .where(
+            col(RecoveryCode.user_id) == user_id,
+            col(RecoveryCode.code_hash) == digest,
+            col(RecoveryCode.used_at).is_(None),
+        )
+        .values(used_at=now)
+    )
+    return bool(result.rowcount)
+
+
+async def status(db: AsyncSession, user_id: uuid.UUID) -> tuple[int, int, datetime | None]:
+    """(unused, all, when they were made) for the user's current set of codes."""
+    row = (
+        await db.exec(
+            select(
+                func.count(col(RecoveryCode.id)) - func.count(col(RecoveryCode.used_at)),
+                func.count(col(RecoveryCode.id)),
+                func.min(col(RecoveryCode.created_at)),
+            ).where(col(RecoveryCode.user_id) == user_id)
+        )
+    ).one()
+    return int(row[0]), int(row[1]), row[2]

@@ -1,0 +1,334 @@
+"""Account recovery: recovery codes and emailed links, each leading to a restricted
+session that can only add a passkey (see sessions/dependencies.py); adding one turns it
+into a full session (ceremonies/service.py, add_passkey).
+
+Whoever asks, the answers do not tell whether an account or an address exists, nor (for
+codes) whether a code was wrong or already used: the same problem code, after the same
+queries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from passkey_api import tokens
+from passkey_api.audit import service as audit
+from passkey_api.challenges import ChallengeStore
+from passkey_api.client_info import ClientInfo
+from passkey_api.config import Settings
+from passkey_api.errors import (
+    ApiError,
+    EmailRecoveryDisabled,
+    EmailTaken,
+    RecoveryFailed,
+    RecoveryLinkInvalid,
+)
+from passkey_api.mail import Outbox
+from passkey_api.models import Session, User
+from passkey_api.recovery import codes, emails, repository
+from passkey_api.sessions import service as sessions
+from passkey_api.users import names
+from passkey_api.users import repository as users
+
+RECOVER = "recover"
+VERIFY_EMAIL = "verify_email"
+
+
+@dataclass(frozen=True)
+class Started:
+    """A restricted (recovery) session and its raw token."""
+
+    user: User
+    session: Session
+    token: str
+
+
+@dataclass(frozen=True)
+class CodesStatus:
+    remaining: int
+    total: int
+    generated_at: datetime | None
+
+
+# --- recovery codes -----------------------------------------------------------------------
+
+
+async def generate_codes(
+    db: AsyncSession, user: User, *, secret_key: bytes, client: ClientInfo, now: datetime
+) -> list[str]:
+    """A new set of codes, returned this once; the previous set stops working."""
+    new = codes.new_codes()
+    await repository.replace(db, user.id, [codes.digest(secret_key, user.id, c) for c in new], now)
+    await audit.record(
+        db, "recovery_codes_generated", user_id=user.id, client=client, now=now, count=len(new)
+    )
+    await db.commit()
+    return new
+
+
+async def codes_status(db: AsyncSession, user: User) -> CodesStatus:
+    remaining, total, generated_at = await repository.status(db, user.id)
+    return CodesStatus(remaining=remaining, total=total, generated_at=generated_at)
+
+
+async def redeem_code(
+    db: AsyncSession,
+    settings: Settings,
+    secret_key: bytes,
+    *,
+    username: str,
+    code: str,
+    client: ClientInfo,
+    now: datetime,
+) -> Started:
+    """Use one recovery code: a restricted session, or `recovery_failed` whether the user
+    is unknown (or disabled), the code wrong or already used."""
+    user: User | None
+    try:
+        user = await users.get_by_username_key(db, names.normalize(username)[1])
+    except ApiError:
+        user = None  # an impossible name is an unknown one
+    usable = user is not None and user.disabled_at is None
+    # The same HMAC and the same UPDATE for everyone; a random id matches no row.
+    subject = user.id if user is not None and usable else uuid.uuid4()
+    consumed = await repository.consume(db, subject, codes.digest(secret_key, subject, code), now)
+    if user is None or not consumed:
+        await audit.record_failure(
+            db,
+            "recovery_code_used",
+            user_id=user.id if user is not None else None,
+            client=client,
+            now=now,
+            code=RecoveryFailed.code,
+        )
+        raise RecoveryFailed()
+    started = await _start(db, settings, user, client=client, now=now)
+    remaining, _, _ = await repository.status(db, user.id)
+    await audit.record(
+        db,
+        "recovery_code_used",
+        user_id=user.id,
+        client=client,
+        now=now,
+        session=str(started.session.id),
+        remaining=remaining,
+    )
+    await db.commit()
+    return started
+
+
+# --- recovery by email --------------------------------------------------------------------
+
+
+def _link_key(token: str) -> bytes:
+    # The store holds only a hash of the token: a copy of Redis opens no link.
+    return hashlib.sha256(token.encode("ascii")).digest()
+
+
+def _enabled(settings: Settings, outbox: Outbox | None) -> Outbox:
+    if outbox is None or not settings.email_recovery:
+        raise EmailRecoveryDisabled("This service sends no mail (PASSKEY_SMTP_* not set).")
+    return outbox
+
+
+async def send_recovery_link(
+    db: AsyncSession,
+    links: ChallengeStore,
+    outbox: Outbox | None,
+    settings: Settings,
+    *,
+    email: str,
+    client: ClientInfo,
+    now: datetime,
+) -> None:
+    """Mail a one-time recovery link if the address recovers an account. Known or not,
+    the same work happens here (a lookup, a stored token, an audit row); only the
+    sending differs, and that happens after the answer (mail.py)."""
+    outbox = _enabled(settings, outbox)
+    address = emails.normalize(email)
+    user = await users.get_by_email(db, address)
+    target = user if user is not None and user.disabled_at is None else None
+    token = tokens.new_token()
+    # An unknown address gets a token bound to no account: stored alike, opening nothing.
+    await links.put(
+        _link_key(token),
+        {
+            "purpose": RECOVER,
+            "user_id": str(target.id) if target is not None else None,
+            "email": address,
+        },
+        settings.recovery_link_lifetime,
+    )
+    await audit.record(
+        db,
+        "recovery_email_requested",
+        user_id=target.id if target is not None else None,
+        client=client,
+        now=now,
+        success=target is not None,
+        code=None if target is not None else "unknown_address",
+    )
+    await db.commit()
+    if target is not None:
+        assert settings.recovery_url is not None
+        assert settings.smtp_from is not None
+        outbox.post(
+            emails.recovery_message(
+                sender=settings.smtp_from,
+                to=address,
+                rp_name=settings.rp_name,
+                url=emails.link(settings.recovery_url, token),
+                lifetime=settings.recovery_link_lifetime,
+            )
+        )
+
+
+async def redeem_link(
+    db: AsyncSession,
+    links: ChallengeStore,
+    settings: Settings,
+    *,
+    token: str,
+    client: ClientInfo,
+    now: datetime,
+) -> Started:
+    """Follow a recovery link: a restricted session, once; `recovery_link_invalid` for an
+    unknown, used or expired link, or one whose address no longer recovers the account."""
+    if not settings.email_recovery:
+        raise EmailRecoveryDisabled()
+    state = await links.take(_link_key(token))
+    user_id = state.get("user_id") if state is not None else None
+    user = await users.get(db, uuid.UUID(user_id)) if isinstance(user_id, str) else None
+    if (
+        state is None
+        or state.get("purpose") != RECOVER
+        or user is None
+        or user.disabled_at is not None
+        or user.email != state.get("email")
+    ):
+        await audit.record_failure(
+            db,
+            "recovery_link_used",
+            user_id=user.id if user is not None else None,
+            client=client,
+            now=now,
+            code=RecoveryLinkInvalid.code,
+        )
+        raise RecoveryLinkInvalid()
+    started = await _start(db, settings, user, client=client, now=now)
+    await audit.record(
+        db,
+        "recovery_link_used",
+        user_id=user.id,
+        client=client,
+        now=now,
+        session=str(started.session.id),
+    )
+    await db.commit()
+    return started
+
+
+# --- the recovery address -----------------------------------------------------------------
+
+
+async def start_email_change(
+    db: AsyncSession,
+    links: ChallengeStore,
+    outbox: Outbox | None,
+    settings: Settings,
+    user: User,
+    *,
+    email: str,
+    client: ClientInfo,
+    now: datetime,
+) -> str:
+    """Mail a verification link to a new recovery address; it is set when followed."""
+    outbox = _enabled(settings, outbox)
+    address = emails.normalize(email)
+    token = tokens.new_token()
+    await links.put(
+        _link_key(token),
+        {"purpose": VERIFY_EMAIL, "user_id": str(user.id), "email": address},
+        settings.recovery_link_lifetime,
+    )
+    await audit.record(
+        db, "email_verification_sent", user_id=user.id, client=client, now=now, email=address
+    )
+    await db.commit()
+    assert settings.smtp_from is not None
+    outbox.post(
+        emails.verification_message(
+            sender=settings.smtp_from,
+            to=address,
+            rp_name=settings.rp_name,
+            url=emails.link(settings.email_verification_url or settings.recovery_url or "", token),
+            lifetime=settings.recovery_link_lifetime,
+        )
+    )
+    return address
+
+
+async def confirm_email(
+    db: AsyncSession,
+    links: ChallengeStore,
+    user: User,
+    *,
+    token: str,
+    client: ClientInfo,
+    now: datetime,
+) -> User:
+    """Follow a verification link, signed in as the user it was sent for."""
+    state = await links.take(_link_key(token))
+    if (
+        state is None
+        or state.get("purpose") != VERIFY_EMAIL
+        or state.get("user_id") != str(user.id)
+    ):
+        raise RecoveryLinkInvalid()
+    address = str(state["email"])
+    owner = await users.get_by_email(db, address)
+    if owner is not None and owner.id != user.id:
+        raise EmailTaken()
+    try:
+        await users.set_email(db, user.id, address, now)
+        await audit.record(
+            db, "email_verified", user_id=user.id, client=client, now=now, email=address
+        )
+        await db.commit()
+    except IntegrityError:
+        await db.rollback()
+        raise EmailTaken() from None  # another account verified it in the meantime
+    user.email, user.email_verified_at = address, now
+    return user
+
+
+async def remove_email(db: AsyncSession, user: User, *, client: ClientInfo, now: datetime) -> None:
+    await users.set_email(db, user.id, None, None)
+    await audit.record(db, "email_removed", user_id=user.id, client=client, now=now)
+    await db.commit()
+    user.email, user.email_verified_at = None, None
+
+
+# --- shared -------------------------------------------------------------------------------
+
+
+async def _start(
+    db: AsyncSession, settings: Settings, user: User, *, client: ClientInfo, now: datetime
+) -> Started:
+    token, session = await sessions.start(
+        db,
+        user=user,
+        # Nothing verified the user: a code or a link is something they have, not are.
+        user_verified=False,
+        client=client,
+        lifetimes=settings.recovery_session_lifetimes,
+        now=now,
+        scope=sessions.RECOVERY,
+    )
+    return Started(user=user, session=session, token=token)

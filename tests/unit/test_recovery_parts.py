@@ -1,0 +1,75 @@
+"""Recovery codes, addresses and their settings (no I/O)."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from pydantic import ValidationError
+
+from passkey_api.config import Settings
+from passkey_api.errors import InvalidEmail
+from passkey_api.recovery import codes, emails
+
+KEY = b"k" * 32
+
+
+def test_codes_are_grouped_from_the_alphabet_and_distinct() -> None:
+    made = codes.new_codes()
+    assert len(set(made)) == codes.COUNT
+    for code in made:
+        groups = code.split("-")
+        assert [len(g) for g in groups] == [4, 4, 4]
+        assert set("".join(groups)) <= set(codes.ALPHABET)
+    # 12 symbols of 32: 60 bits, above the 50 asked for.
+    assert codes.LENGTH * (len(codes.ALPHABET).bit_length() - 1) >= 60
+    assert not set("01IO") & set(codes.ALPHABET)
+
+
+def test_typing_variants_hash_alike_and_users_apart() -> None:
+    user = uuid.uuid4()
+    code = "ABCD-EFGH-JK23"
+    expected = codes.digest(KEY, user, code)
+    full_width = "".join(chr(ord(ch) + 0xFEE0) if ch != "-" else ch for ch in code)
+    for typed in ("abcd-efgh-jk23", " ABCD EFGH JK23 ", "ABCDEFGHJK23", full_width):
+        assert codes.digest(KEY, user, typed) == expected, typed
+    assert codes.digest(KEY, uuid.uuid4(), code) != expected
+    assert codes.digest(b"other" * 8, user, code) != expected
+    assert codes.digest(KEY, user, "ABCD-EFGH-JK24") != expected
+
+
+def test_odd_input_hashes_without_error() -> None:
+    for typed in ("\ud800", "", "x" * 64, "\u0000"):
+        assert len(codes.digest(KEY, uuid.uuid4(), typed)) == 32
+
+
+def test_addresses_are_normalised() -> None:
+    assert emails.normalize("  Alice.Smith+x@Example.COM ") == "alice.smith+x@example.com"
+    for bad in ("alice", "alice@", "@example.com", "a@b", "a b@c.de", "é@c.de", "a@-b.cd"):
+        with pytest.raises(InvalidEmail):
+            emails.normalize(bad)
+
+
+def test_links_carry_the_token_in_the_fragment() -> None:
+    assert emails.link("https://app.example.com/recover", "T") == (
+        "https://app.example.com/recover#token=T"
+    )
+
+
+def test_recovery_settings_are_checked() -> None:
+    base = {"rp_id": "example.com", "origins": "https://example.com"}
+    Settings(**base, recovery_url="https://example.com/recover")  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="recovery_url"):
+        Settings(**base, recovery_url="https://evil.example/recover")  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="recovery_url"):
+        Settings(**base, recovery_url="https://example.com/recover#x")  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="PASSKEY_SMTP_FROM"):
+        Settings(**base, smtp_host="smtp.example.com")  # type: ignore[arg-type]
+    on = Settings(
+        **base,  # type: ignore[arg-type]
+        smtp_host="smtp.example.com",
+        smtp_from="no-reply@example.com",
+        recovery_url="https://example.com/recover",
+    )
+    assert on.email_recovery
+    assert not Settings(**base).email_recovery  # type: ignore[arg-type]
