@@ -23,6 +23,9 @@ from passkey_api.config import Settings
 from passkey_api.db import create_engine, create_sessionmaker
 from passkey_api.guards import BodyLimitMiddleware, OriginCheckMiddleware
 from passkey_api.headers import SecurityHeadersMiddleware
+from passkey_api.identities.router import router as identities_router
+from passkey_api.oauth.providers import OAuthClients
+from passkey_api.oauth.router import router as oauth_router
 from passkey_api.observability import RequestMiddleware
 from passkey_api.ops import router as ops_router
 from passkey_api.passkeys.router import router as passkeys_router
@@ -51,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             secret_key=settings.secret_key_bytes(),
             limiter=RateLimiter(settings.redis_url),
             addresses=ClientAddresses(settings.trusted_proxies),
+            oauth=OAuthClients(settings),
         )
         app.state.resources = resources
         # Everything built so far lives as long as the process: keep it out of the cyclic
@@ -66,6 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await purger
             await resources.challenges.close()
             await resources.limiter.close()
+            await resources.oauth.close()
             await engine.dispose()
 
     app = FastAPI(
@@ -99,6 +104,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(session_router)
     app.include_router(me_router)
     app.include_router(passkeys_router)
+    app.include_router(oauth_router)
+    app.include_router(identities_router)
     app.include_router(admin_router)
     app.include_router(ops_router)
     app.include_router(wellknown_router)

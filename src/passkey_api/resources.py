@@ -13,6 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from passkey_api.challenges import ChallengeStore
 from passkey_api.client_info import ClientAddresses
 from passkey_api.config import Settings
+from passkey_api.oauth.providers import OAuthClients
 from passkey_api.ratelimit import RateLimiter
 
 
@@ -25,6 +26,8 @@ class Resources:
     secret_key: bytes
     limiter: RateLimiter
     addresses: ClientAddresses
+    # Social sign-in: the one HTTP client to the providers, and their cached documents.
+    oauth: OAuthClients
 
 
 def resources_of(request: Request) -> Resources:

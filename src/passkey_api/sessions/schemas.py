@@ -11,6 +11,10 @@ from passkey_api.passkeys.schemas import Signals
 from passkey_api.sessions.service import Purpose
 from passkey_api.users.schemas import UserOut
 
+METHOD_DESCRIPTION = (
+    "How the session was created: `passkey`, or `oauth:<provider>` for a social sign-in."
+)
+
 
 class SessionOut(BaseModel):
     id: uuid.UUID = Field(description="Public session id (never the token).")
@@ -19,6 +23,7 @@ class SessionOut(BaseModel):
     user_verified: bool = Field(
         description="Whether the sign-in verified the user (PIN, biometric)."
     )
+    method: str = Field(description=METHOD_DESCRIPTION)
 
     @classmethod
     def of(cls, session: Session) -> SessionOut:
@@ -27,6 +32,7 @@ class SessionOut(BaseModel):
             created_at=session.created_at,
             expires_at=session.expires_at,
             user_verified=session.user_verified,
+            method=session.method,
         )
 
 
@@ -45,6 +51,11 @@ class SignedIn(SessionInfo):
         description="Only for native clients (X-Client-Type: native): send it as "
         "`Authorization: Bearer <session_token>`. Browsers get an HttpOnly cookie instead.",
     )
+    passkey_suggested: bool = Field(
+        default=False,
+        description="After a first social sign-in (a new account, no passkey yet): offer "
+        "to create a passkey.",
+    )
 
 
 class SessionListItem(BaseModel):
@@ -55,6 +66,7 @@ class SessionListItem(BaseModel):
     user_agent: str | None
     ip: str | None
     user_verified: bool
+    method: str = Field(description=METHOD_DESCRIPTION)
     current: bool
 
     @classmethod
@@ -67,6 +79,7 @@ class SessionListItem(BaseModel):
             user_agent=session.user_agent,
             ip=session.ip,
             user_verified=session.user_verified,
+            method=session.method,
             current=session.id == current_id,
         )
 

@@ -21,12 +21,19 @@ from passkey_api import tokens
 from passkey_api.audit import service as audit
 from passkey_api.client_info import ClientInfo
 from passkey_api.config import Lifetimes
-from passkey_api.errors import NotAuthenticated, NotFound
+from passkey_api.errors import (
+    FreshSignInRequired,
+    NotAuthenticated,
+    NotFound,
+    PasskeyRequired,
+    ReauthenticationRequired,
+)
 from passkey_api.models import Session, User
+from passkey_api.passkeys import repository as passkeys
 from passkey_api.sessions import repository
 
 # What a re-authentication is for: a step-up for one does not authorise another.
-Purpose = Literal["passkeys", "sessions", "admin"]
+Purpose = Literal["passkeys", "sessions", "admin", "identities"]
 
 # last_seen_at is informational; writing it on every request would cost a write per read.
 LAST_SEEN_GRANULARITY = timedelta(hours=1)
@@ -48,14 +55,17 @@ async def start(
     client: ClientInfo,
     lifetimes: Lifetimes,
     now: datetime,
+    method: str = "passkey",
 ) -> tuple[str, Session]:
-    """Add a session for `user` (flushed, not committed) and return its raw token."""
+    """Add a session for `user` (flushed, not committed) and return its raw token.
+    `method`: "passkey" or "oauth:<provider>"."""
     token = tokens.new_token()
     session = Session(
         id=uuid.uuid4(),
         token_hash=tokens.token_hash(token),
         user_id=user.id,
         user_verified=user_verified,
+        method=method,
         created_at=now,
         last_seen_at=now,
         expires_at=lifetimes.expiry(now, now),
@@ -119,6 +129,34 @@ def reauthenticated_within(
 ) -> bool:
     stamp = session.reauthenticated.get(purpose)
     return stamp is not None and now - datetime.fromisoformat(stamp) <= window
+
+
+async def check_step_up(
+    db: AsyncSession, active: ActiveSession, purpose: str, *, window: timedelta, now: datetime
+) -> None:
+    """Admit a sensitive action of `purpose`, or say what the user must do first.
+
+    Only the passkey ceremony (/v1/session/reauthenticate/*) stamps a step-up, whatever
+    signed the session in: a social sign-in never stands in for an account's passkey. An
+    account without a passkey (created by a social sign-in) cannot do that ceremony: it
+    may add its first passkey within PASSKEY_REAUTH_WINDOW of signing in (that sign-in
+    was the re-authentication), and is told to create one for anything else.
+    """
+    if reauthenticated_within(active.session, purpose, window=window, now=now):
+        return
+    if await passkeys.has_any(db, active.user.id):
+        raise ReauthenticationRequired(
+            f"Confirm it is you for {purpose!r}, then try again.", purpose=purpose
+        )
+    if purpose != "passkeys":
+        raise PasskeyRequired(
+            "This account has no passkey to confirm it is you: create one first.",
+            purpose=purpose,
+        )
+    if now - active.session.created_at > window:
+        raise FreshSignInRequired(
+            "Sign in again, then add the passkey within a few minutes.", purpose=purpose
+        )
 
 
 async def revoke(db: AsyncSession, session_id: uuid.UUID) -> None:
