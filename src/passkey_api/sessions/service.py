@@ -131,6 +131,11 @@ def reauthenticated_within(
     return stamp is not None and now - datetime.fromisoformat(stamp) <= window
 
 
+# What a fresh sign-in may do on an account without a passkey: add ways in (the first
+# passkey, another provider) and manage the providers it has.
+FRESH_SIGN_IN_PURPOSES = frozenset({"passkeys", "identities"})
+
+
 async def check_step_up(
     db: AsyncSession, active: ActiveSession, purpose: str, *, window: timedelta, now: datetime
 ) -> None:
@@ -138,9 +143,10 @@ async def check_step_up(
 
     Only the passkey ceremony (/v1/session/reauthenticate/*) stamps a step-up, whatever
     signed the session in: a social sign-in never stands in for an account's passkey. An
-    account without a passkey (created by a social sign-in) cannot do that ceremony: it
-    may add its first passkey within PASSKEY_REAUTH_WINDOW of signing in (that sign-in
-    was the re-authentication), and is told to create one for anything else.
+    account without a passkey (created by a social sign-in) cannot do that ceremony: its
+    sign-in counts as the step-up for adding a passkey or managing its providers within
+    PASSKEY_REAUTH_WINDOW (`fresh_sign_in_required` after that), and anything else tells
+    it to create a passkey first (`passkey_required`).
     """
     if reauthenticated_within(active.session, purpose, window=window, now=now):
         return
@@ -148,14 +154,14 @@ async def check_step_up(
         raise ReauthenticationRequired(
             f"Confirm it is you for {purpose!r}, then try again.", purpose=purpose
         )
-    if purpose != "passkeys":
+    if purpose not in FRESH_SIGN_IN_PURPOSES:
         raise PasskeyRequired(
             "This account has no passkey to confirm it is you: create one first.",
             purpose=purpose,
         )
     if now - active.session.created_at > window:
         raise FreshSignInRequired(
-            "Sign in again, then add the passkey within a few minutes.", purpose=purpose
+            "Sign in again, then do this within a few minutes.", purpose=purpose
         )
 
 
