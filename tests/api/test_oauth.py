@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import secrets
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
@@ -620,3 +621,35 @@ async def test_passkey_session_method(social: Api, authenticator: SoftAuthentica
 async def test_providers_listed(social: Api) -> None:
     listed = (await social.client.get("/v1/oauth/providers")).json()["providers"]
     assert {"name": "oidc", "display_name": "Test OIDC", "kind": "oidc"} in listed
+
+
+async def test_no_secrets_in_logs(
+    social: Api, provider_http: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)  # as production runs (docs/security.md)
+    callback = await at_provider(
+        provider_http,
+        await to_provider(social.client, mode="code", redirect_to=APP_REDIRECT),
+    )
+    response = await social.client.get(local(callback))
+    code = back_to_app(response, APP_REDIRECT)["code"]
+    exchanged = (await social.post("/v1/oauth/exchange", {"code": code})).json()
+    # The test's own clients log the URLs they follow (to the provider, and the callback
+    # to the app); what the service itself logs, including its calls to the provider, stays.
+    logged = "\n".join(
+        r.getMessage()
+        for r in caplog.records
+        if not (
+            r.name.startswith("httpx")
+            and ("/authorize?" in r.getMessage() or f"{ORIGIN}/" in r.getMessage())
+        )
+    )
+    assert "/token" in logged  # the service's own calls are in what is checked
+    secrets_seen = [
+        query(callback)["state"],
+        query(callback)["code"],
+        code,
+        exchanged["session_token"],
+        CLIENT_SECRET,
+    ]
+    assert not [s for s in secrets_seen if s in logged]

@@ -337,6 +337,150 @@ export interface paths {
         patch: operations["rename_passkey_v1_me_passkeys__passkey_id__patch"];
         trace?: never;
     };
+    "/v1/oauth/providers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Providers
+         * @description The configured social sign-in providers, for the app's buttons.
+         */
+        get: operations["list_providers_v1_oauth_providers_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/oauth/{provider}/authorize": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Authorize
+         * @description Start a social sign-in: navigate the browser (or the app's browser session) here.
+         *     It goes on to the provider; a failure after redirect_to was accepted goes back to it
+         *     with `?error=<code>`.
+         */
+        get: operations["authorize_v1_oauth__provider__authorize_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/oauth/{provider}/callback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Callback
+         * @description Where the provider sends the browser back (the redirect URI registered with it).
+         *     Back to redirect_to with `signed_in` (+ `passkey_suggested`), `code` (mode=code),
+         *     `linked`, or `error`; an unknown or used `state` is a problem response.
+         */
+        get: operations["callback_v1_oauth__provider__callback_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/oauth/exchange": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Exchange
+         * @description Native apps: the one-time `code` from redirect_to (valid once, for
+         *     PASSKEY_OAUTH_CODE_TTL) for a session; send `session_token` as a bearer token.
+         */
+        post: operations["exchange_v1_oauth_exchange_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/me/identities": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Identities */
+        get: operations["list_identities_v1_me_identities_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/me/identities/{provider}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Link Identity
+         * @description Start linking a provider account (after a step-up for `identities`): navigate the
+         *     browser to `authorize_url`; it comes back to redirect_to with `?linked=<provider>`.
+         */
+        post: operations["link_identity_v1_me_identities__provider__post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/me/identities/{identity_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Unlink Identity
+         * @description Unlink a provider account; 409 `last_sign_in_method` when the account would be
+         *     left without a passkey or another provider to sign in with.
+         */
+        delete: operations["unlink_identity_v1_me_identities__identity_id__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/admin/users": {
         parameters: {
             query?: never;
@@ -725,6 +869,69 @@ export interface components {
             /** Displayname */
             displayName: string;
         };
+        /** ExchangeRequest */
+        ExchangeRequest: {
+            /**
+             * Code
+             * @description The one-time code
+             */
+            code: string;
+            /**
+             * Code Verifier
+             * @description Required when /authorize was given a code_challenge
+             */
+            code_verifier?: string | null;
+        };
+        /** IdentityList */
+        IdentityList: {
+            /** Identities */
+            identities: components["schemas"]["IdentityOut"][];
+            /**
+             * Providers
+             * @description Every provider that can be linked
+             */
+            providers: components["schemas"]["passkey_api__oauth__schemas__ProviderOut"][];
+        };
+        /** IdentityOut */
+        IdentityOut: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Provider
+             * @description The provider's key (see /v1/oauth/providers)
+             */
+            provider: string;
+            /** Email */
+            email: string | null;
+            /** Email Verified */
+            email_verified: boolean;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Last Used At */
+            last_used_at: string | null;
+        };
+        /** LinkRequest */
+        LinkRequest: {
+            /**
+             * Redirect To
+             * @description A page on one of PASSKEY_ORIGINS; it gets `?linked=<provider>` or `?error=<code>`.
+             */
+            redirect_to: string;
+        };
+        /** LinkStarted */
+        LinkStarted: {
+            /**
+             * Authorize Url
+             * @description Navigate the browser there (top level).
+             */
+            authorize_url: string;
+        };
         /** MeUpdated */
         MeUpdated: {
             user: components["schemas"]["UserOut"];
@@ -776,7 +983,7 @@ export interface components {
             device_type: "multi_device" | "single_device";
             /** Aaguid */
             aaguid: string;
-            provider: components["schemas"]["ProviderOut"];
+            provider: components["schemas"]["passkey_api__passkeys__schemas__ProviderOut"];
         };
         /** PasskeyRenamed */
         PasskeyRenamed: {
@@ -813,7 +1020,7 @@ export interface components {
             device_type: "multi_device" | "single_device";
             /** Aaguid */
             aaguid: string;
-            provider: components["schemas"]["ProviderOut"];
+            provider: components["schemas"]["passkey_api__passkeys__schemas__ProviderOut"];
             signals: components["schemas"]["Signals"];
         };
         /**
@@ -843,7 +1050,7 @@ export interface components {
              * @description reauthentication_required: the step-up to perform
              * @default null
              */
-            purpose?: ("passkeys" | "sessions" | "admin") | null;
+            purpose?: ("passkeys" | "sessions" | "admin" | "identities") | null;
             /**
              * @description unknown_credential
              * @default null
@@ -884,23 +1091,10 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
-        /** ProviderOut */
-        ProviderOut: {
-            /**
-             * Name
-             * @description e.g. 'iCloud Keychain', or from the transports: 'Security key'
-             */
-            name: string;
-            /**
-             * Icon Light
-             * @description SVG data URI for light backgrounds
-             */
-            icon_light: string | null;
-            /**
-             * Icon Dark
-             * @description SVG data URI for dark backgrounds
-             */
-            icon_dark: string | null;
+        /** ProviderList */
+        ProviderList: {
+            /** Providers */
+            providers: components["schemas"]["passkey_api__oauth__schemas__ProviderOut"][];
         };
         /** Reauthenticated */
         Reauthenticated: {
@@ -908,7 +1102,7 @@ export interface components {
              * Purpose
              * @enum {string}
              */
-            purpose: "passkeys" | "sessions" | "admin";
+            purpose: "passkeys" | "sessions" | "admin" | "identities";
             /**
              * Valid Until
              * Format: date-time
@@ -922,7 +1116,7 @@ export interface components {
              * Purpose
              * @enum {string}
              */
-            purpose: "passkeys" | "sessions" | "admin";
+            purpose: "passkeys" | "sessions" | "admin" | "identities";
             /**
              * Hints
              * @default []
@@ -1044,6 +1238,11 @@ export interface components {
             ip: string | null;
             /** User Verified */
             user_verified: boolean;
+            /**
+             * Method
+             * @description How the session was created: `passkey`, or `oauth:<provider>` for a social sign-in.
+             */
+            method: string;
             /** Current */
             current: boolean;
         };
@@ -1070,6 +1269,11 @@ export interface components {
              * @description Whether the sign-in verified the user (PIN, biometric).
              */
             user_verified: boolean;
+            /**
+             * Method
+             * @description How the session was created: `passkey`, or `oauth:<provider>` for a social sign-in.
+             */
+            method: string;
         };
         /**
          * Signals
@@ -1091,6 +1295,12 @@ export interface components {
              * @description Only for native clients (X-Client-Type: native): send it as `Authorization: Bearer <session_token>`. Browsers get an HttpOnly cookie instead.
              */
             session_token?: string | null;
+            /**
+             * Passkey Suggested
+             * @description After a first social sign-in (a new account, no passkey yet): offer to create a passkey.
+             * @default false
+             */
+            passkey_suggested?: boolean;
         };
         /**
          * UnknownCredentialSignal
@@ -1132,6 +1342,39 @@ export interface components {
             display_name: string;
             /** Roles */
             roles: string[];
+        };
+        /** ProviderOut */
+        passkey_api__oauth__schemas__ProviderOut: {
+            /**
+             * Name
+             * @description The provider's key, as in /v1/oauth/{provider}/authorize
+             */
+            name: string;
+            /** Display Name */
+            display_name: string;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "oidc" | "github";
+        };
+        /** ProviderOut */
+        passkey_api__passkeys__schemas__ProviderOut: {
+            /**
+             * Name
+             * @description e.g. 'iCloud Keychain', or from the transports: 'Security key'
+             */
+            name: string;
+            /**
+             * Icon Light
+             * @description SVG data URI for light backgrounds
+             */
+            icon_light: string | null;
+            /**
+             * Icon Dark
+             * @description SVG data URI for dark backgrounds
+             */
+            icon_dark: string | null;
         };
     };
     responses: never;
@@ -1656,7 +1899,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Problem codes: `reauthentication_required` */
+            /** @description Problem codes: `reauthentication_required`, `passkey_required`, `fresh_sign_in_required` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1703,7 +1946,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Problem codes: `reauthentication_required` */
+            /** @description Problem codes: `reauthentication_required`, `passkey_required`, `fresh_sign_in_required` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1987,7 +2230,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Problem codes: `reauthentication_required` */
+            /** @description Problem codes: `reauthentication_required`, `passkey_required`, `fresh_sign_in_required` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2065,7 +2308,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Problem codes: `reauthentication_required` */
+            /** @description Problem codes: `reauthentication_required`, `passkey_required`, `fresh_sign_in_required` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2140,7 +2383,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Problem codes: `reauthentication_required` */
+            /** @description Problem codes: `reauthentication_required`, `passkey_required`, `fresh_sign_in_required` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2223,6 +2466,440 @@ export interface operations {
             };
             /** @description Problem codes: `not_found` */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `validation_error`, `invalid_base64url` (and `malformed_json` with 400) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_providers_v1_oauth_providers_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProviderList"];
+                };
+            };
+            /** @description Problem codes: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    authorize_v1_oauth__provider__authorize_get: {
+        parameters: {
+            query: {
+                /** @description Where the browser returns: a page on one of PASSKEY_ORIGINS (or, with mode=code, one of PASSKEY_OAUTH_APP_REDIRECTS). It gets `signed_in`, `passkey_suggested`, `linked`, `code` (mode=code) or `error` (a problem code). */
+                redirect_to: string;
+                /** @description `cookie` (browsers): the session cookie is set. `code` (native apps): redirect_to gets a one-time `code` for POST /v1/oauth/exchange. */
+                mode?: "cookie" | "code";
+                /** @description mode=code: BASE64URL(SHA-256(code_verifier)); the exchange then needs the code_verifier, so an intercepted code is useless to another app. */
+                code_challenge?: string | null;
+            };
+            header?: never;
+            path: {
+                /** @description A key of PASSKEY_OAUTH_PROVIDERS */
+                provider: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description To the provider, or back to the app */
+            303: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Problem codes: `redirect_not_allowed` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `oauth_provider_unknown` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `validation_error`, `invalid_base64url` (and `malformed_json` with 400) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    callback_v1_oauth__provider__callback_get: {
+        parameters: {
+            query?: {
+                state?: string | null;
+                code?: string | null;
+                error?: string | null;
+            };
+            header?: never;
+            path: {
+                /** @description A key of PASSKEY_OAUTH_PROVIDERS */
+                provider: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description To the provider, or back to the app */
+            303: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Problem codes: `oauth_state_invalid` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `oauth_provider_unknown` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `validation_error`, `invalid_base64url` (and `malformed_json` with 400) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    exchange_v1_oauth_exchange_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ExchangeRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SignedIn"];
+                };
+            };
+            /** @description Problem codes: `oauth_code_invalid`, `oauth_code_verifier_mismatch` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `account_disabled` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `validation_error`, `invalid_base64url` (and `malformed_json` with 400) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `challenge_store_unavailable` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_identities_v1_me_identities_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IdentityList"];
+                };
+            };
+            /** @description Problem codes: `not_authenticated` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    link_identity_v1_me_identities__provider__post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A key of PASSKEY_OAUTH_PROVIDERS */
+                provider: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LinkRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LinkStarted"];
+                };
+            };
+            /** @description Problem codes: `redirect_not_allowed` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `not_authenticated` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `reauthentication_required`, `passkey_required`, `fresh_sign_in_required` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `oauth_provider_unknown` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `validation_error`, `invalid_base64url` (and `malformed_json` with 400) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `oauth_provider_error` */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `oauth_provider_unavailable`, `challenge_store_unavailable` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    unlink_identity_v1_me_identities__identity_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                identity_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Problem codes: `not_authenticated` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `reauthentication_required`, `passkey_required`, `fresh_sign_in_required` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `last_sign_in_method` */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2411,7 +3088,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Problem codes: `reauthentication_required` */
+            /** @description Problem codes: `reauthentication_required`, `passkey_required`, `fresh_sign_in_required` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2487,7 +3164,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Problem codes: `reauthentication_required` */
+            /** @description Problem codes: `reauthentication_required`, `passkey_required`, `fresh_sign_in_required` */
             403: {
                 headers: {
                     [name: string]: unknown;
