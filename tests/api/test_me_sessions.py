@@ -46,6 +46,7 @@ async def test_list_and_revoke_another_device(api: Api) -> None:
             "user_agent",
             "ip",
             "user_verified",
+            "method",
             "current",
         }
 
