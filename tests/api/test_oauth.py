@@ -315,8 +315,10 @@ async def test_state_of_another_provider(social: Api, provider_http: httpx.Async
 async def test_replayed_callback(social: Api, provider_http: httpx.AsyncClient) -> None:
     callback = await at_provider(provider_http, await to_provider(social.client))
     back_to_app(await social.client.get(local(callback)))
+    before = await audited(social, "sign_in", "oauth_state_invalid")
     replay = await social.client.get(local(callback))
     assert problem_code(replay) == "oauth_state_invalid"
+    assert await audited(social, "sign_in", "oauth_state_invalid") == before + 1
 
 
 async def test_replayed_provider_code(

@@ -281,6 +281,9 @@ async def finish(
     if flow is None or flow.provider != provider:
         # A tampered, replayed or expired state: there is nowhere trusted to go back to.
         metrics.ceremony("oauth", "failed", OAuthStateInvalid.code)
+        await audit.record_failure(
+            db, "sign_in", user_id=None, client=client, now=now, code=OAuthStateInvalid.code
+        )
         raise OAuthStateInvalid()
     user_id = uuid.UUID(flow.user_id) if flow.user_id else None
     try:
