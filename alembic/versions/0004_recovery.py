@@ -1,7 +1,7 @@
 """recovery: one-time recovery codes, a recovery email address, restricted sessions
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 Users get a verified recovery email address, sessions a scope ("full", or "recovery"
 for the restricted session a recovery code or an emailed link creates), and a table
 holds the HMACs of each user's recovery codes.
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0004"
-down_revision: str | None = "0002"
+down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

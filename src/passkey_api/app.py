@@ -24,7 +24,10 @@ from passkey_api.config import Settings
 from passkey_api.db import create_engine, create_pool, create_sessionmaker
 from passkey_api.guards import BodyLimitMiddleware, OriginCheckMiddleware
 from passkey_api.headers import SecurityHeadersMiddleware
+from passkey_api.identities.router import router as identities_router
 from passkey_api.mail import Mailer
+from passkey_api.oauth.providers import OAuthClients
+from passkey_api.oauth.router import router as oauth_router
 from passkey_api.observability import RequestMiddleware
 from passkey_api.ops import router as ops_router
 from passkey_api.passkeys.router import router as passkeys_router
@@ -60,6 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             addresses=ClientAddresses(settings.trusted_proxies),
             links=create_challenge_store(settings.redis_url, LINK_PREFIX),
             mailer=Mailer(settings) if settings.email_recovery else None,
+            oauth=OAuthClients(settings),
         )
         app.state.resources = resources
         # Everything built so far lives as long as the process: keep it out of the cyclic
@@ -80,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await resources.limiter.close()
             if resources.pool is not None:
                 await resources.pool.close()
+            await resources.oauth.close()
             await engine.dispose()
 
     app = FastAPI(
@@ -120,6 +125,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(passkeys_router)
     app.include_router(recovery_router)
     app.include_router(recovery_me_router)
+    app.include_router(oauth_router)
+    app.include_router(identities_router)
     app.include_router(admin_router)
     app.include_router(ops_router)
     app.include_router(wellknown_router)

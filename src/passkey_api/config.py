@@ -77,6 +77,51 @@ class IosApp(BaseModel):
         return f"{self.team_id}.{self.bundle_id}"
 
 
+# Provider names appear in URLs and in sessions.method ("oauth:<name>", 32 characters).
+PROVIDER_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,25}$")
+
+GITHUB_SCOPES = ["read:user", "user:email"]
+OIDC_SCOPES = ["openid", "email", "profile"]
+
+
+class OAuthProvider(BaseModel):
+    """One social sign-in provider: any OpenID Connect issuer (discovery, ID tokens), or
+    GitHub (OAuth 2 without ID tokens: the user comes from its REST API)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["oidc", "github"]
+    client_id: str = Field(min_length=1)
+    client_secret: SecretStr | None = None
+    # oidc: the issuer; its /.well-known/openid-configuration names everything else.
+    issuer: str | None = None
+    # Defaults: openid email profile (oidc), read:user user:email (github).
+    scopes: list[str] | None = None
+    # github: overridable so that a GitHub Enterprise server (or a test double) can be used.
+    authorization_endpoint: str = "https://github.com/login/oauth/authorize"
+    token_endpoint: str = "https://github.com/login/oauth/access_token"  # noqa: S105 (a URL)
+    api_url: str = "https://api.github.com"
+    # Shown to people (e.g. "Sign in with Google"); defaults to the provider's key.
+    display_name: str | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> OAuthProvider:
+        if self.kind == "oidc" and not self.issuer:
+            raise ValueError("an oidc provider needs its issuer URL")
+        if self.kind == "github" and self.client_secret is None:
+            raise ValueError("GitHub needs the client secret")
+        for url in (self.issuer, self.authorization_endpoint, self.token_endpoint, self.api_url):
+            if url is not None and urlsplit(url).scheme not in ("https", "http"):
+                raise ValueError(f"{url!r} is not an http(s) URL")
+        return self
+
+    @property
+    def scope_list(self) -> list[str]:
+        if self.scopes is not None:
+            return list(self.scopes)
+        return list(OIDC_SCOPES if self.kind == "oidc" else GITHUB_SCOPES)
+
+
 # "60/minute": ratelimit.Limit parses settings with this same pattern.
 RATE_PATTERN = re.compile(r"^\s*(\d+)\s*/\s*(second|minute|hour|day)s?\s*$")
 
@@ -166,7 +211,25 @@ class Settings(BaseSettings):
     # so a client cannot choose the IP it is rate-limited and audited under.
     trusted_proxies: Annotated[list[str], NoDecode] = []
 
-    @field_validator("origins", "trusted_proxies", "related_origins", mode="before")
+    # Social sign-in (see oauth/): name -> provider, as JSON.
+    oauth_providers: dict[str, OAuthProvider] = {}
+    # Where browsers reach this API, for the providers' redirect URI
+    # (<public_url>/v1/oauth/<name>/callback); defaults to the first origin.
+    public_url: str | None = None
+    # Exact redirect URIs of native apps (e.g. com.example.app:/oauth) that may receive
+    # a one-time code; web redirects must be on one of `origins`.
+    oauth_app_redirects: Annotated[list[str], NoDecode] = []
+    # How long a user may take at the provider, and how long a one-time code lives.
+    oauth_flow_ttl: timedelta = timedelta(minutes=10)
+    oauth_code_ttl: timedelta = timedelta(seconds=60)
+    # Provider discovery documents and signing keys are cached this long.
+    oauth_metadata_ttl: timedelta = timedelta(hours=1)
+    # Every call to a provider gives up after this many seconds.
+    oauth_timeout: float = Field(default=10.0, gt=0, le=60)
+
+    @field_validator(
+        "origins", "trusted_proxies", "related_origins", "oauth_app_redirects", mode="before"
+    )
     @classmethod
     def _split_commas(cls, value: object) -> object:
         if isinstance(value, str) and value.lstrip().startswith("["):
@@ -202,6 +265,36 @@ class Settings(BaseSettings):
         for proxy in value:
             ipaddress.ip_network(proxy, strict=False)  # raises ValueError when it is not one
         return value
+
+    @field_validator("oauth_providers")
+    @classmethod
+    def _provider_names(cls, value: dict[str, OAuthProvider]) -> dict[str, OAuthProvider]:
+        for name in value:
+            if not PROVIDER_NAME.match(name):
+                raise ValueError(f"provider name {name!r}: lowercase letters, digits, - and _")
+        return value
+
+    @field_validator("oauth_app_redirects")
+    @classmethod
+    def _app_redirects(cls, value: list[str]) -> list[str]:
+        for uri in value:
+            parts = urlsplit(uri)
+            # RFC 8252 7.1: private-use schemes are reverse domain names (com.example.app),
+            # which also keeps javascript:, data: and plain http out.
+            own_scheme = "." in parts.scheme
+            if parts.fragment or not (parts.scheme == "https" or own_scheme):
+                raise ValueError(f"{uri!r}: app redirects are https or an app's own scheme")
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("https", "http") or not parts.hostname or parts.query:
+            raise ValueError(f"{value!r} is not a base URL (scheme://host[:port][/path])")
+        return value.rstrip("/")
 
     @field_validator(
         "rate_limit_ip",
@@ -262,6 +355,10 @@ class Settings(BaseSettings):
         apps = [origin for app in self.android_apps for origin in app.origins()]
         return [*self.web_origins, *apps]
 
+    def oauth_redirect_uri(self, provider: str) -> str:
+        """The callback URL registered with each provider."""
+        return f"{self.public_url or self.origins[0]}/v1/oauth/{provider}/callback"
+
     @property
     def email_recovery(self) -> bool:
         """Whether recovery by email is configured (else its routes say so)."""
@@ -282,6 +379,11 @@ class Settings(BaseSettings):
         # The __Host- prefix makes browsers refuse the cookie unless it is Secure, host-only
         # and Path=/, so a sibling subdomain cannot plant or shadow it.
         return "__Host-passkey_session" if self.cookie_secure else "passkey_session"
+
+    @property
+    def oauth_cookie_name(self) -> str:
+        # Binds a social sign-in flow to the browser that started it (see oauth/flows.py).
+        return "__Host-passkey_oauth" if self.cookie_secure else "passkey_oauth"
 
     def secret_key_bytes(self) -> bytes:
         """The signing key; in development a random one is made once and kept in data_dir."""

@@ -36,6 +36,21 @@ def problems(settings: Settings, *, production: bool) -> list[str]:
             parts = urlsplit(origin)
             if parts.scheme != "https" and parts.hostname not in _LOCAL_HOSTS:
                 found.append(f"origin {origin!r} is plain http")
+        for name, provider in settings.oauth_providers.items():
+            urls = (
+                [provider.issuer]
+                if provider.kind == "oidc"
+                else [
+                    provider.authorization_endpoint,
+                    provider.token_endpoint,
+                    provider.api_url,
+                ]
+            )
+            for url in urls:
+                if url and urlsplit(url).scheme != "https":
+                    found.append(f"OAuth provider {name!r}: {url!r} is plain http")
+        if settings.public_url and urlsplit(settings.public_url).scheme != "https":
+            found.append(f"PASSKEY_PUBLIC_URL {settings.public_url!r} is plain http")
         if settings.database_url is None:
             found.append("PASSKEY_DATABASE_URL is not set: production runs on PostgreSQL")
         if settings.redis_url is None:

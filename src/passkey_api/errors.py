@@ -244,8 +244,112 @@ class InvalidEmail(ApiError):
     status, code, title = 422, "invalid_email", "The email address is not acceptable"
 
 
+class PasskeyRequired(ApiError):
+    status, code, title = (
+        403,
+        "passkey_required",
+        "Create a passkey first: this account has none to confirm it is you",
+    )
+
+
+class FreshSignInRequired(ApiError):
+    status, code, title = 403, "fresh_sign_in_required", "Sign in again, then try again"
+
+
+class LastSignInMethod(ApiError):
+    status, code, title = (
+        409,
+        "last_sign_in_method",
+        "The last way into an account cannot be removed",
+    )
+
+
 class RateLimited(ApiError):
     status, code, title = 429, "rate_limited", "Too many requests"
+
+
+# --- social sign-in (OAuth 2.0 / OpenID Connect) ---------------------------------------
+
+
+class OAuthProviderUnknown(ApiError):
+    status, code, title = 404, "oauth_provider_unknown", "No such sign-in provider"
+
+
+class RedirectNotAllowed(ApiError):
+    status, code, title = 400, "redirect_not_allowed", "redirect_to is not an allowed address"
+
+
+class OAuthStateInvalid(ApiError):
+    status, code, title = 400, "oauth_state_invalid", "The sign-in is unknown, used or expired"
+
+
+class OAuthBrowserMismatch(ApiError):
+    status, code, title = (
+        400,
+        "oauth_browser_mismatch",
+        "The sign-in was started in another browser",
+    )
+
+
+class OAuthDenied(ApiError):
+    status, code, title = 400, "oauth_denied", "The provider did not authorise the sign-in"
+
+
+class OAuthCodeRejected(ApiError):
+    status, code, title = (
+        400,
+        "oauth_code_rejected",
+        "The provider refused the authorization code (used or expired)",
+    )
+
+
+class OAuthNonceMismatch(ApiError):
+    status, code, title = 400, "oauth_nonce_mismatch", "The ID token belongs to another sign-in"
+
+
+class OAuthIdTokenInvalid(ApiError):
+    status, code, title = 502, "oauth_id_token_invalid", "The provider's ID token did not verify"
+
+
+class OAuthIdTokenExpired(ApiError):
+    status, code, title = 502, "oauth_id_token_expired", "The provider's ID token has expired"
+
+
+class OAuthProviderError(ApiError):
+    status, code, title = 502, "oauth_provider_error", "The provider answered with an error"
+
+
+class OAuthProviderUnavailable(ApiError):
+    status, code, title = 503, "oauth_provider_unavailable", "The provider is unreachable"
+    retry_after = 5
+
+
+class AccountExistsSignInFirst(ApiError):
+    status, code, title = (
+        409,
+        "account_exists_sign_in_first",
+        "An account with this email exists: sign in with its passkey, then link",
+    )
+
+
+class IdentityInUse(ApiError):
+    status, code, title = (
+        409,
+        "identity_in_use",
+        "This provider account is linked to another account",
+    )
+
+
+class OAuthCodeInvalid(ApiError):
+    status, code, title = 400, "oauth_code_invalid", "The one-time code is unknown, used or expired"
+
+
+class OAuthCodeVerifierMismatch(ApiError):
+    status, code, title = (
+        400,
+        "oauth_code_verifier_mismatch",
+        "code_verifier does not match the code_challenge",
+    )
 
 
 # --- infrastructure -------------------------------------------------------------------
@@ -260,6 +364,13 @@ class DatabaseUnavailable(ApiError):
     status, code, title = 503, "database_unavailable", "The database is unreachable"
     retry_after = 5
 
+
+# What a route behind require_reauthentication() can answer.
+STEP_UP_ERRORS: tuple[type[ApiError], ...] = (
+    ReauthenticationRequired,
+    PasskeyRequired,
+    FreshSignInRequired,
+)
 
 # --- what each kind of ceremony can answer (for the OpenAPI document) -----------------
 

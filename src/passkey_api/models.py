@@ -116,6 +116,12 @@ class Session(SQLModel, table=True):
         sa_column=Column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
     )
     user_verified: bool
+    # How it was created: "passkey" or "oauth:<provider>" (user_verified says whether the
+    # passkey verified the user; a social sign-in never does).
+    method: str = Field(
+        default="passkey",
+        sa_column=Column(String(32), nullable=False, server_default="passkey"),
+    )
     created_at: datetime = Field(sa_column=_utc_column())
     last_seen_at: datetime = Field(sa_column=_utc_column())
     expires_at: datetime = Field(sa_column=_utc_column(index=True))
@@ -148,6 +154,28 @@ class RecoveryCode(SQLModel, table=True):
     code_hash: bytes = Field(sa_column=Column(LargeBinary(32), nullable=False))
     created_at: datetime = Field(sa_column=_utc_column())
     used_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+
+
+class Identity(SQLModel, table=True):
+    """An account at a social sign-in provider, linked to one user."""
+
+    __tablename__ = "identities"
+    # One provider account belongs to one user; the constraint decides any race.
+    __table_args__ = (UniqueConstraint("provider", "subject"),)
+
+    id: uuid.UUID = Field(primary_key=True)
+    user_id: uuid.UUID = Field(
+        sa_column=Column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
+    )
+    # The key in PASSKEY_OAUTH_PROVIDERS.
+    provider: str = Field(max_length=32)
+    # The provider's stable user id (OIDC `sub`, GitHub's numeric id).
+    subject: str = Field(max_length=255)
+    # Lowercased; only verified ones are compared with other accounts (see repository).
+    email: str | None = Field(default=None, max_length=320, index=True)
+    email_verified: bool = False
+    created_at: datetime = Field(sa_column=_utc_column())
+    last_used_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
 
 
 class AuditEvent(SQLModel, table=True):

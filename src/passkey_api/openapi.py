@@ -30,7 +30,7 @@ class Problem(BaseModel):
     detail: str
     code: str
     instance: str | None = Field(default=None, description="urn:request:<X-Request-ID>")
-    purpose: Literal["passkeys", "sessions", "admin", "recovery"] | None = Field(
+    purpose: Literal["passkeys", "sessions", "admin", "recovery", "identities"] | None = Field(
         default=None, description="reauthentication_required: the step-up to perform"
     )
     signal_unknown_credential: UnknownCredentialSignal | None = Field(

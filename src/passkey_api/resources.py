@@ -17,6 +17,7 @@ from passkey_api.client_info import ClientAddresses
 from passkey_api.config import Settings
 from passkey_api.db import Databases
 from passkey_api.mail import Mailer
+from passkey_api.oauth.providers import OAuthClients
 from passkey_api.ratelimit import RateLimiter
 
 
@@ -35,6 +36,8 @@ class Resources:
     links: ChallengeStore
     # None unless SMTP is configured (PASSKEY_SMTP_*): email recovery is then off.
     mailer: Mailer | None
+    # Social sign-in: the one HTTP client to the providers, and their cached documents.
+    oauth: OAuthClients
 
     @cached_property
     def databases(self) -> Databases:

@@ -47,6 +47,7 @@ async def test_list_and_revoke_another_device(api: Api) -> None:
             "ip",
             "user_verified",
             "scope",
+            "method",
             "current",
         }
 

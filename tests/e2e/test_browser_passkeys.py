@@ -38,8 +38,16 @@ def assert_signed_in(result: dict[str, Any], status: int, username: str) -> dict
     assert result["status"] == status, result
     body: dict[str, Any] = result["body"]
     assert body["user"]["username"] == username
-    assert set(body["session"]) == {"id", "created_at", "expires_at", "user_verified", "scope"}
+    assert set(body["session"]) == {
+        "id",
+        "created_at",
+        "expires_at",
+        "user_verified",
+        "scope",
+        "method",
+    }
     assert body["session"]["scope"] == "full"
+    assert body["session"]["method"] == "passkey"
     # A browser gets an HttpOnly cookie, never the token itself.
     assert body.get("session_token") is None
     return body

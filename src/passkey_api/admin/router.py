@@ -78,7 +78,7 @@ async def get_user(user_id: uuid.UUID, _: Admin, db: DbDep) -> AdminUserOut:
 @router.patch(
     "/users/{user_id}",
     responses=problem_responses(
-        errors.NotFound, errors.ReauthenticationRequired, errors.LastAdmin, errors.ValidationFailed
+        errors.NotFound, *errors.STEP_UP_ERRORS, errors.LastAdmin, errors.ValidationFailed
     ),
 )
 async def update_user(
@@ -105,7 +105,7 @@ async def update_user(
 
 @router.delete(
     "/users/{user_id}/sessions",
-    responses=problem_responses(errors.NotFound, errors.ReauthenticationRequired),
+    responses=problem_responses(errors.NotFound, *errors.STEP_UP_ERRORS),
 )
 async def revoke_user_sessions(
     user_id: uuid.UUID, admin: Admin, step_up: AdminStepUp, db: DbDep, client: Client

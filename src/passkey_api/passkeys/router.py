@@ -43,7 +43,7 @@ EnrolPasskey = Annotated[ActiveSession, Depends(passkey_enrolment)]
 PasskeyId = Annotated[str, Path(description="The credential id (base64url)", max_length=2048)]
 
 _SIGNED_IN = (errors.NotAuthenticated,)
-_SUDO = (errors.NotAuthenticated, errors.ReauthenticationRequired)
+_SUDO: tuple[type[errors.ApiError], ...] = (errors.NotAuthenticated, *errors.STEP_UP_ERRORS)
 
 
 @router.get("", responses=problem_responses(*_SIGNED_IN))

@@ -108,7 +108,7 @@ async def redeem_code(
             code=RecoveryFailed.code,
         )
         raise RecoveryFailed()
-    started = await _start(db, settings, user, client=client, now=now)
+    started = await _start(db, settings, user, "recovery_code", client=client, now=now)
     remaining, _, _ = await repository.status(db, user.id)
     await audit.record(
         db,
@@ -221,7 +221,7 @@ async def redeem_link(
             code=RecoveryLinkInvalid.code,
         )
         raise RecoveryLinkInvalid()
-    started = await _start(db, settings, user, client=client, now=now)
+    started = await _start(db, settings, user, "recovery_email", client=client, now=now)
     await audit.record(
         db,
         "recovery_link_used",
@@ -319,7 +319,13 @@ async def remove_email(db: AsyncSession, user: User, *, client: ClientInfo, now:
 
 
 async def _start(
-    db: AsyncSession, settings: Settings, user: User, *, client: ClientInfo, now: datetime
+    db: AsyncSession,
+    settings: Settings,
+    user: User,
+    method: str,
+    *,
+    client: ClientInfo,
+    now: datetime,
 ) -> Started:
     token, session = await sessions.start(
         db,
@@ -330,5 +336,6 @@ async def _start(
         lifetimes=settings.recovery_session_lifetimes,
         now=now,
         scope=sessions.RECOVERY,
+        method=method,
     )
     return Started(user=user, session=session, token=token)

@@ -9,14 +9,8 @@ from typing import Annotated
 from fastapi import Depends, Request, Response
 
 from passkey_api.client_info import ClientInfo
-from passkey_api.config import Settings
-from passkey_api.errors import (
-    NotAuthenticated,
-    ReauthenticationRequired,
-    RecoverySessionRestricted,
-    RoleRequired,
-)
-from passkey_api.resources import ResourcesDep, SettingsDep
+from passkey_api.errors import NotAuthenticated, RecoverySessionRestricted, RoleRequired
+from passkey_api.resources import Resources, ResourcesDep
 from passkey_api.sessions import service, transport
 from passkey_api.sessions.service import RECOVERY, ActiveSession, Purpose
 
@@ -100,30 +94,30 @@ def require_role(role: str) -> Callable[[ActiveSession], Awaitable[ActiveSession
 
 def require_reauthentication(
     purpose: Purpose,
-) -> Callable[[ActiveSession, Settings], Awaitable[ActiveSession]]:
+) -> Callable[[ActiveSession, Resources], Awaitable[ActiveSession]]:
     """A dependency that admits the session only within the re-authentication window of
     `purpose`; otherwise 403 `reauthentication_required` tells the client to call
-    /v1/session/reauthenticate/options with that purpose."""
+    /v1/session/reauthenticate/options with that purpose (`passkey_required` or
+    `fresh_sign_in_required` for an account without a passkey: see check_step_up)."""
 
-    async def dependency(active: CurrentSession, settings: SettingsDep) -> ActiveSession:
-        if not service.reauthenticated_within(
-            active.session, purpose, window=settings.reauth_window, now=datetime.now(UTC)
-        ):
-            raise ReauthenticationRequired(
-                f"Confirm it is you for {purpose!r}, then try again.", purpose=purpose
-            )
+    async def dependency(active: CurrentSession, resources: ResourcesDep) -> ActiveSession:
+        window, now = resources.settings.reauth_window, datetime.now(UTC)
+        if service.reauthenticated_within(active.session, purpose, window=window, now=now):
+            return active  # the common case, without a query
+        async with resources.sessionmaker() as db:
+            await service.check_step_up(db, active, purpose, window=window, now=now)
         return active
 
     return dependency
 
 
-async def passkey_enrolment(active: CurrentSession, settings: SettingsDep) -> ActiveSession:
+async def passkey_enrolment(active: CurrentSession, resources: ResourcesDep) -> ActiveSession:
     """Who may add a passkey: a full session with a fresh "passkeys" step-up, or a recovery
     session, which cannot step up (it has no passkey yet) and exists only for this: the
     recovery code or emailed link that made it minutes ago is its proof."""
     if active.session.scope == RECOVERY:
         return active
-    return await require_reauthentication("passkeys")(active, settings)
+    return await require_reauthentication("passkeys")(active, resources)
 
 
 async def client_info(request: Request, resources: ResourcesDep) -> ClientInfo:

@@ -114,9 +114,7 @@ async def list_sessions(active: CurrentSession, db: DbDep) -> SessionList:
 @router.delete(
     "/v1/me/sessions/{session_id}",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=problem_responses(
-        errors.NotAuthenticated, errors.ReauthenticationRequired, errors.NotFound
-    ),
+    responses=problem_responses(errors.NotAuthenticated, *errors.STEP_UP_ERRORS, errors.NotFound),
 )
 async def revoke_session(
     session_id: uuid.UUID,
@@ -134,7 +132,7 @@ async def revoke_session(
 
 @router.delete(
     "/v1/me/sessions",
-    responses=problem_responses(errors.NotAuthenticated, errors.ReauthenticationRequired),
+    responses=problem_responses(errors.NotAuthenticated, *errors.STEP_UP_ERRORS),
 )
 async def revoke_other_sessions(active: ManageSessions, db: DbDep, client: Client) -> Revoked:
     """Sign out everywhere else: every session but the current one."""

@@ -11,6 +11,11 @@ from passkey_api.passkeys.schemas import Signals
 from passkey_api.sessions.service import Purpose, Scope
 from passkey_api.users.schemas import UserOut
 
+METHOD_DESCRIPTION = (
+    "How the session was created: `passkey`, `oauth:<provider>` for a social sign-in, "
+    "`recovery_code` or `recovery_email` for a recovery session."
+)
+
 
 class SessionOut(BaseModel):
     id: uuid.UUID = Field(description="Public session id (never the token).")
@@ -23,6 +28,7 @@ class SessionOut(BaseModel):
         description="`recovery`: made by account recovery, it can only add a passkey "
         "(POST /v1/me/passkeys/options), which turns it into a `full` session."
     )
+    method: str = Field(description=METHOD_DESCRIPTION)
 
     @classmethod
     def of(cls, session: Session) -> SessionOut:
@@ -32,6 +38,7 @@ class SessionOut(BaseModel):
             expires_at=session.expires_at,
             user_verified=session.user_verified,
             scope="recovery" if session.scope == "recovery" else "full",
+            method=session.method,
         )
 
 
@@ -50,6 +57,11 @@ class SignedIn(SessionInfo):
         description="Only for native clients (X-Client-Type: native): send it as "
         "`Authorization: Bearer <session_token>`. Browsers get an HttpOnly cookie instead.",
     )
+    passkey_suggested: bool = Field(
+        default=False,
+        description="After a first social sign-in (a new account, no passkey yet): offer "
+        "to create a passkey.",
+    )
 
 
 class SessionListItem(BaseModel):
@@ -61,6 +73,7 @@ class SessionListItem(BaseModel):
     ip: str | None
     user_verified: bool
     scope: Scope
+    method: str = Field(description=METHOD_DESCRIPTION)
     current: bool
 
     @classmethod
@@ -74,6 +87,7 @@ class SessionListItem(BaseModel):
             ip=session.ip,
             user_verified=session.user_verified,
             scope="recovery" if session.scope == "recovery" else "full",
+            method=session.method,
             current=session.id == current_id,
         )
 

@@ -22,14 +22,22 @@ from passkey_api.audit import service as audit
 from passkey_api.client_info import ClientInfo
 from passkey_api.config import Lifetimes
 from passkey_api.db import Databases, model_from
-from passkey_api.errors import NotAuthenticated, NotFound
+from passkey_api.errors import (
+    FreshSignInRequired,
+    NotAuthenticated,
+    NotFound,
+    PasskeyRequired,
+    ReauthenticationRequired,
+)
 from passkey_api.models import Session, User
+from passkey_api.passkeys import repository as passkeys
 from passkey_api.sessions import repository
 from passkey_api.tokens import token_hash
 
 # What a re-authentication is for: a step-up for one does not authorise another.
-# "recovery": recovery codes and the recovery email address.
-Purpose = Literal["passkeys", "sessions", "admin", "recovery"]
+# "recovery": recovery codes and the recovery email address; "identities": linking and
+# unlinking social sign-in providers.
+Purpose = Literal["passkeys", "sessions", "admin", "recovery", "identities"]
 
 # A session's powers: "full", or "recovery" (only adding a passkey; see dependencies.py).
 Scope = Literal["full", "recovery"]
@@ -56,8 +64,10 @@ def new(
     lifetimes: Lifetimes,
     now: datetime,
     scope: Scope = FULL,
+    method: str = "passkey",
 ) -> tuple[str, Session]:
-    """A new session for `user` (not stored yet) and its raw token."""
+    """A new session for `user` (not stored yet) and its raw token.
+    `method`: "passkey" or "oauth:<provider>"."""
     token = tokens.new_token()
     session = model_from(
         Session,
@@ -65,6 +75,7 @@ def new(
         token_hash=token_hash(token),
         user_id=user.id,
         user_verified=user_verified,
+        method=method,
         created_at=now,
         last_seen_at=now,
         expires_at=lifetimes.expiry(now, now),
@@ -84,6 +95,7 @@ async def start(
     lifetimes: Lifetimes,
     now: datetime,
     scope: Scope = FULL,
+    method: str = "passkey",
 ) -> tuple[str, Session]:
     """Add a session for `user` (flushed, not committed) and return its raw token."""
     token, session = new(
@@ -93,6 +105,7 @@ async def start(
         lifetimes=lifetimes,
         now=now,
         scope=scope,
+        method=method,
     )
     await repository.add(db, session)
     return token, session
@@ -188,6 +201,40 @@ def reauthenticated_within(
 ) -> bool:
     stamp = session.reauthenticated.get(purpose)
     return stamp is not None and now - datetime.fromisoformat(stamp) <= window
+
+
+# What a fresh sign-in may do on an account without a passkey: add ways in (the first
+# passkey, another provider) and manage the providers it has.
+FRESH_SIGN_IN_PURPOSES = frozenset({"passkeys", "identities"})
+
+
+async def check_step_up(
+    db: AsyncSession, active: ActiveSession, purpose: str, *, window: timedelta, now: datetime
+) -> None:
+    """Admit a sensitive action of `purpose`, or say what the user must do first.
+
+    Only the passkey ceremony (/v1/session/reauthenticate/*) stamps a step-up, whatever
+    signed the session in: a social sign-in never stands in for an account's passkey. An
+    account without a passkey (created by a social sign-in) cannot do that ceremony: its
+    sign-in counts as the step-up for adding a passkey or managing its providers within
+    PASSKEY_REAUTH_WINDOW (`fresh_sign_in_required` after that), and anything else tells
+    it to create a passkey first (`passkey_required`).
+    """
+    if reauthenticated_within(active.session, purpose, window=window, now=now):
+        return
+    if await passkeys.has_any(db, active.user.id):
+        raise ReauthenticationRequired(
+            f"Confirm it is you for {purpose!r}, then try again.", purpose=purpose
+        )
+    if purpose not in FRESH_SIGN_IN_PURPOSES:
+        raise PasskeyRequired(
+            "This account has no passkey to confirm it is you: create one first.",
+            purpose=purpose,
+        )
+    if now - active.session.created_at > window:
+        raise FreshSignInRequired(
+            "Sign in again, then do this within a few minutes.", purpose=purpose
+        )
 
 
 async def revoke(db: AsyncSession, session_id: uuid.UUID) -> None:

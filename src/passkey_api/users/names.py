@@ -26,3 +26,13 @@ def normalize(raw: str) -> tuple[str, str]:
     if len(key) > MAX_LENGTH:
         raise InvalidUsername(f"The username is longer than {MAX_LENGTH} characters.")
     return name, key
+
+
+def from_hint(hint: str | None) -> str:
+    """A username to offer an account created by a social sign-in, from what the provider
+    calls the user (GitHub login, preferred_username, the email's local part): letters,
+    digits, ".", "-" and "_" kept, at most 40 characters, "user" when nothing is left.
+    It still goes through normalize(), and the caller makes it unique."""
+    name = unicodedata.normalize("NFKC", hint or "").split("@")[0]
+    kept = "".join(ch if ch.isalnum() or ch in "._-" else "-" for ch in name).strip(".-_")
+    return kept[:40].strip(".-_") or "user"

@@ -477,6 +477,150 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/oauth/providers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Providers
+         * @description The configured social sign-in providers, for the app's buttons.
+         */
+        get: operations["list_providers_v1_oauth_providers_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/oauth/{provider}/authorize": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Authorize
+         * @description Start a social sign-in: navigate the browser (or the app's browser session) here.
+         *     It goes on to the provider; a failure after redirect_to was accepted goes back to it
+         *     with `?error=<code>`.
+         */
+        get: operations["authorize_v1_oauth__provider__authorize_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/oauth/{provider}/callback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Callback
+         * @description Where the provider sends the browser back (the redirect URI registered with it).
+         *     Back to redirect_to with `signed_in` (+ `passkey_suggested`), `code` (mode=code),
+         *     `linked`, or `error`; an unknown or used `state` is a problem response.
+         */
+        get: operations["callback_v1_oauth__provider__callback_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/oauth/exchange": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Exchange
+         * @description Native apps: the one-time `code` from redirect_to (valid once, for
+         *     PASSKEY_OAUTH_CODE_TTL) for a session; send `session_token` as a bearer token.
+         */
+        post: operations["exchange_v1_oauth_exchange_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/me/identities": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Identities */
+        get: operations["list_identities_v1_me_identities_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/me/identities/{provider}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Link Identity
+         * @description Start linking a provider account (after a step-up for `identities`): navigate the
+         *     browser to `authorize_url`; it comes back to redirect_to with `?linked=<provider>`.
+         */
+        post: operations["link_identity_v1_me_identities__provider__post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/me/identities/{identity_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Unlink Identity
+         * @description Unlink a provider account; 409 `last_sign_in_method` when the account would be
+         *     left without a passkey or another provider to sign in with.
+         */
+        delete: operations["unlink_identity_v1_me_identities__identity_id__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/admin/users": {
         parameters: {
             query?: never;
@@ -888,6 +1032,69 @@ export interface components {
              */
             expires_at: string;
         };
+        /** ExchangeRequest */
+        ExchangeRequest: {
+            /**
+             * Code
+             * @description The one-time code
+             */
+            code: string;
+            /**
+             * Code Verifier
+             * @description Required when /authorize was given a code_challenge
+             */
+            code_verifier?: string | null;
+        };
+        /** IdentityList */
+        IdentityList: {
+            /** Identities */
+            identities: components["schemas"]["IdentityOut"][];
+            /**
+             * Providers
+             * @description Every provider that can be linked
+             */
+            providers: components["schemas"]["passkey_api__oauth__schemas__ProviderOut"][];
+        };
+        /** IdentityOut */
+        IdentityOut: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Provider
+             * @description The provider's key (see /v1/oauth/providers)
+             */
+            provider: string;
+            /** Email */
+            email: string | null;
+            /** Email Verified */
+            email_verified: boolean;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Last Used At */
+            last_used_at: string | null;
+        };
+        /** LinkRequest */
+        LinkRequest: {
+            /**
+             * Redirect To
+             * @description A page on one of PASSKEY_ORIGINS; it gets `?linked=<provider>` or `?error=<code>`.
+             */
+            redirect_to: string;
+        };
+        /** LinkStarted */
+        LinkStarted: {
+            /**
+             * Authorize Url
+             * @description Navigate the browser there (top level).
+             */
+            authorize_url: string;
+        };
         /** MeUpdated */
         MeUpdated: {
             user: components["schemas"]["UserOut"];
@@ -928,7 +1135,7 @@ export interface components {
             device_type: "multi_device" | "single_device";
             /** Aaguid */
             aaguid: string;
-            provider: components["schemas"]["ProviderOut"];
+            provider: components["schemas"]["passkey_api__passkeys__schemas__ProviderOut"];
             /** @description Set when the passkey was added in a recovery session. */
             recovered?: components["schemas"]["Recovered"] | null;
         };
@@ -978,7 +1185,7 @@ export interface components {
             device_type: "multi_device" | "single_device";
             /** Aaguid */
             aaguid: string;
-            provider: components["schemas"]["ProviderOut"];
+            provider: components["schemas"]["passkey_api__passkeys__schemas__ProviderOut"];
         };
         /** PasskeyRenamed */
         PasskeyRenamed: {
@@ -1015,7 +1222,7 @@ export interface components {
             device_type: "multi_device" | "single_device";
             /** Aaguid */
             aaguid: string;
-            provider: components["schemas"]["ProviderOut"];
+            provider: components["schemas"]["passkey_api__passkeys__schemas__ProviderOut"];
             signals: components["schemas"]["Signals"];
         };
         /**
@@ -1045,7 +1252,7 @@ export interface components {
              * @description reauthentication_required: the step-up to perform
              * @default null
              */
-            purpose?: ("passkeys" | "sessions" | "admin" | "recovery") | null;
+            purpose?: ("passkeys" | "sessions" | "admin" | "recovery" | "identities") | null;
             /**
              * @description unknown_credential
              * @default null
@@ -1086,23 +1293,10 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
-        /** ProviderOut */
-        ProviderOut: {
-            /**
-             * Name
-             * @description e.g. 'iCloud Keychain', or from the transports: 'Security key'
-             */
-            name: string;
-            /**
-             * Icon Light
-             * @description SVG data URI for light backgrounds
-             */
-            icon_light: string | null;
-            /**
-             * Icon Dark
-             * @description SVG data URI for dark backgrounds
-             */
-            icon_dark: string | null;
+        /** ProviderList */
+        ProviderList: {
+            /** Providers */
+            providers: components["schemas"]["passkey_api__oauth__schemas__ProviderOut"][];
         };
         /** Reauthenticated */
         Reauthenticated: {
@@ -1110,7 +1304,7 @@ export interface components {
              * Purpose
              * @enum {string}
              */
-            purpose: "passkeys" | "sessions" | "admin" | "recovery";
+            purpose: "passkeys" | "sessions" | "admin" | "recovery" | "identities";
             /**
              * Valid Until
              * Format: date-time
@@ -1124,7 +1318,7 @@ export interface components {
              * Purpose
              * @enum {string}
              */
-            purpose: "passkeys" | "sessions" | "admin" | "recovery";
+            purpose: "passkeys" | "sessions" | "admin" | "recovery" | "identities";
             /**
              * Hints
              * @default []
@@ -1327,6 +1521,11 @@ export interface components {
              * @enum {string}
              */
             scope: "full" | "recovery";
+            /**
+             * Method
+             * @description How the session was created: `passkey`, `oauth:<provider>` for a social sign-in, `recovery_code` or `recovery_email` for a recovery session.
+             */
+            method: string;
             /** Current */
             current: boolean;
         };
@@ -1359,6 +1558,11 @@ export interface components {
              * @enum {string}
              */
             scope: "full" | "recovery";
+            /**
+             * Method
+             * @description How the session was created: `passkey`, `oauth:<provider>` for a social sign-in, `recovery_code` or `recovery_email` for a recovery session.
+             */
+            method: string;
         };
         /** SetEmail */
         SetEmail: {
@@ -1385,6 +1589,12 @@ export interface components {
              * @description Only for native clients (X-Client-Type: native): send it as `Authorization: Bearer <session_token>`. Browsers get an HttpOnly cookie instead.
              */
             session_token?: string | null;
+            /**
+             * Passkey Suggested
+             * @description After a first social sign-in (a new account, no passkey yet): offer to create a passkey.
+             * @default false
+             */
+            passkey_suggested?: boolean;
         };
         /**
          * UnknownCredentialSignal
@@ -1426,6 +1636,39 @@ export interface components {
             display_name: string;
             /** Roles */
             roles: string[];
+        };
+        /** ProviderOut */
+        passkey_api__oauth__schemas__ProviderOut: {
+            /**
+             * Name
+             * @description The provider's key, as in /v1/oauth/{provider}/authorize
+             */
+            name: string;
+            /** Display Name */
+            display_name: string;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "oidc" | "github";
+        };
+        /** ProviderOut */
+        passkey_api__passkeys__schemas__ProviderOut: {
+            /**
+             * Name
+             * @description e.g. 'iCloud Keychain', or from the transports: 'Security key'
+             */
+            name: string;
+            /**
+             * Icon Light
+             * @description SVG data URI for light backgrounds
+             */
+            icon_light: string | null;
+            /**
+             * Icon Dark
+             * @description SVG data URI for dark backgrounds
+             */
+            icon_dark: string | null;
         };
     };
     responses: never;
@@ -1977,7 +2220,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Problem codes: `reauthentication_required`, `recovery_session_restricted` */
+            /** @description Problem codes: `reauthentication_required`, `passkey_required`, `fresh_sign_in_required`, `recovery_session_restricted` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2024,7 +2267,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Problem codes: `reauthentication_required`, `recovery_session_restricted` */
+            /** @description Problem codes: `reauthentication_required`, `passkey_required`, `fresh_sign_in_required`, `recovery_session_restricted` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2353,7 +2596,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Problem codes: `reauthentication_required` */
+            /** @description Problem codes: `reauthentication_required`, `passkey_required`, `fresh_sign_in_required` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2431,7 +2674,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Problem codes: `reauthentication_required` */
+            /** @description Problem codes: `reauthentication_required`, `passkey_required`, `fresh_sign_in_required` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2506,7 +2749,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Problem codes: `reauthentication_required`, `recovery_session_restricted` */
+            /** @description Problem codes: `reauthentication_required`, `passkey_required`, `fresh_sign_in_required`, `recovery_session_restricted` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3126,6 +3369,449 @@ export interface operations {
             };
         };
     };
+    list_providers_v1_oauth_providers_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProviderList"];
+                };
+            };
+            /** @description Problem codes: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    authorize_v1_oauth__provider__authorize_get: {
+        parameters: {
+            query: {
+                /** @description Where the browser returns: a page on one of PASSKEY_ORIGINS (or, with mode=code, one of PASSKEY_OAUTH_APP_REDIRECTS). It gets `signed_in`, `passkey_suggested`, `linked`, `code` (mode=code) or `error` (a problem code). */
+                redirect_to: string;
+                /** @description `cookie` (browsers): the session cookie is set. `code` (native apps): redirect_to gets a one-time `code` for POST /v1/oauth/exchange. */
+                mode?: "cookie" | "code";
+                /** @description mode=code: BASE64URL(SHA-256(code_verifier)); the exchange then needs the code_verifier, so an intercepted code is useless to another app. */
+                code_challenge?: string | null;
+            };
+            header?: never;
+            path: {
+                /** @description A key of PASSKEY_OAUTH_PROVIDERS */
+                provider: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description To the provider, or back to the app */
+            303: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Problem codes: `redirect_not_allowed` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `oauth_provider_unknown` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `validation_error`, `invalid_base64url` (and `malformed_json` with 400) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    callback_v1_oauth__provider__callback_get: {
+        parameters: {
+            query?: {
+                state?: string | null;
+                code?: string | null;
+                error?: string | null;
+            };
+            header?: never;
+            path: {
+                /** @description A key of PASSKEY_OAUTH_PROVIDERS */
+                provider: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description To the provider, or back to the app */
+            303: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Problem codes: `oauth_state_invalid` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `oauth_provider_unknown` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `validation_error`, `invalid_base64url` (and `malformed_json` with 400) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    exchange_v1_oauth_exchange_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ExchangeRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SignedIn"];
+                };
+            };
+            /** @description Problem codes: `oauth_code_invalid`, `oauth_code_verifier_mismatch` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `account_disabled` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `validation_error`, `invalid_base64url` (and `malformed_json` with 400) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `challenge_store_unavailable` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_identities_v1_me_identities_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IdentityList"];
+                };
+            };
+            /** @description Problem codes: `not_authenticated` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `recovery_session_restricted` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    link_identity_v1_me_identities__provider__post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A key of PASSKEY_OAUTH_PROVIDERS */
+                provider: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LinkRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LinkStarted"];
+                };
+            };
+            /** @description Problem codes: `redirect_not_allowed` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `not_authenticated` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `reauthentication_required`, `passkey_required`, `fresh_sign_in_required`, `recovery_session_restricted` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `oauth_provider_unknown` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `validation_error`, `invalid_base64url` (and `malformed_json` with 400) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `oauth_provider_error` */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `oauth_provider_unavailable`, `challenge_store_unavailable` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    unlink_identity_v1_me_identities__identity_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                identity_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Problem codes: `not_authenticated` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `reauthentication_required`, `passkey_required`, `fresh_sign_in_required`, `recovery_session_restricted` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `last_sign_in_method` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `validation_error`, `invalid_base64url` (and `malformed_json` with 400) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     list_users_v1_admin_users_get: {
         parameters: {
             query?: {
@@ -3287,7 +3973,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Problem codes: `reauthentication_required`, `recovery_session_restricted` */
+            /** @description Problem codes: `reauthentication_required`, `passkey_required`, `fresh_sign_in_required`, `recovery_session_restricted` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3363,7 +4049,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Problem codes: `reauthentication_required`, `recovery_session_restricted` */
+            /** @description Problem codes: `reauthentication_required`, `passkey_required`, `fresh_sign_in_required`, `recovery_session_restricted` */
             403: {
                 headers: {
                     [name: string]: unknown;

@@ -1,0 +1,49 @@
+"""The signed-in user's linked provider accounts: list and unlink. Linking itself is a
+social sign-in flow (oauth/service.py, begin_link)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from passkey_api.audit import service as audit
+from passkey_api.client_info import ClientInfo
+from passkey_api.errors import LastSignInMethod, NotFound
+from passkey_api.identities import repository
+from passkey_api.models import Identity, User
+
+
+async def list_for(db: AsyncSession, user: User) -> list[Identity]:
+    return await repository.list_for_user(db, user.id)
+
+
+async def unlink(
+    db: AsyncSession, user: User, identity_id: uuid.UUID, *, client: ClientInfo, now: datetime
+) -> None:
+    """Unlink a provider account, unless it is the account's last way in."""
+    identity = await repository.get_owned(db, user.id, identity_id)
+    if identity is None:
+        raise NotFound("No such identity.")
+    if not await repository.delete_unless_last(db, user.id, identity_id):
+        if await repository.get_owned(db, user.id, identity_id) is None:
+            raise NotFound("No such identity.")  # a concurrent request removed it
+        await audit.record_failure(
+            db,
+            "identity_unlinked",
+            user_id=user.id,
+            client=client,
+            now=now,
+            code=LastSignInMethod.code,
+        )
+        raise LastSignInMethod("Add a passkey (or link another provider) first.")
+    await audit.record(
+        db,
+        "identity_unlinked",
+        user_id=user.id,
+        client=client,
+        now=now,
+        provider=identity.provider,
+    )
+    await db.commit()

@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import Path, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from passkey_api.config import OAuthProvider
+
+ProviderName = Annotated[str, Path(description="A key of PASSKEY_OAUTH_PROVIDERS", max_length=64)]
+RedirectTo = Annotated[
+    str,
+    Query(
+        description="Where the browser returns: a page on one of PASSKEY_ORIGINS (or, "
+        "with mode=code, one of PASSKEY_OAUTH_APP_REDIRECTS). It gets `signed_in`, "
+        "`passkey_suggested`, `linked`, `code` (mode=code) or `error` (a problem code).",
+        max_length=2048,
+    ),
+]
+FlowMode = Annotated[
+    Literal["cookie", "code"],
+    Query(
+        description="`cookie` (browsers): the session cookie is set. `code` (native apps): "
+        "redirect_to gets a one-time `code` for POST /v1/oauth/exchange.",
+    ),
+]
+CodeChallenge = Annotated[
+    str | None,
+    Query(
+        description="mode=code: BASE64URL(SHA-256(code_verifier)); the exchange then needs "
+        "the code_verifier, so an intercepted code is useless to another app.",
+        max_length=128,
+    ),
+]
+CallbackValue = Annotated[str | None, Query(max_length=2048)]
+
+
+class ProviderOut(BaseModel):
+    name: str = Field(description="The provider's key, as in /v1/oauth/{provider}/authorize")
+    display_name: str
+    kind: Literal["oidc", "github"]
+
+    @classmethod
+    def of(cls, name: str, provider: OAuthProvider) -> ProviderOut:
+        return cls(name=name, display_name=provider.display_name or name, kind=provider.kind)
+
+
+class ProviderList(BaseModel):
+    providers: list[ProviderOut]
+
+
+class ExchangeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: str = Field(min_length=1, max_length=128, description="The one-time code")
+    code_verifier: str | None = Field(
+        default=None,
+        min_length=43,
+        max_length=128,
+        description="Required when /authorize was given a code_challenge",
+    )
