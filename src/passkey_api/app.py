@@ -119,8 +119,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestMiddleware)
-    app.include_router(ceremonies_router)
+    # FastAPI tries the routers in this order, each costing every later route a few
+    # microseconds: the health checks (load balancers), the session check (every page of
+    # an SPA) and the ceremonies first.
+    app.include_router(ops_router)
     app.include_router(session_router)
+    app.include_router(ceremonies_router)
     app.include_router(me_router)
     app.include_router(passkeys_router)
     app.include_router(recovery_router)
@@ -128,7 +132,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(oauth_router)
     app.include_router(identities_router)
     app.include_router(admin_router)
-    app.include_router(ops_router)
     app.include_router(wellknown_router)
     if settings.demo_page:
         page = package_files.files("passkey_api").joinpath("static/index.html").read_text()

@@ -10,7 +10,7 @@ from fastapi import Depends, Request, Response
 
 from passkey_api.client_info import ClientInfo
 from passkey_api.errors import NotAuthenticated, RecoverySessionRestricted, RoleRequired
-from passkey_api.resources import Resources, ResourcesDep
+from passkey_api.resources import Resources, ResourcesDep, resources_of
 from passkey_api.sessions import service, transport
 from passkey_api.sessions.service import RECOVERY, ActiveSession, Purpose
 
@@ -34,9 +34,10 @@ def _route_path(request: Request) -> str | None:
     return path if isinstance(path, str) else None
 
 
-async def optional_session(
-    request: Request, response: Response, resources: ResourcesDep
-) -> ActiveSession | None:
+async def optional_session(request: Request, response: Response) -> ActiveSession | None:
+    # resources_of(), not a ResourcesDep sub-dependency: this runs on every authenticated
+    # request, and each dependency FastAPI solves costs more than the lookup it saves.
+    resources = resources_of(request)
     settings = resources.settings
     token, via = transport.read_token(request, settings, resources.secret_key)
     if token is None:
