@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-import asyncpg
 from sqlalchemy import bindparam, event, select
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.engine import make_url
@@ -20,6 +18,7 @@ from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from passkey_api import metrics
+from passkey_api.pgpool import LeanPool
 
 
 def async_url(url: str) -> str:
@@ -102,7 +101,7 @@ class Databases:
     of a request-scoped database session, which they would rarely use."""
 
     sessionmaker: async_sessionmaker[AsyncSession]
-    pool: asyncpg.Pool | None
+    pool: LeanPool | None
 
     def session(self) -> AsyncSession:
         return self.sessionmaker()
@@ -116,38 +115,14 @@ class Databases:
 # SQLite always, goes through SQLAlchemy.
 
 
-async def create_pool(url: str, *, max_size: int = 10) -> asyncpg.Pool | None:
-    """The hot-statement pool for a PostgreSQL URL; None for SQLite."""
+def create_pool(url: str, *, max_size: int = 10) -> LeanPool | None:
+    """The hot-statement pool for a PostgreSQL URL (connections open on demand, so the
+    service starts while PostgreSQL is down); None for SQLite."""
     url = async_url(url)
     if is_sqlite(url):
         return None
     dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-    pool: asyncpg.Pool = await asyncpg.create_pool(
-        dsn,
-        # Connections are opened on demand: the service starts while PostgreSQL is down.
-        min_size=0,
-        max_size=max_size,
-        timeout=5,
-        command_timeout=30,
-        init=_json_codecs,
-        reset=_rollback_if_open,
-    )
-    return pool
-
-
-async def _json_codecs(connection: asyncpg.Connection) -> None:
-    for name in ("json", "jsonb"):
-        await connection.set_type_codec(
-            name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
-        )
-
-
-async def _rollback_if_open(connection: asyncpg.Connection) -> None:
-    """asyncpg's default reset runs a query on every release (a round trip per request);
-    the hot statements run in autocommit, so there is nothing to reset unless a
-    transaction was left open by an error."""
-    if connection.is_in_transaction():
-        await connection.execute("ROLLBACK")
+    return LeanPool(dsn, max_size=max_size)
 
 
 class RawStatement:
@@ -168,11 +143,11 @@ class RawStatement:
         fixed = self._fixed
         return [params[name] if name not in fixed else fixed[name] for name in self._names]
 
-    async def fetch(self, pool: asyncpg.Pool, params: Mapping[str, object]) -> list[Any]:
+    async def fetch(self, pool: LeanPool, params: Mapping[str, object]) -> list[Any]:
         records: list[Any] = await pool.fetch(self.sql, *self.args(params))
         return records
 
-    async def fetchrow(self, pool: asyncpg.Pool, params: Mapping[str, object]) -> Any:
+    async def fetchrow(self, pool: LeanPool, params: Mapping[str, object]) -> Any:
         return await pool.fetchrow(self.sql, *self.args(params))
 
 
@@ -221,7 +196,7 @@ class PairQuery(Generic[L, R]):
         result = await connection.execute(self._statement, {"key": key})
         return self._pair(result.mappings().first())
 
-    async def one_raw(self, pool: asyncpg.Pool, key: object) -> tuple[L, R] | None:
+    async def one_raw(self, pool: LeanPool, key: object) -> tuple[L, R] | None:
         """The same, through the hot-statement pool (PostgreSQL)."""
         return self._pair(await self._raw.fetchrow(pool, {"key": key}))
 

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Annotated
 
-import asyncpg
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -18,6 +17,7 @@ from passkey_api.config import Settings
 from passkey_api.db import Databases
 from passkey_api.mail import Mailer
 from passkey_api.oauth.providers import OAuthClients
+from passkey_api.pgpool import LeanPool
 from passkey_api.ratelimit import RateLimiter
 
 
@@ -27,7 +27,7 @@ class Resources:
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
     # PostgreSQL only: asyncpg directly, for the statements every request runs (db.py).
-    pool: asyncpg.Pool | None
+    pool: LeanPool | None
     challenges: ChallengeStore
     secret_key: bytes
     limiter: RateLimiter

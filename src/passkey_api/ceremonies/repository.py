@@ -9,12 +9,12 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import asyncpg
 from sqlalchemy import Boolean, Table, bindparam, insert, or_, select, update
 from sqlmodel import SQLModel
 
 from passkey_api.db import RawStatement
 from passkey_api.models import AuditEvent, Passkey, Session, User
+from passkey_api.pgpool import LeanPool
 
 _PASSKEYS: Table = Passkey.__table__  # type: ignore[attr-defined]
 _SESSIONS: Table = Session.__table__  # type: ignore[attr-defined]
@@ -74,7 +74,7 @@ _SIGN_IN = {zero: _sign_in_statement(counter_is_zero=zero) for zero in (True, Fa
 
 
 async def record_sign_in(
-    pool: asyncpg.Pool,
+    pool: LeanPool,
     *,
     passkey_id: uuid.UUID,
     sign_count: int,
@@ -118,7 +118,7 @@ CREDENTIAL_CONSTRAINT = "uq_passkeys_credential_id"
 
 
 async def record_sign_up(
-    pool: asyncpg.Pool, *, user: User, passkey: Passkey, session: Session, event: AuditEvent
+    pool: LeanPool, *, user: User, passkey: Passkey, session: Session, event: AuditEvent
 ) -> None:
     """Insert the account, its passkey, its session and the audit row, all or none.
     Raises asyncpg.UniqueViolationError naming the constraint on a taken username or a

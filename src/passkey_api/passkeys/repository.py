@@ -5,13 +5,13 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-import asyncpg
 from sqlalchemy import delete, update
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from passkey_api.db import PairQuery, insert_row
 from passkey_api.models import Passkey, User
+from passkey_api.pgpool import LeanPool
 
 _BY_CREDENTIAL_ID = PairQuery(Passkey, User, foreign_key="user_id", key="credential_id")
 
@@ -21,11 +21,11 @@ async def add(db: AsyncSession, passkey: Passkey) -> None:
 
 
 async def get_with_user(
-    db: AsyncSession | asyncpg.Pool, credential_id: bytes
+    db: AsyncSession | LeanPool, credential_id: bytes
 ) -> tuple[Passkey, User] | None:
     """The passkey and its owner, detached: the passkey is written with record_use().
     On `db`'s transaction, or through PostgreSQL's hot-statement pool."""
-    if isinstance(db, asyncpg.Pool):
+    if isinstance(db, LeanPool):
         return await _BY_CREDENTIAL_ID.one_raw(db, credential_id)
     return await _BY_CREDENTIAL_ID.one(db, credential_id)
 
