@@ -191,6 +191,8 @@ async def main_async(args: argparse.Namespace) -> None:
             "sign-up": sign_up,
         }
         for name, step in steps.items():
+            if args.only and name not in args.only.split(","):
+                continue
             for _ in range(args.n // 10):
                 await step()
             started, cpu = time.perf_counter(), time.process_time()
@@ -236,6 +238,7 @@ def main() -> None:
     parser.add_argument(
         "--profile", choices=["healthz", "session", "options", "sign-in", "sign-up"]
     )
+    parser.add_argument("--only", help="comma-separated steps to run (default: all)")
     parser.add_argument("--sort", default="cumulative")
     parser.add_argument("--lines", type=int, default=60)
     parser.add_argument("--embedded", action="store_true")

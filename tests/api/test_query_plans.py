@@ -19,6 +19,11 @@ HOT_QUERIES = {
     "WHERE user_id = '00000000-0000-0000-0000-000000000000'",
     "activity of a user": "SELECT * FROM audit_events WHERE user_id = "
     "'00000000-0000-0000-0000-000000000000' ORDER BY at DESC LIMIT 50",
+    # The sign-in's one statement (ceremonies/repository.py), in its shape.
+    "sign-in write": "WITH used AS (UPDATE passkeys SET sign_count = 2 "
+    "WHERE id = '00000000-0000-0000-0000-000000000000' AND sign_count < 2 RETURNING user_id) "
+    "SELECT passkeys.credential_id FROM passkeys JOIN used ON passkeys.user_id = used.user_id "
+    "ORDER BY passkeys.created_at",
 }
 
 

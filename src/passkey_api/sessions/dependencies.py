@@ -121,10 +121,10 @@ async def passkey_enrolment(active: CurrentSession, resources: ResourcesDep) -> 
     return await require_reauthentication("passkeys")(active, resources)
 
 
-async def client_info(request: Request, resources: ResourcesDep) -> ClientInfo:
+async def client_info(request: Request) -> ClientInfo:
     return ClientInfo(
         user_agent=request.headers.get("user-agent"),
-        ip=resources.addresses.of(request),
+        ip=resources_of(request).addresses.of(request),
     )
 
 
