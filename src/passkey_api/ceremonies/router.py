@@ -43,52 +43,6 @@ ClientType = Annotated[
 
 
 @router.post(
-    "/registration/options",
-    response_model=CreationOptionsJSON,
-    responses=problem_responses(
-        errors.UsernameTaken,
-        errors.InvalidUsername,
-        errors.ValidationFailed,
-        errors.ChallengeStoreUnavailable,
-    ),
-)
-async def registration_options(
-    body: RegistrationOptionsRequest, resources: ResourcesDep
-) -> JSONResponse:
-    """Start a sign-up: PublicKeyCredentialCreationOptionsJSON for
-    `PublicKeyCredential.parseCreationOptionsFromJSON()`."""
-    return _options(
-        await service.registration_options(
-            resources.databases, resources.challenges, resources.settings, body
-        )
-    )
-
-
-@router.post(
-    "/registration/verify",
-    status_code=status.HTTP_201_CREATED,
-    responses=problem_responses(*errors.ATTESTATION_ERRORS, errors.UsernameTaken),
-)
-async def registration_verify(
-    body: RegistrationResponseJSON,
-    response: Response,
-    resources: ResourcesDep,
-    client: Client,
-    client_type: ClientType = None,
-) -> SignedIn:
-    """Finish a sign-up with `credential.toJSON()`: creates the account and signs it in."""
-    result = await service.sign_up(
-        resources.databases,
-        resources.challenges,
-        resources.settings,
-        body,
-        client=client,
-        now=datetime.now(UTC),
-    )
-    return _signed_in(result, response, resources, client_type)
-
-
-@router.post(
     "/authentication/options",
     response_model=RequestOptionsJSON,
     responses=problem_responses(errors.ValidationFailed, errors.ChallengeStoreUnavailable),
@@ -124,6 +78,52 @@ async def authentication_verify(
     `unknown_credential` with `signal_unknown_credential` for
     `PublicKeyCredential.signalUnknownCredential()`."""
     result = await service.sign_in(
+        resources.databases,
+        resources.challenges,
+        resources.settings,
+        body,
+        client=client,
+        now=datetime.now(UTC),
+    )
+    return _signed_in(result, response, resources, client_type)
+
+
+@router.post(
+    "/registration/options",
+    response_model=CreationOptionsJSON,
+    responses=problem_responses(
+        errors.UsernameTaken,
+        errors.InvalidUsername,
+        errors.ValidationFailed,
+        errors.ChallengeStoreUnavailable,
+    ),
+)
+async def registration_options(
+    body: RegistrationOptionsRequest, resources: ResourcesDep
+) -> JSONResponse:
+    """Start a sign-up: PublicKeyCredentialCreationOptionsJSON for
+    `PublicKeyCredential.parseCreationOptionsFromJSON()`."""
+    return _options(
+        await service.registration_options(
+            resources.databases, resources.challenges, resources.settings, body
+        )
+    )
+
+
+@router.post(
+    "/registration/verify",
+    status_code=status.HTTP_201_CREATED,
+    responses=problem_responses(*errors.ATTESTATION_ERRORS, errors.UsernameTaken),
+)
+async def registration_verify(
+    body: RegistrationResponseJSON,
+    response: Response,
+    resources: ResourcesDep,
+    client: Client,
+    client_type: ClientType = None,
+) -> SignedIn:
+    """Finish a sign-up with `credential.toJSON()`: creates the account and signs it in."""
+    result = await service.sign_up(
         resources.databases,
         resources.challenges,
         resources.settings,

@@ -147,47 +147,6 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/v1/registration/options": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /**
-         * Registration Options
-         * @description Start a sign-up: PublicKeyCredentialCreationOptionsJSON for
-         *     `PublicKeyCredential.parseCreationOptionsFromJSON()`.
-         */
-        post: operations["registration_options_v1_registration_options_post"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/v1/registration/verify": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /**
-         * Registration Verify
-         * @description Finish a sign-up with `credential.toJSON()`: creates the account and signs it in.
-         */
-        post: operations["registration_verify_v1_registration_verify_post"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
     "/v1/authentication/options": {
         parameters: {
             query?: never;
@@ -225,6 +184,47 @@ export interface paths {
          *     `PublicKeyCredential.signalUnknownCredential()`.
          */
         post: operations["authentication_verify_v1_authentication_verify_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/registration/options": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Registration Options
+         * @description Start a sign-up: PublicKeyCredentialCreationOptionsJSON for
+         *     `PublicKeyCredential.parseCreationOptionsFromJSON()`.
+         */
+        post: operations["registration_options_v1_registration_options_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/registration/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Registration Verify
+         * @description Finish a sign-up with `credential.toJSON()`: creates the account and signs it in.
+         */
+        post: operations["registration_verify_v1_registration_verify_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -2092,6 +2092,129 @@ export interface operations {
             };
         };
     };
+    authentication_options_v1_authentication_options_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AuthenticationOptionsRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RequestOptionsJSON"];
+                };
+            };
+            /** @description Problem codes: `validation_error`, `invalid_base64url` (and `malformed_json` with 400) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `challenge_store_unavailable` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    authentication_verify_v1_authentication_verify_post: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description `native` for apps: the session comes back as a bearer token, not a cookie. */
+                "X-Client-Type"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AuthenticationResponseJSON"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SignedIn"];
+                };
+            };
+            /** @description Problem codes: `malformed_json`, `challenge_expired`, `ceremony_mismatch`, `client_data_type_mismatch`, `origin_mismatch`, `cross_origin_refused`, `rp_id_mismatch`, `user_presence_required`, `user_verification_required`, `invalid_credential`, `unknown_credential`, `credential_not_allowed`, `user_handle_mismatch`, `user_handle_missing`, `backup_eligibility_changed`, `sign_count_regression` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `account_disabled` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `validation_error`, `invalid_base64url` (and `malformed_json` with 400) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `challenge_store_unavailable` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     registration_options_v1_registration_options_post: {
         parameters: {
             query?: never;
@@ -2188,129 +2311,6 @@ export interface operations {
             };
             /** @description Problem codes: `credential_exists`, `username_taken` */
             409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Problem codes: `validation_error`, `invalid_base64url` (and `malformed_json` with 400) */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Problem codes: `rate_limited` */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Problem codes: `challenge_store_unavailable` */
-            503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    authentication_options_v1_authentication_options_post: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": components["schemas"]["AuthenticationOptionsRequest"];
-            };
-        };
-        responses: {
-            /** @description Successful Response */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["RequestOptionsJSON"];
-                };
-            };
-            /** @description Problem codes: `validation_error`, `invalid_base64url` (and `malformed_json` with 400) */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Problem codes: `rate_limited` */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Problem codes: `challenge_store_unavailable` */
-            503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    authentication_verify_v1_authentication_verify_post: {
-        parameters: {
-            query?: never;
-            header?: {
-                /** @description `native` for apps: the session comes back as a bearer token, not a cookie. */
-                "X-Client-Type"?: string | null;
-            };
-            path?: never;
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": components["schemas"]["AuthenticationResponseJSON"];
-            };
-        };
-        responses: {
-            /** @description Successful Response */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["SignedIn"];
-                };
-            };
-            /** @description Problem codes: `malformed_json`, `challenge_expired`, `ceremony_mismatch`, `client_data_type_mismatch`, `origin_mismatch`, `cross_origin_refused`, `rp_id_mismatch`, `user_presence_required`, `user_verification_required`, `invalid_credential`, `unknown_credential`, `credential_not_allowed`, `user_handle_mismatch`, `user_handle_missing`, `backup_eligibility_changed`, `sign_count_regression` */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Problem codes: `account_disabled` */
-            403: {
                 headers: {
                     [name: string]: unknown;
                 };
