@@ -158,6 +158,15 @@ async def another_browser(api: Api) -> httpx.AsyncClient:
     return client
 
 
+def pkce() -> tuple[str, str]:
+    """A native app's own PKCE pair: (code_verifier, S256 code_challenge)."""
+    verifier = secrets.token_urlsafe(48)
+    challenge = (
+        base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    )
+    return verifier, challenge
+
+
 async def user_count(api: Api) -> int:
     return int(await api.scalar("SELECT count(*) FROM users"))
 
@@ -246,11 +255,20 @@ async def test_github_sign_in(
 
 
 async def test_native_code_exchange(social: Api, provider_http: httpx.AsyncClient) -> None:
-    response = await sign_in(social.client, provider_http, mode="code", redirect_to=APP_REDIRECT)
+    verifier, challenge = pkce()
+    response = await sign_in(
+        social.client,
+        provider_http,
+        mode="code",
+        redirect_to=APP_REDIRECT,
+        code_challenge=challenge,
+    )
     params = back_to_app(response, APP_REDIRECT)
     assert set(params) == {"code"}
     assert not any("passkey_session" in c for c in response.headers.get_list("set-cookie"))
-    exchanged = await social.post("/v1/oauth/exchange", {"code": params["code"]})
+    exchanged = await social.post(
+        "/v1/oauth/exchange", {"code": params["code"], "code_verifier": verifier}
+    )
     assert exchanged.status_code == 200, exchanged.text
     body = exchanged.json()
     assert body["passkey_suggested"] is True
@@ -260,16 +278,15 @@ async def test_native_code_exchange(social: Api, provider_http: httpx.AsyncClien
     async with native:
         assert (await native.get("/v1/session", headers=bearer)).status_code == 200
         # Our one-time code is single use.
-        replay = await native.post("/v1/oauth/exchange", json={"code": params["code"]})
+        replay = await native.post(
+            "/v1/oauth/exchange", json={"code": params["code"], "code_verifier": verifier}
+        )
         assert replay.status_code == 400
         assert problem_code(replay) == "oauth_code_invalid"
 
 
 async def test_native_code_bound_to_app_pkce(social: Api, provider_http: httpx.AsyncClient) -> None:
-    verifier = secrets.token_urlsafe(48)
-    challenge = (
-        base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-    )
+    verifier, challenge = pkce()
     flow = {"mode": "code", "redirect_to": APP_REDIRECT, "code_challenge": challenge}
     code = back_to_app(await sign_in(social.client, provider_http, **flow), APP_REDIRECT)["code"]
     stolen = await social.post("/v1/oauth/exchange", {"code": code, "code_verifier": "x" * 43})
@@ -289,6 +306,38 @@ async def test_code_challenge_only_with_code_mode(social: Api) -> None:
         "/v1/oauth/oidc/authorize", params={"redirect_to": APP, "code_challenge": "a" * 43}
     )
     assert problem_code(response) == "validation_error"
+
+
+async def test_code_mode_needs_the_apps_pkce(social: Api) -> None:
+    """Without the app's own challenge, whoever reads the redirect could exchange the code."""
+    response = await social.client.get(
+        "/v1/oauth/oidc/authorize", params={"redirect_to": APP_REDIRECT, "mode": "code"}
+    )
+    assert response.status_code == 400
+    assert problem_code(response) == "oauth_code_challenge_required"
+    malformed = await social.client.get(
+        "/v1/oauth/oidc/authorize",
+        params={"redirect_to": APP_REDIRECT, "mode": "code", "code_challenge": "short"},
+    )
+    assert problem_code(malformed) == "validation_error"
+
+
+@pytest.mark.parametrize(
+    "redirect_to",
+    [
+        APP,  # a page on one of PASSKEY_ORIGINS: the code would sit in a web URL
+        f"{APP_REDIRECT}?extra=1",  # not exactly the app's redirect
+        f"{APP_REDIRECT}/more",
+    ],
+)
+async def test_code_mode_only_to_app_redirects(social: Api, redirect_to: str) -> None:
+    _, challenge = pkce()
+    response = await social.client.get(
+        "/v1/oauth/oidc/authorize",
+        params={"redirect_to": redirect_to, "mode": "code", "code_challenge": challenge},
+    )
+    assert response.status_code == 400
+    assert problem_code(response) == "redirect_not_allowed"
 
 
 # --- refused flows ---------------------------------------------------------------------
@@ -629,13 +678,18 @@ async def test_no_secrets_in_logs(
     social: Api, provider_http: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)  # as production runs (docs/security.md)
+    verifier, challenge = pkce()
     callback = await at_provider(
         provider_http,
-        await to_provider(social.client, mode="code", redirect_to=APP_REDIRECT),
+        await to_provider(
+            social.client, mode="code", redirect_to=APP_REDIRECT, code_challenge=challenge
+        ),
     )
     response = await social.client.get(local(callback))
     code = back_to_app(response, APP_REDIRECT)["code"]
-    exchanged = (await social.post("/v1/oauth/exchange", {"code": code})).json()
+    exchanged = (
+        await social.post("/v1/oauth/exchange", {"code": code, "code_verifier": verifier})
+    ).json()
     # The test's own clients log the URLs they follow (to the provider, and the callback
     # to the app); what the service itself logs, including its calls to the provider, stays.
     logged = "\n".join(

@@ -41,7 +41,7 @@ class Flow:
     browser: str
     # link: the signed-in user the provider account is linked to
     user_id: str | None = None
-    # native apps (mode=code): the app's own PKCE challenge for the exchange, if it sent one
+    # native apps (mode=code): the app's own PKCE challenge for the exchange (required)
     code_challenge: str | None = None
 
 

@@ -55,7 +55,10 @@ async def list_providers(settings: SettingsDep) -> ProviderList:
     responses={
         **_REDIRECT,
         **problem_responses(
-            errors.OAuthProviderUnknown, errors.RedirectNotAllowed, errors.ValidationFailed
+            errors.OAuthProviderUnknown,
+            errors.RedirectNotAllowed,
+            errors.OAuthCodeChallengeRequired,
+            errors.ValidationFailed,
         ),
     },
 )

@@ -42,6 +42,7 @@ from passkey_api.errors import (
     IdentityInUse,
     NotAuthenticated,
     OAuthBrowserMismatch,
+    OAuthCodeChallengeRequired,
     OAuthCodeInvalid,
     OAuthCodeVerifierMismatch,
     OAuthDenied,
@@ -131,6 +132,11 @@ async def begin_sign_in(
     check_redirect(settings, redirect_to, mode)
     if code_challenge is not None and (mode != "code" or not CODE_CHALLENGE.match(code_challenge)):
         raise ValidationFailed("code_challenge is for mode=code: BASE64URL(SHA-256(verifier)).")
+    if mode == "code" and code_challenge is None:
+        # The one-time code lands in a URL another app may be able to read (a custom
+        # scheme is not owned by anyone): only the app that began the flow, holding the
+        # verifier, may exchange it (RFC 8252 8.1, RFC 9700 2.1.1).
+        raise OAuthCodeChallengeRequired()
     try:
         url, binding = await _begin(
             store,
@@ -226,9 +232,12 @@ async def _begin(
 
 
 def check_redirect(settings: Settings, redirect_to: str, mode: Mode) -> None:
-    """Browsers go back to a page on one of PASSKEY_ORIGINS; native apps (mode=code) also
-    to one of their exact PASSKEY_OAUTH_APP_REDIRECTS."""
-    if mode == "code" and redirect_to in settings.oauth_app_redirects:
+    """Browsers (mode=cookie) go back to a page on one of PASSKEY_ORIGINS; native apps
+    (mode=code) only to one of their exact PASSKEY_OAUTH_APP_REDIRECTS: a one-time code
+    delivered to a web page would leak through its history, logs and Referer."""
+    if mode == "code":
+        if redirect_to not in settings.oauth_app_redirects:
+            raise RedirectNotAllowed("mode=code goes back only to PASSKEY_OAUTH_APP_REDIRECTS.")
         return
     try:
         parts = urlsplit(redirect_to)
@@ -479,8 +488,11 @@ async def exchange(
         if entry is None:
             raise OAuthCodeInvalid()
         user_id = uuid.UUID(entry.user_id)
-        if entry.code_challenge is not None and not (
-            code_verifier is not None
+        # Codes are only issued with the app's challenge (begin_sign_in); one without is
+        # refused all the same.
+        if not (
+            entry.code_challenge is not None
+            and code_verifier is not None
             and CODE_VERIFIER.match(code_verifier)
             and hmac.compare_digest(create_s256_code_challenge(code_verifier), entry.code_challenge)
         ):
