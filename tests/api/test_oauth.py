@@ -4,6 +4,7 @@ as a browser would (the app under test is in-process; the providers are uvicorn)
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import logging
@@ -17,6 +18,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
+from tests import oauth_servers
 from tests.api.conftest import ORIGIN, Api, ApiFactory, problem_code
 from tests.oauth_servers import (
     CLIENT_ID,
@@ -230,6 +232,53 @@ async def test_username_collision_gets_suffix(
     username = (await social.client.get("/v1/me")).json()["username"]
     assert username.startswith("Taken-Name-")
     assert len(username) == len("Taken-Name-") + 4
+
+
+async def _concurrent_sign_ins(
+    social: Api,
+    oidc: OidcProvider,
+    provider_http: httpx.AsyncClient,
+    users: list[oauth_servers.TestUser],
+) -> list[httpx.Response]:
+    """Each test user through the provider in a browser of its own, then all the
+    callbacks at once."""
+    browsers = [await another_browser(social) for _ in users]
+    callbacks = []
+    for browser, user in zip(browsers, users, strict=True):
+        oidc.knobs.user = user
+        callbacks.append(await at_provider(provider_http, await to_provider(browser)))
+    try:
+        return await asyncio.gather(
+            *(b.get(local(c)) for b, c in zip(browsers, callbacks, strict=True))
+        )
+    finally:
+        for browser in browsers:
+            await browser.aclose()
+
+
+async def test_concurrent_sign_ups_with_the_same_username(
+    social: Api, oidc: OidcProvider, provider_http: httpx.AsyncClient
+) -> None:
+    """Each new account gets a free username: the race is decided by the UNIQUE
+    constraint and a retry with a suffix, never a 500."""
+    users = [oauth_servers.TestUser(preferred_username="same-name") for _ in range(6)]
+    answers = await _concurrent_sign_ins(social, oidc, provider_http, users)
+    assert [back_to_app(a).get("signed_in") for a in answers] == ["oidc"] * 6
+    usernames = await social.scalar("SELECT count(DISTINCT username_key) FROM users")
+    assert usernames == 6
+    assert await social.scalar("SELECT count(*) FROM users WHERE username = 'same-name'") == 1
+
+
+async def test_concurrent_sign_ups_with_the_same_verified_email(
+    social: Api, oidc: OidcProvider, provider_http: httpx.AsyncClient
+) -> None:
+    """Two provider accounts vouching for one email at once make one account, not two
+    that each claim it."""
+    users = [oauth_servers.TestUser(email="shared@example.org") for _ in range(4)]
+    answers = await _concurrent_sign_ins(social, oidc, provider_http, users)
+    outcomes = sorted(back_to_app(a).get("signed_in") or back_to_app(a)["error"] for a in answers)
+    assert outcomes == ["account_exists_sign_in_first"] * 3 + ["oidc"]
+    assert await user_count(social) == 1
 
 
 async def test_email_only_in_userinfo(

@@ -51,6 +51,7 @@ from passkey_api.errors import (
     OAuthProviderUnknown,
     OAuthStateInvalid,
     RedirectNotAllowed,
+    UsernameTaken,
     ValidationFailed,
 )
 from passkey_api.identities import repository as identities
@@ -68,6 +69,8 @@ from passkey_api.users import repository as users
 
 USER_HANDLE_BYTES = 32
 MAX_REDIRECT_LENGTH = 2048
+# Concurrent sign-ups that collide on a username: tries before giving up (username_taken).
+NEW_ACCOUNT_ATTEMPTS = 4
 # RFC 7636 4.2: BASE64URL(SHA256(verifier)) is 43 characters.
 CODE_CHALLENGE = re.compile(r"^[A-Za-z0-9_-]{43}$")
 CODE_VERIFIER = re.compile(r"^[A-Za-z0-9._~-]{43,128}$")
@@ -379,16 +382,21 @@ async def _account_for(
     now: datetime,
 ) -> User:
     """The user this provider account signs in: the linked one, or a new account."""
-    identity = await identities.get_by_subject(db, provider, account.subject)
-    if identity is None:
+    for attempt in range(NEW_ACCOUNT_ATTEMPTS):
+        identity = await identities.get_by_subject(db, provider, account.subject)
+        if identity is not None:
+            break
         try:
-            return await _new_account(db, provider, account, client=client, now=now)
+            return await _new_account(
+                db, provider, account, suffixed=attempt > 0, client=client, now=now
+            )
         except IntegrityError:
-            # The same provider account signing in twice at once: the other one made it.
+            # A concurrent sign-up won a UNIQUE constraint: the same provider account
+            # (found on the next turn) or the same username (the next turn picks another).
+            # Nothing else of this unit of work is written yet.
             await db.rollback()
-            identity = await identities.get_by_subject(db, provider, account.subject)
-            if identity is None:
-                raise
+    else:
+        raise UsernameTaken("No free username was found; try again.")
     user = await users.get(db, identity.user_id)
     if user is None:
         raise NotAuthenticated("The account is gone.")
@@ -405,19 +413,20 @@ async def _new_account(
     provider: str,
     account: ProviderAccount,
     *,
+    suffixed: bool,
     client: ClientInfo,
     now: datetime,
 ) -> User:
     # Never a silent takeover: whoever owns that account proves it with its own way in
     # (a passkey), then links this provider from inside.
-    if (
-        account.email is not None
-        and account.email_verified
-        and await identities.account_with_email(db, account.email) is not None
-    ):
-        raise AccountExistsSignInFirst()
+    verified_email = account.email if account.email_verified else None
+    if verified_email is not None:
+        # Two new provider accounts with the same verified email at once: one account.
+        await identities.lock_email(db, verified_email)
+        if await identities.account_with_email(db, verified_email) is not None:
+            raise AccountExistsSignInFirst()
     username, username_key = await _free_username(
-        db, account.username or account.email or account.name
+        db, account.username or account.email or account.name, suffixed=suffixed
     )
     user = User(
         id=uuid.uuid4(),
@@ -430,6 +439,13 @@ async def _new_account(
     )
     await users.add(db, user)
     await identities.add(db, _identity(user.id, provider, account, now))
+    if (
+        verified_email is not None
+        and await identities.account_with_email(db, verified_email, other_than=user.id) is not None
+    ):
+        # SQLite: another sign-up with this email committed while we waited to write.
+        await db.rollback()
+        raise AccountExistsSignInFirst()
     await audit.record(db, "sign_up", user_id=user.id, client=client, now=now, provider=provider)
     return user
 
@@ -562,10 +578,16 @@ def _identity(
     )
 
 
-async def _free_username(db: AsyncSession, hint: str | None) -> tuple[str, str]:
-    """The hint as a username if it is free, else with a random suffix."""
+async def _free_username(
+    db: AsyncSession, hint: str | None, *, suffixed: bool = False
+) -> tuple[str, str]:
+    """The hint as a username if it is free, else (or when `suffixed`: a concurrent
+    sign-up just took it) with a random suffix."""
     base = names.from_hint(hint)
-    candidates = [base, *(f"{base}-{secrets.token_hex(2)}" for _ in range(3))]
+    candidates = [
+        *([] if suffixed else [base]),
+        *(f"{base}-{secrets.token_hex(2)}" for _ in range(3)),
+    ]
     candidates.append(f"user-{secrets.token_hex(6)}")
     for candidate in candidates:
         try:
