@@ -614,6 +614,62 @@ async def test_identity_linked_to_another_account(
     assert (await social.client.get("/v1/me/identities")).json()["identities"] == []
 
 
+async def _start_link(social: Api, authenticator: SoftAuthenticator) -> str:
+    """A passkey account starts linking the OIDC provider; returns the authorize URL."""
+    assert (await social.sign_up(authenticator)).status_code == 201
+    assert (await social.reauthenticate(authenticator, "identities")).status_code == 200
+    started = await social.post("/v1/me/identities/oidc", {"redirect_to": APP})
+    assert started.status_code == 200, started.text
+    return str(started.json()["authorize_url"])
+
+
+async def _identity_count(social: Api) -> int:
+    return int(await social.scalar("SELECT count(*) FROM identities"))
+
+
+async def test_link_needs_the_session_that_started_it(
+    social: Api, authenticator: SoftAuthenticator, provider_http: httpx.AsyncClient
+) -> None:
+    """Alice starts a link and walks away; Mallory signs in on the same browser and
+    finishes it with her provider account: it must not land on Alice's account."""
+    authorize_url = await _start_link(social, authenticator)
+    mallory = SoftAuthenticator()
+    assert (await social.sign_up(mallory)).status_code == 201  # replaces the session cookie
+    before = await audited(social, "identity_linked", "not_authenticated")
+    callback = await at_provider(provider_http, authorize_url)
+    assert back_to_app(await social.client.get(local(callback))) == {"error": "not_authenticated"}
+    assert await _identity_count(social) == 0
+    assert await audited(social, "identity_linked", "not_authenticated") == before + 1
+
+
+async def test_link_refused_once_its_session_is_revoked(
+    social: Api, authenticator: SoftAuthenticator, provider_http: httpx.AsyncClient
+) -> None:
+    authorize_url = await _start_link(social, authenticator)
+    # Revoked elsewhere (the cookie is still in this browser, but dead).
+    await execute(social, "DELETE FROM sessions")
+    callback = await at_provider(provider_http, authorize_url)
+    assert back_to_app(await social.client.get(local(callback))) == {"error": "not_authenticated"}
+    assert await _identity_count(social) == 0
+
+
+async def test_sign_out_ends_pending_flows(
+    social: Api, authenticator: SoftAuthenticator, provider_http: httpx.AsyncClient
+) -> None:
+    authorize_url = await _start_link(social, authenticator)
+    signed_out = await social.client.delete("/v1/session")
+    assert signed_out.status_code == 204
+    cleared = [c for c in signed_out.headers.get_list("set-cookie") if "oauth" in c]
+    assert cleared
+    assert all("Max-Age=0" in c for c in cleared), cleared
+    assert social.settings.oauth_cookie_name not in social.client.cookies
+    callback = await at_provider(provider_http, authorize_url)
+    assert back_to_app(await social.client.get(local(callback))) == {
+        "error": "oauth_browser_mismatch"
+    }
+    assert await _identity_count(social) == 0
+
+
 async def test_link_redirect_must_be_ours(social: Api, authenticator: SoftAuthenticator) -> None:
     await social.sign_up(authenticator)
     assert (await social.reauthenticate(authenticator, "identities")).status_code == 200

@@ -35,6 +35,7 @@ from passkey_api.audit import service as audit
 from passkey_api.challenges import ChallengeStore
 from passkey_api.client_info import ClientInfo
 from passkey_api.config import OAuthProvider, Settings
+from passkey_api.db import Databases
 from passkey_api.errors import (
     AccountDisabled,
     AccountExistsSignInFirst,
@@ -99,6 +100,9 @@ class Redirect:
     binding: str | None = None
     # Cookie mode: the session cookie to set.
     signed_in: SignedIn | None = None
+    # Link: the session that finished it, slid forward by this request (its cookie is
+    # sent again with the new expiry).
+    renewed: Session | None = None
 
 
 @dataclass(frozen=True)
@@ -186,6 +190,7 @@ async def begin_link(
         mode="cookie",
         redirect_to=redirect_to,
         user_id=str(active.user.id),
+        session_id=str(active.session.id),
     )
     return LinkStarted(authorize_url=url, binding=binding)
 
@@ -203,6 +208,7 @@ async def _begin(
     mode: Mode,
     redirect_to: str,
     user_id: str | None = None,
+    session_id: str | None = None,
     code_challenge: str | None = None,
 ) -> tuple[str, str]:
     # One binding per browser, kept across flows, so that two tabs can each sign in
@@ -227,6 +233,7 @@ async def _begin(
         code_verifier=verifier,
         browser=flows.browser_hash(binding),
         user_id=user_id,
+        session_id=session_id,
         code_challenge=code_challenge,
     )
     await flows.put_flow(store, secret_key, state, flow, settings.oauth_flow_ttl)
@@ -275,6 +282,7 @@ def with_params(url: str, **params: str) -> str:
 
 async def finish(
     db: AsyncSession,
+    databases: Databases,
     store: ChallengeStore,
     settings: Settings,
     oauth: OAuthClients,
@@ -284,10 +292,13 @@ async def finish(
     code: str | None,
     error: str | None,
     binding: str | None,
+    session_token: str | None,
     secret_key: bytes,
     client: ClientInfo,
     now: datetime,
 ) -> Redirect:
+    """`session_token`: the browser's session cookie, if any (a link must come back with
+    the session that started it)."""
     config = provider_of(settings, provider)
     flow = await flows.take_flow(store, secret_key, state) if state else None
     if flow is None or flow.provider != provider:
@@ -298,9 +309,23 @@ async def finish(
         )
         raise OAuthStateInvalid()
     user_id = uuid.UUID(flow.user_id) if flow.user_id else None
+    renewed: Session | None = None
     try:
         if not flows.same_browser(flow, binding):
             raise OAuthBrowserMismatch()
+        if flow.purpose == "link":
+            # Signed out, or someone else signed in, in this browser meanwhile: the
+            # provider account must not land on the account that started the flow.
+            active = (
+                await sessions.resolve(
+                    databases, session_token, lifetimes=settings.session_lifetimes, now=now
+                )
+                if session_token is not None
+                else None
+            )
+            if active is None or str(active.session.id) != flow.session_id:
+                raise NotAuthenticated("The session that started linking has ended.")
+            renewed = active.session if active.extended else None
         if error is not None:
             if error in _DENIALS:
                 raise OAuthDenied()
@@ -333,7 +358,9 @@ async def finish(
         )
         return Redirect(location=with_params(flow.redirect_to, error=exc.code))
     metrics.ceremony("oauth", "succeeded")
-    return Redirect(location=with_params(flow.redirect_to, **params), signed_in=signed_in)
+    return Redirect(
+        location=with_params(flow.redirect_to, **params), signed_in=signed_in, renewed=renewed
+    )
 
 
 async def _sign_in(
