@@ -691,6 +691,55 @@ async def test_unlink(
     assert problem_code(again) == "not_found"
 
 
+async def test_unlink_ends_the_providers_sessions(
+    social: Api,
+    authenticator: SoftAuthenticator,
+    provider_http: httpx.AsyncClient,
+) -> None:
+    """Whoever signed in with the provider account (maybe the reason it is unlinked)
+    does not stay signed in."""
+    await _passkey_user_with_oidc(social, authenticator, provider_http)
+    identity = (await social.client.get("/v1/me/identities")).json()["identities"][0]
+    other = await another_browser(social)
+    async with other:
+        back_to_app(await sign_in(other, provider_http))
+        assert (await other.get("/v1/session")).status_code == 200
+        revoked = await audited(social, "sessions_revoked")
+        removed = await social.client.delete(f"/v1/me/identities/{identity['id']}")
+        assert removed.status_code == 204, removed.text
+        assert (await other.get("/v1/session")).status_code == 401
+    # The passkey session that unlinked it stays.
+    assert (await social.client.get("/v1/session")).status_code == 200
+    assert await audited(social, "sessions_revoked") == revoked + 1
+    assert await social.scalar("SELECT count(*) FROM sessions WHERE method = 'oauth:oidc'") == 0
+
+
+async def test_unlink_the_provider_of_the_current_session(
+    social: Api, provider_http: httpx.AsyncClient
+) -> None:
+    back_to_app(await sign_in(social.client, provider_http))
+    started = await social.post("/v1/me/identities/github", {"redirect_to": APP})
+    callback = await at_provider(provider_http, started.json()["authorize_url"])
+    assert back_to_app(await social.client.get(local(callback))) == {"linked": "github"}
+    oidc_identity = next(
+        i
+        for i in (await social.client.get("/v1/me/identities")).json()["identities"]
+        if i["provider"] == "oidc"
+    )
+    removed = await social.client.delete(f"/v1/me/identities/{oidc_identity['id']}")
+    assert removed.status_code == 204, removed.text
+    assert any(
+        social.settings.cookie_name in c and "Max-Age=0" in c
+        for c in removed.headers.get_list("set-cookie")
+    )
+    assert (await social.client.get("/v1/session")).status_code == 401
+    # GitHub still signs the account in.
+    assert back_to_app(await sign_in(social.client, provider_http, "github")) == {
+        "signed_in": "github",
+        "passkey_suggested": "true",
+    }
+
+
 async def test_unlink_last_way_in_refused(social: Api, provider_http: httpx.AsyncClient) -> None:
     back_to_app(await sign_in(social.client, provider_http))
     identity = (await social.client.get("/v1/me/identities")).json()["identities"][0]

@@ -11,7 +11,7 @@ from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from passkey_api.db import insert_row
-from passkey_api.models import Identity, Passkey, User
+from passkey_api.models import Identity, Passkey, Session, User
 
 
 async def add(db: AsyncSession, identity: Identity) -> None:
@@ -123,3 +123,16 @@ async def delete_unless_last(db: AsyncSession, user_id: uuid.UUID, identity_id: 
         )
     )
     return bool(result.rowcount)
+
+
+async def delete_sessions_of_provider(db: AsyncSession, user_id: uuid.UUID, provider: str) -> int:
+    """Delete the user's sessions made by signing in with `provider` (method
+    `oauth:<provider>`); how many went. Sessions record the provider, not the provider
+    account: a second account of the same provider linked to the user loses its
+    sessions too, which errs on the safe side."""
+    result = await db.exec(
+        delete(Session).where(
+            col(Session.user_id) == user_id, col(Session.method) == f"oauth:{provider}"
+        )
+    )
+    return int(result.rowcount or 0)

@@ -646,7 +646,8 @@ export interface paths {
         post?: never;
         /**
          * Unlink Identity
-         * @description Unlink a provider account; 409 `last_sign_in_method` when the account would be
+         * @description Unlink a provider account and end the sessions signed in with that provider
+         *     (the current one too, if it was); 409 `last_sign_in_method` when the account would be
          *     left without a passkey or another provider to sign in with.
          */
         delete: operations["unlink_identity_v1_me_identities__identity_id__delete"];
