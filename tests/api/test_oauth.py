@@ -9,6 +9,7 @@ import base64
 import hashlib
 import logging
 import secrets
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,6 +19,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
+from passkey_api.models import Identity
 from tests import oauth_servers
 from tests.api.conftest import ORIGIN, Api, ApiFactory, problem_code
 from tests.oauth_servers import (
@@ -749,6 +751,42 @@ async def test_unlink_last_way_in_refused(social: Api, provider_http: httpx.Asyn
     assert len((await social.client.get("/v1/me/identities")).json()["identities"]) == 1
 
     # With a second provider linked, one of the two may go.
+    started = await social.post("/v1/me/identities/github", {"redirect_to": APP})
+    assert started.status_code == 200, started.text
+    callback = await at_provider(provider_http, started.json()["authorize_url"])
+    assert back_to_app(await social.client.get(local(callback))) == {"linked": "github"}
+    removed = await social.client.delete(f"/v1/me/identities/{identity['id']}")
+    assert removed.status_code == 204
+
+
+async def test_identity_of_a_removed_provider_is_no_way_in(
+    social: Api, provider_http: httpx.AsyncClient
+) -> None:
+    """An identity whose provider is no longer configured signs nobody in: it does not
+    make the last configured one removable."""
+    back_to_app(await sign_in(social.client, provider_http))
+    me = (await social.client.get("/v1/me")).json()
+    identity = (await social.client.get("/v1/me/identities")).json()["identities"][0]
+    # Linked while "retired" was configured; the operator has since removed it.
+    async with social.resources.databases.session() as db:
+        db.add(
+            Identity(
+                id=uuid.uuid4(),
+                user_id=uuid.UUID(me["id"]),
+                provider="retired",
+                subject="old-subject",
+                created_at=datetime.now(UTC),
+                last_used_at=datetime.now(UTC),
+            )
+        )
+        await db.commit()
+    response = await social.client.delete(f"/v1/me/identities/{identity['id']}")
+    assert response.status_code == 409
+    assert problem_code(response) == "last_sign_in_method"
+    listed = (await social.client.get("/v1/me/identities")).json()["identities"]
+    assert sorted(i["provider"] for i in listed) == ["oidc", "retired"]
+
+    # With a second configured provider linked, one of the two may go.
     started = await social.post("/v1/me/identities/github", {"redirect_to": APP})
     assert started.status_code == 200, started.text
     callback = await at_provider(provider_http, started.json()["authorize_url"])

@@ -4,6 +4,7 @@ queries and flush; services commit."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from datetime import datetime
 
 from sqlalchemy import delete, update
@@ -97,9 +98,16 @@ async def account_with_email(
     return result.first()
 
 
-async def delete_unless_last(db: AsyncSession, user_id: uuid.UUID, identity_id: uuid.UUID) -> bool:
+async def delete_unless_last(
+    db: AsyncSession,
+    user_id: uuid.UUID,
+    identity_id: uuid.UUID,
+    *,
+    configured: Collection[str],
+) -> bool:
     """Delete the user's identity unless it is their last way in (no passkey and no other
-    identity); False when nothing went.
+    identity of a provider in `configured`: one whose provider was removed from the
+    settings signs nobody in); False when nothing went.
 
     One conditional statement, after locking the user's passkeys and identities on
     PostgreSQL (SQLite runs it under its write lock), so that two concurrent removals
@@ -113,7 +121,11 @@ async def delete_unless_last(db: AsyncSession, user_id: uuid.UUID, identity_id: 
     others = (
         select(func.count())
         .select_from(Identity)
-        .where(Identity.user_id == user_id, Identity.id != identity_id)
+        .where(
+            Identity.user_id == user_id,
+            Identity.id != identity_id,
+            col(Identity.provider).in_(list(configured)),
+        )
     ).scalar_subquery()
     result = await db.exec(
         delete(Identity).where(

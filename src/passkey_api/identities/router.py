@@ -93,7 +93,14 @@ async def unlink_identity(
     """Unlink a provider account and end the sessions signed in with that provider
     (the current one too, if it was); 409 `last_sign_in_method` when the account would be
     left without a passkey or another provider to sign in with."""
-    signed_out = await service.unlink(db, active, identity_id, client=client, now=datetime.now(UTC))
+    signed_out = await service.unlink(
+        db,
+        active,
+        identity_id,
+        providers=resources.settings.oauth_providers.keys(),
+        client=client,
+        now=datetime.now(UTC),
+    )
     response = Response(status_code=status.HTTP_204_NO_CONTENT)
     if signed_out:
         transport.clear_cookie(response, resources.settings)

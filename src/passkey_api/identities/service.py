@@ -4,6 +4,7 @@ social sign-in flow (oauth/service.py, begin_link)."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from datetime import datetime
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -25,17 +26,19 @@ async def unlink(
     active: ActiveSession,
     identity_id: uuid.UUID,
     *,
+    providers: Collection[str],
     client: ClientInfo,
     now: datetime,
 ) -> bool:
     """Unlink a provider account, unless it is the account's last way in, and end the
     sessions it signed in (in the same unit of work): whoever had signed in with it must
-    not stay signed in. True when that ended the current session too."""
+    not stay signed in. True when that ended the current session too. `providers`: the
+    configured ones, the only identities that count as another way in."""
     user = active.user
     identity = await repository.get_owned(db, user.id, identity_id)
     if identity is None:
         raise NotFound("No such identity.")
-    if not await repository.delete_unless_last(db, user.id, identity_id):
+    if not await repository.delete_unless_last(db, user.id, identity_id, configured=providers):
         if await repository.get_owned(db, user.id, identity_id) is None:
             raise NotFound("No such identity.")  # a concurrent request removed it
         await audit.record_failure(
