@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gzip
 import hashlib
 import logging
 import secrets
@@ -452,6 +453,10 @@ async def test_finished_in_another_browser(social: Api, provider_http: httpx.Asy
         ("foreign_kid", "unknown-kid", "oauth_id_token_invalid"),
         ("expired", True, "oauth_id_token_expired"),
         ("audience", "another-client", "oauth_id_token_invalid"),
+        # Also meant for another party, even with azp naming us (OIDC Core 3.1.3.7).
+        ("audience", [CLIENT_ID, "another-client"], "oauth_id_token_invalid"),
+        # Still valid (exp), but issued long before this flow began.
+        ("issued_ago", 3600, "oauth_id_token_invalid"),
         ("issuer", "https://evil.example", "oauth_id_token_invalid"),
         ("deny", "access_denied", "oauth_denied"),
         ("deny", "server_error", "oauth_provider_error"),
@@ -468,6 +473,8 @@ async def test_bad_id_tokens_and_refusals(
     setattr(oidc.knobs, knob, value)
     if knob == "foreign_kid":
         oidc.knobs.foreign_key = True
+    if knob == "audience" and isinstance(value, list):
+        oidc.knobs.authorized_party = CLIENT_ID
     before = await audited(social, "sign_in", code)
     assert back_to_app(await sign_in(social.client, provider_http)) == {"error": code}
     assert (await social.client.get("/v1/session")).status_code == 401
@@ -494,6 +501,45 @@ async def test_redirect_not_allowed(social: Api, redirect_to: str) -> None:
     )
     assert response.status_code == 400
     assert problem_code(response) == "redirect_not_allowed"
+
+
+@pytest.mark.parametrize(
+    "discovery",
+    [
+        {"id_token_signing_alg_values_supported": 5},
+        {"id_token_signing_alg_values_supported": [["RS256"]]},
+        {"token_endpoint_auth_methods_supported": "client_secret_basic"},
+        {"userinfo_endpoint": 7},
+    ],
+)
+async def test_malformed_discovery_document(
+    social: Api, oidc: OidcProvider, discovery: dict[str, Any]
+) -> None:
+    oidc.knobs.discovery = discovery
+    response = await social.client.get("/v1/oauth/oidc/authorize", params={"redirect_to": APP})
+    assert back_to_app(response) == {"error": "oauth_provider_error"}
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        (b"not gzip at all", {"Content-Encoding": "gzip"}),  # undecodable
+        (b'{"access_token": "' + b"a" * 1_100_000 + b'"}', {}),  # too large
+        (gzip.compress(b" " * 5_000_000 + b"{}"), {"Content-Encoding": "gzip"}),  # a bomb
+    ],
+)
+async def test_misbehaving_token_endpoint(
+    social: Api,
+    oidc: OidcProvider,
+    provider_http: httpx.AsyncClient,
+    answer: tuple[bytes, dict[str, str]],
+) -> None:
+    """A provider's odd answer after the state was used is a code back to the app,
+    never a 500."""
+    oidc.knobs.token_answer = answer
+    assert back_to_app(await sign_in(social.client, provider_http)) == {
+        "error": "oauth_provider_error"
+    }
 
 
 async def test_unknown_provider(social: Api) -> None:
