@@ -58,8 +58,16 @@ class Knobs:
     foreign_kid: str | None = None
     expired: bool = False
     nonce: str | None = None  # a nonce other than the one asked for
-    audience: str | None = None
+    audience: str | list[str] | None = None
+    # Also name this party in `azp` (what makes Authlib accept extra audiences).
+    authorized_party: str | None = None
     issuer: str | None = None
+    # Seconds before now the ID token says it was issued (exp stays in the future).
+    issued_ago: int | None = None
+    # Merged into the discovery document (to make it malformed).
+    discovery: dict[str, Any] = field(default_factory=dict)
+    # The token endpoint's raw answer instead of a token: (body, headers).
+    token_answer: tuple[bytes, dict[str, str]] | None = None
     # Answer the authorization request with ?error=...
     deny: str | None = None
     # Keep the email out of the ID token (it is in UserInfo).
@@ -103,6 +111,7 @@ class OidcProvider:
                 "code_challenge_methods_supported": ["S256"],
                 "token_endpoint_auth_methods_supported": ["client_secret_basic"],
             }
+            | self.knobs.discovery
         )
 
     async def jwks(self, request: Request) -> Response:
@@ -142,6 +151,9 @@ class OidcProvider:
             or not compare_s256_code_challenge(value.get("code_verifier", ""), grant["challenge"])
         ):
             return JSONResponse({"error": "invalid_grant"}, status_code=400)
+        if self.knobs.token_answer is not None:
+            body, headers = self.knobs.token_answer
+            return Response(body, headers=headers, media_type="application/json")
         user: TestUser = grant["user"]
         access_token = secrets.token_urlsafe(24)
         self._tokens[access_token] = {"user": user}
@@ -171,11 +183,13 @@ class OidcProvider:
             "iss": knobs.issuer or self.issuer,
             "sub": user.sub,
             "aud": knobs.audience or CLIENT_ID,
-            "iat": now - 7200 if knobs.expired else now,
+            "iat": now - 7200 if knobs.expired else now - (knobs.issued_ago or 0),
             "exp": now - 3600 if knobs.expired else now + 300,
             "nonce": knobs.nonce or nonce,
             "at_hash": create_half_hash(access_token, knobs.alg).decode(),
         }
+        if knobs.authorized_party:
+            claims["azp"] = knobs.authorized_party
         if user.name:
             claims["name"] = user.name
         if user.preferred_username:

@@ -279,6 +279,14 @@ class RedirectNotAllowed(ApiError):
     status, code, title = 400, "redirect_not_allowed", "redirect_to is not an allowed address"
 
 
+class OAuthCodeChallengeRequired(ApiError):
+    status, code, title = (
+        400,
+        "oauth_code_challenge_required",
+        "mode=code needs the app's PKCE code_challenge (S256)",
+    )
+
+
 class OAuthStateInvalid(ApiError):
     status, code, title = 400, "oauth_state_invalid", "The sign-in is unknown, used or expired"
 

@@ -4,10 +4,13 @@ as a browser would (the app under test is in-process; the providers are uvicorn)
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import gzip
 import hashlib
 import logging
 import secrets
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,6 +20,8 @@ import httpx
 import pytest
 from sqlalchemy import text
 
+from passkey_api.models import Identity
+from tests import oauth_servers
 from tests.api.conftest import ORIGIN, Api, ApiFactory, problem_code
 from tests.oauth_servers import (
     CLIENT_ID,
@@ -158,6 +163,15 @@ async def another_browser(api: Api) -> httpx.AsyncClient:
     return client
 
 
+def pkce() -> tuple[str, str]:
+    """A native app's own PKCE pair: (code_verifier, S256 code_challenge)."""
+    verifier = secrets.token_urlsafe(48)
+    challenge = (
+        base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    )
+    return verifier, challenge
+
+
 async def user_count(api: Api) -> int:
     return int(await api.scalar("SELECT count(*) FROM users"))
 
@@ -223,6 +237,53 @@ async def test_username_collision_gets_suffix(
     assert len(username) == len("Taken-Name-") + 4
 
 
+async def _concurrent_sign_ins(
+    social: Api,
+    oidc: OidcProvider,
+    provider_http: httpx.AsyncClient,
+    users: list[oauth_servers.TestUser],
+) -> list[httpx.Response]:
+    """Each test user through the provider in a browser of its own, then all the
+    callbacks at once."""
+    browsers = [await another_browser(social) for _ in users]
+    callbacks = []
+    for browser, user in zip(browsers, users, strict=True):
+        oidc.knobs.user = user
+        callbacks.append(await at_provider(provider_http, await to_provider(browser)))
+    try:
+        return await asyncio.gather(
+            *(b.get(local(c)) for b, c in zip(browsers, callbacks, strict=True))
+        )
+    finally:
+        for browser in browsers:
+            await browser.aclose()
+
+
+async def test_concurrent_sign_ups_with_the_same_username(
+    social: Api, oidc: OidcProvider, provider_http: httpx.AsyncClient
+) -> None:
+    """Each new account gets a free username: the race is decided by the UNIQUE
+    constraint and a retry with a suffix, never a 500."""
+    users = [oauth_servers.TestUser(preferred_username="same-name") for _ in range(6)]
+    answers = await _concurrent_sign_ins(social, oidc, provider_http, users)
+    assert [back_to_app(a).get("signed_in") for a in answers] == ["oidc"] * 6
+    usernames = await social.scalar("SELECT count(DISTINCT username_key) FROM users")
+    assert usernames == 6
+    assert await social.scalar("SELECT count(*) FROM users WHERE username = 'same-name'") == 1
+
+
+async def test_concurrent_sign_ups_with_the_same_verified_email(
+    social: Api, oidc: OidcProvider, provider_http: httpx.AsyncClient
+) -> None:
+    """Two provider accounts vouching for one email at once make one account, not two
+    that each claim it."""
+    users = [oauth_servers.TestUser(email="shared@example.org") for _ in range(4)]
+    answers = await _concurrent_sign_ins(social, oidc, provider_http, users)
+    outcomes = sorted(back_to_app(a).get("signed_in") or back_to_app(a)["error"] for a in answers)
+    assert outcomes == ["account_exists_sign_in_first"] * 3 + ["oidc"]
+    assert await user_count(social) == 1
+
+
 async def test_email_only_in_userinfo(
     social: Api, oidc: OidcProvider, provider_http: httpx.AsyncClient
 ) -> None:
@@ -246,11 +307,20 @@ async def test_github_sign_in(
 
 
 async def test_native_code_exchange(social: Api, provider_http: httpx.AsyncClient) -> None:
-    response = await sign_in(social.client, provider_http, mode="code", redirect_to=APP_REDIRECT)
+    verifier, challenge = pkce()
+    response = await sign_in(
+        social.client,
+        provider_http,
+        mode="code",
+        redirect_to=APP_REDIRECT,
+        code_challenge=challenge,
+    )
     params = back_to_app(response, APP_REDIRECT)
     assert set(params) == {"code"}
     assert not any("passkey_session" in c for c in response.headers.get_list("set-cookie"))
-    exchanged = await social.post("/v1/oauth/exchange", {"code": params["code"]})
+    exchanged = await social.post(
+        "/v1/oauth/exchange", {"code": params["code"], "code_verifier": verifier}
+    )
     assert exchanged.status_code == 200, exchanged.text
     body = exchanged.json()
     assert body["passkey_suggested"] is True
@@ -260,16 +330,15 @@ async def test_native_code_exchange(social: Api, provider_http: httpx.AsyncClien
     async with native:
         assert (await native.get("/v1/session", headers=bearer)).status_code == 200
         # Our one-time code is single use.
-        replay = await native.post("/v1/oauth/exchange", json={"code": params["code"]})
+        replay = await native.post(
+            "/v1/oauth/exchange", json={"code": params["code"], "code_verifier": verifier}
+        )
         assert replay.status_code == 400
         assert problem_code(replay) == "oauth_code_invalid"
 
 
 async def test_native_code_bound_to_app_pkce(social: Api, provider_http: httpx.AsyncClient) -> None:
-    verifier = secrets.token_urlsafe(48)
-    challenge = (
-        base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-    )
+    verifier, challenge = pkce()
     flow = {"mode": "code", "redirect_to": APP_REDIRECT, "code_challenge": challenge}
     code = back_to_app(await sign_in(social.client, provider_http, **flow), APP_REDIRECT)["code"]
     stolen = await social.post("/v1/oauth/exchange", {"code": code, "code_verifier": "x" * 43})
@@ -289,6 +358,38 @@ async def test_code_challenge_only_with_code_mode(social: Api) -> None:
         "/v1/oauth/oidc/authorize", params={"redirect_to": APP, "code_challenge": "a" * 43}
     )
     assert problem_code(response) == "validation_error"
+
+
+async def test_code_mode_needs_the_apps_pkce(social: Api) -> None:
+    """Without the app's own challenge, whoever reads the redirect could exchange the code."""
+    response = await social.client.get(
+        "/v1/oauth/oidc/authorize", params={"redirect_to": APP_REDIRECT, "mode": "code"}
+    )
+    assert response.status_code == 400
+    assert problem_code(response) == "oauth_code_challenge_required"
+    malformed = await social.client.get(
+        "/v1/oauth/oidc/authorize",
+        params={"redirect_to": APP_REDIRECT, "mode": "code", "code_challenge": "short"},
+    )
+    assert problem_code(malformed) == "validation_error"
+
+
+@pytest.mark.parametrize(
+    "redirect_to",
+    [
+        APP,  # a page on one of PASSKEY_ORIGINS: the code would sit in a web URL
+        f"{APP_REDIRECT}?extra=1",  # not exactly the app's redirect
+        f"{APP_REDIRECT}/more",
+    ],
+)
+async def test_code_mode_only_to_app_redirects(social: Api, redirect_to: str) -> None:
+    _, challenge = pkce()
+    response = await social.client.get(
+        "/v1/oauth/oidc/authorize",
+        params={"redirect_to": redirect_to, "mode": "code", "code_challenge": challenge},
+    )
+    assert response.status_code == 400
+    assert problem_code(response) == "redirect_not_allowed"
 
 
 # --- refused flows ---------------------------------------------------------------------
@@ -352,6 +453,10 @@ async def test_finished_in_another_browser(social: Api, provider_http: httpx.Asy
         ("foreign_kid", "unknown-kid", "oauth_id_token_invalid"),
         ("expired", True, "oauth_id_token_expired"),
         ("audience", "another-client", "oauth_id_token_invalid"),
+        # Also meant for another party, even with azp naming us (OIDC Core 3.1.3.7).
+        ("audience", [CLIENT_ID, "another-client"], "oauth_id_token_invalid"),
+        # Still valid (exp), but issued long before this flow began.
+        ("issued_ago", 3600, "oauth_id_token_invalid"),
         ("issuer", "https://evil.example", "oauth_id_token_invalid"),
         ("deny", "access_denied", "oauth_denied"),
         ("deny", "server_error", "oauth_provider_error"),
@@ -368,6 +473,8 @@ async def test_bad_id_tokens_and_refusals(
     setattr(oidc.knobs, knob, value)
     if knob == "foreign_kid":
         oidc.knobs.foreign_key = True
+    if knob == "audience" and isinstance(value, list):
+        oidc.knobs.authorized_party = CLIENT_ID
     before = await audited(social, "sign_in", code)
     assert back_to_app(await sign_in(social.client, provider_http)) == {"error": code}
     assert (await social.client.get("/v1/session")).status_code == 401
@@ -394,6 +501,45 @@ async def test_redirect_not_allowed(social: Api, redirect_to: str) -> None:
     )
     assert response.status_code == 400
     assert problem_code(response) == "redirect_not_allowed"
+
+
+@pytest.mark.parametrize(
+    "discovery",
+    [
+        {"id_token_signing_alg_values_supported": 5},
+        {"id_token_signing_alg_values_supported": [["RS256"]]},
+        {"token_endpoint_auth_methods_supported": "client_secret_basic"},
+        {"userinfo_endpoint": 7},
+    ],
+)
+async def test_malformed_discovery_document(
+    social: Api, oidc: OidcProvider, discovery: dict[str, Any]
+) -> None:
+    oidc.knobs.discovery = discovery
+    response = await social.client.get("/v1/oauth/oidc/authorize", params={"redirect_to": APP})
+    assert back_to_app(response) == {"error": "oauth_provider_error"}
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        (b"not gzip at all", {"Content-Encoding": "gzip"}),  # undecodable
+        (b'{"access_token": "' + b"a" * 1_100_000 + b'"}', {}),  # too large
+        (gzip.compress(b" " * 5_000_000 + b"{}"), {"Content-Encoding": "gzip"}),  # a bomb
+    ],
+)
+async def test_misbehaving_token_endpoint(
+    social: Api,
+    oidc: OidcProvider,
+    provider_http: httpx.AsyncClient,
+    answer: tuple[bytes, dict[str, str]],
+) -> None:
+    """A provider's odd answer after the state was used is a code back to the app,
+    never a 500."""
+    oidc.knobs.token_answer = answer
+    assert back_to_app(await sign_in(social.client, provider_http)) == {
+        "error": "oauth_provider_error"
+    }
 
 
 async def test_unknown_provider(social: Api) -> None:
@@ -483,6 +629,38 @@ async def test_email_takeover_refused(
         assert (await browser.get("/v1/me")).json()["id"] == user_id
 
 
+async def test_recovery_address_counts_for_the_takeover_rule(
+    social: Api,
+    oidc: OidcProvider,
+    authenticator: SoftAuthenticator,
+    provider_http: httpx.AsyncClient,
+) -> None:
+    """A passkey account's verified recovery address is as much its own as a linked
+    provider's email: a social sign-in with that address does not get a new account."""
+    assert (await social.sign_up(authenticator)).status_code == 201
+    user_id = (await social.client.get("/v1/me")).json()["id"]
+    address = oidc.knobs.user.email
+    assert address is not None
+    # The only account: its address as recovery/ stores one that was verified.
+    await execute(
+        social,
+        "UPDATE users SET email = :email, email_verified_at = CURRENT_TIMESTAMP",
+        email=address.lower(),
+    )
+    browser = await another_browser(social)
+    async with browser:
+        response = await sign_in(browser, provider_http, "oidc")
+        assert back_to_app(response) == {"error": "account_exists_sign_in_first"}
+    assert await user_count(social) == 1
+    # An address that was never verified belongs to nobody yet.
+    await execute(social, "UPDATE users SET email_verified_at = NULL")
+    browser = await another_browser(social)
+    async with browser:
+        back_to_app(await sign_in(browser, provider_http, "oidc"))
+        assert (await browser.get("/v1/me")).json()["id"] != user_id
+    assert await user_count(social) == 2
+
+
 async def test_unverified_email_makes_a_separate_account(
     social: Api,
     oidc: OidcProvider,
@@ -516,6 +694,62 @@ async def test_identity_linked_to_another_account(
     assert (await social.client.get("/v1/me/identities")).json()["identities"] == []
 
 
+async def _start_link(social: Api, authenticator: SoftAuthenticator) -> str:
+    """A passkey account starts linking the OIDC provider; returns the authorize URL."""
+    assert (await social.sign_up(authenticator)).status_code == 201
+    assert (await social.reauthenticate(authenticator, "identities")).status_code == 200
+    started = await social.post("/v1/me/identities/oidc", {"redirect_to": APP})
+    assert started.status_code == 200, started.text
+    return str(started.json()["authorize_url"])
+
+
+async def _identity_count(social: Api) -> int:
+    return int(await social.scalar("SELECT count(*) FROM identities"))
+
+
+async def test_link_needs_the_session_that_started_it(
+    social: Api, authenticator: SoftAuthenticator, provider_http: httpx.AsyncClient
+) -> None:
+    """Alice starts a link and walks away; Mallory signs in on the same browser and
+    finishes it with her provider account: it must not land on Alice's account."""
+    authorize_url = await _start_link(social, authenticator)
+    mallory = SoftAuthenticator()
+    assert (await social.sign_up(mallory)).status_code == 201  # replaces the session cookie
+    before = await audited(social, "identity_linked", "not_authenticated")
+    callback = await at_provider(provider_http, authorize_url)
+    assert back_to_app(await social.client.get(local(callback))) == {"error": "not_authenticated"}
+    assert await _identity_count(social) == 0
+    assert await audited(social, "identity_linked", "not_authenticated") == before + 1
+
+
+async def test_link_refused_once_its_session_is_revoked(
+    social: Api, authenticator: SoftAuthenticator, provider_http: httpx.AsyncClient
+) -> None:
+    authorize_url = await _start_link(social, authenticator)
+    # Revoked elsewhere (the cookie is still in this browser, but dead).
+    await execute(social, "DELETE FROM sessions")
+    callback = await at_provider(provider_http, authorize_url)
+    assert back_to_app(await social.client.get(local(callback))) == {"error": "not_authenticated"}
+    assert await _identity_count(social) == 0
+
+
+async def test_sign_out_ends_pending_flows(
+    social: Api, authenticator: SoftAuthenticator, provider_http: httpx.AsyncClient
+) -> None:
+    authorize_url = await _start_link(social, authenticator)
+    signed_out = await social.client.delete("/v1/session")
+    assert signed_out.status_code == 204
+    cleared = [c for c in signed_out.headers.get_list("set-cookie") if "oauth" in c]
+    assert cleared
+    assert all("Max-Age=0" in c for c in cleared), cleared
+    assert social.settings.oauth_cookie_name not in social.client.cookies
+    callback = await at_provider(provider_http, authorize_url)
+    assert back_to_app(await social.client.get(local(callback))) == {
+        "error": "oauth_browser_mismatch"
+    }
+    assert await _identity_count(social) == 0
+
+
 async def test_link_redirect_must_be_ours(social: Api, authenticator: SoftAuthenticator) -> None:
     await social.sign_up(authenticator)
     assert (await social.reauthenticate(authenticator, "identities")).status_code == 200
@@ -537,6 +771,55 @@ async def test_unlink(
     assert problem_code(again) == "not_found"
 
 
+async def test_unlink_ends_the_providers_sessions(
+    social: Api,
+    authenticator: SoftAuthenticator,
+    provider_http: httpx.AsyncClient,
+) -> None:
+    """Whoever signed in with the provider account (maybe the reason it is unlinked)
+    does not stay signed in."""
+    await _passkey_user_with_oidc(social, authenticator, provider_http)
+    identity = (await social.client.get("/v1/me/identities")).json()["identities"][0]
+    other = await another_browser(social)
+    async with other:
+        back_to_app(await sign_in(other, provider_http))
+        assert (await other.get("/v1/session")).status_code == 200
+        revoked = await audited(social, "sessions_revoked")
+        removed = await social.client.delete(f"/v1/me/identities/{identity['id']}")
+        assert removed.status_code == 204, removed.text
+        assert (await other.get("/v1/session")).status_code == 401
+    # The passkey session that unlinked it stays.
+    assert (await social.client.get("/v1/session")).status_code == 200
+    assert await audited(social, "sessions_revoked") == revoked + 1
+    assert await social.scalar("SELECT count(*) FROM sessions WHERE method = 'oauth:oidc'") == 0
+
+
+async def test_unlink_the_provider_of_the_current_session(
+    social: Api, provider_http: httpx.AsyncClient
+) -> None:
+    back_to_app(await sign_in(social.client, provider_http))
+    started = await social.post("/v1/me/identities/github", {"redirect_to": APP})
+    callback = await at_provider(provider_http, started.json()["authorize_url"])
+    assert back_to_app(await social.client.get(local(callback))) == {"linked": "github"}
+    oidc_identity = next(
+        i
+        for i in (await social.client.get("/v1/me/identities")).json()["identities"]
+        if i["provider"] == "oidc"
+    )
+    removed = await social.client.delete(f"/v1/me/identities/{oidc_identity['id']}")
+    assert removed.status_code == 204, removed.text
+    assert any(
+        social.settings.cookie_name in c and "Max-Age=0" in c
+        for c in removed.headers.get_list("set-cookie")
+    )
+    assert (await social.client.get("/v1/session")).status_code == 401
+    # GitHub still signs the account in.
+    assert back_to_app(await sign_in(social.client, provider_http, "github")) == {
+        "signed_in": "github",
+        "passkey_suggested": "true",
+    }
+
+
 async def test_unlink_last_way_in_refused(social: Api, provider_http: httpx.AsyncClient) -> None:
     back_to_app(await sign_in(social.client, provider_http))
     identity = (await social.client.get("/v1/me/identities")).json()["identities"][0]
@@ -546,6 +829,42 @@ async def test_unlink_last_way_in_refused(social: Api, provider_http: httpx.Asyn
     assert len((await social.client.get("/v1/me/identities")).json()["identities"]) == 1
 
     # With a second provider linked, one of the two may go.
+    started = await social.post("/v1/me/identities/github", {"redirect_to": APP})
+    assert started.status_code == 200, started.text
+    callback = await at_provider(provider_http, started.json()["authorize_url"])
+    assert back_to_app(await social.client.get(local(callback))) == {"linked": "github"}
+    removed = await social.client.delete(f"/v1/me/identities/{identity['id']}")
+    assert removed.status_code == 204
+
+
+async def test_identity_of_a_removed_provider_is_no_way_in(
+    social: Api, provider_http: httpx.AsyncClient
+) -> None:
+    """An identity whose provider is no longer configured signs nobody in: it does not
+    make the last configured one removable."""
+    back_to_app(await sign_in(social.client, provider_http))
+    me = (await social.client.get("/v1/me")).json()
+    identity = (await social.client.get("/v1/me/identities")).json()["identities"][0]
+    # Linked while "retired" was configured; the operator has since removed it.
+    async with social.resources.databases.session() as db:
+        db.add(
+            Identity(
+                id=uuid.uuid4(),
+                user_id=uuid.UUID(me["id"]),
+                provider="retired",
+                subject="old-subject",
+                created_at=datetime.now(UTC),
+                last_used_at=datetime.now(UTC),
+            )
+        )
+        await db.commit()
+    response = await social.client.delete(f"/v1/me/identities/{identity['id']}")
+    assert response.status_code == 409
+    assert problem_code(response) == "last_sign_in_method"
+    listed = (await social.client.get("/v1/me/identities")).json()["identities"]
+    assert sorted(i["provider"] for i in listed) == ["oidc", "retired"]
+
+    # With a second configured provider linked, one of the two may go.
     started = await social.post("/v1/me/identities/github", {"redirect_to": APP})
     assert started.status_code == 200, started.text
     callback = await at_provider(provider_http, started.json()["authorize_url"])
@@ -629,13 +948,18 @@ async def test_no_secrets_in_logs(
     social: Api, provider_http: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)  # as production runs (docs/security.md)
+    verifier, challenge = pkce()
     callback = await at_provider(
         provider_http,
-        await to_provider(social.client, mode="code", redirect_to=APP_REDIRECT),
+        await to_provider(
+            social.client, mode="code", redirect_to=APP_REDIRECT, code_challenge=challenge
+        ),
     )
     response = await social.client.get(local(callback))
     code = back_to_app(response, APP_REDIRECT)["code"]
-    exchanged = (await social.post("/v1/oauth/exchange", {"code": code})).json()
+    exchanged = (
+        await social.post("/v1/oauth/exchange", {"code": code, "code_verifier": verifier})
+    ).json()
     # The test's own clients log the URLs they follow (to the provider, and the callback
     # to the app); what the service itself logs, including its calls to the provider, stays.
     logged = "\n".join(

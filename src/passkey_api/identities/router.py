@@ -16,6 +16,7 @@ from passkey_api.oauth import service as oauth
 from passkey_api.oauth.schemas import ProviderName, ProviderOut
 from passkey_api.openapi import problem_responses
 from passkey_api.resources import ChallengeStoreDep, DbDep, ResourcesDep, SettingsDep
+from passkey_api.sessions import transport
 from passkey_api.sessions.dependencies import Client, CurrentSession, require_reauthentication
 from passkey_api.sessions.service import ActiveSession
 from passkey_api.throttle import session_limits
@@ -83,8 +84,24 @@ async def link_identity(
     responses=problem_responses(*_SUDO, errors.NotFound, errors.LastSignInMethod),
 )
 async def unlink_identity(
-    identity_id: uuid.UUID, active: ManageIdentities, db: DbDep, client: Client
-) -> None:
-    """Unlink a provider account; 409 `last_sign_in_method` when the account would be
+    identity_id: uuid.UUID,
+    active: ManageIdentities,
+    db: DbDep,
+    client: Client,
+    resources: ResourcesDep,
+) -> Response:
+    """Unlink a provider account and end the sessions signed in with that provider
+    (the current one too, if it was); 409 `last_sign_in_method` when the account would be
     left without a passkey or another provider to sign in with."""
-    await service.unlink(db, active.user, identity_id, client=client, now=datetime.now(UTC))
+    signed_out = await service.unlink(
+        db,
+        active,
+        identity_id,
+        providers=resources.settings.oauth_providers.keys(),
+        client=client,
+        now=datetime.now(UTC),
+    )
+    response = Response(status_code=status.HTTP_204_NO_CONTENT)
+    if signed_out:
+        transport.clear_cookie(response, resources.settings)
+    return response

@@ -26,3 +26,14 @@ def set_cookie(response: Response, settings: Settings, binding: str) -> None:
         httponly=True,
         samesite="lax",
     )
+
+
+def clear_cookie(response: Response, settings: Settings) -> None:
+    """On sign-out: the flows this browser started cannot be finished any more."""
+    response.delete_cookie(
+        settings.oauth_cookie_name,
+        path="/",
+        secure=settings.cookie_secure,
+        httponly=True,
+        samesite="lax",
+    )

@@ -39,9 +39,11 @@ class Flow:
     code_verifier: str
     # SHA-256 of the browser-binding cookie set when the flow began.
     browser: str
-    # link: the signed-in user the provider account is linked to
+    # link: the signed-in user the provider account is linked to, and the session that
+    # asked (the callback must come with that same live session)
     user_id: str | None = None
-    # native apps (mode=code): the app's own PKCE challenge for the exchange, if it sent one
+    session_id: str | None = None
+    # native apps (mode=code): the app's own PKCE challenge for the exchange (required)
     code_challenge: str | None = None
 
 

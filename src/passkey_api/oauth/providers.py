@@ -197,6 +197,19 @@ class OAuthClients:
                 raise OAuthNonceMismatch() from exc
             raise OAuthIdTokenInvalid(f"The ID token's {exc.claim!r} claim is wrong.") from exc
         info: dict[str, Any] = dict(claims)
+        # OIDC Core 3.1.3.7: Authlib accepts extra audiences when azp names us; an ID token
+        # that is also meant for others is not one we take.
+        if info.get("aud") not in (provider.client_id, [provider.client_id]):
+            raise OAuthIdTokenInvalid("The ID token is also meant for other audiences.")
+        # Issued during this flow: not older than a flow can live (plus the clock skew).
+        issued_at = info.get("iat")
+        oldest = time.time() - self._settings.oauth_flow_ttl.total_seconds() - LEEWAY_SECONDS
+        if (
+            not isinstance(issued_at, int | float)
+            or isinstance(issued_at, bool)
+            or issued_at < oldest
+        ):
+            raise OAuthIdTokenInvalid("The ID token was issued too long ago.")
         subject = info["sub"]
         if not isinstance(subject, str) or not 0 < len(subject) <= 255:
             raise OAuthIdTokenInvalid("The ID token's subject is not an identifier.")
@@ -271,6 +284,15 @@ class OAuthClients:
         for field in ("authorization_endpoint", "token_endpoint", "jwks_uri"):
             if not isinstance(document.get(field), str):
                 raise OAuthProviderError(f"The discovery document has no {field}.")
+        if not isinstance(document.get("userinfo_endpoint", ""), str):
+            raise OAuthProviderError("The discovery document's userinfo_endpoint is not a URL.")
+        for field in (
+            "id_token_signing_alg_values_supported",
+            "token_endpoint_auth_methods_supported",
+        ):
+            value = document.get(field, [])
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise OAuthProviderError(f"The discovery document's {field} is not a list.")
         return document
 
     async def _keys(self, metadata: dict[str, Any], *, refresh: bool = False) -> KeySet:
@@ -290,11 +312,31 @@ class OAuthClients:
         self._cache[url] = (now, document)
         return document
 
-    async def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    async def _send(self, method: str, url: str, **kwargs: Any) -> Answer:
+        """The provider's answer, read up to MAX_DOCUMENT_BYTES (decoded): a provider that
+        misbehaves is an OAuthProviderError, one that cannot be reached unavailable."""
         try:
-            return await self._http.request(method, url, **kwargs)
+            async with self._http.stream(method, url, **kwargs) as response:
+                body = bytearray()
+                async for chunk in response.aiter_bytes():
+                    body += chunk
+                    if len(body) > MAX_DOCUMENT_BYTES:
+                        raise OAuthProviderError("The provider's answer is too large.")
+                return Answer(status_code=response.status_code, content=bytes(body))
+        except httpx.UnsupportedProtocol as exc:  # a discovery document naming ftp://...
+            raise OAuthProviderError("The provider named an unusable URL.") from exc
         except httpx.TransportError as exc:  # timeouts, refused connections, TLS
             raise OAuthProviderUnavailable() from exc
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:  # undecodable bodies, bad URLs
+            raise OAuthProviderError("The provider's answer could not be read.") from exc
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What is kept of a provider's HTTP answer."""
+
+    status_code: int
+    content: bytes
 
 
 def _auth_method(
@@ -311,18 +353,16 @@ def _auth_method(
     return "client_secret_post"
 
 
-def _json(response: httpx.Response) -> Any:
+def _json(response: Answer) -> Any:
     if response.status_code >= 500:
         raise OAuthProviderError(f"The provider answered {response.status_code}.")
-    if len(response.content) > MAX_DOCUMENT_BYTES:
-        raise OAuthProviderError("The provider's answer is too large.")
     try:
         return json.loads(response.content)
     except ValueError as exc:
         raise OAuthProviderError("The provider's answer is not JSON.") from exc
 
 
-def _json_object(response: httpx.Response, *, accept_errors: bool = False) -> dict[str, Any]:
+def _json_object(response: Answer, *, accept_errors: bool = False) -> dict[str, Any]:
     if response.status_code >= 400 and not accept_errors:
         raise OAuthProviderError(f"The provider answered {response.status_code}.")
     document = _json(response)

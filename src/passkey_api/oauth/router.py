@@ -55,7 +55,10 @@ async def list_providers(settings: SettingsDep) -> ProviderList:
     responses={
         **_REDIRECT,
         **problem_responses(
-            errors.OAuthProviderUnknown, errors.RedirectNotAllowed, errors.ValidationFailed
+            errors.OAuthProviderUnknown,
+            errors.RedirectNotAllowed,
+            errors.OAuthCodeChallengeRequired,
+            errors.ValidationFailed,
         ),
     },
 )
@@ -110,8 +113,10 @@ async def callback(
     Back to redirect_to with `signed_in` (+ `passkey_suggested`), `code` (mode=code),
     `linked`, or `error`; an unknown or used `state` is a problem response."""
     settings = resources.settings
+    session_token, via = transport.read_token(request, settings, resources.secret_key)
     result = await service.finish(
         db,
+        resources.databases,
         store,
         settings,
         resources.oauth,
@@ -120,11 +125,12 @@ async def callback(
         code=code,
         error=error,
         binding=binding.read(request, settings),
+        session_token=session_token if via == "cookie" else None,
         secret_key=resources.secret_key,
         client=client,
         now=datetime.now(UTC),
     )
-    return _redirect(result, resources)
+    return _redirect(result, resources, session_token)
 
 
 @router.post(
@@ -165,8 +171,18 @@ async def exchange(
     )
 
 
-def _redirect(result: service.Redirect, resources: ResourcesDep) -> Response:
+def _redirect(
+    result: service.Redirect, resources: ResourcesDep, session_token: str | None = None
+) -> Response:
     response = RedirectResponse(result.location, status_code=status.HTTP_303_SEE_OTHER)
+    if result.renewed is not None and session_token is not None:
+        transport.set_cookie(
+            response,
+            resources.settings,
+            resources.secret_key,
+            session_token,
+            result.renewed.expires_at,
+        )
     if result.binding is not None:
         binding.set_cookie(response, resources.settings, result.binding)
     if result.signed_in is not None:

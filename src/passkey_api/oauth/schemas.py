@@ -11,8 +11,8 @@ ProviderName = Annotated[str, Path(description="A key of PASSKEY_OAUTH_PROVIDERS
 RedirectTo = Annotated[
     str,
     Query(
-        description="Where the browser returns: a page on one of PASSKEY_ORIGINS (or, "
-        "with mode=code, one of PASSKEY_OAUTH_APP_REDIRECTS). It gets `signed_in`, "
+        description="Where the browser returns: a page on one of PASSKEY_ORIGINS (with "
+        "mode=code: exactly one of PASSKEY_OAUTH_APP_REDIRECTS). It gets `signed_in`, "
         "`passkey_suggested`, `linked`, `code` (mode=code) or `error` (a problem code).",
         max_length=2048,
     ),
@@ -27,8 +27,9 @@ FlowMode = Annotated[
 CodeChallenge = Annotated[
     str | None,
     Query(
-        description="mode=code: BASE64URL(SHA-256(code_verifier)); the exchange then needs "
-        "the code_verifier, so an intercepted code is useless to another app.",
+        description="Required with mode=code: BASE64URL(SHA-256(code_verifier)) (S256); "
+        "the exchange needs the code_verifier, so an intercepted code is useless to "
+        "another app.",
         max_length=128,
     ),
 ]
@@ -57,5 +58,5 @@ class ExchangeRequest(BaseModel):
         default=None,
         min_length=43,
         max_length=128,
-        description="Required when /authorize was given a code_challenge",
+        description="The verifier of the code_challenge given to /authorize (required)",
     )

@@ -35,6 +35,7 @@ from passkey_api.audit import service as audit
 from passkey_api.challenges import ChallengeStore
 from passkey_api.client_info import ClientInfo
 from passkey_api.config import OAuthProvider, Settings
+from passkey_api.db import Databases
 from passkey_api.errors import (
     AccountDisabled,
     AccountExistsSignInFirst,
@@ -42,6 +43,7 @@ from passkey_api.errors import (
     IdentityInUse,
     NotAuthenticated,
     OAuthBrowserMismatch,
+    OAuthCodeChallengeRequired,
     OAuthCodeInvalid,
     OAuthCodeVerifierMismatch,
     OAuthDenied,
@@ -50,6 +52,7 @@ from passkey_api.errors import (
     OAuthProviderUnknown,
     OAuthStateInvalid,
     RedirectNotAllowed,
+    UsernameTaken,
     ValidationFailed,
 )
 from passkey_api.identities import repository as identities
@@ -67,6 +70,8 @@ from passkey_api.users import repository as users
 
 USER_HANDLE_BYTES = 32
 MAX_REDIRECT_LENGTH = 2048
+# Concurrent sign-ups that collide on a username: tries before giving up (username_taken).
+NEW_ACCOUNT_ATTEMPTS = 4
 # RFC 7636 4.2: BASE64URL(SHA256(verifier)) is 43 characters.
 CODE_CHALLENGE = re.compile(r"^[A-Za-z0-9_-]{43}$")
 CODE_VERIFIER = re.compile(r"^[A-Za-z0-9._~-]{43,128}$")
@@ -95,6 +100,9 @@ class Redirect:
     binding: str | None = None
     # Cookie mode: the session cookie to set.
     signed_in: SignedIn | None = None
+    # Link: the session that finished it, slid forward by this request (its cookie is
+    # sent again with the new expiry).
+    renewed: Session | None = None
 
 
 @dataclass(frozen=True)
@@ -131,6 +139,11 @@ async def begin_sign_in(
     check_redirect(settings, redirect_to, mode)
     if code_challenge is not None and (mode != "code" or not CODE_CHALLENGE.match(code_challenge)):
         raise ValidationFailed("code_challenge is for mode=code: BASE64URL(SHA-256(verifier)).")
+    if mode == "code" and code_challenge is None:
+        # The one-time code lands in a URL another app may be able to read (a custom
+        # scheme is not owned by anyone): only the app that began the flow, holding the
+        # verifier, may exchange it (RFC 8252 8.1, RFC 9700 2.1.1).
+        raise OAuthCodeChallengeRequired()
     try:
         url, binding = await _begin(
             store,
@@ -177,6 +190,7 @@ async def begin_link(
         mode="cookie",
         redirect_to=redirect_to,
         user_id=str(active.user.id),
+        session_id=str(active.session.id),
     )
     return LinkStarted(authorize_url=url, binding=binding)
 
@@ -194,6 +208,7 @@ async def _begin(
     mode: Mode,
     redirect_to: str,
     user_id: str | None = None,
+    session_id: str | None = None,
     code_challenge: str | None = None,
 ) -> tuple[str, str]:
     # One binding per browser, kept across flows, so that two tabs can each sign in
@@ -218,6 +233,7 @@ async def _begin(
         code_verifier=verifier,
         browser=flows.browser_hash(binding),
         user_id=user_id,
+        session_id=session_id,
         code_challenge=code_challenge,
     )
     await flows.put_flow(store, secret_key, state, flow, settings.oauth_flow_ttl)
@@ -226,9 +242,12 @@ async def _begin(
 
 
 def check_redirect(settings: Settings, redirect_to: str, mode: Mode) -> None:
-    """Browsers go back to a page on one of PASSKEY_ORIGINS; native apps (mode=code) also
-    to one of their exact PASSKEY_OAUTH_APP_REDIRECTS."""
-    if mode == "code" and redirect_to in settings.oauth_app_redirects:
+    """Browsers (mode=cookie) go back to a page on one of PASSKEY_ORIGINS; native apps
+    (mode=code) only to one of their exact PASSKEY_OAUTH_APP_REDIRECTS: a one-time code
+    delivered to a web page would leak through its history, logs and Referer."""
+    if mode == "code":
+        if redirect_to not in settings.oauth_app_redirects:
+            raise RedirectNotAllowed("mode=code goes back only to PASSKEY_OAUTH_APP_REDIRECTS.")
         return
     try:
         parts = urlsplit(redirect_to)
@@ -263,6 +282,7 @@ def with_params(url: str, **params: str) -> str:
 
 async def finish(
     db: AsyncSession,
+    databases: Databases,
     store: ChallengeStore,
     settings: Settings,
     oauth: OAuthClients,
@@ -272,10 +292,13 @@ async def finish(
     code: str | None,
     error: str | None,
     binding: str | None,
+    session_token: str | None,
     secret_key: bytes,
     client: ClientInfo,
     now: datetime,
 ) -> Redirect:
+    """`session_token`: the browser's session cookie, if any (a link must come back with
+    the session that started it)."""
     config = provider_of(settings, provider)
     flow = await flows.take_flow(store, secret_key, state) if state else None
     if flow is None or flow.provider != provider:
@@ -286,9 +309,23 @@ async def finish(
         )
         raise OAuthStateInvalid()
     user_id = uuid.UUID(flow.user_id) if flow.user_id else None
+    renewed: Session | None = None
     try:
         if not flows.same_browser(flow, binding):
             raise OAuthBrowserMismatch()
+        if flow.purpose == "link":
+            # Signed out, or someone else signed in, in this browser meanwhile: the
+            # provider account must not land on the account that started the flow.
+            active = (
+                await sessions.resolve(
+                    databases, session_token, lifetimes=settings.session_lifetimes, now=now
+                )
+                if session_token is not None
+                else None
+            )
+            if active is None or str(active.session.id) != flow.session_id:
+                raise NotAuthenticated("The session that started linking has ended.")
+            renewed = active.session if active.extended else None
         if error is not None:
             if error in _DENIALS:
                 raise OAuthDenied()
@@ -321,7 +358,9 @@ async def finish(
         )
         return Redirect(location=with_params(flow.redirect_to, error=exc.code))
     metrics.ceremony("oauth", "succeeded")
-    return Redirect(location=with_params(flow.redirect_to, **params), signed_in=signed_in)
+    return Redirect(
+        location=with_params(flow.redirect_to, **params), signed_in=signed_in, renewed=renewed
+    )
 
 
 async def _sign_in(
@@ -370,16 +409,21 @@ async def _account_for(
     now: datetime,
 ) -> User:
     """The user this provider account signs in: the linked one, or a new account."""
-    identity = await identities.get_by_subject(db, provider, account.subject)
-    if identity is None:
+    for attempt in range(NEW_ACCOUNT_ATTEMPTS):
+        identity = await identities.get_by_subject(db, provider, account.subject)
+        if identity is not None:
+            break
         try:
-            return await _new_account(db, provider, account, client=client, now=now)
+            return await _new_account(
+                db, provider, account, suffixed=attempt > 0, client=client, now=now
+            )
         except IntegrityError:
-            # The same provider account signing in twice at once: the other one made it.
+            # A concurrent sign-up won a UNIQUE constraint: the same provider account
+            # (found on the next turn) or the same username (the next turn picks another).
+            # Nothing else of this unit of work is written yet.
             await db.rollback()
-            identity = await identities.get_by_subject(db, provider, account.subject)
-            if identity is None:
-                raise
+    else:
+        raise UsernameTaken("No free username was found; try again.")
     user = await users.get(db, identity.user_id)
     if user is None:
         raise NotAuthenticated("The account is gone.")
@@ -396,19 +440,20 @@ async def _new_account(
     provider: str,
     account: ProviderAccount,
     *,
+    suffixed: bool,
     client: ClientInfo,
     now: datetime,
 ) -> User:
     # Never a silent takeover: whoever owns that account proves it with its own way in
     # (a passkey), then links this provider from inside.
-    if (
-        account.email is not None
-        and account.email_verified
-        and await identities.account_with_email(db, account.email) is not None
-    ):
-        raise AccountExistsSignInFirst()
+    verified_email = account.email if account.email_verified else None
+    if verified_email is not None:
+        # Two new provider accounts with the same verified email at once: one account.
+        await identities.lock_email(db, verified_email)
+        if await identities.account_with_email(db, verified_email) is not None:
+            raise AccountExistsSignInFirst()
     username, username_key = await _free_username(
-        db, account.username or account.email or account.name
+        db, account.username or account.email or account.name, suffixed=suffixed
     )
     user = User(
         id=uuid.uuid4(),
@@ -421,6 +466,13 @@ async def _new_account(
     )
     await users.add(db, user)
     await identities.add(db, _identity(user.id, provider, account, now))
+    if (
+        verified_email is not None
+        and await identities.account_with_email(db, verified_email, other_than=user.id) is not None
+    ):
+        # SQLite: another sign-up with this email committed while we waited to write.
+        await db.rollback()
+        raise AccountExistsSignInFirst()
     await audit.record(db, "sign_up", user_id=user.id, client=client, now=now, provider=provider)
     return user
 
@@ -479,8 +531,11 @@ async def exchange(
         if entry is None:
             raise OAuthCodeInvalid()
         user_id = uuid.UUID(entry.user_id)
-        if entry.code_challenge is not None and not (
-            code_verifier is not None
+        # Codes are only issued with the app's challenge (begin_sign_in); one without is
+        # refused all the same.
+        if not (
+            entry.code_challenge is not None
+            and code_verifier is not None
             and CODE_VERIFIER.match(code_verifier)
             and hmac.compare_digest(create_s256_code_challenge(code_verifier), entry.code_challenge)
         ):
@@ -550,10 +605,16 @@ def _identity(
     )
 
 
-async def _free_username(db: AsyncSession, hint: str | None) -> tuple[str, str]:
-    """The hint as a username if it is free, else with a random suffix."""
+async def _free_username(
+    db: AsyncSession, hint: str | None, *, suffixed: bool = False
+) -> tuple[str, str]:
+    """The hint as a username if it is free, else (or when `suffixed`: a concurrent
+    sign-up just took it) with a random suffix."""
     base = names.from_hint(hint)
-    candidates = [base, *(f"{base}-{secrets.token_hex(2)}" for _ in range(3))]
+    candidates = [
+        *([] if suffixed else [base]),
+        *(f"{base}-{secrets.token_hex(2)}" for _ in range(3)),
+    ]
     candidates.append(f"user-{secrets.token_hex(6)}")
     for candidate in candidates:
         try:

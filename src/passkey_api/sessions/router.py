@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Response, status
 from passkey_api import errors
 from passkey_api.ceremonies import service as ceremonies
 from passkey_api.ceremonies.schemas import AuthenticationResponseJSON, RequestOptionsJSON
+from passkey_api.oauth import binding
 from passkey_api.openapi import problem_responses
 from passkey_api.resources import ChallengeStoreDep, DbDep, ResourcesDep, SettingsDep
 from passkey_api.sessions import service, transport
@@ -56,6 +57,7 @@ async def sign_out(active: OptionalSession, db: DbDep, resources: ResourcesDep) 
         await service.revoke(db, active.session.id)
     response = Response(status_code=status.HTTP_204_NO_CONTENT)
     transport.clear_cookie(response, resources.settings)
+    binding.clear_cookie(response, resources.settings)  # its social sign-in flows end too
     return response
 
 

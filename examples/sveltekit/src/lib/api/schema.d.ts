@@ -646,7 +646,8 @@ export interface paths {
         post?: never;
         /**
          * Unlink Identity
-         * @description Unlink a provider account; 409 `last_sign_in_method` when the account would be
+         * @description Unlink a provider account and end the sessions signed in with that provider
+         *     (the current one too, if it was); 409 `last_sign_in_method` when the account would be
          *     left without a passkey or another provider to sign in with.
          */
         delete: operations["unlink_identity_v1_me_identities__identity_id__delete"];
@@ -1041,7 +1042,7 @@ export interface components {
             code: string;
             /**
              * Code Verifier
-             * @description Required when /authorize was given a code_challenge
+             * @description The verifier of the code_challenge given to /authorize (required)
              */
             code_verifier?: string | null;
         };
@@ -3443,11 +3444,11 @@ export interface operations {
     authorize_v1_oauth__provider__authorize_get: {
         parameters: {
             query: {
-                /** @description Where the browser returns: a page on one of PASSKEY_ORIGINS (or, with mode=code, one of PASSKEY_OAUTH_APP_REDIRECTS). It gets `signed_in`, `passkey_suggested`, `linked`, `code` (mode=code) or `error` (a problem code). */
+                /** @description Where the browser returns: a page on one of PASSKEY_ORIGINS (with mode=code: exactly one of PASSKEY_OAUTH_APP_REDIRECTS). It gets `signed_in`, `passkey_suggested`, `linked`, `code` (mode=code) or `error` (a problem code). */
                 redirect_to: string;
                 /** @description `cookie` (browsers): the session cookie is set. `code` (native apps): redirect_to gets a one-time `code` for POST /v1/oauth/exchange. */
                 mode?: "cookie" | "code";
-                /** @description mode=code: BASE64URL(SHA-256(code_verifier)); the exchange then needs the code_verifier, so an intercepted code is useless to another app. */
+                /** @description Required with mode=code: BASE64URL(SHA-256(code_verifier)) (S256); the exchange needs the code_verifier, so an intercepted code is useless to another app. */
                 code_challenge?: string | null;
             };
             header?: never;
@@ -3466,7 +3467,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Problem codes: `redirect_not_allowed` */
+            /** @description Problem codes: `redirect_not_allowed`, `oauth_code_challenge_required` */
             400: {
                 headers: {
                     [name: string]: unknown;
