@@ -9,7 +9,9 @@ Phases per concurrency V (each D seconds after a warm-up):
   noop     GET /healthz: the framework's ceiling on this machine (reference)
   session  GET /v1/session with a signed-in cookie
   sign-up  registration options -> create -> verify, new accounts
-  sign-in  authentication options -> get -> verify -> GET /v1/session, per signed-up user
+  sign-in  authentication options -> get -> verify, per signed-up user: the ceremony the
+           targets (and the references they come from) count
+  sign-in+session  the same, each ceremony followed by GET /v1/session (how an SPA goes on)
 Also measured: py_webauthn's verify_authentication_response in-process on one core
 (reference). Server and generator are pinned to different cores when there are two.
 """
@@ -103,7 +105,7 @@ async def run_phase(
         serial = 0
         try:
             auth = None
-            if phase in ("session", "sign-in"):
+            if phase in ("session", "sign-in", "sign-in+session"):
                 auth = await sign_up(rec, conn, origin, name)
             while not stop.is_set():
                 try:
@@ -122,7 +124,8 @@ async def run_phase(
                         await sign_in(rec, conn, origin, auth)
                         if rec.measuring:
                             rec.ceremonies["sign-in"] += 1
-                        await rec.call(conn, "session", "GET", "/v1/session")
+                        if phase == "sign-in+session":
+                            await rec.call(conn, "session", "GET", "/v1/session")
                 except RuntimeError as exc:
                     if not rec.measuring:
                         raise
@@ -406,6 +409,9 @@ def ratios(report: dict[str, Any]) -> None:
             if "sign-up" in phases:
                 up = phases["sign-up"]["ceremonies_per_s"].get("sign-up", 0)
                 line.append(f"sign-up {up:.0f}/s = {up / max(rate, 1):.2f} x sign-in (target 0.6)")
+        if "sign-in+session" in phases:
+            both = phases["sign-in+session"]["ceremonies_per_s"].get("sign-in", 0)
+            line.append(f"sign-in with a session check each {both:.0f}/s")
         if "session" in phases and "noop" in phases:
             s = phases["session"]["endpoints"]["session"]["requests_per_s"]
             n = phases["noop"]["endpoints"]["healthz"]["requests_per_s"]
@@ -425,7 +431,7 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--phases", default="noop,session,sign-up,sign-in")
+    parser.add_argument("--phases", default="noop,session,sign-up,sign-in,sign-in+session")
     parser.add_argument(
         "--users",
         "--seed-users",

@@ -29,7 +29,8 @@ async def test_benchmark_smoke(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     report = json.loads(out.read_text())
     phases = report["runs"][0]["phases"]
-    assert set(phases) == {"noop", "session", "sign-up", "sign-in"}
+    assert set(phases) == {"noop", "session", "sign-up", "sign-in", "sign-in+session"}
     assert phases["sign-in"]["ceremonies_per_s"]["sign-in"] > 0
+    assert phases["sign-in+session"]["endpoints"]["session"]["requests_per_s"] > 0
     assert all(e["errors"] == 0 for p in phases.values() for e in p["endpoints"].values())
     assert report["reference_verify_per_s"] > 0
