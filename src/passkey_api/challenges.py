@@ -48,14 +48,14 @@ class RedisChallengeStore:
 
     async def put(self, challenge: bytes, state: dict[str, Any], ttl: timedelta) -> None:
         try:
-            with metrics.CHALLENGE_STORE.labels("put").time():
+            with metrics.CHALLENGE_PUT.time():
                 await self._redis.set(self._key(challenge), json.dumps(state), px=_ms(ttl))
         except RedisError as exc:
             raise ChallengeStoreUnavailable() from exc
 
     async def take(self, challenge: bytes) -> dict[str, Any] | None:
         try:
-            with metrics.CHALLENGE_STORE.labels("take").time():
+            with metrics.CHALLENGE_TAKE.time():
                 raw = await self._redis.getdel(self._key(challenge))
         except RedisError as exc:
             raise ChallengeStoreUnavailable() from exc

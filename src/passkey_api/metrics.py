@@ -3,6 +3,8 @@ worker or run one worker per container, as is usual with uvicorn."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 REGISTRY = CollectorRegistry(auto_describe=True)
@@ -48,5 +50,32 @@ DATABASE = Histogram(
 )
 
 
+# Label children by their label values: labels() checks and locks on every call, which
+# costs every request more than the count itself. Bounded, should values ever run wild.
+_CHILDREN: dict[tuple[str, ...], tuple[Any, ...]] = {}
+_MAX_CHILDREN = 4096
+
+
+def request_done(route: str, method: str, status: int, seconds: float) -> None:
+    key = ("request", route, method, str(status))
+    children = _CHILDREN.get(key)
+    if children is None:
+        children = (REQUESTS.labels(route, method, key[3]), LATENCY.labels(route, method))
+        if len(_CHILDREN) < _MAX_CHILDREN:
+            _CHILDREN[key] = children
+    children[0].inc()
+    children[1].observe(seconds)
+
+
 def ceremony(kind: str, outcome: str, code: str = "") -> None:
-    CEREMONIES.labels(kind, outcome, code).inc()
+    key = ("ceremony", kind, outcome, code)
+    children = _CHILDREN.get(key)
+    if children is None:
+        children = (CEREMONIES.labels(kind, outcome, code),)
+        if len(_CHILDREN) < _MAX_CHILDREN:
+            _CHILDREN[key] = children
+    children[0].inc()
+
+
+CHALLENGE_PUT = CHALLENGE_STORE.labels("put")
+CHALLENGE_TAKE = CHALLENGE_STORE.labels("take")

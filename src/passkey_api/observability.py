@@ -78,8 +78,7 @@ class RequestMiddleware:
             elapsed = time.perf_counter() - started
             route = getattr(scope.get("route"), "path", None) or "unmatched"
             method = scope["method"]
-            metrics.REQUESTS.labels(route, method, str(status)).inc()
-            metrics.LATENCY.labels(route, method).observe(elapsed)
+            metrics.request_done(route, method, status, elapsed)
             if access_log.isEnabledFor(logging.INFO):
                 access_log.info(
                     "request",

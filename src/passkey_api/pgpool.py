@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections import deque
 from typing import Any
 
 import asyncpg
+
+from passkey_api import metrics
 
 CONNECT_TIMEOUT = 5.0
 # How long a statement waits for a free connection before the request fails (503).
@@ -60,6 +63,7 @@ class LeanPool:
     async def _on(
         self, connection: asyncpg.Connection, method: str, sql: str, args: tuple[object, ...]
     ) -> Any:
+        started = time.perf_counter()
         try:
             result = await getattr(connection, method)(sql, *args)
         except (asyncpg.PostgresConnectionError, asyncpg.exceptions.OperatorInterventionError):
@@ -73,6 +77,7 @@ class LeanPool:
             self._discard(connection)
             raise
         self._release(connection)
+        metrics.DATABASE.observe(time.perf_counter() - started)
         return result
 
     async def close(self) -> None:
