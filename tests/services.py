@@ -50,6 +50,8 @@ async def postgres_database(prefix: str = "passkey_test") -> AsyncIterator[str]:
         try:
             yield PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
         finally:
+            if admin.is_closed():  # held for a whole test session: the server may drop it
+                admin = await asyncpg.connect(PG_ADMIN_URL, timeout=3)
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await admin.close()
