@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
@@ -117,18 +118,26 @@ class Databases:
 
 def create_pool(url: str, *, max_size: int = 10) -> LeanPool | None:
     """The hot-statement pool for a PostgreSQL URL (connections open on demand, so the
-    service starts while PostgreSQL is down); None for SQLite."""
+    service starts while PostgreSQL is down); None for SQLite. Its connections are made
+    from the URL exactly as the engine's are (ssl=require, a socket directory, ...)."""
     url = async_url(url)
     if is_sqlite(url):
         return None
-    dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-    return LeanPool(dsn, max_size=max_size)
+    _, kwargs = _ASYNCPG.create_connect_args(make_url(url))  # type: ignore[no-untyped-call]
+    # SQLAlchemy's own spellings of asyncpg options (e.g. for pgbouncer).
+    if "prepared_statement_cache_size" in kwargs:
+        kwargs["statement_cache_size"] = kwargs.pop("prepared_statement_cache_size")
+    kwargs.pop("prepared_statement_name_func", None)
+    return LeanPool(dict(kwargs), max_size=max_size)
+
+
+_ASYNCPG = asyncpg_dialect()  # type: ignore[no-untyped-call]
 
 
 class RawStatement:
     """A Core statement compiled once for asyncpg: its SQL and the order of its parameters."""
 
-    _dialect = asyncpg_dialect()  # type: ignore[no-untyped-call]
+    _dialect = _ASYNCPG
 
     def __init__(self, statement: Any) -> None:
         compiled = statement.compile(dialect=self._dialect)
@@ -141,14 +150,26 @@ class RawStatement:
 
     def args(self, params: Mapping[str, object]) -> list[object]:
         fixed = self._fixed
-        return [params[name] if name not in fixed else fixed[name] for name in self._names]
+        values = [params[name] if name not in fixed else fixed[name] for name in self._names]
+        for value in values:
+            # UtcDateTime's check, which this path skips: asyncpg would take a naive
+            # datetime for local time.
+            if isinstance(value, datetime) and value.tzinfo is None:
+                raise ValueError("naive datetime given to a hot statement")
+        return values
 
-    async def fetch(self, pool: LeanPool, params: Mapping[str, object]) -> list[Any]:
-        records: list[Any] = await pool.fetch(self.sql, *self.args(params))
+    async def fetch(
+        self, pool: LeanPool, params: Mapping[str, object], *, read_only: bool = False
+    ) -> list[Any]:
+        records: list[Any] = await pool.fetch(self.sql, *self.args(params), read_only=read_only)
         return records
 
-    async def fetchrow(self, pool: LeanPool, params: Mapping[str, object]) -> Any:
-        return await pool.fetchrow(self.sql, *self.args(params))
+    async def fetchrow(
+        self, pool: LeanPool, params: Mapping[str, object], *, read_only: bool = False
+    ) -> Any:
+        """`read_only`: a statement that may run again on a fresh connection when the
+        server dropped the first one (never a write)."""
+        return await pool.fetchrow(self.sql, *self.args(params), read_only=read_only)
 
 
 # --- Core on the hot paths ---------------------------------------------------------------
@@ -198,7 +219,7 @@ class PairQuery(Generic[L, R]):
 
     async def one_raw(self, pool: LeanPool, key: object) -> tuple[L, R] | None:
         """The same, through the hot-statement pool (PostgreSQL)."""
-        return self._pair(await self._raw.fetchrow(pool, {"key": key}))
+        return self._pair(await self._raw.fetchrow(pool, {"key": key}, read_only=True))
 
     def _pair(self, row: Mapping[Any, Any] | None) -> tuple[L, R] | None:
         if row is None:

@@ -33,6 +33,8 @@ async def readyz(resources: ResourcesDep) -> JSONResponse:
         async with asyncio.timeout(3):
             async with resources.engine.connect() as connection:
                 await connection.execute(text("SELECT 1"))
+            if resources.pool is not None:  # the hot statements' own connections
+                await resources.pool.fetchrow("SELECT 1", read_only=True)
             current = await migrations.current_revision(resources.engine)
         checks["database"] = "ok"
         checks["migrations"] = "ok" if current == migrations.head_revision() else "pending"

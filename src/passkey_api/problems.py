@@ -117,13 +117,19 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(DBAPIError, _database_down)
-    # The hot statements' own asyncpg pool (db.py) raises asyncpg's errors directly.
+    # The hot statements' own asyncpg pool (db.py) raises asyncpg's errors directly:
+    # a lost or refused connection, or a server out of connections, is an outage (503);
+    # a value asyncpg could not encode is a bug (500, logged with its traceback).
     for lost in (
         asyncpg.PostgresConnectionError,
         asyncpg.InterfaceError,
         asyncpg.exceptions.OperatorInterventionError,
+        asyncpg.exceptions.InsufficientResourcesError,
+        asyncpg.exceptions.TransactionRollbackError,
     ):
         app.add_exception_handler(lost, _database_down)
+    for bug in (asyncpg.exceptions.DataError, asyncpg.exceptions.ClientConfigurationError):
+        app.add_exception_handler(bug, _unexpected)
     app.add_exception_handler(ConnectionError, _database_down)
     app.add_exception_handler(OSError, _database_down)
     app.add_exception_handler(RedisError, _redis_down)

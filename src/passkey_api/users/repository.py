@@ -60,7 +60,9 @@ async def username_exists(databases: Databases, username_key: str) -> bool:
     """username_taken() outside any unit of work: through the hot-statement pool on
     PostgreSQL (every sign-up asks it first)."""
     if databases.pool is not None:
-        row = await _USERNAME_EXISTS.fetchrow(databases.pool, {"username_key": username_key})
+        row = await _USERNAME_EXISTS.fetchrow(
+            databases.pool, {"username_key": username_key}, read_only=True
+        )
         return row is not None
     async with databases.session() as db:
         return await username_taken(db, username_key)
