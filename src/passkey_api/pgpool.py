@@ -26,6 +26,10 @@ ACQUIRE_TIMEOUT = 10.0
 # balancers drop quiet connections without telling either end.
 MAX_IDLE = 300.0
 
+# How asyncpg words its refusal to start an operation (protocol.pyx _set_state): it
+# raises it before writing anything to the socket.
+_REFUSED_BEFORE_SENDING = "cannot switch to state"
+
 # A connection the server dropped (or is dropping) while it sat idle.
 _LOST = (
     asyncpg.exceptions.ConnectionDoesNotExistError,
@@ -78,15 +82,26 @@ class LeanPool:
                 connection.terminate()  # shutting down: never stop the rest of it
 
     async def _run(self, method: str, sql: str, args: tuple[object, ...], read_only: bool) -> Any:
-        connection = await self._acquire()
-        try:
-            return await self._on(connection, method, sql, args)
-        except _LOST:
-            # After a restart or failover every idle connection is dead: a read is worth
-            # one more try on a fresh one. Never a write, which may have been applied.
-            if not read_only:
-                raise
-        return await self._on(await self._acquire(), method, sql, args)
+        retried_read = False
+        # Each dead idle connection costs one pass; one more than the pool can hold.
+        for _ in range(self._max_size + 1):
+            connection = await self._acquire()
+            try:
+                return await self._on(connection, method, sql, args)
+            except asyncpg.exceptions.InternalClientError as exc:
+                # An idle connection the server ended (a restart, a failover, an admin's
+                # pg_terminate_backend) can leave asyncpg's protocol in a state where it
+                # refuses the next statement before sending anything: run it on another
+                # connection, whatever it is.
+                if not str(exc).startswith(_REFUSED_BEFORE_SENDING):
+                    raise
+            except _LOST:
+                # After a restart every idle connection is dead: a read is worth one more
+                # try on a fresh one. Never a write, which may have been applied.
+                if not read_only or retried_read:
+                    raise
+                retried_read = True
+        raise asyncpg.InterfaceError("no usable connection to PostgreSQL")
 
     async def _on(
         self, connection: asyncpg.Connection, method: str, sql: str, args: tuple[object, ...]
