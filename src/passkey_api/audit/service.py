@@ -49,32 +49,9 @@ def event_row(
     )
 
 
-async def record(
-    db: AsyncSession,
-    event: str,
-    *,
-    user_id: uuid.UUID | None,
-    client: ClientInfo | None,
-    now: datetime,
-    actor_id: uuid.UUID | None = None,
-    success: bool = True,
-    code: str | None = None,
-    **details: Any,
-) -> None:
-    """Add the event to the caller's unit of work."""
-    await insert_row(
-        db,
-        event_row(
-            event,
-            user_id=user_id,
-            client=client,
-            now=now,
-            actor_id=actor_id,
-            success=success,
-            code=code,
-            **details,
-        ),
-    )
+async def record(db: AsyncSession, event: str, **fields: Any) -> None:
+    """Add the event (fields as event_row's) to the caller's unit of work."""
+    await insert_row(db, event_row(event, **fields))
 
 
 async def record_failure(

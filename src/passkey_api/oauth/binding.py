@@ -10,6 +10,7 @@ from __future__ import annotations
 from fastapi import Request, Response
 
 from passkey_api.config import Settings
+from passkey_api.sessions.transport import cookie_options
 
 
 def read(request: Request, settings: Settings) -> str | None:
@@ -21,19 +22,10 @@ def set_cookie(response: Response, settings: Settings, binding: str) -> None:
         settings.oauth_cookie_name,
         binding,
         max_age=int(settings.oauth_flow_ttl.total_seconds()),
-        path="/",
-        secure=settings.cookie_secure,
-        httponly=True,
-        samesite="lax",
+        **cookie_options(settings),
     )
 
 
 def clear_cookie(response: Response, settings: Settings) -> None:
     """On sign-out: the flows this browser started cannot be finished any more."""
-    response.delete_cookie(
-        settings.oauth_cookie_name,
-        path="/",
-        secure=settings.cookie_secure,
-        httponly=True,
-        samesite="lax",
-    )
+    response.delete_cookie(settings.oauth_cookie_name, **cookie_options(settings))

@@ -4,7 +4,7 @@ native apps. Both carry the same signed value, checked before any database looku
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Literal, TypedDict
 
 from fastapi import Request, Response
 
@@ -32,6 +32,19 @@ def read_token(request: Request, settings: Settings, key: bytes) -> tuple[str | 
     return tokens.unsign(key, cookie), "cookie"
 
 
+class CookieOptions(TypedDict):
+    path: str
+    secure: bool
+    httponly: bool
+    samesite: Literal["lax"]
+
+
+def cookie_options(settings: Settings) -> CookieOptions:
+    """What every cookie of ours carries, set or cleared: the whole site, HttpOnly,
+    SameSite=Lax, Secure unless PASSKEY_COOKIE_SECURE=false (plain-http development)."""
+    return {"path": "/", "secure": settings.cookie_secure, "httponly": True, "samesite": "lax"}
+
+
 def set_cookie(
     response: Response, settings: Settings, key: bytes, token: str, expires_at: datetime
 ) -> None:
@@ -39,21 +52,12 @@ def set_cookie(
         settings.cookie_name,
         tokens.sign(key, token),
         expires=expires_at,
-        path="/",
-        secure=settings.cookie_secure,
-        httponly=True,
-        samesite="lax",
+        **cookie_options(settings),
     )
 
 
 def clear_cookie(response: Response, settings: Settings) -> None:
-    response.delete_cookie(
-        settings.cookie_name,
-        path="/",
-        secure=settings.cookie_secure,
-        httponly=True,
-        samesite="lax",
-    )
+    response.delete_cookie(settings.cookie_name, **cookie_options(settings))
 
 
 def signed(key: bytes, token: str) -> str:
