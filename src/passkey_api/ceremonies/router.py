@@ -19,7 +19,7 @@ from passkey_api.ceremonies.schemas import (
     RequestOptionsJSON,
 )
 from passkey_api.openapi import problem_responses
-from passkey_api.resources import ResourcesDep
+from passkey_api.resources import Resources, ResourcesDep
 from passkey_api.sessions import transport
 from passkey_api.sessions.dependencies import Client
 from passkey_api.sessions.schemas import SessionOut, SignedIn
@@ -65,15 +65,15 @@ async def authentication_options(
 
 @router.post(
     "/authentication/verify",
+    response_model=SignedIn,
     responses=problem_responses(*errors.ASSERTION_ERRORS, errors.AccountDisabled),
 )
 async def authentication_verify(
     body: AuthenticationResponseJSON,
-    response: Response,
     resources: ResourcesDep,
     client: Client,
     client_type: ClientType = None,
-) -> SignedIn:
+) -> Response:
     """Finish a sign-in with `credential.toJSON()`. An unknown credential answers
     `unknown_credential` with `signal_unknown_credential` for
     `PublicKeyCredential.signalUnknownCredential()`."""
@@ -85,7 +85,7 @@ async def authentication_verify(
         client=client,
         now=datetime.now(UTC),
     )
-    return _signed_in(result, response, resources, client_type)
+    return _signed_in(result, resources, client_type, status.HTTP_200_OK)
 
 
 @router.post(
@@ -113,15 +113,15 @@ async def registration_options(
 @router.post(
     "/registration/verify",
     status_code=status.HTTP_201_CREATED,
+    response_model=SignedIn,
     responses=problem_responses(*errors.ATTESTATION_ERRORS, errors.UsernameTaken),
 )
 async def registration_verify(
     body: RegistrationResponseJSON,
-    response: Response,
     resources: ResourcesDep,
     client: Client,
     client_type: ClientType = None,
-) -> SignedIn:
+) -> Response:
     """Finish a sign-up with `credential.toJSON()`: creates the account and signs it in."""
     result = await service.sign_up(
         resources.databases,
@@ -131,7 +131,7 @@ async def registration_verify(
         client=client,
         now=datetime.now(UTC),
     )
-    return _signed_in(result, response, resources, client_type)
+    return _signed_in(result, resources, client_type, status.HTTP_201_CREATED)
 
 
 def _options(data: dict[str, Any]) -> JSONResponse:
@@ -140,16 +140,21 @@ def _options(data: dict[str, Any]) -> JSONResponse:
 
 def _signed_in(
     result: service.SignedIn,
-    response: Response,
-    resources: ResourcesDep,
+    resources: Resources,
     client_type: str | None,
-) -> SignedIn:
+    status_code: int,
+) -> Response:
     body = SignedIn(
         user=UserOut.of(result.user), session=SessionOut.of(result.session), signals=result.signals
     )
-    if transport.is_native(client_type):
+    native = transport.is_native(client_type)
+    if native:
         body.session_token = transport.signed(resources.secret_key, result.token)
-    else:
+    # Serialised once, here: returned as a model, FastAPI would validate it all again.
+    response = Response(
+        body.model_dump_json(by_alias=True), status_code=status_code, media_type="application/json"
+    )
+    if not native:
         transport.set_cookie(
             response,
             resources.settings,
@@ -157,4 +162,4 @@ def _signed_in(
             result.token,
             result.session.expires_at,
         )
-    return body
+    return response
