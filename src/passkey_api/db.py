@@ -52,7 +52,10 @@ def _timed(engine: AsyncEngine) -> AsyncEngine:
     return engine
 
 
-def create_engine(url: str, *, pool_size: int = 20) -> AsyncEngine:
+# PostgreSQL connections per worker: up to 2 x 10 here (the units of work) plus 10 in the
+# hot-statement pool (create_pool): 30, so three workers fit the default
+# max_connections of 100.
+def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     url = async_url(url)
     if is_sqlite(url):
         database = make_url(url).database
