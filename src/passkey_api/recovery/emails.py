@@ -4,6 +4,7 @@ links, and notices to the account owner when a way into the account was used or 
 from __future__ import annotations
 
 import re
+import textwrap
 import unicodedata
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -129,7 +130,9 @@ def _notice(
         "recognise, make new recovery codes and check your recovery address. If you cannot "
         f"sign in any more, contact {rp_name} support.",
     ]
-    return _message(sender, to, subject, "\n".join(lines) + "\n")
+    # Wrapped as mail readers expect plain text (and so sent as is, not quoted-printable).
+    text = "\n".join(textwrap.fill(line, 72) if line else "" for line in lines)
+    return _message(sender, to, subject, text + "\n")
 
 
 def code_used_notice(
