@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from pydantic import (
     BaseModel,
@@ -126,6 +126,31 @@ class OAuthProvider(BaseModel):
 RATE_PATTERN = re.compile(r"^\s*(\d+)\s*/\s*(second|minute|hour|day)s?\s*$")
 
 PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret"}
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
+# A bracketed host is an IPv6 address and nothing else: no zone id, nothing after the
+# bracket but a port (urlsplit alone lets "[::1]x" and "[v1.x]" through).
+_BRACKETED = re.compile(r"^\[([0-9a-f:.]+)\](?::[0-9]*)?$")
+
+
+def origin_of(parts: SplitResult) -> str:
+    """The origin of an http(s) URL as browsers serialise it (RFC 6454, WHATWG URL):
+    lowercase scheme and host, an IPv6 address compressed (RFC 5952) and in brackets, no
+    default port. ValueError when it has none (another scheme, no host, a bad port, a
+    malformed bracketed host), so that two spellings of one origin compare equal and
+    nothing else does."""
+    scheme, host, netloc = parts.scheme.lower(), parts.hostname, parts.netloc.lower()
+    port = parts.port  # ValueError when not a number in range
+    if scheme not in DEFAULT_PORTS or not host:
+        raise ValueError("not an http(s) URL with a host")
+    if "[" in netloc or "]" in netloc or ":" in host:
+        bracketed = _BRACKETED.match(netloc.rpartition("@")[2])
+        if bracketed is None:
+            raise ValueError("a bracketed host must be an IPv6 address")
+        host = f"[{ipaddress.IPv6Address(bracketed.group(1)).compressed}]"
+    return f"{scheme}://{host}" + (
+        f":{port}" if port is not None and port != DEFAULT_PORTS[scheme] else ""
+    )
 
 
 class Settings(BaseSettings):
@@ -245,18 +270,15 @@ class Settings(BaseSettings):
             raise ValueError("at least one origin is required")
         canonical = []
         for origin in value:
-            parts = urlsplit(origin)
-            if parts.scheme.lower() not in ("https", "http") or not parts.hostname:
-                raise ValueError(f"{origin!r} is not an origin (scheme://host[:port])")
+            try:
+                parts = urlsplit(origin)
+                # As browsers serialise it, or nothing would match.
+                serialised = origin_of(parts)
+            except ValueError:
+                raise ValueError(f"{origin!r} is not an origin (scheme://host[:port])") from None
             if parts.path or parts.query or parts.fragment or parts.username:
                 raise ValueError(f"{origin!r} must be a bare origin, without path or query")
-            # As browsers serialise it (lowercase, no default port), or nothing would match.
-            scheme, host, port = parts.scheme.lower(), parts.hostname.lower(), parts.port
-            default = {"http": 80, "https": 443}[scheme]
-            host = f"[{host}]" if ":" in host else host
-            canonical.append(
-                f"{scheme}://{host}" + (f":{port}" if port and port != default else "")
-            )
+            canonical.append(serialised)
         return canonical
 
     @field_validator("trusted_proxies")
@@ -322,7 +344,11 @@ class Settings(BaseSettings):
             url = getattr(self, name)
             if url is not None:
                 parts = urlsplit(url)
-                origin = f"{parts.scheme.lower()}://{(parts.netloc or '').lower()}"
+                origin: str | None
+                try:
+                    origin = origin_of(parts)
+                except ValueError:
+                    origin = None
                 if origin not in self.origins or parts.fragment or parts.username:
                     raise ValueError(
                         f"{name} {url!r} must be a page on one of the origins, without a "

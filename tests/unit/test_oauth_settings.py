@@ -87,3 +87,51 @@ def test_redirects_on_allowed_origins_only() -> None:
 def test_usernames_from_provider_hints(hint: str | None, expected: str) -> None:
     assert names.from_hint(hint) == expected
     names.normalize(names.from_hint(hint))  # always a valid username
+
+
+def test_ipv6_origins_serialised_as_browsers_do() -> None:
+    settings = Settings(origins=["HTTP://[0:0:0::1]:8000", "https://[::1]:443"], rp_id="::1")
+    assert settings.origins == ["http://[::1]:8000", "https://[::1]"]
+
+
+@pytest.mark.parametrize("origin", ["http://[::1%25eth0]", "http://[v1.x]", "http://[::1]x"])
+def test_malformed_ipv6_origins_refused(origin: str) -> None:
+    with pytest.raises(ValidationError):
+        Settings(origins=[origin], rp_id="::1")
+
+
+@pytest.mark.parametrize(
+    "redirect_to",
+    [
+        "http://[::1]:8000/done?x=1",
+        "http://[0:0:0:0:0:0:0:1]:8000/done",  # another spelling of the same address
+        "HTTP://[::1]:8000",
+        "https://[::1]/",
+        "https://[::1]:443/done",  # the default port
+    ],
+)
+def test_redirects_to_an_allowed_ipv6_origin(redirect_to: str) -> None:
+    settings = Settings(origins=["http://[::1]:8000", "https://[::1]"], rp_id="::1")
+    check_redirect(settings, redirect_to, "cookie")
+
+
+@pytest.mark.parametrize(
+    "redirect_to",
+    [
+        "http://[::2]:8000/done",  # another host
+        "http://[::1]:8001/done",  # another port
+        "http://[::1]/done",  # the default port is another port
+        "https://[::1]:8000/done",  # another scheme
+        "http://[::ffff:127.0.0.1]:8000/",
+        "http://[::1%25lo]:8000/",  # a zone id
+        "http://[::1]x:8000/",
+        "http://[::1:8000/",
+        "http://::1:8000/",
+        "http://[127.0.0.1]:8000/",
+    ],
+)
+def test_redirects_to_another_ipv6_origin_refused(redirect_to: str) -> None:
+    settings = Settings(origins=["http://[::1]:8000", "https://[::1]"], rp_id="::1")
+    with pytest.raises(Exception) as info:  # noqa: PT011 - the code is what matters
+        check_redirect(settings, redirect_to, "cookie")
+    assert getattr(info.value, "code", None) == "redirect_not_allowed"

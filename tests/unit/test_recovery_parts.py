@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 from pydantic import ValidationError
 
+from passkey_api.client_info import ClientInfo
 from passkey_api.config import Settings
 from passkey_api.errors import InvalidEmail
 from passkey_api.recovery import codes, emails
@@ -73,3 +75,21 @@ def test_recovery_settings_are_checked() -> None:
     )
     assert on.email_recovery
     assert not Settings(**base).email_recovery  # type: ignore[arg-type]
+
+
+def test_notices_hold_the_client_on_one_line_and_no_more() -> None:
+    agent = "Evil\r\nSubject: x\u202e" + "A" * 500
+    notice = emails.code_used_notice(
+        sender="a@example.test",
+        to="b@example.test",
+        rp_name="Example",
+        when=datetime(2030, 1, 2, 3, 4, tzinfo=UTC),
+        client=ClientInfo(user_agent=agent, ip="203.0.113.9"),
+    )
+    text = str(notice.get_content())
+    assert "2030-01-02 03:04 UTC" in text
+    assert "203.0.113.9" in text
+    assert "\u202e" not in text
+    assert "\nSubject" not in text
+    assert "A" * 201 not in text.replace("\n", "").replace(" ", "")
+    assert notice["Subject"] == "A recovery code was used for your Example account"

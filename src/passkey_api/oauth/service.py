@@ -34,7 +34,7 @@ from passkey_api import metrics
 from passkey_api.audit import service as audit
 from passkey_api.challenges import ChallengeStore
 from passkey_api.client_info import ClientInfo
-from passkey_api.config import OAuthProvider, Settings
+from passkey_api.config import OAuthProvider, Settings, origin_of
 from passkey_api.db import Databases
 from passkey_api.errors import (
     AccountDisabled,
@@ -251,13 +251,13 @@ def check_redirect(settings: Settings, redirect_to: str, mode: Mode) -> None:
         return
     try:
         parts = urlsplit(redirect_to)
-        port = parts.port
+        # Serialised like PASSKEY_ORIGINS (config.py): [::1] and [0:0::1] are one origin.
+        origin = origin_of(parts)
     except ValueError:
         raise RedirectNotAllowed() from None
     if (
         len(redirect_to) > MAX_REDIRECT_LENGTH
         or parts.scheme not in ("https", "http")
-        or not parts.hostname
         or parts.username is not None
         or parts.password is not None
         or parts.fragment
@@ -265,10 +265,6 @@ def check_redirect(settings: Settings, redirect_to: str, mode: Mode) -> None:
         or any(unicodedata.category(ch) == "Cc" for ch in redirect_to)
     ):
         raise RedirectNotAllowed()
-    default = {"http": 80, "https": 443}[parts.scheme]
-    origin = f"{parts.scheme}://{parts.hostname}" + (
-        f":{port}" if port is not None and port != default else ""
-    )
     if origin not in settings.origins:
         raise RedirectNotAllowed(f"{origin} is not one of the allowed origins.")
 

@@ -1,13 +1,18 @@
-"""Recovery addresses and the messages sent to them (no I/O)."""
+"""Recovery addresses and the messages sent to them (no I/O): recovery and verification
+links, and notices to the account owner when a way into the account was used or changed."""
 
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+import textwrap
+import unicodedata
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
+from typing import Protocol
 from urllib.parse import urlsplit
 
+from passkey_api.client_info import ClientInfo
 from passkey_api.errors import InvalidEmail
 
 MAX_LENGTH = 254
@@ -76,4 +81,131 @@ def verification_message(
         "this address to recover your account if you lose your passkeys:\n\n"
         f"{url}\n\n"
         "If you did not ask for this, ignore this message.\n",
+    )
+
+
+# --- notices to the account owner (security events; no codes, no links, no tokens) -------
+
+
+class Notice(Protocol):
+    """What each notice below is: the message for one kind of event."""
+
+    def __call__(
+        self, *, sender: str, to: str, rp_name: str, when: datetime, client: ClientInfo
+    ) -> EmailMessage: ...
+
+
+# A user agent is whatever the client sent: capped, and on one line, so it cannot pose as
+# more of the message.
+_MAX_USER_AGENT = 200
+
+
+def _one_line(text: str) -> str:
+    cleaned = "".join(" " if unicodedata.category(ch)[0] in "CZ" else ch for ch in text)
+    cleaned = " ".join(cleaned.split())
+    return cleaned[:_MAX_USER_AGENT] + ("..." if len(cleaned) > _MAX_USER_AGENT else "")
+
+
+def _notice(
+    *,
+    sender: str,
+    to: str,
+    rp_name: str,
+    subject: str,
+    happened: str,
+    when: datetime,
+    client: ClientInfo,
+) -> EmailMessage:
+    lines = [happened, "", f"When: {when.astimezone(UTC):%Y-%m-%d %H:%M} UTC"]
+    if client.ip:
+        lines.append(f"IP address: {_one_line(client.ip)}")
+    if client.user_agent:
+        lines.append(f"Browser or app: {_one_line(client.user_agent)}")
+    lines += [
+        "",
+        "If this was you, there is nothing to do.",
+        "",
+        f"If it was not you, someone else may have a way into your {rp_name} account: sign "
+        "in with your passkey, sign out the sessions and remove the passkeys you do not "
+        "recognise, make new recovery codes and check your recovery address. If you cannot "
+        f"sign in any more, contact {rp_name} support.",
+    ]
+    # Wrapped as mail readers expect plain text (and so sent as is, not quoted-printable).
+    text = "\n".join(textwrap.fill(line, 72) if line else "" for line in lines)
+    return _message(sender, to, subject, text + "\n")
+
+
+def code_used_notice(
+    *, sender: str, to: str, rp_name: str, when: datetime, client: ClientInfo
+) -> EmailMessage:
+    return _notice(
+        sender=sender,
+        to=to,
+        rp_name=rp_name,
+        subject=f"A recovery code was used for your {rp_name} account",
+        happened=f"One of your recovery codes was used to get into your {rp_name} account "
+        "without a passkey. That code no longer works.",
+        when=when,
+        client=client,
+    )
+
+
+def link_used_notice(
+    *, sender: str, to: str, rp_name: str, when: datetime, client: ClientInfo
+) -> EmailMessage:
+    return _notice(
+        sender=sender,
+        to=to,
+        rp_name=rp_name,
+        subject=f"A recovery link was used for your {rp_name} account",
+        happened=f"A recovery link sent to this address was used to get into your {rp_name} "
+        "account without a passkey.",
+        when=when,
+        client=client,
+    )
+
+
+def address_changed_notice(
+    *, sender: str, to: str, rp_name: str, when: datetime, client: ClientInfo
+) -> EmailMessage:
+    # Sent to the old address, which therefore does not learn the new one.
+    return _notice(
+        sender=sender,
+        to=to,
+        rp_name=rp_name,
+        subject=f"Your {rp_name} recovery address was changed",
+        happened=f"This address is no longer the recovery address of your {rp_name} account: "
+        "another address replaced it.",
+        when=when,
+        client=client,
+    )
+
+
+def address_removed_notice(
+    *, sender: str, to: str, rp_name: str, when: datetime, client: ClientInfo
+) -> EmailMessage:
+    return _notice(
+        sender=sender,
+        to=to,
+        rp_name=rp_name,
+        subject=f"Your {rp_name} recovery address was removed",
+        happened=f"This address is no longer the recovery address of your {rp_name} account: "
+        "the account can no longer be recovered by email.",
+        when=when,
+        client=client,
+    )
+
+
+def codes_generated_notice(
+    *, sender: str, to: str, rp_name: str, when: datetime, client: ClientInfo
+) -> EmailMessage:
+    return _notice(
+        sender=sender,
+        to=to,
+        rp_name=rp_name,
+        subject=f"New recovery codes were made for your {rp_name} account",
+        happened=f"A new set of recovery codes was made for your {rp_name} account. The "
+        "previous codes no longer work.",
+        when=when,
+        client=client,
     )

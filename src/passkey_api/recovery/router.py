@@ -92,6 +92,7 @@ async def recover_with_code(
     wrong code and a used one all answer `recovery_failed`."""
     started = await service.redeem_code(
         db,
+        resources.mailer,
         resources.settings,
         resources.secret_key,
         username=body.username,
@@ -141,6 +142,7 @@ async def recover_with_link(
     started = await service.redeem_link(
         db,
         resources.links,
+        resources.mailer,
         resources.settings,
         token=body.token,
         client=client,
@@ -169,7 +171,13 @@ async def generate_recovery_codes(
     """A new set of 10 one-time codes, shown this once; the previous set stops working."""
     now = datetime.now(UTC)
     new = await service.generate_codes(
-        db, active.user, secret_key=resources.secret_key, client=client, now=now
+        db,
+        resources.mailer,
+        resources.settings,
+        active.user,
+        secret_key=resources.secret_key,
+        client=client,
+        now=now,
     )
     return RecoveryCodes(codes=new, generated_at=now)
 
@@ -220,7 +228,14 @@ async def verify_recovery_email(
 ) -> EmailOut:
     """Follow the verification link (POST the token from its fragment); single use."""
     user = await service.confirm_email(
-        db, resources.links, active.user, token=body.token, client=client, now=datetime.now(UTC)
+        db,
+        resources.links,
+        resources.mailer,
+        resources.settings,
+        active.user,
+        token=body.token,
+        client=client,
+        now=datetime.now(UTC),
     )
     return EmailOut.of(user)
 
@@ -230,6 +245,10 @@ async def verify_recovery_email(
     status_code=status.HTTP_204_NO_CONTENT,
     responses=problem_responses(errors.ReauthenticationRequired),
 )
-async def remove_recovery_email(active: ManageRecovery, db: DbDep, client: Client) -> None:
+async def remove_recovery_email(
+    active: ManageRecovery, db: DbDep, resources: ResourcesDep, client: Client
+) -> None:
     """No recovery by email any more."""
-    await service.remove_email(db, active.user, client=client, now=datetime.now(UTC))
+    await service.remove_email(
+        db, resources.mailer, resources.settings, active.user, client=client, now=datetime.now(UTC)
+    )

@@ -5,6 +5,12 @@ into a full session (ceremonies/service.py, add_passkey).
 Whoever asks, the answers do not tell whether an account or an address exists, nor (for
 codes) whether a code was wrong or already used: the same problem code, after the same
 queries.
+
+The owner hears of every use or change of a way in (a code or a link used, the recovery
+address changed or removed, new codes made) at their verified recovery address, when
+there is one and mail is configured: a notice without codes or links, posted after the
+commit like every message here, so it changes neither the answer nor its timing and a
+mail failure fails nothing.
 """
 
 from __future__ import annotations
@@ -60,7 +66,14 @@ class CodesStatus:
 
 
 async def generate_codes(
-    db: AsyncSession, user: User, *, secret_key: bytes, client: ClientInfo, now: datetime
+    db: AsyncSession,
+    outbox: Outbox | None,
+    settings: Settings,
+    user: User,
+    *,
+    secret_key: bytes,
+    client: ClientInfo,
+    now: datetime,
 ) -> list[str]:
     """A new set of codes, returned this once; the previous set stops working."""
     new = codes.new_codes()
@@ -69,6 +82,15 @@ async def generate_codes(
         db, "recovery_codes_generated", user_id=user.id, client=client, now=now, count=len(new)
     )
     await db.commit()
+    _notify(
+        outbox,
+        settings,
+        user.email,
+        user.email_verified_at,
+        emails.codes_generated_notice,
+        client=client,
+        now=now,
+    )
     return new
 
 
@@ -79,6 +101,7 @@ async def codes_status(db: AsyncSession, user: User) -> CodesStatus:
 
 async def redeem_code(
     db: AsyncSession,
+    outbox: Outbox | None,
     settings: Settings,
     secret_key: bytes,
     *,
@@ -120,6 +143,15 @@ async def redeem_code(
         remaining=remaining,
     )
     await db.commit()
+    _notify(
+        outbox,
+        settings,
+        user.email,
+        user.email_verified_at,
+        emails.code_used_notice,
+        client=client,
+        now=now,
+    )
     return started
 
 
@@ -192,6 +224,7 @@ async def send_recovery_link(
 async def redeem_link(
     db: AsyncSession,
     links: ChallengeStore,
+    outbox: Outbox | None,
     settings: Settings,
     *,
     token: str,
@@ -231,6 +264,15 @@ async def redeem_link(
         session=str(started.session.id),
     )
     await db.commit()
+    _notify(
+        outbox,
+        settings,
+        user.email,
+        user.email_verified_at,
+        emails.link_used_notice,
+        client=client,
+        now=now,
+    )
     return started
 
 
@@ -277,6 +319,8 @@ async def start_email_change(
 async def confirm_email(
     db: AsyncSession,
     links: ChallengeStore,
+    outbox: Outbox | None,
+    settings: Settings,
     user: User,
     *,
     token: str,
@@ -292,6 +336,7 @@ async def confirm_email(
     ):
         raise RecoveryLinkInvalid()
     address = str(state["email"])
+    old_address, old_verified_at = user.email, user.email_verified_at
     owner = await users.get_by_email(db, address)
     if owner is not None and owner.id != user.id:
         raise EmailTaken()
@@ -305,17 +350,67 @@ async def confirm_email(
         await db.rollback()
         raise EmailTaken() from None  # another account verified it in the meantime
     user.email, user.email_verified_at = address, now
+    if old_address != address:  # the old mailbox hears of it, not the new one
+        _notify(
+            outbox,
+            settings,
+            old_address,
+            old_verified_at,
+            emails.address_changed_notice,
+            client=client,
+            now=now,
+        )
     return user
 
 
-async def remove_email(db: AsyncSession, user: User, *, client: ClientInfo, now: datetime) -> None:
+async def remove_email(
+    db: AsyncSession,
+    outbox: Outbox | None,
+    settings: Settings,
+    user: User,
+    *,
+    client: ClientInfo,
+    now: datetime,
+) -> None:
+    old_address, old_verified_at = user.email, user.email_verified_at
     await users.set_email(db, user.id, None, None)
     await audit.record(db, "email_removed", user_id=user.id, client=client, now=now)
     await db.commit()
     user.email, user.email_verified_at = None, None
+    _notify(
+        outbox,
+        settings,
+        old_address,
+        old_verified_at,
+        emails.address_removed_notice,
+        client=client,
+        now=now,
+    )
 
 
 # --- shared -------------------------------------------------------------------------------
+
+
+def _notify(
+    outbox: Outbox | None,
+    settings: Settings,
+    address: str | None,
+    verified_at: datetime | None,
+    notice: emails.Notice,
+    *,
+    client: ClientInfo,
+    now: datetime,
+) -> None:
+    """Post a notice to the account's recovery address, if it was verified and mail is
+    configured; call only after the commit (what it tells has happened)."""
+    if outbox is None or not settings.email_recovery or address is None or verified_at is None:
+        return
+    assert settings.smtp_from is not None
+    outbox.post(
+        notice(
+            sender=settings.smtp_from, to=address, rp_name=settings.rp_name, when=now, client=client
+        )
+    )
 
 
 async def _start(
