@@ -344,12 +344,12 @@ class Settings(BaseSettings):
             url = getattr(self, name)
             if url is not None:
                 parts = urlsplit(url)
-                origin: str | None
+                page_origin: str | None
                 try:
-                    origin = origin_of(parts)
+                    page_origin = origin_of(parts)
                 except ValueError:
-                    origin = None
-                if origin not in self.origins or parts.fragment or parts.username:
+                    page_origin = None
+                if page_origin not in self.origins or parts.fragment or parts.username:
                     raise ValueError(
                         f"{name} {url!r} must be a page on one of the origins, without a "
                         "fragment (the token goes there)"
