@@ -7,6 +7,8 @@ even when verification then fails: the client starts the ceremony over.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 import hashlib
 import hmac
@@ -287,9 +289,9 @@ async def sign_in(
     user_id: uuid.UUID | None = None
     try:
         client_data = checks.client_data(credential.response.clientDataJSON)
-        pending = await _take(store, client_data.challenge, "authentication")
-        user_id = uuid.UUID(pending.user_id) if pending.user_id else None
         if databases.pool is None:
+            pending = await _take(store, client_data.challenge, "authentication")
+            user_id = uuid.UUID(pending.user_id) if pending.user_id else None
             async with databases.session() as db:
                 passkey, user = await _find_passkey(db, settings, credential, client_data)
                 user_id = user.id  # failures from here on show in the account's activity
@@ -300,7 +302,19 @@ async def sign_in(
                 return await _start_session(
                     db, settings, "sign_in", user, passkey, asserted.user_verified, client, now
                 )
-        passkey, user = await _find_passkey(databases.pool, settings, credential, client_data)
+        # The challenge is taken and the credential read at once: two round trips in one
+        # wait. The challenge still decides first, and is consumed whatever follows.
+        lookup = asyncio.ensure_future(passkeys.get_with_user(databases.pool, credential.rawId))
+        try:
+            pending = await _take(store, client_data.challenge, "authentication")
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await lookup  # not cancelled: that would cost its connection
+            raise
+        user_id = uuid.UUID(pending.user_id) if pending.user_id else None
+        found = await lookup
+        _check_response(settings, credential, client_data)
+        passkey, user = _known(settings, credential, found)
         user_id = user.id
         asserted = _verify(settings, credential, client_data, pending, passkey, user)
         if user.disabled_at is not None:
@@ -546,11 +560,22 @@ async def _find_passkey(
     credential: AuthenticationResponseJSON,
     client_data: checks.ClientData,
 ) -> tuple[Passkey, User]:
+    _check_response(settings, credential, client_data)
+    return _known(settings, credential, await passkeys.get_with_user(db, credential.rawId))
+
+
+def _check_response(
+    settings: Settings, credential: AuthenticationResponseJSON, client_data: checks.ClientData
+) -> None:
     checks.client_data_fits(
         client_data, expected_type="webauthn.get", origins=settings.allowed_origins
     )
     checks.credential_id_fits(credential.rawId, credential.id)
-    found = await passkeys.get_with_user(db, credential.rawId)
+
+
+def _known(
+    settings: Settings, credential: AuthenticationResponseJSON, found: tuple[Passkey, User] | None
+) -> tuple[Passkey, User]:
     if found is None:
         raise UnknownCredential(
             # What the SPA hands to PublicKeyCredential.signalUnknownCredential().
