@@ -174,6 +174,9 @@ class RawStatement:
         server dropped the first one (never a write)."""
         return await pool.fetchrow(self.sql, *self.args(params), read_only=read_only)
 
+    async def execute(self, pool: LeanPool, params: Mapping[str, object]) -> str:
+        return await pool.execute(self.sql, *self.args(params))
+
 
 # --- Core on the hot paths ---------------------------------------------------------------
 # The ORM costs about three times a Core statement per query here; the queries every

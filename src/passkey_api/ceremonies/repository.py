@@ -123,14 +123,12 @@ async def record_sign_up(
     """Insert the account, its passkey, its session and the audit row, all or none.
     Raises asyncpg.UniqueViolationError naming the constraint on a taken username or a
     known credential."""
-    await pool.execute(
-        _SIGN_UP.sql,
-        *_SIGN_UP.args(
-            {
-                **_params(user, "u_"),
-                **_params(passkey, "p_"),
-                **_params(session, "s_"),
-                **_params(event, "a_"),
-            }
-        ),
+    await _SIGN_UP.execute(
+        pool,
+        {
+            **_params(user, "u_"),
+            **_params(passkey, "p_"),
+            **_params(session, "s_"),
+            **_params(event, "a_"),
+        },
     )

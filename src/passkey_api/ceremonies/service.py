@@ -52,7 +52,6 @@ from passkey_api.passkeys import repository as passkeys
 from passkey_api.passkeys import service as passkey_service
 from passkey_api.passkeys.providers import provider
 from passkey_api.passkeys.schemas import Signals
-from passkey_api.pgpool import LeanPool
 from passkey_api.sessions import service as sessions
 from passkey_api.sessions.service import ActiveSession
 from passkey_api.users import names
@@ -555,7 +554,7 @@ async def _take(store: ChallengeStore, challenge: bytes, ceremony: Ceremony) -> 
 
 
 async def _find_passkey(
-    db: AsyncSession | LeanPool,
+    db: AsyncSession,
     settings: Settings,
     credential: AuthenticationResponseJSON,
     client_data: checks.ClientData,
