@@ -12,11 +12,9 @@ from collections import OrderedDict
 from datetime import timedelta
 from typing import Any, Protocol
 
-import redis.asyncio as aioredis
-from redis.exceptions import RedisError
-
 from passkey_api import base64url, metrics
 from passkey_api.errors import ChallengeStoreUnavailable
+from passkey_api.redispipe import RedisPipe, RedisUnavailable
 
 KEY_PREFIX = "passkey-api:challenge:"
 # Emailed links (recovery, address verification): the same semantics in their own
@@ -37,38 +35,35 @@ class ChallengeStore(Protocol):
 
 
 class RedisChallengeStore:
-    def __init__(self, url: str, prefix: str = KEY_PREFIX) -> None:
+    def __init__(self, redis: RedisPipe, prefix: str = KEY_PREFIX) -> None:
         self._prefix = prefix
-        self._redis = aioredis.Redis.from_url(
-            url,
-            socket_connect_timeout=2,
-            socket_timeout=2,
-            health_check_interval=30,
-        )
+        self._redis = redis
 
     async def put(self, challenge: bytes, state: dict[str, Any], ttl: timedelta) -> None:
         try:
             with metrics.CHALLENGE_PUT.time():
-                await self._redis.set(self._key(challenge), json.dumps(state), px=_ms(ttl))
-        except RedisError as exc:
+                await self._redis.execute(
+                    "SET", self._key(challenge), json.dumps(state), "PX", _ms(ttl)
+                )
+        except RedisUnavailable as exc:
             raise ChallengeStoreUnavailable() from exc
 
     async def take(self, challenge: bytes) -> dict[str, Any] | None:
         try:
             with metrics.CHALLENGE_TAKE.time():
-                raw = await self._redis.getdel(self._key(challenge))
-        except RedisError as exc:
+                raw = await self._redis.execute("GETDEL", self._key(challenge))
+        except RedisUnavailable as exc:
             raise ChallengeStoreUnavailable() from exc
         return None if raw is None else dict(json.loads(raw))
 
     async def ping(self) -> None:
         try:
-            await self._redis.ping()
-        except RedisError as exc:
+            await self._redis.execute("PING")
+        except RedisUnavailable as exc:
             raise ChallengeStoreUnavailable() from exc
 
     async def close(self) -> None:
-        await self._redis.aclose()
+        return None  # the connection is the app's (resources.redis), closed with it
 
     def _key(self, challenge: bytes) -> str:
         return self._prefix + base64url.encode(challenge)
@@ -115,6 +110,6 @@ def _ms(ttl: timedelta) -> int:
     return max(1, int(ttl.total_seconds() * 1000))
 
 
-def create_challenge_store(redis_url: str | None, prefix: str = KEY_PREFIX) -> ChallengeStore:
+def create_challenge_store(redis: RedisPipe | None, prefix: str = KEY_PREFIX) -> ChallengeStore:
     """`prefix` names the namespace in Redis; each in-process store is its own namespace."""
-    return RedisChallengeStore(redis_url, prefix) if redis_url else MemoryChallengeStore()
+    return RedisChallengeStore(redis, prefix) if redis is not None else MemoryChallengeStore()

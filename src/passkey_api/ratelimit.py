@@ -9,10 +9,8 @@ import math
 import time
 from dataclasses import dataclass
 
-import redis.asyncio as aioredis
-from redis.exceptions import RedisError
-
 from passkey_api.config import RATE_PATTERN
+from passkey_api.redispipe import RedisPipe, RedisUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -58,12 +56,8 @@ class MemoryCounter:
 
 
 class RateLimiter:
-    def __init__(self, redis_url: str | None) -> None:
-        self._redis = (
-            aioredis.Redis.from_url(redis_url, socket_connect_timeout=1, socket_timeout=1)
-            if redis_url
-            else None
-        )
+    def __init__(self, redis: RedisPipe | None) -> None:
+        self._redis = redis
         self._memory = MemoryCounter()
 
     async def hit(self, key: str, limit: Limit) -> int | None:
@@ -79,15 +73,10 @@ class RateLimiter:
     async def _count(self, bucket: str, ttl: int, window_end: float) -> int:
         if self._redis is not None:
             try:
-                async with self._redis.pipeline(transaction=False) as pipe:
-                    pipe.incr(bucket)
-                    pipe.expire(bucket, ttl + 1)
-                    count, _ = await pipe.execute()
+                count, _ = await self._redis.pipeline(
+                    [("INCR", bucket), ("EXPIRE", bucket, ttl + 1)]
+                )
                 return int(count)
-            except RedisError:
+            except RedisUnavailable:
                 log.warning("rate limiter: Redis unreachable, counting in-process")
         return self._memory.hit(bucket, window_end)
-
-    async def close(self) -> None:
-        if self._redis is not None:
-            await self._redis.aclose()

@@ -1,6 +1,6 @@
-"""Rate-limit dependencies: per client IP and per username on the ceremonies and on
-recovery, per session on everything that needs one. Limits and the switch are settings
-(PASSKEY_RATE_LIMIT_*)."""
+"""Rate limits: dependencies per client IP and per username on the ceremonies and on
+recovery; per session on every request that reads one (limit_session). Limits and the
+switch are settings (PASSKEY_RATE_LIMIT_*)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from passkey_api.errors import RateLimited
 from passkey_api.ratelimit import Limit
 from passkey_api.recovery import emails
 from passkey_api.resources import Resources, resources_of
-from passkey_api.sessions import transport
 from passkey_api.users import names
 
 
@@ -93,12 +92,12 @@ async def recovery_limits(request: Request) -> None:
         await _enforce(resources, f"recovery:{key}", settings.rate_limit_recovery_account)
 
 
-async def session_limits(request: Request) -> None:
-    resources = resources_of(request)
+async def limit_session(resources: Resources, request: Request, token: str | None) -> None:
+    """Per session, for every request that reads one (sessions/dependencies.py calls this
+    before looking the session up, so that it costs no dependency of its own)."""
     settings = resources.settings
     if not settings.rate_limits:
         return
-    token, _ = transport.read_token(request, settings, resources.secret_key)
     # Only a token we signed names a session; anything else counts against the client's
     # address, so junk tokens cannot mint fresh counters.
     key = f"session:{tokens.token_hash(token).hex()[:32]}" if token else None

@@ -13,7 +13,11 @@ import httpx
 from fastapi.routing import APIRoute
 from sqlalchemy import text
 
-from passkey_api.sessions.dependencies import RECOVERY_ALLOWED, optional_session
+from passkey_api.sessions.dependencies import (
+    RECOVERY_ALLOWED,
+    current_session,
+    optional_session,
+)
 from tests.api.conftest import ORIGIN, Api, ApiFactory, new_username, problem_code
 from tests.softauthn import SoftAuthenticator
 
@@ -240,7 +244,10 @@ def _api_routes(app: Any) -> list[APIRoute]:
 
 
 def _reads_the_session(dependant: Any) -> bool:
-    return any(d.call is optional_session or _reads_the_session(d) for d in dependant.dependencies)
+    return any(
+        d.call in (optional_session, current_session) or _reads_the_session(d)
+        for d in dependant.dependencies
+    )
 
 
 async def test_adding_a_passkey_upgrades_the_session_and_lists_the_others(api: Api) -> None:

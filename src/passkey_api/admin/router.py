@@ -18,7 +18,6 @@ from passkey_api.sessions.dependencies import Admin, Client, require_reauthentic
 from passkey_api.sessions.schemas import Revoked
 from passkey_api.sessions.service import ActiveSession
 from passkey_api.text import PlainText
-from passkey_api.throttle import session_limits
 from passkey_api.users import repository as users_repository
 from passkey_api.users import service
 from passkey_api.users.schemas import AdminUpdateUser, AdminUserOut, AdminUserPage, UserOut
@@ -26,7 +25,6 @@ from passkey_api.users.schemas import AdminUpdateUser, AdminUserOut, AdminUserPa
 router = APIRouter(
     prefix="/v1/admin",
     tags=["admin"],
-    dependencies=[Depends(session_limits)],
     responses=problem_responses(errors.NotAuthenticated, errors.RoleRequired, errors.RateLimited),
 )
 

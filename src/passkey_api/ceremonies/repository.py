@@ -6,6 +6,7 @@ SQLite, which has no data-modifying CTEs, takes the step-by-step path in service
 
 from __future__ import annotations
 
+import functools
 import uuid
 from typing import Any
 
@@ -27,8 +28,20 @@ def _binds(table: Table, prefix: str) -> dict[str, Any]:
 
 
 def _params(row: SQLModel, prefix: str) -> dict[str, object]:
-    table: Table = type(row).__table__  # type: ignore[attr-defined]
-    return {prefix + c.name: getattr(row, c.name) for c in table.c}
+    # From the object's own dict: SQLAlchemy's attribute access costs as much again as
+    # the statement's other Python work. model_from() objects hold every column there.
+    values = vars(row)
+    return {
+        bind: values[name] if name in values else getattr(row, name)
+        for bind, name in _columns(type(row), prefix)
+    }
+
+
+@functools.cache
+def _columns(model: type[SQLModel], prefix: str) -> tuple[tuple[str, str], ...]:
+    """(parameter name, column name) of each of the model's columns."""
+    table: Table = model.__table__  # type: ignore[attr-defined]
+    return tuple((prefix + c.name, c.name) for c in table.c)
 
 
 def _sign_in_statement(*, counter_is_zero: bool) -> RawStatement:

@@ -15,7 +15,7 @@ import hmac
 import secrets
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, ParamSpec, TypeVar
 
@@ -538,7 +538,10 @@ async def reauthenticate(
 
 async def _begin(store: ChallengeStore, settings: Settings, pending: PendingCeremony) -> bytes:
     challenge = secrets.token_bytes(CHALLENGE_BYTES)
-    await store.put(challenge, asdict(pending), settings.challenge_ttl)
+    # Only what is set (PendingCeremony(**state) gives the rest its default): a smaller
+    # value, and without asdict(), which deep-copies field by field.
+    state = {name: value for name, value in vars(pending).items() if value is not None}
+    await store.put(challenge, state, settings.challenge_ttl)
     metrics.ceremony(pending.ceremony, "started")
     return challenge
 

@@ -19,12 +19,10 @@ from passkey_api.resources import ChallengeStoreDep, DbDep, ResourcesDep, Settin
 from passkey_api.sessions import transport
 from passkey_api.sessions.dependencies import Client, CurrentSession, require_reauthentication
 from passkey_api.sessions.service import ActiveSession
-from passkey_api.throttle import session_limits
 
 router = APIRouter(
     prefix="/v1/me/identities",
     tags=["identities"],
-    dependencies=[Depends(session_limits)],
     responses=problem_responses(errors.RateLimited),
 )
 

@@ -28,12 +28,10 @@ from passkey_api.sessions.dependencies import (
 )
 from passkey_api.sessions.schemas import SessionListItem, SessionOut
 from passkey_api.sessions.service import ActiveSession
-from passkey_api.throttle import session_limits
 
 router = APIRouter(
     prefix="/v1/me/passkeys",
     tags=["passkeys"],
-    dependencies=[Depends(session_limits)],
     responses=problem_responses(errors.RateLimited),
 )
 

@@ -27,7 +27,7 @@ from passkey_api.sessions import transport
 from passkey_api.sessions.dependencies import Client, CurrentSession, require_reauthentication
 from passkey_api.sessions.schemas import SessionOut, SignedIn
 from passkey_api.sessions.service import ActiveSession
-from passkey_api.throttle import recovery_limits, session_limits
+from passkey_api.throttle import recovery_limits
 from passkey_api.users.schemas import UserOut
 
 router = APIRouter(
@@ -39,7 +39,6 @@ router = APIRouter(
 me_router = APIRouter(
     prefix="/v1/me",
     tags=["recovery"],
-    dependencies=[Depends(session_limits)],
     responses=problem_responses(errors.NotAuthenticated, errors.RateLimited),
 )
 

@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request, Response
 
+from passkey_api import throttle
 from passkey_api.client_info import ClientInfo
 from passkey_api.errors import NotAuthenticated, RecoverySessionRestricted, RoleRequired
 from passkey_api.resources import Resources, ResourcesDep, resources_of
@@ -40,6 +41,7 @@ async def optional_session(request: Request, response: Response) -> ActiveSessio
     resources = resources_of(request)
     settings = resources.settings
     token, via = transport.read_token(request, settings, resources.secret_key)
+    await throttle.limit_session(resources, request, token)
     if token is None:
         return None
     # Not on the request's database session: the lookup must not commit anything a route
@@ -67,9 +69,8 @@ async def optional_session(request: Request, response: Response) -> ActiveSessio
     return active
 
 
-async def current_session(
-    active: Annotated[ActiveSession | None, Depends(optional_session)],
-) -> ActiveSession:
+async def current_session(request: Request, response: Response) -> ActiveSession:
+    active = await optional_session(request, response)
     if active is None:
         raise NotAuthenticated()
     return active
@@ -122,9 +123,12 @@ async def passkey_enrolment(active: CurrentSession, resources: ResourcesDep) -> 
 
 
 async def client_info(request: Request) -> ClientInfo:
+    return client_of(request, resources_of(request))
+
+
+def client_of(request: Request, resources: Resources) -> ClientInfo:
     return ClientInfo(
-        user_agent=request.headers.get("user-agent"),
-        ip=resources_of(request).addresses.of(request),
+        user_agent=request.headers.get("user-agent"), ip=resources.addresses.of(request)
     )
 
 

@@ -31,12 +31,10 @@ from passkey_api.sessions.schemas import (
     SessionOut,
 )
 from passkey_api.sessions.service import ActiveSession
-from passkey_api.throttle import session_limits
 from passkey_api.users.schemas import UserOut
 
 router = APIRouter(
     tags=["session"],
-    dependencies=[Depends(session_limits)],
     responses=problem_responses(errors.RateLimited),
 )
 

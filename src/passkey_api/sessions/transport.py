@@ -4,6 +4,7 @@ native apps. Both carry the same signed value, checked before any database looku
 from __future__ import annotations
 
 from datetime import datetime
+from email.utils import format_datetime
 from typing import Literal, TypedDict
 
 from fastapi import Request, Response
@@ -48,11 +49,16 @@ def cookie_options(settings: Settings) -> CookieOptions:
 def set_cookie(
     response: Response, settings: Settings, key: bytes, token: str, expires_at: datetime
 ) -> None:
-    response.set_cookie(
-        settings.cookie_name,
-        tokens.sign(key, token),
-        expires=expires_at,
-        **cookie_options(settings),
+    """The session cookie, written out as Starlette's Response.set_cookie() writes it with
+    cookie_options() (tests/unit/test_transport.py compares the two): its http.cookies
+    machinery costs more than the rest of a sign-in's answer, and the signed value is
+    base64url and a dot, which need no quoting."""
+    secure = "; Secure" if settings.cookie_secure else ""
+    response.headers.append(
+        "set-cookie",
+        f"{settings.cookie_name}={tokens.sign(key, token)}; "
+        f"expires={format_datetime(expires_at, usegmt=True)}; "
+        f"HttpOnly; Path=/; SameSite=lax{secure}",
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 
 from passkey_api import errors
 from passkey_api.audit import service as audit
@@ -15,14 +15,12 @@ from passkey_api.passkeys import service as passkeys
 from passkey_api.passkeys.schemas import Signals
 from passkey_api.resources import DbDep, SettingsDep
 from passkey_api.sessions.dependencies import Client, CurrentSession
-from passkey_api.throttle import session_limits
 from passkey_api.users import service
 from passkey_api.users.schemas import MeUpdated, UpdateMe, UserOut
 
 router = APIRouter(
     prefix="/v1/me",
     tags=["me"],
-    dependencies=[Depends(session_limits)],
     responses=problem_responses(errors.RateLimited),
 )
 

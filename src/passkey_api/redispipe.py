@@ -1,0 +1,188 @@
+"""One pipelined connection to Redis for the commands every ceremony runs.
+
+redis-py's asyncio client costs ~300,000 instructions of Python per command here (a pool
+checkout, a retry wrapper, observability hooks, a timeout context and its parser): more
+than the rest of a sign-in's options request. Redis answers the commands of a connection
+in the order they were sent, so a single connection serves every concurrent request:
+each command is packed and written at once, and a FIFO of futures takes the replies as
+hiredis parses them. No pool, no lock per command; a SET or GETDEL costs ~50,000.
+
+The URL means what it means to redis-py (its parser reads it): redis://, rediss:// (TLS)
+and unix:// with a username, password and database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from collections import deque
+from typing import Any, cast
+
+import hiredis
+from redis.asyncio.connection import SSLConnection, parse_url
+
+log = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT = 2.0
+# A reply slower than this means the connection (or the server) is stuck: it is dropped
+# and the next command opens a new one.
+COMMAND_TIMEOUT = 2.0
+
+Reply = Any  # bytes, int, None, or a list of those
+
+
+class RedisUnavailable(Exception):
+    """Redis could not be reached, answered too late, or refused the command."""
+
+
+class _Protocol(asyncio.Protocol):
+    def __init__(self) -> None:
+        self.reader = hiredis.Reader()
+        self.waiters: deque[asyncio.Future[Reply]] = deque()
+        self.transport: asyncio.Transport | None = None
+        self.open = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # A stream transport (uvloop's does not derive from asyncio.Transport).
+        self.transport = cast(asyncio.Transport, transport)
+        self.open = True
+
+    def data_received(self, data: bytes) -> None:
+        self.reader.feed(data)
+        while (reply := self.reader.gets()) is not False:
+            if not self.waiters:  # a reply nobody asked for: the stream is out of step
+                self.abort()
+                return
+            waiter = self.waiters.popleft()
+            # A waiter that timed out stays queued, so that its late reply is consumed
+            # here and the next reply still meets its own command.
+            if not waiter.done():
+                waiter.set_result(reply)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.open = False
+        while self.waiters:
+            waiter = self.waiters.popleft()
+            if not waiter.done():
+                waiter.set_exception(RedisUnavailable("connection lost"))
+
+    def abort(self) -> None:
+        self.open = False
+        if self.transport is not None:
+            self.transport.abort()  # connection_lost fails every waiting command
+
+
+class RedisPipe:
+    def __init__(self, url: str) -> None:
+        options = parse_url(url)
+        self._path: str | None = options.get("path")
+        self._host: str = options.get("host") or "localhost"
+        self._port: int = int(options.get("port") or 6379)
+        secure = options.get("connection_class") is SSLConnection
+        self._ssl = (
+            _ssl_context(
+                cast(str | None, options.get("ssl_ca_certs")),
+                verify=options.get("ssl_cert_reqs") not in ("none", ssl.CERT_NONE),
+                check_hostname=options.get("ssl_check_hostname") is not False,
+            )
+            if secure
+            else None
+        )
+        self._hello = _hello(options.get("username"), options.get("password"), options.get("db"))
+        self._protocol: _Protocol | None = None
+        self._connecting: asyncio.Future[_Protocol] | None = None
+        self._closed = False
+
+    async def execute(self, *command: str | bytes | int) -> Reply:
+        """Run one command; its reply. Raises RedisUnavailable."""
+        return (await self.pipeline([command]))[0]
+
+    async def pipeline(self, commands: list[tuple[str | bytes | int, ...]]) -> list[Reply]:
+        """Run commands in one write; their replies, in order. Raises RedisUnavailable,
+        also for an error reply (after every reply is read)."""
+        protocol = self._protocol
+        if protocol is None or not protocol.open:
+            protocol = await self._connect()
+        replies = await _round_trip(protocol, commands)
+        for reply in replies:
+            if isinstance(reply, hiredis.ReplyError):
+                raise RedisUnavailable(f"Redis refused a command: {reply}")
+        return replies
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._protocol is not None and self._protocol.transport is not None:
+            self._protocol.transport.close()
+
+    async def _connect(self) -> _Protocol:
+        # Concurrent commands wait for the one connection being opened.
+        if self._connecting is None:
+            self._connecting = asyncio.ensure_future(self._open())
+        connecting = self._connecting
+        try:
+            return await asyncio.shield(connecting)
+        finally:
+            if connecting.done() and self._connecting is connecting:
+                self._connecting = None
+
+    async def _open(self) -> _Protocol:
+        if self._closed:
+            raise RedisUnavailable("closed")
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(CONNECT_TIMEOUT):
+                if self._path is not None:
+                    _, protocol = await loop.create_unix_connection(_Protocol, self._path)
+                else:
+                    _, protocol = await loop.create_connection(
+                        _Protocol, self._host, self._port, ssl=self._ssl
+                    )
+        except (OSError, TimeoutError) as exc:
+            raise RedisUnavailable(f"cannot connect to Redis: {type(exc).__name__}") from None
+        if self._hello:
+            replies = await _round_trip(protocol, self._hello)
+            if any(isinstance(reply, hiredis.ReplyError) for reply in replies):
+                protocol.abort()
+                raise RedisUnavailable("Redis refused the credentials or the database")
+        self._protocol = protocol
+        return protocol
+
+
+async def _round_trip(
+    protocol: _Protocol, commands: list[tuple[str | bytes | int, ...]]
+) -> list[Reply]:
+    loop = asyncio.get_running_loop()
+    waiters = [loop.create_future() for _ in commands]
+    protocol.waiters.extend(waiters)
+    assert protocol.transport is not None
+    # (hiredis's type stub wrongly declares a one-element tuple)
+    protocol.transport.write(b"".join([hiredis.pack_command(cast(Any, c)) for c in commands]))
+    try:
+        async with asyncio.timeout(COMMAND_TIMEOUT):
+            return [await waiter for waiter in waiters]
+    except TimeoutError:
+        protocol.abort()
+        raise RedisUnavailable("Redis did not answer in time") from None
+
+
+def _hello(
+    username: str | None, password: str | None, db: int | None
+) -> list[tuple[str | bytes | int, ...]]:
+    """What a new connection sends first: AUTH and SELECT, as the URL asks."""
+    commands: list[tuple[str | bytes | int, ...]] = []
+    if password is not None:
+        commands.append(("AUTH", username, password) if username else ("AUTH", password))
+    if db:
+        commands.append(("SELECT", int(db)))
+    return commands
+
+
+def _ssl_context(ca_certs: str | None, *, verify: bool, check_hostname: bool) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=ca_certs)
+    if not verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    elif not check_hostname:
+        context.check_hostname = False
+    return context

@@ -1,0 +1,144 @@
+"""The pipelined Redis connection against a real Redis: replies meet their commands under
+concurrency, errors and lost or silent connections raise RedisUnavailable, and the next
+command connects again."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import AsyncIterator
+from urllib.parse import urlsplit
+
+import pytest
+import redis.asyncio as aioredis
+
+from passkey_api import redispipe
+from passkey_api.redispipe import RedisPipe, RedisUnavailable
+from tests.faults.proxy import CuttableProxy
+from tests.services import REDIS_URL, require_redis
+
+pytestmark = pytest.mark.usefixtures("redis_available")
+
+
+@pytest.fixture
+async def redis_available() -> None:
+    await require_redis()
+
+
+@pytest.fixture
+async def pipe() -> AsyncIterator[RedisPipe]:
+    connection = RedisPipe(REDIS_URL)
+    yield connection
+    await connection.close()
+
+
+@pytest.fixture
+async def proxy() -> AsyncIterator[CuttableProxy]:
+    target = urlsplit(REDIS_URL)
+    proxy = CuttableProxy(target.hostname or "127.0.0.1", target.port or 6379)
+    await proxy.start()
+    yield proxy
+    await proxy.close()
+
+
+def _key() -> str:
+    return f"passkey-api:test:{secrets.token_hex(8)}"
+
+
+async def test_each_of_many_concurrent_commands_gets_its_own_reply(pipe: RedisPipe) -> None:
+    keys = [_key() for _ in range(300)]
+    await asyncio.gather(*(pipe.execute("SET", k, k, "PX", 60_000) for k in keys))
+    values = await asyncio.gather(*(pipe.execute("GETDEL", k) for k in keys))
+    assert values == [k.encode() for k in keys]
+    assert await pipe.execute("GETDEL", keys[0]) is None
+
+
+async def test_a_pipeline_answers_in_order(pipe: RedisPipe) -> None:
+    key = _key()
+    assert await pipe.pipeline([("INCR", key), ("INCR", key), ("EXPIRE", key, 60)]) == [1, 2, 1]
+
+
+async def test_an_error_reply_raises_and_the_connection_goes_on(pipe: RedisPipe) -> None:
+    key = _key()
+    await pipe.execute("SET", key, "not a number", "PX", 60_000)
+    with pytest.raises(RedisUnavailable, match="refused"):
+        await pipe.execute("INCR", key)
+    assert await pipe.execute("GETDEL", key) == b"not a number"
+
+
+async def test_the_database_in_the_url_is_used() -> None:
+    base = REDIS_URL.rsplit("/", 1)[0]
+    pipe = RedisPipe(f"{base}/3")
+    key = _key()
+    try:
+        await pipe.execute("SET", key, "in db 3", "PX", 60_000)
+    finally:
+        await pipe.close()
+    other = aioredis.Redis.from_url(f"{base}/3")
+    try:
+        assert await other.getdel(key) == b"in db 3"
+    finally:
+        await other.aclose()
+
+
+async def test_refused_credentials_raise() -> None:
+    target = urlsplit(REDIS_URL)
+    pipe = RedisPipe(f"redis://nobody:wrong@{target.hostname}:{target.port or 6379}/0")
+    try:
+        with pytest.raises(RedisUnavailable, match="credentials"):
+            await pipe.execute("PING")
+    finally:
+        await pipe.close()
+
+
+async def test_a_lost_connection_raises_then_the_next_command_reconnects(
+    proxy: CuttableProxy,
+) -> None:
+    pipe = RedisPipe(f"redis://127.0.0.1:{proxy.port}/0")
+    try:
+        assert await pipe.execute("PING") == b"PONG"
+        await proxy.cut()
+        with pytest.raises(RedisUnavailable):
+            await pipe.execute("PING")
+        await proxy.restore()
+        assert await pipe.execute("PING") == b"PONG"
+    finally:
+        await pipe.close()
+
+
+async def test_a_silent_server_times_out_and_is_dropped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A server that accepts and never answers: the command fails after COMMAND_TIMEOUT,
+    and so does the next one on a new connection (the old one, maybe mid-reply, is not
+    trusted again)."""
+    connections: list[asyncio.StreamWriter] = []
+
+    async def accept(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(writer)
+
+    server = await asyncio.start_server(accept, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    monkeypatch.setattr(redispipe, "COMMAND_TIMEOUT", 0.2)
+    pipe = RedisPipe(f"redis://127.0.0.1:{port}/0")
+    try:
+        for _ in range(2):
+            with pytest.raises(RedisUnavailable, match="in time"):
+                await pipe.execute("PING")
+        assert len(connections) == 2
+    finally:
+        await pipe.close()
+        server.close()
+        for writer in connections:
+            writer.transport.abort()
+
+
+async def test_an_unreachable_server_raises() -> None:
+    server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    server.close()
+    await server.wait_closed()
+    pipe = RedisPipe(f"redis://127.0.0.1:{port}/0")
+    with pytest.raises(RedisUnavailable, match="connect"):
+        await pipe.execute("PING")
+    await pipe.close()
