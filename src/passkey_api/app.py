@@ -11,7 +11,6 @@ from datetime import UTC, datetime, timedelta
 from importlib import resources as package_files
 
 from fastapi import APIRouter, FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import configure_mappers
 
@@ -21,6 +20,7 @@ from passkey_api.ceremonies.router import router as ceremonies_router
 from passkey_api.challenges import LINK_PREFIX, create_challenge_store
 from passkey_api.client_info import ClientAddresses
 from passkey_api.config import Settings
+from passkey_api.cors import Cors
 from passkey_api.db import create_engine, create_pool, create_sessionmaker
 from passkey_api.guards import BodyLimitMiddleware, OriginCheckMiddleware
 from passkey_api.headers import SecurityHeadersMiddleware
@@ -123,7 +123,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(
-        CORSMiddleware,
+        Cors,
         allow_origins=settings.origins,
         allow_credentials=True,
         allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],

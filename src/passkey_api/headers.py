@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # The built-in page has its script inline; nothing else is ever loaded.
@@ -23,6 +22,13 @@ _DOCS_CSP = (
 _DOCS_PATHS = ("/docs", "/redoc")
 
 
+_ALWAYS = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+)
+
+
 class SecurityHeadersMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -33,19 +39,33 @@ class SecurityHeadersMiddleware:
             return
         path: str = scope["path"]
         is_api = path.startswith("/v1/")
-        html_csp = _DOCS_CSP if path.startswith(_DOCS_PATHS) else _HTML_CSP
+        html_csp = (_DOCS_CSP if path.startswith(_DOCS_PATHS) else _HTML_CSP).encode()
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                headers.setdefault("X-Content-Type-Options", "nosniff")
-                headers.setdefault("Referrer-Policy", "no-referrer")
-                headers.setdefault("X-Frame-Options", "DENY")
+                # On the raw list, in one pass: Starlette's MutableHeaders scans the list
+                # again for every header it sets.
+                headers = raw_headers(message)
+                present = {name.lower() for name, _ in headers}
+                headers.extend(h for h in _ALWAYS if h[0] not in present)
                 if is_api:
                     # Options, sessions and tokens must never sit in a shared cache.
-                    headers["Cache-Control"] = "no-store"
-                if headers.get("content-type", "").startswith("text/html"):
-                    headers.setdefault("Content-Security-Policy", html_csp)
+                    if b"cache-control" in present:
+                        headers[:] = [h for h in headers if h[0].lower() != b"cache-control"]
+                    headers.append((b"cache-control", b"no-store"))
+                content_type = next((v for n, v in headers if n.lower() == b"content-type"), b"")
+                if content_type.startswith(b"text/html") and (
+                    b"content-security-policy" not in present
+                ):
+                    headers.append((b"content-security-policy", html_csp))
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def raw_headers(message: Message) -> list[tuple[bytes, bytes]]:
+    """The response start message's header list, made a list if it was another sequence."""
+    headers = message.get("headers")
+    if not isinstance(headers, list):
+        headers = message["headers"] = list(headers or ())
+    return headers

@@ -10,17 +10,17 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import os
 import re
 import time
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from passkey_api import metrics
 from passkey_api.guards import send_problem
+from passkey_api.headers import raw_headers
 
 REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 _SANE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -37,28 +37,29 @@ class RequestMiddleware:
             return
         offered = next((v for k, v in scope["headers"] if k == b"x-request-id"), b"")
         text = offered.decode("latin-1")
-        request_id = text if _SANE_ID.fullmatch(text) else uuid.uuid4().hex
+        # 128 random bits as 32 hex digits, like uuid4().hex at a fifth of its cost.
+        request_id = text if _SANE_ID.fullmatch(text) else os.urandom(16).hex()
         scope.setdefault("state", {})["request_id"] = request_id
         token = REQUEST_ID.set(request_id)
         started = time.perf_counter()
         status = 500
 
-        async def send_with_id(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                MutableHeaders(scope=message)["X-Request-ID"] = request_id
-            await send(message)
-
+        id_header = (b"x-request-id", request_id.encode())
         started_response = False
 
-        async def send_tracked(message: Message) -> None:
-            nonlocal started_response
-            started_response = started_response or message["type"] == "http.response.start"
-            await send_with_id(message)
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, started_response
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                started_response = True
+                headers = raw_headers(message)
+                if any(name.lower() == b"x-request-id" for name, _ in headers):
+                    headers[:] = [h for h in headers if h[0].lower() != b"x-request-id"]
+                headers.append(id_header)
+            await send(message)
 
         try:
-            await self.app(scope, receive, send_tracked)
+            await self.app(scope, receive, send_with_id)
         except Exception:
             # Logged here, while the request id is still known, and answered as a problem
             # with it; the server's own handler would log and answer without.
