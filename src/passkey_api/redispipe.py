@@ -50,7 +50,14 @@ class _Protocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.reader.feed(data)
-        while (reply := self.reader.gets()) is not False:
+        while True:
+            try:
+                reply = self.reader.gets()
+            except hiredis.ProtocolError:
+                self.abort()  # not Redis speaking, or a corrupted stream: start over
+                return
+            if reply is False:
+                return
             if not self.waiters:  # a reply nobody asked for: the stream is out of step
                 self.abort()
                 return
@@ -152,12 +159,15 @@ class RedisPipe:
 async def _round_trip(
     protocol: _Protocol, commands: list[tuple[str | bytes | int, ...]]
 ) -> list[Reply]:
+    # Packed before any waiter is queued: a command that cannot be packed must not leave
+    # a waiter behind to take another command's reply. (hiredis's type stub wrongly
+    # declares a one-element tuple.)
+    packed = b"".join([hiredis.pack_command(cast(Any, c)) for c in commands])
     loop = asyncio.get_running_loop()
     waiters = [loop.create_future() for _ in commands]
     protocol.waiters.extend(waiters)
     assert protocol.transport is not None
-    # (hiredis's type stub wrongly declares a one-element tuple)
-    protocol.transport.write(b"".join([hiredis.pack_command(cast(Any, c)) for c in commands]))
+    protocol.transport.write(packed)
     try:
         async with asyncio.timeout(COMMAND_TIMEOUT):
             return [await waiter for waiter in waiters]

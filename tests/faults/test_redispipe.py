@@ -142,3 +142,32 @@ async def test_an_unreachable_server_raises() -> None:
     with pytest.raises(RedisUnavailable, match="connect"):
         await pipe.execute("PING")
     await pipe.close()
+
+
+async def test_an_unpackable_command_leaves_the_stream_in_step(pipe: RedisPipe) -> None:
+    key = _key()
+    await pipe.execute("SET", key, "v", "PX", 60_000)
+    with pytest.raises(TypeError):
+        await pipe.execute("GET", None)  # type: ignore[arg-type]
+    assert await pipe.execute("GETDEL", key) == b"v"
+
+
+async def test_a_server_speaking_nonsense_is_dropped() -> None:
+    connections: list[asyncio.StreamWriter] = []
+
+    async def accept(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(writer)
+        writer.write(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+
+    server = await asyncio.start_server(accept, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    pipe = RedisPipe(f"redis://127.0.0.1:{port}/0")
+    try:
+        with pytest.raises(RedisUnavailable):
+            await pipe.execute("PING")
+    finally:
+        await pipe.close()
+        server.close()
+        for writer in connections:
+            writer.transport.abort()
+        await server.wait_closed()
