@@ -37,6 +37,7 @@ from passkey_api.recovery.router import router as recovery_router
 from passkey_api.redispipe import RedisPipe
 from passkey_api.resources import Resources
 from passkey_api.sessions.router import router as session_router
+from passkey_api.throttle import RateLimitGuard
 from passkey_api.users.router import router as me_router
 from passkey_api.wellknown import router as wellknown_router
 
@@ -115,7 +116,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     problems.install(app)
     openapi.install(app)
     # Outermost last: headers on every answer, CORS before the guards (preflights), then
-    # the body cap and the CSRF origin check before any route runs.
+    # the body cap, the CSRF origin check and the rate limits before any route runs.
+    app.add_middleware(RateLimitGuard, enabled=settings.rate_limits)
     app.add_middleware(
         OriginCheckMiddleware,
         origins=settings.origins,

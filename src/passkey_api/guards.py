@@ -83,6 +83,11 @@ class BodyLimitMiddleware:
         )
 
 
+def replay_body(body: bytes, receive: Receive) -> Receive:
+    """A receive that gives `body` (already read) once more, then whatever comes next."""
+    return _replay([body], None, receive)
+
+
 def _replay(chunks: list[bytes], pending: Message | None, receive: Receive) -> Receive:
     body = b"".join(chunks)
     sent = False

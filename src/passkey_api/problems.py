@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException
+from starlette.types import Scope
 
 from passkey_api.errors import (
     PROBLEM_CONTENT_TYPE,
@@ -45,13 +46,22 @@ def problem_response(body: dict[str, Any], headers: dict[str, str] | None = None
 
 
 def _instance(request: Request) -> str | None:
-    request_id = getattr(request.state, "request_id", None)
+    return _instance_of(request.scope)
+
+
+def _instance_of(scope: Scope) -> str | None:
+    request_id = scope.get("state", {}).get("request_id")
     return f"urn:request:{request_id}" if request_id else None
 
 
 async def _api_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
     return problem_response(exc.problem(_instance(request)), headers=exc.headers)
+
+
+def api_error_response(exc: ApiError, scope: Scope) -> JSONResponse:
+    """The same answer, for middleware that refuses a request before routing."""
+    return problem_response(exc.problem(_instance_of(scope)), headers=exc.headers)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:

@@ -1,19 +1,29 @@
-"""Rate limits: dependencies per client IP and per username on the ceremonies and on
-recovery; per session on every request that reads one (limit_session). Limits and the
-switch are settings (PASSKEY_RATE_LIMIT_*)."""
+"""Rate limits, with their limits and switch in the settings (PASSKEY_RATE_LIMIT_*):
+
+- per client IP and per account on the ceremonies, social sign-in and recovery: counted
+  by RateLimitGuard before routing (LIMITED_PATHS says which paths), so that every
+  request counts, its body valid or not, at no FastAPI dependency's cost on the hottest
+  routes;
+- per session on every request that reads one (limit_session, called by the session
+  dependency).
+"""
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import Request
+from starlette.requests import ClientDisconnect
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from passkey_api import tokens
+from passkey_api import problems, tokens
 from passkey_api.errors import RateLimited
+from passkey_api.guards import replay_body
 from passkey_api.ratelimit import Limit
 from passkey_api.recovery import emails
-from passkey_api.resources import Resources, resources_of
+from passkey_api.resources import Resources
 from passkey_api.users import names
 
 
@@ -29,16 +39,13 @@ async def _enforce(resources: Resources, key: str, spec: str) -> None:
 
 async def _json_body(request: Request) -> Any:
     try:
-        return await request.json()  # cached by Starlette; FastAPI parses the same bytes
+        return await request.json()
     except Exception:
-        return None  # malformed bodies are refused by validation right after
+        return None  # malformed bodies are refused by validation after routing
 
 
-async def ceremony_limits(request: Request) -> None:
-    resources = resources_of(request)
+async def ceremony_limits(resources: Resources, request: Request) -> None:
     settings = resources.settings
-    if not settings.rate_limits:
-        return
     ip = resources.addresses.of(request)
     await _enforce(resources, f"ip:{ip}", settings.rate_limit_ip)
     body = await _json_body(request)
@@ -63,14 +70,11 @@ def _digest(value: str) -> str:
     return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
-async def recovery_limits(request: Request) -> None:
+async def recovery_limits(resources: Resources, request: Request) -> None:
     """/v1/recovery/*: per client IP; per (username, IP) for codes, as for ceremonies; and
     per address whatever the IP for emailed links, so that nobody can flood a mailbox
     (which also lets someone delay a victim's recovery email for the window: accepted)."""
-    resources = resources_of(request)
     settings = resources.settings
-    if not settings.rate_limits:
-        return
     ip = resources.addresses.of(request)
     await _enforce(resources, f"recovery-ip:{ip}", settings.rate_limit_recovery_ip)
     body = await _json_body(request)
@@ -104,3 +108,43 @@ async def limit_session(resources: Resources, request: Request, token: str | Non
     await _enforce(
         resources, key or f"ip:{resources.addresses.of(request)}", settings.rate_limit_session
     )
+
+
+# Which requests count against which limits, by path prefix.
+LIMITED_PATHS: tuple[tuple[str, Callable[[Resources, Request], Awaitable[None]]], ...] = (
+    ("/v1/authentication/", ceremony_limits),
+    ("/v1/registration/", ceremony_limits),
+    ("/v1/oauth/", ceremony_limits),
+    ("/v1/recovery/", recovery_limits),
+)
+
+
+class RateLimitGuard:
+    """Counts LIMITED_PATHS requests before routing; answers 429 `rate_limited` with
+    Retry-After when over a limit. Sits inside BodyLimitMiddleware, which has read the
+    (capped) body already."""
+
+    def __init__(self, app: ASGIApp, *, enabled: bool) -> None:
+        self.app = app
+        self.enabled = enabled
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not self.enabled or scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        limits = next((rule for prefix, rule in LIMITED_PATHS if path.startswith(prefix)), None)
+        if limits is None:
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        try:
+            body = await request.body()
+        except ClientDisconnect:
+            return  # gone before its body arrived: nobody to answer
+        try:
+            await limits(scope["app"].state.resources, request)
+        except RateLimited as exc:
+            await problems.api_error_response(exc, scope)(scope, receive, send)
+            return
+        await self.app(scope, replay_body(body, receive), send)

@@ -169,6 +169,23 @@ async def test_ceremonies_are_limited_per_username(make_api: ApiFactory) -> None
         assert response.status_code == 200
 
 
+async def test_requests_count_whether_or_not_their_body_is_valid(make_api: ApiFactory) -> None:
+    """Limits are counted before routing: a flood of malformed bodies is a flood too."""
+    api = await make_api(rate_limits=True, rate_limit_ip="3/minute")
+    async with _client(api, ip=f"ip-{secrets.token_hex(4)}") as client:
+        for body in (b"{not json", b'{"username": 5}', b"[]"):
+            response = await client.post(
+                "/v1/authentication/verify",
+                content=body,
+                headers={"content-type": "application/json"},
+            )
+            assert response.status_code in (400, 422), response.text
+        refused = await client.post("/v1/authentication/options", json={})
+        assert (refused.status_code, problem_code(refused)) == (429, "rate_limited")
+        assert int(refused.headers["retry-after"]) >= 1
+        assert refused.json()["instance"].startswith("urn:request:")
+
+
 async def test_sessions_are_limited(make_api: ApiFactory) -> None:
     api = await make_api(rate_limits=True, rate_limit_session="3/minute")
     await api.sign_up(SoftAuthenticator())

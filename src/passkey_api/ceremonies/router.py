@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Request, Response, status
+from fastapi import APIRouter, Header, Request, Response, status
 from fastapi.responses import JSONResponse
 
 from passkey_api import errors
@@ -27,13 +27,11 @@ from passkey_api.resources import Resources, resources_of
 from passkey_api.sessions import transport
 from passkey_api.sessions.dependencies import client_of
 from passkey_api.sessions.schemas import SessionOut, SignedIn
-from passkey_api.throttle import ceremony_limits
 from passkey_api.users.schemas import UserOut
 
 router = APIRouter(
     prefix="/v1",
     tags=["ceremonies"],
-    dependencies=[Depends(ceremony_limits)],
     responses=problem_responses(errors.RateLimited),
 )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi import APIRouter, Request, Response, status
 from fastapi.responses import RedirectResponse
 
 from passkey_api import errors
@@ -25,13 +25,11 @@ from passkey_api.resources import ChallengeStoreDep, DbDep, ResourcesDep, Settin
 from passkey_api.sessions import transport
 from passkey_api.sessions.dependencies import Client
 from passkey_api.sessions.schemas import SessionOut, SignedIn
-from passkey_api.throttle import ceremony_limits
 from passkey_api.users.schemas import UserOut
 
 router = APIRouter(
     prefix="/v1/oauth",
     tags=["oauth"],
-    dependencies=[Depends(ceremony_limits)],
     responses=problem_responses(errors.RateLimited),
 )
 

@@ -27,13 +27,11 @@ from passkey_api.sessions import transport
 from passkey_api.sessions.dependencies import Client, CurrentSession, require_reauthentication
 from passkey_api.sessions.schemas import SessionOut, SignedIn
 from passkey_api.sessions.service import ActiveSession
-from passkey_api.throttle import recovery_limits
 from passkey_api.users.schemas import UserOut
 
 router = APIRouter(
     prefix="/v1/recovery",
     tags=["recovery"],
-    dependencies=[Depends(recovery_limits)],
     responses=problem_responses(errors.RateLimited, errors.ValidationFailed),
 )
 me_router = APIRouter(
