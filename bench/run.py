@@ -443,6 +443,12 @@ def ratios(report: dict[str, Any]) -> None:
             s = phases["session"]["endpoints"]["session"]["requests_per_s"]
             n = phases["noop"]["endpoints"]["healthz"]["requests_per_s"]
             line.append(f"session {s:.0f}/s = {s / n:.2f} x no-op {n:.0f}/s (target 0.5)")
+            ref_s = phases["session"].get("reference_verify_per_s")
+            ref_n = phases["noop"].get("reference_verify_per_s")
+            if ref_s and ref_n:
+                # Each rate over its own phase's reference: what is left when the core
+                # ran at another speed in one phase than in the other.
+                line.append(f"({(s / ref_s) / (n / ref_n):.2f} x per reference)")
         worst = max(
             (e["p99_ms"] for p in phases.values() for e in p["endpoints"].values()), default=0
         )
