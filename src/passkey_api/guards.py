@@ -19,6 +19,16 @@ from passkey_api.errors import PROBLEM_CONTENT_TYPE, problem_body
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
+def route_path(scope: Scope) -> str:
+    """The path as the app's router matches it: without the prefix the app is mounted
+    under, if another app mounts it (Starlette's own rule, which is not public API)."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root) and path[len(root) : len(root) + 1] in ("/", ""):
+        return path[len(root) :]
+    return path
+
+
 async def send_problem(
     send: Send, scope: Scope, status: int, code: str, title: str, detail: str
 ) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from passkey_api.guards import route_path
+
 # The built-in page has its script inline; nothing else is ever loaded.
 _HTML_CSP = (
     "default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
@@ -37,7 +39,7 @@ class SecurityHeadersMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        path: str = scope["path"]
+        path = route_path(scope)
         is_api = path.startswith("/v1/")
         html_csp = (_DOCS_CSP if path.startswith(_DOCS_PATHS) else _HTML_CSP).encode()
 

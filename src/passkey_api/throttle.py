@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from passkey_api import problems, tokens
 from passkey_api.errors import RateLimited
-from passkey_api.guards import replay_body
+from passkey_api.guards import replay_body, route_path
 from passkey_api.ratelimit import Limit
 from passkey_api.recovery import emails
 from passkey_api.resources import Resources
@@ -132,7 +132,7 @@ class RateLimitGuard:
         if not self.enabled or scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        path: str = scope["path"]
+        path = route_path(scope)
         limits = next((rule for prefix, rule in LIMITED_PATHS if path.startswith(prefix)), None)
         if limits is None:
             await self.app(scope, receive, send)

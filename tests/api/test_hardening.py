@@ -9,6 +9,8 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from starlette.applications import Starlette
+from starlette.routing import Mount
 
 from tests.api.conftest import ORIGIN, Api, ApiFactory, new_username, problem_code
 from tests.softauthn import SoftAuthenticator
@@ -377,3 +379,19 @@ async def test_junk_tokens_count_against_the_client(make_api: ApiFactory) -> Non
             for n in range(5)
         ]
     assert statuses == [401, 401, 401, 429, 429]
+
+
+async def test_limits_and_headers_hold_when_another_app_mounts_this_one(
+    make_api: ApiFactory,
+) -> None:
+    """Mounted under a prefix, the app's routes see the path without it: so must the
+    rate limits and the API's no-store header, which are decided before routing."""
+    api = await make_api(rate_limits=True, rate_limit_ip="2/minute")
+    transport = api.client._transport
+    assert isinstance(transport, httpx.ASGITransport)
+    parent = Starlette(routes=[Mount("/auth", app=transport.app)])
+    mounted = httpx.ASGITransport(app=parent, client=(f"ip-{secrets.token_hex(4)}", 5000))
+    async with httpx.AsyncClient(transport=mounted, base_url=ORIGIN) as client:
+        answers = [await client.post("/auth/v1/authentication/options", json={}) for _ in range(3)]
+    assert [a.status_code for a in answers] == [200, 200, 429]
+    assert answers[0].headers["cache-control"] == "no-store"
