@@ -35,7 +35,7 @@ class Cors(CORSMiddleware):
         preflight = False
         for name, value in scope["headers"]:
             if name == b"origin":
-                origin = value
+                origin = value if origin is None else origin  # the first, as Starlette's
             elif name == b"access-control-request-method":
                 preflight = True
         if preflight and origin is not None and scope["method"] == "OPTIONS":

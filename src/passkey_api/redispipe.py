@@ -87,15 +87,7 @@ class RedisPipe:
         self._host: str = options.get("host") or "localhost"
         self._port: int = int(options.get("port") or 6379)
         secure = options.get("connection_class") is SSLConnection
-        self._ssl = (
-            _ssl_context(
-                cast(str | None, options.get("ssl_ca_certs")),
-                verify=options.get("ssl_cert_reqs") not in ("none", ssl.CERT_NONE),
-                check_hostname=options.get("ssl_check_hostname") is not False,
-            )
-            if secure
-            else None
-        )
+        self._ssl = _ssl_context(cast(dict[str, Any], options)) if secure else None
         self._hello = _hello(options.get("username"), options.get("password"), options.get("db"))
         self._protocol: _Protocol | None = None
         self._connecting: asyncio.Future[_Protocol] | None = None
@@ -123,15 +115,22 @@ class RedisPipe:
             self._protocol.transport.close()
 
     async def _connect(self) -> _Protocol:
-        # Concurrent commands wait for the one connection being opened.
+        # Concurrent commands wait for the one connection being opened. The attempt
+        # forgets itself when it ends, whether or not anyone still waits for it (its
+        # waiters may all have been cancelled): a later command must never be handed an
+        # old attempt's connection, dead by then, or its old failure.
         if self._connecting is None:
-            self._connecting = asyncio.ensure_future(self._open())
-        connecting = self._connecting
-        try:
-            return await asyncio.shield(connecting)
-        finally:
-            if connecting.done() and self._connecting is connecting:
-                self._connecting = None
+            connecting = asyncio.ensure_future(self._open())
+            self._connecting = connecting
+
+            def forget(done: asyncio.Future[_Protocol]) -> None:
+                if self._connecting is done:
+                    self._connecting = None
+                if not done.cancelled():
+                    done.exception()  # retrieved: nobody may be left to await it
+
+            connecting.add_done_callback(forget)
+        return await asyncio.shield(self._connecting)
 
     async def _open(self) -> _Protocol:
         if self._closed:
@@ -152,6 +151,9 @@ class RedisPipe:
             if any(isinstance(reply, hiredis.ReplyError) for reply in replies):
                 protocol.abort()
                 raise RedisUnavailable("Redis refused the credentials or the database")
+        if self._closed:  # closed while this connection was being opened
+            protocol.abort()
+            raise RedisUnavailable("closed")
         self._protocol = protocol
         return protocol
 
@@ -163,17 +165,31 @@ async def _round_trip(
     # a waiter behind to take another command's reply. (hiredis's type stub wrongly
     # declares a one-element tuple.)
     packed = b"".join([hiredis.pack_command(cast(Any, c)) for c in commands])
+    transport = protocol.transport
+    # Lost since it was handed out (connection_lost ran): its waiters would never be
+    # answered, and uvloop refuses writes to a closed handle with a RuntimeError.
+    if not protocol.open or transport is None or transport.is_closing():
+        raise RedisUnavailable("connection lost")
     loop = asyncio.get_running_loop()
     waiters = [loop.create_future() for _ in commands]
     protocol.waiters.extend(waiters)
-    assert protocol.transport is not None
-    protocol.transport.write(packed)
+    try:
+        transport.write(packed)
+    except (RuntimeError, OSError):
+        protocol.abort()  # fails the waiters just queued, and any others
+        raise RedisUnavailable("connection lost") from None
     try:
         async with asyncio.timeout(COMMAND_TIMEOUT):
             return [await waiter for waiter in waiters]
     except TimeoutError:
         protocol.abort()
         raise RedisUnavailable("Redis did not answer in time") from None
+    finally:
+        # Those not awaited (an earlier one failed, or the caller was cancelled) stay
+        # queued, so that their replies are still consumed in order; cancelled, so that
+        # a failure set on them later is nobody's unretrieved exception.
+        for waiter in waiters:
+            waiter.cancel()
 
 
 def _hello(
@@ -181,18 +197,31 @@ def _hello(
 ) -> list[tuple[str | bytes | int, ...]]:
     """What a new connection sends first: AUTH and SELECT, as the URL asks."""
     commands: list[tuple[str | bytes | int, ...]] = []
-    if password is not None:
-        commands.append(("AUTH", username, password) if username else ("AUTH", password))
+    if username:  # an ACL user, with a password or not (as redis-py sends it)
+        commands.append(("AUTH", username, password or ""))
+    elif password is not None:
+        commands.append(("AUTH", password))
     if db:
         commands.append(("SELECT", int(db)))
     return commands
 
 
-def _ssl_context(ca_certs: str | None, *, verify: bool, check_hostname: bool) -> ssl.SSLContext:
-    context = ssl.create_default_context(cafile=ca_certs)
-    if not verify:
+def _ssl_context(options: dict[str, Any]) -> ssl.SSLContext:
+    """TLS as redis-py reads it from a rediss:// URL: verified by default; a CA file,
+    directory or data; a client certificate; `ssl_cert_reqs=none` or
+    `ssl_check_hostname=false` to relax."""
+    context = ssl.create_default_context(
+        cafile=options.get("ssl_ca_certs"),
+        capath=options.get("ssl_ca_path"),
+        cadata=options.get("ssl_ca_data"),
+    )
+    if options.get("ssl_certfile"):
+        context.load_cert_chain(
+            options["ssl_certfile"], options.get("ssl_keyfile"), options.get("ssl_password")
+        )
+    if options.get("ssl_cert_reqs") in ("none", ssl.CERT_NONE):
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
-    elif not check_hostname:
+    elif options.get("ssl_check_hostname") is False:
         context.check_hostname = False
     return context

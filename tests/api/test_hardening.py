@@ -12,6 +12,7 @@ import pytest
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
+from passkey_api.sessions.dependencies import CurrentSession, OptionalSession
 from tests.api.conftest import ORIGIN, Api, ApiFactory, new_username, problem_code
 from tests.softauthn import SoftAuthenticator
 
@@ -186,6 +187,24 @@ async def test_requests_count_whether_or_not_their_body_is_valid(make_api: ApiFa
         assert (refused.status_code, problem_code(refused)) == (429, "rate_limited")
         assert int(refused.headers["retry-after"]) >= 1
         assert refused.json()["instance"].startswith("urn:request:")
+
+
+async def test_a_route_reading_the_session_twice_counts_once(make_api: ApiFactory) -> None:
+    """An embedder's route may take both CurrentSession and OptionalSession: the session
+    is resolved, and counted against its limit, once per request."""
+    api = await make_api(rate_limits=True, rate_limit_session="4/minute")
+    transport = api.client._transport
+    assert isinstance(transport, httpx.ASGITransport)
+    app = transport.app
+
+    @app.get("/reports")  # type: ignore[attr-defined, untyped-decorator]
+    async def reports(active: CurrentSession, maybe: OptionalSession) -> dict[str, bool]:
+        return {"same": maybe is active}
+
+    await api.sign_up(SoftAuthenticator())
+    answers = [await api.client.get("/reports") for _ in range(5)]
+    assert [a.status_code for a in answers] == [200, 200, 200, 200, 429]
+    assert answers[0].json() == {"same": True}
 
 
 async def test_sessions_are_limited(make_api: ApiFactory) -> None:

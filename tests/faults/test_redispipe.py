@@ -171,3 +171,27 @@ async def test_a_server_speaking_nonsense_is_dropped() -> None:
         for writer in connections:
             writer.transport.abort()
         await server.wait_closed()
+
+
+async def test_a_connect_nobody_waits_for_any_more_is_not_reused_once_dead() -> None:
+    """Every caller of a reconnect gave up (a readiness probe's timeout, say); that
+    connection, once lost, must not be handed to a later command."""
+    pipe = RedisPipe(REDIS_URL)
+    try:
+        abandoned = asyncio.ensure_future(pipe.execute("PING"))
+        await asyncio.sleep(0)
+        abandoned.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await abandoned
+        await asyncio.sleep(0.2)  # the connect finishes with nobody waiting
+        assert await pipe.execute("PING") == b"PONG"
+        protocol = pipe._protocol
+        assert protocol is not None
+        assert protocol.transport is not None
+        protocol.transport.abort()  # the connection drops while idle
+        await asyncio.sleep(0.05)
+        started = asyncio.get_running_loop().time()
+        assert await pipe.execute("PING") == b"PONG"  # on a new connection, at once
+        assert asyncio.get_running_loop().time() - started < 1
+    finally:
+        await pipe.close()

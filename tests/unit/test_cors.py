@@ -56,6 +56,7 @@ CASES = [
     ("GET", [], [(b"vary", b"Cookie"), (b"vary", b"Accept")]),
     ("GET", [(b"origin", ALLOWED.encode())], [(b"access-control-allow-origin", b"x")]),
     ("GET", [(b"origin", b"null")], []),
+    ("GET", [(b"origin", b"https://evil.example"), (b"origin", ALLOWED.encode())], []),
     (
         "OPTIONS",
         [(b"origin", ALLOWED.encode()), (b"access-control-request-method", b"POST")],

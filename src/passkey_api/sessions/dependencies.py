@@ -35,7 +35,23 @@ def _route_path(request: Request) -> str | None:
     return path if isinstance(path, str) else None
 
 
+# Where a request keeps the session it resolved (in its ASGI scope's state).
+_RESOLVED = "passkey_api.active_session"
+
+
 async def optional_session(request: Request, response: Response) -> ActiveSession | None:
+    # Once per request, even for a route that takes both CurrentSession and
+    # OptionalSession: current_session calls this directly, outside FastAPI's dependency
+    # cache, and a second run would count the request twice against the session's limit.
+    state = request.scope.setdefault("state", {})
+    if _RESOLVED in state:
+        resolved: ActiveSession | None = state[_RESOLVED]
+        return resolved
+    state[_RESOLVED] = active = await _resolve(request, response)
+    return active
+
+
+async def _resolve(request: Request, response: Response) -> ActiveSession | None:
     # resources_of(), not a ResourcesDep sub-dependency: this runs on every authenticated
     # request, and each dependency FastAPI solves costs more than the lookup it saves.
     resources = resources_of(request)
