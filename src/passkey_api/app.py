@@ -64,7 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = create_engine(settings.resolved_database_url)
         # One pipelined connection carries every Redis command of this process.
         redis = RedisPipe(settings.redis_url) if settings.redis_url else None
-        # Mappers are configured now, not by the first request (db.detached needs them).
+        # Mappers are configured now, not by the first request (db.model_from needs them).
         configure_mappers()
         resources = Resources(
             settings=settings,

@@ -63,7 +63,7 @@ class RedisChallengeStore:
             raise ChallengeStoreUnavailable() from exc
 
     async def close(self) -> None:
-        return None  # the connection is the app's (resources.redis), closed with it
+        return None  # the Redis connection is the app's lifespan's, closed by it
 
     def _key(self, challenge: bytes) -> str:
         return self._prefix + base64url.encode(challenge)

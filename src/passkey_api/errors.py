@@ -5,6 +5,7 @@ Codes are part of the contract: clients branch on them, so they are added, never
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
@@ -36,6 +37,13 @@ class ApiError(Exception):
             instance=instance,
             **self.extensions,
         )
+
+
+def instance_of(scope: Mapping[str, Any]) -> str | None:
+    """A problem's `instance`: the request id that RequestMiddleware put in the ASGI
+    scope's state, as a URN (None before that middleware ran)."""
+    request_id = scope.get("state", {}).get("request_id")
+    return f"urn:request:{request_id}" if request_id else None
 
 
 def problem_body(

@@ -14,7 +14,7 @@ from starlette.datastructures import Headers
 from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from passkey_api.errors import PROBLEM_CONTENT_TYPE, problem_body
+from passkey_api.errors import PROBLEM_CONTENT_TYPE, instance_of, problem_body
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -32,10 +32,10 @@ def route_path(scope: Scope) -> str:
 async def send_problem(
     send: Send, scope: Scope, status: int, code: str, title: str, detail: str
 ) -> None:
-    request_id = scope.get("state", {}).get("request_id")
-    instance = f"urn:request:{request_id}" if request_id else None
     body = json.dumps(
-        problem_body(status=status, code=code, title=title, detail=detail, instance=instance)
+        problem_body(
+            status=status, code=code, title=title, detail=detail, instance=instance_of(scope)
+        )
     ).encode()
     await send(
         {

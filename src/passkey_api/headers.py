@@ -52,9 +52,7 @@ class SecurityHeadersMiddleware:
                 headers.extend(h for h in _ALWAYS if h[0] not in present)
                 if is_api:
                     # Options, sessions and tokens must never sit in a shared cache.
-                    if b"cache-control" in present:
-                        headers[:] = [h for h in headers if h[0].lower() != b"cache-control"]
-                    headers.append((b"cache-control", b"no-store"))
+                    set_header(headers, b"cache-control", b"no-store")
                 content_type = next((v for n, v in headers if n.lower() == b"content-type"), b"")
                 if content_type.startswith(b"text/html") and (
                     b"content-security-policy" not in present
@@ -63,6 +61,13 @@ class SecurityHeadersMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def set_header(headers: list[tuple[bytes, bytes]], name: bytes, value: bytes) -> None:
+    """Set a header (`name` in lower case) on a raw list: any entries of it are replaced."""
+    if any(n.lower() == name for n, _ in headers):
+        headers[:] = [h for h in headers if h[0].lower() != name]
+    headers.append((name, value))
 
 
 def raw_headers(message: Message) -> list[tuple[bytes, bytes]]:

@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from passkey_api import metrics
 from passkey_api.guards import send_problem
-from passkey_api.headers import raw_headers
+from passkey_api.headers import raw_headers, set_header
 
 REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 _SANE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -44,7 +44,7 @@ class RequestMiddleware:
         started = time.perf_counter()
         status = 500
 
-        id_header = (b"x-request-id", request_id.encode())
+        id_value = request_id.encode()
         started_response = False
 
         async def send_with_id(message: Message) -> None:
@@ -52,10 +52,7 @@ class RequestMiddleware:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 started_response = True
-                headers = raw_headers(message)
-                if any(name.lower() == b"x-request-id" for name, _ in headers):
-                    headers[:] = [h for h in headers if h[0].lower() != b"x-request-id"]
-                headers.append(id_header)
+                set_header(raw_headers(message), b"x-request-id", id_value)
             await send(message)
 
         try:

@@ -23,6 +23,7 @@ from passkey_api.errors import (
     InvalidBase64Url,
     MalformedJson,
     ValidationFailed,
+    instance_of,
     problem_body,
 )
 
@@ -45,23 +46,14 @@ def problem_response(body: dict[str, Any], headers: dict[str, str] | None = None
     )
 
 
-def _instance(request: Request) -> str | None:
-    return _instance_of(request.scope)
-
-
-def _instance_of(scope: Scope) -> str | None:
-    request_id = scope.get("state", {}).get("request_id")
-    return f"urn:request:{request_id}" if request_id else None
+def api_error_response(exc: ApiError, scope: Scope) -> JSONResponse:
+    """An ApiError's answer; also for middleware that refuses a request before routing."""
+    return problem_response(exc.problem(instance_of(scope)), headers=exc.headers)
 
 
 async def _api_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
-    return problem_response(exc.problem(_instance(request)), headers=exc.headers)
-
-
-def api_error_response(exc: ApiError, scope: Scope) -> JSONResponse:
-    """The same answer, for middleware that refuses a request before routing."""
-    return problem_response(exc.problem(_instance_of(scope)), headers=exc.headers)
+    return api_error_response(exc, request.scope)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -86,7 +78,7 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
         }
         for e in raw[:20]
     ]
-    return problem_response(error.problem(_instance(request)) | {"errors": details})
+    return problem_response(error.problem(instance_of(request.scope)) | {"errors": details})
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
@@ -104,14 +96,12 @@ async def _database_down(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, DBAPIError) and not lost_connection:
         return await _unexpected(request, exc)
     log.warning("database unavailable: %s", type(exc).__name__)
-    error = DatabaseUnavailable()
-    return problem_response(error.problem(_instance(request)), headers=error.headers)
+    return api_error_response(DatabaseUnavailable(), request.scope)
 
 
 async def _redis_down(request: Request, exc: Exception) -> JSONResponse:
     log.warning("challenge store unavailable: %s", type(exc).__name__)
-    error = ChallengeStoreUnavailable()
-    return problem_response(error.problem(_instance(request)), headers=error.headers)
+    return api_error_response(ChallengeStoreUnavailable(), request.scope)
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
