@@ -53,6 +53,29 @@ async def test_each_of_many_concurrent_commands_gets_its_own_reply(pipe: RedisPi
     assert await pipe.execute("GETDEL", keys[0]) is None
 
 
+async def test_commands_of_one_turn_of_the_event_loop_go_out_in_one_write(
+    pipe: RedisPipe,
+) -> None:
+    await pipe.execute("PING")  # connected
+    protocol = pipe._protocol
+    assert protocol is not None
+    assert protocol.transport is not None
+    transport = protocol.transport
+    writes: list[bytes] = []
+    write = transport.write
+
+    def counting_write(data: bytes | bytearray | memoryview) -> None:
+        writes.append(bytes(data))
+        write(data)
+
+    transport.write = counting_write  # type: ignore[method-assign]
+    keys = [_key() for _ in range(20)]
+    await asyncio.gather(*(pipe.execute("SET", k, "1", "PX", 60_000) for k in keys))
+    assert len(writes) == 1
+    assert writes[0].count(b"SET") == 20
+    await pipe.execute("DEL", *keys)
+
+
 async def test_a_pipeline_answers_in_order(pipe: RedisPipe) -> None:
     key = _key()
     assert await pipe.pipeline([("INCR", key), ("INCR", key), ("EXPIRE", key, 60)]) == [1, 2, 1]
