@@ -36,6 +36,7 @@ from passkey_api.recovery.router import me_router as recovery_me_router
 from passkey_api.recovery.router import router as recovery_router
 from passkey_api.redispipe import RedisPipe
 from passkey_api.resources import Resources
+from passkey_api.sessions.cache import MemoryEpoch, RedisEpoch, SessionCache
 from passkey_api.sessions.router import router as session_router
 from passkey_api.throttle import RateLimitGuard
 from passkey_api.users.router import router as me_router
@@ -66,10 +67,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redis = RedisPipe(settings.redis_url) if settings.redis_url else None
         # Mappers are configured now, not by the first request (db.model_from needs them).
         configure_mappers()
+        # Without Redis, no cache: the CLI (create-admin) writes from another process,
+        # which could not reach an epoch kept in this one, and SQLite is local anyway.
+        session_cache = SessionCache(
+            RedisEpoch(redis) if redis else MemoryEpoch(),
+            ttl=settings.session_cache_ttl.total_seconds() if redis else 0,
+        )
         resources = Resources(
             settings=settings,
             engine=engine,
-            sessionmaker=create_sessionmaker(engine),
+            sessionmaker=create_sessionmaker(engine, on_change=session_cache.end_epoch),
             pool=create_pool(settings.resolved_database_url),
             challenges=create_challenge_store(redis),
             secret_key=settings.secret_key_bytes(),
@@ -78,6 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             links=create_challenge_store(redis, LINK_PREFIX),
             mailer=Mailer(settings) if settings.email_recovery else None,
             oauth=OAuthClients(settings),
+            session_cache=session_cache,
         )
         app.state.resources = resources
         # Everything built so far lives as long as the process: keep it out of the cyclic

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
@@ -45,41 +46,51 @@ def openapi_json() -> str:
     return json.dumps(create_app(settings).openapi(), indent=2) + "\n"
 
 
+@contextlib.asynccontextmanager
+async def _unit_of_work(settings: Settings) -> AsyncIterator[AsyncSession]:
+    """A unit of work on the configured database. With Redis configured, a change it
+    commits to users or sessions outdates the servers' cached sessions at once
+    (sessions/cache.py); without, they see it within PASSKEY_SESSION_CACHE_TTL."""
+    from passkey_api.db import create_engine, create_sessionmaker
+    from passkey_api.redispipe import RedisPipe
+    from passkey_api.sessions.cache import RedisEpoch
+
+    engine = create_engine(settings.resolved_database_url, pool_size=1)
+    redis = RedisPipe(settings.redis_url) if settings.redis_url else None
+    try:
+        on_change = RedisEpoch(redis).end if redis else None
+        async with create_sessionmaker(engine, on_change=on_change)() as db:
+            yield db
+    finally:
+        if redis is not None:
+            await redis.close()
+        await engine.dispose()
+
+
 def _with_db(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     """Run one unit of work against the configured database (migrated first)."""
-    from passkey_api.db import create_engine, create_sessionmaker
-
     migrations.upgrade(settings.resolved_database_url)
 
     async def run() -> T:
-        engine = create_engine(settings.resolved_database_url, pool_size=1)
-        try:
-            async with create_sessionmaker(engine)() as db:
-                return await work(db)
-        finally:
-            await engine.dispose()
+        async with _unit_of_work(settings) as db:
+            return await work(db)
 
     return asyncio.run(run())
 
 
 async def _create_admin(settings: Settings, username: str) -> int:
     """Kept for the tests: the create-admin command without the process around it."""
-    from passkey_api.db import create_engine, create_sessionmaker
     from passkey_api.errors import ApiError
     from passkey_api.users import service
 
-    engine = create_engine(settings.resolved_database_url, pool_size=1)
-    try:
-        async with create_sessionmaker(engine)() as db:
-            try:
-                user = await service.grant_role(db, username, "admin", now=datetime.now(UTC))
-            except ApiError as exc:
-                click.echo(f"passkey-api: {exc.detail}", err=True)
-                return 1
-            click.echo(f"passkey-api: {user.username} is an admin")
-            return 0
-    finally:
-        await engine.dispose()
+    async with _unit_of_work(settings) as db:
+        try:
+            user = await service.grant_role(db, username, "admin", now=datetime.now(UTC))
+        except ApiError as exc:
+            click.echo(f"passkey-api: {exc.detail}", err=True)
+            return 1
+        click.echo(f"passkey-api: {user.username} is an admin")
+        return 0
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -186,6 +186,11 @@ class Settings(BaseSettings):
     challenge_ttl: timedelta = timedelta(minutes=5)
     # Audit entries older than this are pruned (hourly, and by `sessions prune`).
     audit_retention: timedelta = timedelta(days=365)
+    # The longest a session check trusts a resolved session kept in the process without
+    # reading the database (sessions/cache.py); any change the service makes to users or
+    # sessions outdates it at once on every replica, so this bounds only changes made
+    # around the service (psql). 0 turns the cache off.
+    session_cache_ttl: timedelta = timedelta(seconds=30)
     # How long a re-authentication (sudo mode) authorises sensitive actions of its purpose.
     reauth_window: timedelta = timedelta(minutes=10)
     # WebAuthn `timeout` hint given to the browser, in milliseconds.

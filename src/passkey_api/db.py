@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import functools
+import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -15,13 +16,16 @@ from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
-from sqlalchemy.orm import InstanceState
+from sqlalchemy.orm import InstanceState, ORMExecuteState
 from sqlalchemy.orm.instrumentation import manager_of_class
+from sqlmodel import Session as SQLModelSyncSession
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from passkey_api import metrics
 from passkey_api.pgpool import LeanPool
+
+_log = logging.getLogger(__name__)
 
 
 def async_url(url: str) -> str:
@@ -96,8 +100,87 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+def create_sessionmaker(
+    engine: AsyncEngine, *, on_change: Callable[[], Awaitable[None]] | None = None
+) -> async_sessionmaker[AsyncSession]:
+    """Units of work; `on_change` runs before and after committing one that updated or
+    deleted users or sessions (ChangeTrackingSession)."""
+    return async_sessionmaker(
+        engine, class_=ChangeTrackingSession, expire_on_commit=False, on_change=on_change
+    )
+
+
+# --- Changes the session cache must see -----------------------------------------------
+# The session check keeps resolved sessions in the process (sessions/cache.py). Any unit
+# of work that updates or deletes rows of these tables ends their epoch around its
+# commit; noting it here, under every repository, means no route or service can forget.
+# Inserts need nothing: no cached entry can hold a row that did not exist.
+CACHED_TABLES = frozenset({"users", "sessions"})
+_CHANGED = "passkey_api.changed_cached_tables"
+_UNTRACKED = "passkey_api.untracked"
+
+
+class _TrackingSyncSession(SQLModelSyncSession):
+    """Notes in its info whether a statement or a flush changed CACHED_TABLES."""
+
+
+@event.listens_for(_TrackingSyncSession, "do_orm_execute")
+def _note_statement(state: ORMExecuteState) -> None:
+    if state.is_update or state.is_delete:
+        table = getattr(state.statement, "table", None)
+        # A statement whose table cannot be named counts as a change.
+        if getattr(table, "name", None) in CACHED_TABLES or table is None:
+            state.session.info[_CHANGED] = True
+
+
+@event.listens_for(_TrackingSyncSession, "before_flush")
+def _note_flush(session: SQLModelSyncSession, _context: Any, _instances: Any) -> None:
+    for obj in (*session.dirty, *session.deleted):
+        if getattr(obj, "__tablename__", None) in CACHED_TABLES:
+            session.info[_CHANGED] = True
+            return
+
+
+@event.listens_for(_TrackingSyncSession, "after_rollback")
+def _forget_changes(session: SQLModelSyncSession) -> None:
+    session.info.pop(_CHANGED, None)
+
+
+class ChangeTrackingSession(AsyncSession):
+    sync_session_class = _TrackingSyncSession
+
+    def __init__(
+        self, *args: Any, on_change: Callable[[], Awaitable[None]] | None = None, **kw: Any
+    ) -> None:
+        super().__init__(*args, **kw)
+        self._on_change = on_change
+
+    async def commit(self) -> None:
+        info = self.sync_session.info
+        if self._on_change is None or info.get(_UNTRACKED):
+            await super().commit()
+            return
+        await self.flush()  # what the commit would flush counts too
+        if not info.pop(_CHANGED, False):
+            await super().commit()
+            return
+        # Before: if it fails (Redis unreachable), nothing is committed and the caller's
+        # unit of work fails. After: entries read between the two saw the old rows.
+        await self._on_change()
+        await super().commit()
+        try:
+            await self._on_change()
+        except Exception:
+            # Committed: entries read in the instant between the two stay until their
+            # time-to-live ends (sessions/cache.py). Say so; the change itself stands.
+            _log.warning("the session cache's epoch could not be ended after a commit")
+
+
+def untracked(db: AsyncSession) -> AsyncSession:
+    """`db`, whose commits never run on_change: for the writes that only move a
+    session's times forward, which cached copies need not see (sessions/cache.py)."""
+    db.sync_session.info[_UNTRACKED] = True
+    return db
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from sqlmodel import func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from passkey_api.audit import service as audit
+from passkey_api.db import untracked
 from passkey_api.sessions import repository as session_repository
 
 _LOCK_KEY = 0x70617373  # "pass": any constant shared by all replicas
@@ -33,6 +34,9 @@ async def prune(db: AsyncSession, *, now: datetime, audit_retention: timedelta) 
         if not locked:
             await db.rollback()
             return Pruned(0, 0, skipped=True)
+    # Expired sessions are refused by their times alone, cached copies too: deleting them
+    # need not end the session cache's epoch (sessions/cache.py).
+    untracked(db)
     sessions = await session_repository.delete_expired(db, now)
     events = await audit.delete_older_than(db, now - audit_retention)
     await db.commit()

@@ -19,6 +19,7 @@ from passkey_api.mail import Mailer
 from passkey_api.oauth.providers import OAuthClients
 from passkey_api.pgpool import LeanPool
 from passkey_api.ratelimit import RateLimiter
+from passkey_api.sessions.cache import SessionCache
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,8 @@ class Resources:
     mailer: Mailer | None
     # Social sign-in: the one HTTP client to the providers, and their cached documents.
     oauth: OAuthClients
+    # Resolved sessions, valid until any change to users or sessions (sessions/cache.py).
+    session_cache: SessionCache
 
     @cached_property
     def databases(self) -> Databases:

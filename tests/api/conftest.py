@@ -82,6 +82,14 @@ class Api:
         credential = authenticator.create(options.json(), origin=ORIGIN)
         return await self.post("/v1/me/passkeys/verify", credential)
 
+    async def execute(self, sql: str, **params: Any) -> None:
+        """SQL written around the service, as an operator's psql would (to age a
+        session, say); then the session cache's epoch is ended, which is what the
+        operator's guide says to do next (sessions/cache.py)."""
+        async with self.resources.engine.begin() as connection:
+            await connection.execute(text(sql), params)
+        await self.resources.session_cache.epoch.end()
+
     async def scalar(self, sql: str, **params: Any) -> Any:
         async with self.resources.engine.connect() as connection:
             return (await connection.execute(text(sql), params)).scalar()

@@ -18,7 +18,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from sqlalchemy import text
 
 from passkey_api.models import Identity
 from tests import oauth_servers
@@ -174,11 +173,6 @@ def pkce() -> tuple[str, str]:
 
 async def user_count(api: Api) -> int:
     return int(await api.scalar("SELECT count(*) FROM users"))
-
-
-async def execute(api: Api, sql: str, **params: Any) -> None:
-    async with api.resources.engine.begin() as connection:
-        await connection.execute(text(sql), params)
 
 
 async def audited(api: Api, event: str, code: str | None = None) -> int:
@@ -559,7 +553,7 @@ async def test_disabled_account_cannot_sign_in(
     social: Api, provider_http: httpx.AsyncClient
 ) -> None:
     back_to_app(await sign_in(social.client, provider_http))
-    await execute(social, "UPDATE users SET disabled_at = :now", now=datetime.now(UTC))
+    await social.execute("UPDATE users SET disabled_at = :now", now=datetime.now(UTC))
     assert back_to_app(await sign_in(social.client, provider_http)) == {"error": "account_disabled"}
 
 
@@ -642,8 +636,7 @@ async def test_recovery_address_counts_for_the_takeover_rule(
     address = oidc.knobs.user.email
     assert address is not None
     # The only account: its address as recovery/ stores one that was verified.
-    await execute(
-        social,
+    await social.execute(
         "UPDATE users SET email = :email, email_verified_at = CURRENT_TIMESTAMP",
         email=address.lower(),
     )
@@ -653,7 +646,7 @@ async def test_recovery_address_counts_for_the_takeover_rule(
         assert back_to_app(response) == {"error": "account_exists_sign_in_first"}
     assert await user_count(social) == 1
     # An address that was never verified belongs to nobody yet.
-    await execute(social, "UPDATE users SET email_verified_at = NULL")
+    await social.execute("UPDATE users SET email_verified_at = NULL")
     browser = await another_browser(social)
     async with browser:
         back_to_app(await sign_in(browser, provider_http, "oidc"))
@@ -727,7 +720,7 @@ async def test_link_refused_once_its_session_is_revoked(
 ) -> None:
     authorize_url = await _start_link(social, authenticator)
     # Revoked elsewhere (the cookie is still in this browser, but dead).
-    await execute(social, "DELETE FROM sessions")
+    await social.execute("DELETE FROM sessions")
     callback = await at_provider(provider_http, authorize_url)
     assert back_to_app(await social.client.get(local(callback))) == {"error": "not_authenticated"}
     assert await _identity_count(social) == 0
@@ -924,7 +917,7 @@ async def test_account_without_passkey_after_the_window(
 ) -> None:
     back_to_app(await sign_in(social.client, provider_http))
     old = datetime.now(UTC) - social.settings.reauth_window - timedelta(minutes=1)
-    await execute(social, "UPDATE sessions SET created_at = :old", old=old)
+    await social.execute("UPDATE sessions SET created_at = :old", old=old)
     response = await social.post("/v1/me/passkeys/options", {})
     assert response.status_code == 403
     assert problem_code(response) == "fresh_sign_in_required"

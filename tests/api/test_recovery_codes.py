@@ -55,11 +55,6 @@ async def recover(client: httpx.AsyncClient, username: str, code: str, **kw: Any
     return await client.post("/v1/recovery/verify", json={"username": username, "code": code}, **kw)
 
 
-async def execute(api: Api, sql: str, **params: Any) -> None:
-    async with api.resources.engine.begin() as connection:
-        await connection.execute(text(sql), params)
-
-
 def _stable(response: httpx.Response) -> dict[str, Any]:
     body = dict(response.json())
     body.pop("instance", None)  # the request id differs, by design
@@ -189,8 +184,7 @@ async def test_fifty_concurrent_uses_of_one_code_make_one_session(api: Api) -> N
 
 async def test_a_disabled_account_cannot_recover(api: Api) -> None:
     username, _, codes = await user_with_codes(api)
-    await execute(
-        api,
+    await api.execute(
         "UPDATE users SET disabled_at = CURRENT_TIMESTAMP WHERE username = :name",
         name=username,
     )
@@ -336,7 +330,7 @@ async def test_the_recovery_session_is_short_and_does_not_slide(make_api: ApiFac
         again = (await client.get("/v1/session")).json()["session"]
         assert again["expires_at"] == session["expires_at"]
         assert "set-cookie" not in (await client.get("/v1/session")).headers
-        await execute(api, "UPDATE sessions SET expires_at = created_at WHERE scope = 'recovery'")
+        await api.execute("UPDATE sessions SET expires_at = created_at WHERE scope = 'recovery'")
         assert (await client.get("/v1/session")).status_code == 401
 
 

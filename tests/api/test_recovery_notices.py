@@ -15,7 +15,7 @@ import pytest
 from passkey_api.client_info import ClientInfo
 from passkey_api.recovery import emails
 from tests.api.conftest import Api, ApiFactory, new_username
-from tests.api.test_recovery_codes import device, execute, fresh_ip, recover, user_with_codes
+from tests.api.test_recovery_codes import device, fresh_ip, recover, user_with_codes
 from tests.api.test_recovery_email import (
     _mail_api,
     ask_for_link,
@@ -161,8 +161,7 @@ async def test_nothing_is_sent_without_smtp(api: Api, smtp: SmtpServer) -> None:
     username = new_username()
     await api.sign_up(authenticator, username)
     # A verified address left from a time the service sent mail.
-    await execute(
-        api,
+    await api.execute(
         "UPDATE users SET email = :email, email_verified_at = CURRENT_TIMESTAMP "
         "WHERE username = :username",
         email=new_address(),
@@ -190,8 +189,7 @@ async def test_a_notice_that_cannot_be_sent_fails_nothing(
     authenticator = SoftAuthenticator()
     username = new_username()
     await api.sign_up(authenticator, username)
-    await execute(
-        api,
+    await api.execute(
         "UPDATE users SET email = :email, email_verified_at = CURRENT_TIMESTAMP "
         "WHERE username = :username",
         email=new_address(),

@@ -164,11 +164,9 @@ async def test_absolute_lifetime_caps_sliding(make_api: ApiFactory) -> None:
     assert response.status_code == 200
     expires = datetime.fromisoformat(response.json()["session"]["expires_at"])
     assert abs(expires - (created + timedelta(days=40))) < timedelta(seconds=5)
-    async with api.resources.engine.begin() as connection:
-        await connection.execute(
-            text("UPDATE sessions SET created_at = :c"),
-            {"c": datetime.now(UTC) - timedelta(days=41)},
-        )
+    await api.execute(
+        "UPDATE sessions SET created_at = :c", c=datetime.now(UTC) - timedelta(days=41)
+    )
     assert (await api.client.get("/v1/session")).status_code == 401
     assert await api.scalar("SELECT count(*) FROM sessions") == 0
 

@@ -449,7 +449,10 @@ async def test_admin_needs_the_admin_role(example: Example, browser: Browser) ->
 async def make_admin(example: Example, username: str) -> None:
     """`passkey-api create-admin`, the documented way to make the first admin."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PASSKEY_")}
+    # The server's configuration, as a deployment runs its commands (with its Redis, so
+    # that the servers' cached sessions see the new role at once).
     env["PASSKEY_DATABASE_URL"] = example.database_url
+    env["PASSKEY_REDIS_URL"] = REDIS_URL
     process = await asyncio.create_subprocess_exec(
         str(SERVER_BIN),
         "create-admin",

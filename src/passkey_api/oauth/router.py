@@ -125,6 +125,7 @@ async def callback(
         binding=binding.read(request, settings),
         session_token=session_token if via == "cookie" else None,
         secret_key=resources.secret_key,
+        session_cache=resources.session_cache,
         client=client,
         now=datetime.now(UTC),
     )

@@ -64,6 +64,7 @@ from passkey_api.passkeys import repository as passkeys
 from passkey_api.passkeys import service as passkey_service
 from passkey_api.passkeys.schemas import Signals
 from passkey_api.sessions import service as sessions
+from passkey_api.sessions.cache import SessionCache
 from passkey_api.sessions.service import ActiveSession
 from passkey_api.users import names
 from passkey_api.users import repository as users
@@ -290,6 +291,7 @@ async def finish(
     binding: str | None,
     session_token: str | None,
     secret_key: bytes,
+    session_cache: SessionCache,
     client: ClientInfo,
     now: datetime,
 ) -> Redirect:
@@ -314,7 +316,11 @@ async def finish(
             # provider account must not land on the account that started the flow.
             active = (
                 await sessions.resolve(
-                    databases, session_token, lifetimes=settings.session_lifetimes, now=now
+                    databases,
+                    session_token,
+                    lifetimes=settings.session_lifetimes,
+                    now=now,
+                    cache=session_cache,
                 )
                 if session_token is not None
                 else None

@@ -67,6 +67,7 @@ async def _resolve(request: Request, response: Response) -> ActiveSession | None
         token,
         lifetimes=settings.session_lifetimes,
         now=datetime.now(UTC),
+        cache=resources.session_cache,
     )
     if active is None:
         return None

@@ -2,9 +2,9 @@
 
 A session lives `lifetimes.idle`; when a request arrives with less than half of it left,
 it is extended to a full idle lifetime again, but never past `lifetimes.absolute` from its
-creation. Expired sessions are refused and deleted. Every
-resolve reads the database, so a revoked session fails on its very next request, from
-any replica.
+creation. Expired sessions are refused and deleted. A resolve reads the database, or a
+copy that no change to users or sessions has outdated (sessions/cache.py), so a revoked
+session fails on its very next request, from any replica.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from passkey_api import tokens
 from passkey_api.audit import service as audit
 from passkey_api.client_info import ClientInfo
 from passkey_api.config import Lifetimes
-from passkey_api.db import Databases, model_from
+from passkey_api.db import Databases, model_from, untracked
 from passkey_api.errors import (
     FreshSignInRequired,
     NotAuthenticated,
@@ -32,6 +32,7 @@ from passkey_api.errors import (
 from passkey_api.models import Session, User
 from passkey_api.passkeys import repository as passkeys
 from passkey_api.sessions import repository
+from passkey_api.sessions.cache import SessionCache
 from passkey_api.tokens import token_hash
 
 # What a re-authentication is for: a step-up for one does not authorise another.
@@ -146,35 +147,43 @@ async def resolve(
     *,
     lifetimes: Lifetimes,
     now: datetime,
+    cache: SessionCache,
 ) -> ActiveSession | None:
     """The live session behind `token`, slid forward when due; None when there is none.
 
-    Every request reads its session: on PostgreSQL through the asyncpg pool (one round
-    trip), elsewhere on a database session of its own in autocommit. The rare writes
-    (expiry, sliding, last seen) run on a database session of their own, each its own
-    transaction, so they never mix with a route's unit of work.
+    A session read before, with nothing changed in users or sessions since, comes from
+    the cache (sessions/cache.py: one Redis read instead of the database's). Otherwise
+    it is read: on PostgreSQL through the asyncpg pool (one round trip), elsewhere on a
+    database session of its own in autocommit. The rare writes (expiry, sliding, last
+    seen) always take the database path, and run on a database session of their own,
+    each its own transaction, so they never mix with a route's unit of work.
     """
-    found = await repository.get_with_user(databases, token_hash(token))
+    key = token_hash(token)
+    lookup = await cache.lookup(key)
+    if lookup.found is not None:
+        session, user = lookup.found
+        if not _due(session, lifetimes, now):
+            return ActiveSession(session=session, user=user, extended=False)
+        cache.forget(key)  # something to write: read the rows themselves first
+    found = await repository.get_with_user(databases, key)
     if found is None:
         return None
     session, user = found
     if user.disabled_at is not None:
         return None  # a disabled account's sessions stop working at once
-    expired = session.expires_at <= now or lifetimes.expiry(session.created_at, now) <= now
-    new_expiry = lifetimes.expiry(session.created_at, now)
-    extended = (
-        session.scope == FULL  # a recovery session ends when it was meant to, used or not
-        and session.expires_at - now < lifetimes.idle / 2
-        and new_expiry > session.expires_at
-    )
+    expired, extended = _expired(session, lifetimes, now), _extends(session, lifetimes, now)
     if expired or extended or now - session.last_seen_at >= LAST_SEEN_GRANULARITY:
+        # Untracked: these writes move the session's times forward only (sessions/cache.py).
         async with databases.session() as db:
+            untracked(db)
             try:
                 if expired:
                     await repository.delete_by_id(db, session.id)
                     await db.commit()
                     return None
-                expires_at = new_expiry if extended else session.expires_at
+                expires_at = (
+                    lifetimes.expiry(session.created_at, now) if extended else session.expires_at
+                )
                 if not await repository.update(
                     db, session, last_seen_at=now, expires_at=expires_at
                 ):
@@ -184,7 +193,31 @@ async def resolve(
                 with contextlib.suppress(Exception):  # the database may be what failed
                     await db.rollback()
                 raise
+    if lookup.epoch is not None:
+        cache.store(key, session, user, lookup.epoch)
     return ActiveSession(session=session, user=user, extended=extended)
+
+
+def _expired(session: Session, lifetimes: Lifetimes, now: datetime) -> bool:
+    return session.expires_at <= now or lifetimes.expiry(session.created_at, now) <= now
+
+
+def _extends(session: Session, lifetimes: Lifetimes, now: datetime) -> bool:
+    """Whether a request now slides the session's expiry forward."""
+    return (
+        session.scope == FULL  # a recovery session ends when it was meant to, used or not
+        and session.expires_at - now < lifetimes.idle / 2
+        and lifetimes.expiry(session.created_at, now) > session.expires_at
+    )
+
+
+def _due(session: Session, lifetimes: Lifetimes, now: datetime) -> bool:
+    """Whether a request now must write the session (or delete it, expired)."""
+    return (
+        _expired(session, lifetimes, now)
+        or _extends(session, lifetimes, now)
+        or now - session.last_seen_at >= LAST_SEEN_GRANULARITY
+    )
 
 
 async def mark_reauthenticated(
