@@ -73,10 +73,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             RedisEpoch(redis) if redis else MemoryEpoch(),
             ttl=settings.session_cache_ttl.total_seconds() if redis else 0,
         )
+        on_change = session_cache.change if session_cache.enabled else None
         resources = Resources(
             settings=settings,
             engine=engine,
-            sessionmaker=create_sessionmaker(engine, on_change=session_cache.end_epoch),
+            sessionmaker=create_sessionmaker(engine, on_change=on_change),
             pool=create_pool(settings.resolved_database_url),
             challenges=create_challenge_store(redis),
             secret_key=settings.secret_key_bytes(),
@@ -101,6 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await purger
             if resources.mailer is not None:
                 await resources.mailer.close()
+            await session_cache.close()
             await resources.links.close()
             await resources.challenges.close()
             if redis is not None:

@@ -53,15 +53,18 @@ async def _unit_of_work(settings: Settings) -> AsyncIterator[AsyncSession]:
     (sessions/cache.py); without, they see it within PASSKEY_SESSION_CACHE_TTL."""
     from passkey_api.db import create_engine, create_sessionmaker
     from passkey_api.redispipe import RedisPipe
-    from passkey_api.sessions.cache import RedisEpoch
+    from passkey_api.sessions.cache import RedisEpoch, SessionCache
 
     engine = create_engine(settings.resolved_database_url, pool_size=1)
     redis = RedisPipe(settings.redis_url) if settings.redis_url else None
+    cache = SessionCache(RedisEpoch(redis), ttl=1) if redis else None
     try:
-        on_change = RedisEpoch(redis).end if redis else None
+        on_change = cache.change if cache else None
         async with create_sessionmaker(engine, on_change=on_change)() as db:
             yield db
     finally:
+        if cache is not None:
+            await cache.close()
         if redis is not None:
             await redis.close()
         await engine.dispose()

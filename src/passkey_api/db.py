@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import functools
-import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import bindparam, event, select
+from sqlalchemy import TextClause, bindparam, event, select
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
-from sqlalchemy.orm import InstanceState, ORMExecuteState
+from sqlalchemy.orm import InstanceState, ORMExecuteState, SessionTransaction
 from sqlalchemy.orm.instrumentation import manager_of_class
 from sqlmodel import Session as SQLModelSyncSession
 from sqlmodel import SQLModel
@@ -24,8 +24,6 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from passkey_api import metrics
 from passkey_api.pgpool import LeanPool
-
-_log = logging.getLogger(__name__)
 
 
 def async_url(url: str) -> str:
@@ -101,9 +99,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def create_sessionmaker(
-    engine: AsyncEngine, *, on_change: Callable[[], Awaitable[None]] | None = None
+    engine: AsyncEngine, *, on_change: Callable[[], AbstractAsyncContextManager[None]] | None = None
 ) -> async_sessionmaker[AsyncSession]:
-    """Units of work; `on_change` runs before and after committing one that updated or
+    """Units of work; `on_change` is entered around committing one that updated or
     deleted users or sessions (ChangeTrackingSession)."""
     return async_sessionmaker(
         engine, class_=ChangeTrackingSession, expire_on_commit=False, on_change=on_change
@@ -112,9 +110,9 @@ def create_sessionmaker(
 
 # --- Changes the session cache must see -----------------------------------------------
 # The session check keeps resolved sessions in the process (sessions/cache.py). Any unit
-# of work that updates or deletes rows of these tables ends their epoch around its
-# commit; noting it here, under every repository, means no route or service can forget.
-# Inserts need nothing: no cached entry can hold a row that did not exist.
+# of work that updates or deletes rows of these tables announces its commit; noting it
+# here, under every repository, means no route or service can forget. Inserts need
+# nothing: no cached entry can hold a row that did not exist.
 CACHED_TABLES = frozenset({"users", "sessions"})
 _CHANGED = "passkey_api.changed_cached_tables"
 _UNTRACKED = "passkey_api.untracked"
@@ -126,11 +124,14 @@ class _TrackingSyncSession(SQLModelSyncSession):
 
 @event.listens_for(_TrackingSyncSession, "do_orm_execute")
 def _note_statement(state: ORMExecuteState) -> None:
+    statement = state.statement
     if state.is_update or state.is_delete:
-        table = getattr(state.statement, "table", None)
+        table = getattr(statement, "table", None)
         # A statement whose table cannot be named counts as a change.
-        if getattr(table, "name", None) in CACHED_TABLES or table is None:
+        if table is None or getattr(table, "name", None) in CACHED_TABLES:
             state.session.info[_CHANGED] = True
+    elif isinstance(statement, TextClause) and not state.is_select:
+        state.session.info[_CHANGED] = True  # SQL text that writes: assume the worst
 
 
 @event.listens_for(_TrackingSyncSession, "before_flush")
@@ -141,16 +142,23 @@ def _note_flush(session: SQLModelSyncSession, _context: Any, _instances: Any) ->
             return
 
 
-@event.listens_for(_TrackingSyncSession, "after_rollback")
-def _forget_changes(session: SQLModelSyncSession) -> None:
-    session.info.pop(_CHANGED, None)
+@event.listens_for(_TrackingSyncSession, "after_soft_rollback")
+def _forget_changes(session: SQLModelSyncSession, previous: SessionTransaction) -> None:
+    if previous.parent is None:  # the whole unit of work, not a savepoint
+        session.info.pop(_CHANGED, None)
 
 
 class ChangeTrackingSession(AsyncSession):
+    """Commits through commit() only: `async with db.begin()` would bypass on_change (no
+    code here does that)."""
+
     sync_session_class = _TrackingSyncSession
 
     def __init__(
-        self, *args: Any, on_change: Callable[[], Awaitable[None]] | None = None, **kw: Any
+        self,
+        *args: Any,
+        on_change: Callable[[], AbstractAsyncContextManager[None]] | None = None,
+        **kw: Any,
     ) -> None:
         super().__init__(*args, **kw)
         self._on_change = on_change
@@ -161,19 +169,12 @@ class ChangeTrackingSession(AsyncSession):
             await super().commit()
             return
         await self.flush()  # what the commit would flush counts too
-        if not info.pop(_CHANGED, False):
+        if not info.get(_CHANGED):
             await super().commit()
             return
-        # Before: if it fails (Redis unreachable), nothing is committed and the caller's
-        # unit of work fails. After: entries read between the two saw the old rows.
-        await self._on_change()
-        await super().commit()
-        try:
-            await self._on_change()
-        except Exception:
-            # Committed: entries read in the instant between the two stay until their
-            # time-to-live ends (sessions/cache.py). Say so; the change itself stands.
-            _log.warning("the session cache's epoch could not be ended after a commit")
+        async with self._on_change():
+            await super().commit()
+        info.pop(_CHANGED, None)
 
 
 def untracked(db: AsyncSession) -> AsyncSession:

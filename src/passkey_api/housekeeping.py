@@ -34,10 +34,9 @@ async def prune(db: AsyncSession, *, now: datetime, audit_retention: timedelta) 
         if not locked:
             await db.rollback()
             return Pruned(0, 0, skipped=True)
-    # Expired sessions are refused by their times alone, cached copies too: deleting them
-    # need not end the session cache's epoch (sessions/cache.py).
-    untracked(db)
     sessions = await session_repository.delete_expired(db, now)
+    if not sessions:
+        untracked(db)  # nothing deleted: no cached session to outdate (sessions/cache.py)
     events = await audit.delete_older_than(db, now - audit_retention)
     await db.commit()
     return Pruned(sessions, events)

@@ -26,7 +26,6 @@ from passkey_api.errors import (
     instance_of,
     problem_body,
 )
-from passkey_api.redispipe import RedisUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +133,4 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(ConnectionError, _database_down)
     app.add_exception_handler(OSError, _database_down)
     app.add_exception_handler(RedisError, _redis_down)
-    # Also a change to users or sessions whose commit could not end the session cache's
-    # epoch (sessions/cache.py): not committed, and as retryable as any Redis outage.
-    app.add_exception_handler(RedisUnavailable, _redis_down)
     app.add_exception_handler(Exception, _unexpected)

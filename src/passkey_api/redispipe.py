@@ -94,6 +94,9 @@ class RedisPipe:
         self._protocol: _Protocol | None = None
         self._connecting: asyncio.Future[_Protocol] | None = None
         self._closed = False
+        # Connections opened so far: a new one may be to a restarted or failed-over
+        # server, whose data (sessions/cache.py's epoch) may be older than what was seen.
+        self.connections = 0
 
     async def execute(self, *command: str | bytes | int) -> Reply:
         """Run one command; its reply. Raises RedisUnavailable."""
@@ -157,6 +160,7 @@ class RedisPipe:
             protocol.abort()
             raise RedisUnavailable("closed")
         self._protocol = protocol
+        self.connections += 1
         return protocol
 
 

@@ -2,35 +2,45 @@
 
 The cache saves the session check its database round trip, not its truth. Every entry
 carries the *epoch* it was read under: an opaque value in Redis. A commit that updates or
-deletes rows of `users` or `sessions`, on any replica, ends the epoch before and after it
-commits (db.py's ChangeTrackingSession), so every entry read before it stops matching and
-the next request reads the database again. A revoked session, a disabled user or a
-withdrawn role fails on the very next request, from any replica, as without the cache.
+deletes rows of `users` or `sessions`, on any replica (db.py's ChangeTrackingSession),
+first registers itself as a writer and ends the epoch, commits, then ends the epoch again
+and leaves. While any writer is registered no replica serves or stores an entry, and every
+entry read before stops matching, so the next request reads the database. A revoked
+session, a disabled user or a withdrawn role fails on the very next request, from any
+replica, as without the cache.
 
-Why it is safe in every order:
-- A miss reads the epoch (making one if there is none) *before* it reads the database.
-  A change committed after that read ends that epoch after its commit, so the entry it
-  stores is already stale-marked; a change committed before it is in what it read.
-- An epoch that Redis lost (restart, eviction, FLUSHALL) reads as none, which matches no
-  entry: losing it empties every cache, never revives one.
-- Redis unreachable: the check reads the database (no entry is used or stored), and a
-  change that cannot end the epoch is not committed (503, nothing written).
+Why it holds in every order:
+- A miss reads the epoch (making one if there is none) *before* it reads the database,
+  and none is handed out while a writer is registered. So an entry is stored only from a
+  read that began after every change committed so far, or that a later end outdates.
+- A writer that vanishes after registering (a crash, Redis lost the reply that ends it)
+  is struck off after LEASE: until then nothing is cached, which is safe, only slower.
+- An epoch is compared with the Redis connection it was read on: after a reconnection
+  (a restart, a failover, a restored snapshot that could bring back an ended epoch) no
+  older entry is used. An epoch that Redis lost reads as none, which matches no entry.
+- Redis unreachable: the check reads the database (no entry is used or stored). A change
+  still commits (sign-out and revocation must work in an outage) and its end is retried
+  in the background. Only a replica that reaches Redis while the writer cannot could
+  serve an entry read before the change, for at most `ttl`; the log says so.
 - Writes made around the service (psql) are seen within `ttl`: no entry is used longer.
-  The CLI's units of work end the epoch like the server's, given the same Redis URL.
+  The CLI's units of work announce themselves like the server's, given its Redis URL.
 - Without Redis (one process, the embedded default) the app keeps no entries: the CLI
-  could not reach an epoch kept in the server's process. MemoryEpoch is what the change
-  tracking then ends, to no effect.
+  could not reach an epoch kept in the server's process.
 
-The session check's own writes (last seen, sliding expiry, deleting an expired session)
-do not end the epoch: they move times forward only, and a replica holding the earlier
-times takes its slow path (a database read) when they come due, so no one serves them.
+The session check's own last-seen and sliding writes do not announce themselves: they
+only move times forward (expires_at is written only to extend it), and a replica holding
+the earlier times takes its slow path (a database read) when they come due.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import itertools
+import logging
 import secrets
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -38,18 +48,49 @@ from passkey_api.db import model_from
 from passkey_api.models import Session, User
 from passkey_api.redispipe import RedisPipe, RedisUnavailable
 
+log = logging.getLogger(__name__)
+
 EPOCH_KEY = "passkey-api:sessions:epoch"
+WRITERS_KEY = "passkey-api:sessions:writers"  # sorted set: writer nonce -> deadline (ms)
+# How long a registered writer blocks caching if it never leaves: longer than any commit
+# (the database's command timeout is 30 s).
+LEASE_MS = 60_000
+
+# Redis's own clock decides leases, so that replicas' clocks need not agree.
+_NOW = "local t = redis.call('TIME') local now = t[1] * 1000 + math.floor(t[2] / 1000) "
+_NO_WRITERS = "redis.call('ZCOUNT', KEYS[2], now, '+inf') == 0"
+_CURRENT = _NOW + f"if {_NO_WRITERS} then return redis.call('GET', KEYS[1]) end return false"
+_ENSURE = (
+    _NOW
+    + f"if not ({_NO_WRITERS}) then return false end "
+    + "redis.call('SET', KEYS[1], ARGV[1], 'NX') return redis.call('GET', KEYS[1])"
+)
+_BEGIN = (
+    _NOW
+    + "redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now) "
+    + "redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), ARGV[1]) "
+    + "redis.call('PEXPIRE', KEYS[2], ARGV[2]) redis.call('DEL', KEYS[1]) return 1"
+)
+_END = "redis.call('ZREM', KEYS[2], ARGV[1]) redis.call('DEL', KEYS[1]) return 1"
 
 
 class Epoch(Protocol):
+    @property
+    def generation(self) -> int:
+        """Changes whenever what the epoch is read from may have lost its memory."""
+
     async def current(self) -> bytes | None:
-        """The epoch now; None when there is none."""
+        """The epoch now; None when there is none, or a change is being committed."""
 
-    async def ensure(self) -> bytes:
-        """The epoch now, made first when there is none."""
+    async def ensure(self) -> bytes | None:
+        """The epoch now, made first when there is none; None while a change is being
+        committed (nothing may be stored)."""
 
-    async def end(self) -> None:
-        """End the epoch: no entry read under it is used again."""
+    async def begin(self, writer: str) -> None:
+        """A change is being committed: end the epoch, and hand out none until end()."""
+
+    async def end(self, writer: str) -> None:
+        """The change is committed: end the epoch read meanwhile; others may begin."""
 
 
 class RedisEpoch:
@@ -58,39 +99,56 @@ class RedisEpoch:
     def __init__(self, redis: RedisPipe) -> None:
         self._redis = redis
 
+    @property
+    def generation(self) -> int:
+        return self._redis.connections
+
     async def current(self) -> bytes | None:
-        value = await self._redis.execute("GET", EPOCH_KEY)
-        return value if isinstance(value, bytes) else None
+        return _bytes(await self._run(_CURRENT))
 
-    async def ensure(self) -> bytes:
-        # SET NX then GET in one write: whoever made it, this is the epoch now.
-        _, value = await self._redis.pipeline(
-            [("SET", EPOCH_KEY, secrets.token_hex(16), "NX"), ("GET", EPOCH_KEY)]
-        )
-        if not isinstance(value, bytes):  # ended between the two: a race, not an error
-            raise RedisUnavailable("the session epoch changed while it was read")
-        return value
+    async def ensure(self) -> bytes | None:
+        return _bytes(await self._run(_ENSURE, secrets.token_hex(16)))
 
-    async def end(self) -> None:
-        await self._redis.execute("DEL", EPOCH_KEY)
+    async def begin(self, writer: str) -> None:
+        await self._run(_BEGIN, writer, str(LEASE_MS))
+
+    async def end(self, writer: str) -> None:
+        await self._run(_END, writer)
+
+    async def _run(self, script: str, *args: str) -> Any:
+        return await self._redis.execute("EVAL", script, 2, EPOCH_KEY, WRITERS_KEY, *args)
 
 
 class MemoryEpoch:
     """An epoch of this process alone."""
 
+    generation = 0
+
     def __init__(self) -> None:
         self._value: bytes | None = None
+        self._writers: set[str] = set()
 
     async def current(self) -> bytes | None:
-        return self._value
+        return None if self._writers else self._value
 
-    async def ensure(self) -> bytes:
+    async def ensure(self) -> bytes | None:
+        if self._writers:
+            return None
         if self._value is None:
             self._value = secrets.token_bytes(16)
         return self._value
 
-    async def end(self) -> None:
+    async def begin(self, writer: str) -> None:
+        self._writers.add(writer)
         self._value = None
+
+    async def end(self, writer: str) -> None:
+        self._writers.discard(writer)
+        self._value = None
+
+
+def _bytes(value: Any) -> bytes | None:
+    return value if isinstance(value, bytes) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,16 +156,18 @@ class _Entry:
     session: dict[str, Any]
     user: dict[str, Any]
     epoch: bytes
+    generation: int  # Epoch.generation when the epoch was read
     deadline: float  # time.monotonic()
 
 
 @dataclass(frozen=True, slots=True)
 class Lookup:
-    """A hit (`found`), or a miss with the epoch to store what is read under (None: do
-    not store; the epoch could not be read)."""
+    """A hit (`found`), or a miss with the epoch (and its generation) to store what is
+    read under; epoch None: store nothing."""
 
     found: tuple[Session, User] | None
     epoch: bytes | None
+    generation: int = 0
 
 
 class SessionCache:
@@ -116,26 +176,34 @@ class SessionCache:
         self._ttl = ttl
         self._max_entries = max_entries
         self._entries: dict[bytes, _Entry] = {}
+        self._retries: set[asyncio.Task[None]] = set()
+
+    @property
+    def enabled(self) -> bool:
+        return self._ttl > 0
 
     async def lookup(self, token_hash: bytes) -> Lookup:
-        if self._ttl <= 0:
+        if not self.enabled:
             return Lookup(None, None)
         entry = self._entries.get(token_hash)
+        epoch = self.epoch
         try:
             if entry is not None and entry.deadline > time.monotonic():
-                current = await self.epoch.current()
-                if current == entry.epoch:
+                current = await epoch.current()
+                if current == entry.epoch and epoch.generation == entry.generation:
                     return Lookup((_build(Session, entry.session), _build(User, entry.user)), None)
-                del self._entries[token_hash]
+                if self._entries.get(token_hash) is entry:  # not replaced meanwhile
+                    del self._entries[token_hash]
                 if current is not None:
-                    return Lookup(None, current)
-            return Lookup(None, await self.epoch.ensure())
+                    return Lookup(None, current, epoch.generation)
+            value = await epoch.ensure()
+            return Lookup(None, value, epoch.generation)
         except RedisUnavailable:
             return Lookup(None, None)
 
-    def store(self, token_hash: bytes, session: Session, user: User, epoch: bytes) -> None:
-        """Keep what a miss read under `epoch` (its Lookup's)."""
-        if self._ttl <= 0:
+    def store(self, token_hash: bytes, session: Session, user: User, lookup: Lookup) -> None:
+        """Keep what a miss read after `lookup` (nothing if it gave no epoch)."""
+        if lookup.epoch is None or not self.enabled:
             return
         entries, now = self._entries, time.monotonic()
         entries.pop(token_hash, None)
@@ -145,32 +213,66 @@ class SessionCache:
             if len(entries) < self._max_entries and entries[oldest].deadline > now:
                 break
             del entries[oldest]
-        entries[token_hash] = _Entry(_values(session), _values(user), epoch, now + self._ttl)
+        entries[token_hash] = _Entry(
+            _values(session), _values(user), lookup.epoch, lookup.generation, now + self._ttl
+        )
 
     def forget(self, token_hash: bytes) -> None:
         self._entries.pop(token_hash, None)
 
-    def clear(self) -> None:
+    @contextlib.asynccontextmanager
+    async def change(self) -> AsyncIterator[None]:
+        """Around committing a change to users or sessions: no entry read before it
+        leaves is used again, here or on any replica."""
+        writer = secrets.token_hex(16)
         self._entries.clear()
+        try:
+            await self.epoch.begin(writer)
+        except RedisUnavailable:
+            log.warning("session cache: Redis unreachable before a change; ending it later")
+        try:
+            yield
+        finally:
+            self._entries.clear()
+            try:
+                await self.epoch.end(writer)
+            except RedisUnavailable:
+                # Committed (or not): end it once Redis answers; until then a replica
+                # that reaches Redis may serve an entry read before, for at most ttl.
+                task = asyncio.get_running_loop().create_task(self._end_later(writer))
+                self._retries.add(task)
+                task.add_done_callback(self._retries.discard)
 
-    async def end_epoch(self) -> None:
-        """For a change to users or sessions: no entry, here or on any replica, is used
-        again. Raises RedisUnavailable (the change must then not be committed)."""
+    async def _end_later(self, writer: str) -> None:
+        deadline = time.monotonic() + self._ttl
+        while time.monotonic() < deadline:
+            await asyncio.sleep(1)
+            with contextlib.suppress(RedisUnavailable):
+                await self.epoch.end(writer)
+                return
+        log.warning("session cache: Redis unreachable after a change for the whole ttl")
+
+    async def close(self) -> None:
+        for task in list(self._retries):
+            task.cancel()
         self._entries.clear()
-        await self.epoch.end()
 
 
 def _values(model: Session | User) -> dict[str, Any]:
-    return {k: v for k, v in vars(model).items() if k != "_sa_instance_state"}
+    return {
+        k: v.copy() if isinstance(v, (list, dict)) else v  # the caller's object may change
+        for k, v in vars(model).items()
+        if k != "_sa_instance_state"
+    }
 
 
 M = TypeVar("M", Session, User)
 
 
 def _build(model: type[M], values: dict[str, Any]) -> M:
-    # A new object per request: a route may write to its session object
-    # (set_committed_value), and the JSON fields (roles, re-authentication stamps) are
-    # copied so that no request can change what another one reads.
+    # A new object per request (a route may write to its session object), with its own
+    # copies of the JSON fields (roles, re-authentication stamps), so that no request
+    # can change what another one reads.
     return model_from(
         model,
         **{k: v.copy() if isinstance(v, (list, dict)) else v for k, v in values.items()},

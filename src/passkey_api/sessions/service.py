@@ -173,28 +173,25 @@ async def resolve(
         return None  # a disabled account's sessions stop working at once
     expired, extended = _expired(session, lifetimes, now), _extends(session, lifetimes, now)
     if expired or extended or now - session.last_seen_at >= LAST_SEEN_GRANULARITY:
-        # Untracked: these writes move the session's times forward only (sessions/cache.py).
         async with databases.session() as db:
-            untracked(db)
             try:
                 if expired:
                     await repository.delete_by_id(db, session.id)
                     await db.commit()
                     return None
-                expires_at = (
-                    lifetimes.expiry(session.created_at, now) if extended else session.expires_at
-                )
-                if not await repository.update(
-                    db, session, last_seen_at=now, expires_at=expires_at
-                ):
+                # Untracked: these only move the session's times forward, expires_at
+                # written only to extend it (sessions/cache.py).
+                times: dict[str, datetime] = {"last_seen_at": now}
+                if extended:
+                    times["expires_at"] = lifetimes.expiry(session.created_at, now)
+                if not await repository.update(untracked(db), session, **times):
                     return None  # revoked while this request was reading it
                 await db.commit()
             except BaseException:
                 with contextlib.suppress(Exception):  # the database may be what failed
                     await db.rollback()
                 raise
-    if lookup.epoch is not None:
-        cache.store(key, session, user, lookup.epoch)
+    cache.store(key, session, user, lookup)
     return ActiveSession(session=session, user=user, extended=extended)
 
 
