@@ -36,6 +36,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
+import functools
 import itertools
 import logging
 import secrets
@@ -43,6 +45,8 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
+
+from sqlalchemy import JSON
 
 from passkey_api.db import model_from
 from passkey_api.models import Session, User
@@ -58,11 +62,9 @@ LEASE_MS = 60_000
 
 # Redis's own clock decides leases, so that replicas' clocks need not agree.
 _NOW = "local t = redis.call('TIME') local now = t[1] * 1000 + math.floor(t[2] / 1000) "
-_NO_WRITERS = "redis.call('ZCOUNT', KEYS[2], now, '+inf') == 0"
-_CURRENT = _NOW + f"if {_NO_WRITERS} then return redis.call('GET', KEYS[1]) end return false"
 _ENSURE = (
     _NOW
-    + f"if not ({_NO_WRITERS}) then return false end "
+    + "if redis.call('ZCOUNT', KEYS[2], now, '+inf') > 0 then return false end "
     + "redis.call('SET', KEYS[1], ARGV[1], 'NX') return redis.call('GET', KEYS[1])"
 )
 _BEGIN = (
@@ -104,7 +106,9 @@ class RedisEpoch:
         return self._redis.connections
 
     async def current(self) -> bytes | None:
-        return _bytes(await self._run(_CURRENT))
+        # A plain GET, the one command of a cache hit: while a writer is registered there
+        # is no epoch to read, since begin() deletes it and ensure() makes none.
+        return _bytes(await self._redis.execute("GET", EPOCH_KEY))
 
     async def ensure(self) -> bytes | None:
         return _bytes(await self._run(_ENSURE, secrets.token_hex(16)))
@@ -259,11 +263,9 @@ class SessionCache:
 
 
 def _values(model: Session | User) -> dict[str, Any]:
-    return {
-        k: v.copy() if isinstance(v, (list, dict)) else v  # the caller's object may change
-        for k, v in vars(model).items()
-        if k != "_sa_instance_state"
-    }
+    values = {k: v for k, v in vars(model).items() if k != "_sa_instance_state"}
+    _copy_json(type(model), values)  # the caller's object may still change
+    return values
 
 
 M = TypeVar("M", Session, User)
@@ -273,7 +275,17 @@ def _build(model: type[M], values: dict[str, Any]) -> M:
     # A new object per request (a route may write to its session object), with its own
     # copies of the JSON fields (roles, re-authentication stamps), so that no request
     # can change what another one reads.
-    return model_from(
-        model,
-        **{k: v.copy() if isinstance(v, (list, dict)) else v for k, v in values.items()},
-    )
+    fields = dict(values)
+    _copy_json(model, fields)
+    return model_from(model, **fields)
+
+
+def _copy_json(model: type[Session | User], values: dict[str, Any]) -> None:
+    for name in _json_fields(model):
+        values[name] = copy.copy(values[name])
+
+
+@functools.cache
+def _json_fields(model: type[Session | User]) -> tuple[str, ...]:
+    table = model.__table__  # type: ignore[union-attr]
+    return tuple(c.name for c in table.c if isinstance(c.type, JSON))
