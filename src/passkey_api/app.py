@@ -73,7 +73,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             RedisEpoch(redis) if redis else MemoryEpoch(),
             ttl=settings.session_cache_ttl.total_seconds() if redis else 0,
         )
-        on_change = session_cache.change if session_cache.enabled else None
+        # With Redis, changes are announced even with the cache off here: other replicas
+        # may keep theirs on.
+        on_change = session_cache.change if redis else None
         resources = Resources(
             settings=settings,
             engine=engine,

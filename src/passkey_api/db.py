@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import TextClause, bindparam, event, select
+from sqlalchemy import Table, TextClause, bindparam, event, select
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
@@ -127,8 +127,8 @@ def _note_statement(state: ORMExecuteState) -> None:
     statement = state.statement
     if state.is_update or state.is_delete:
         table = getattr(statement, "table", None)
-        # A statement whose table cannot be named counts as a change.
-        if table is None or getattr(table, "name", None) in CACHED_TABLES:
+        # A statement on anything but a plain table (an alias, a join) counts as a change.
+        if not isinstance(table, Table) or table.name in CACHED_TABLES:
             state.session.info[_CHANGED] = True
     elif isinstance(statement, TextClause) and not state.is_select:
         state.session.info[_CHANGED] = True  # SQL text that writes: assume the worst
@@ -149,8 +149,9 @@ def _forget_changes(session: SQLModelSyncSession, previous: SessionTransaction) 
 
 
 class ChangeTrackingSession(AsyncSession):
-    """Commits through commit() only: `async with db.begin()` would bypass on_change (no
-    code here does that)."""
+    """Sees what goes through the session: statements run by exec()/execute() and the
+    objects it flushes. Not seen, and not used for users or sessions anywhere: writes on
+    its connection() directly, and commits by `async with db.begin()`."""
 
     sync_session_class = _TrackingSyncSession
 

@@ -376,6 +376,14 @@ class ChallengeStoreUnavailable(ApiError):
     retry_after = 5
 
 
+class SessionCacheUnavailable(ApiError):
+    """A change to users or sessions that Redis refused to register (sessions/cache.py):
+    not committed, since other replicas could go on serving cached sessions."""
+
+    status, code, title = 503, "session_cache_unavailable", "Redis refused to record a change"
+    retry_after = 5
+
+
 class DatabaseUnavailable(ApiError):
     status, code, title = 503, "database_unavailable", "The database is unreachable"
     retry_after = 5

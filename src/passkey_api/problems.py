@@ -22,10 +22,12 @@ from passkey_api.errors import (
     DatabaseUnavailable,
     InvalidBase64Url,
     MalformedJson,
+    SessionCacheUnavailable,
     ValidationFailed,
     instance_of,
     problem_body,
 )
+from passkey_api.redispipe import RedisRefused
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +106,11 @@ async def _redis_down(request: Request, exc: Exception) -> JSONResponse:
     return api_error_response(ChallengeStoreUnavailable(), request.scope)
 
 
+async def _change_refused(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("change not committed: %s", exc)
+    return api_error_response(SessionCacheUnavailable(), request.scope)
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     body = problem_body(
@@ -133,4 +140,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(ConnectionError, _database_down)
     app.add_exception_handler(OSError, _database_down)
     app.add_exception_handler(RedisError, _redis_down)
+    app.add_exception_handler(RedisRefused, _change_refused)
     app.add_exception_handler(Exception, _unexpected)

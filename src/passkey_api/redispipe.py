@@ -36,6 +36,11 @@ class RedisUnavailable(Exception):
     """Redis could not be reached, answered too late, or refused the command."""
 
 
+class RedisRefused(RedisUnavailable):
+    """Redis answered, with an error: READONLY, MISCONF, NOREPLICAS, a wrong password...
+    Unlike a lost connection, it may go on serving reads while it refuses this."""
+
+
 class _Protocol(asyncio.Protocol):
     def __init__(self) -> None:
         self.reader = hiredis.Reader()
@@ -111,7 +116,11 @@ class RedisPipe:
         replies = await _round_trip(protocol, commands)
         for reply in replies:
             if isinstance(reply, hiredis.ReplyError):
-                raise RedisUnavailable(f"Redis refused a command: {reply}")
+                if str(reply).startswith("READONLY"):
+                    # A primary demoted by a failover: the next command connects again,
+                    # to whatever the address names now.
+                    protocol.abort()
+                raise RedisRefused(f"Redis refused a command: {reply}")
         return replies
 
     async def close(self) -> None:
@@ -155,7 +164,7 @@ class RedisPipe:
             replies = await _round_trip(protocol, self._hello)
             if any(isinstance(reply, hiredis.ReplyError) for reply in replies):
                 protocol.abort()
-                raise RedisUnavailable("Redis refused the credentials or the database")
+                raise RedisRefused("Redis refused the credentials or the database")
         if self._closed:  # closed while this connection was being opened
             protocol.abort()
             raise RedisUnavailable("closed")

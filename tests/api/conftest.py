@@ -88,7 +88,7 @@ class Api:
         operator's guide says to do next (sessions/cache.py)."""
         async with self.resources.engine.begin() as connection:
             await connection.execute(text(sql), params)
-        await self.resources.session_cache.epoch.end("by hand")
+        await self.resources.session_cache.epoch.end("by hand", leave=True)
 
     async def scalar(self, sql: str, **params: Any) -> Any:
         async with self.resources.engine.connect() as connection:

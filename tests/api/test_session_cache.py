@@ -14,7 +14,7 @@ from sqlmodel import col, select
 
 from passkey_api.db import create_sessionmaker, untracked
 from passkey_api.models import Session, User
-from passkey_api.redispipe import RedisUnavailable
+from passkey_api.redispipe import RedisRefused, RedisUnavailable
 from passkey_api.sessions.cache import Lookup, MemoryEpoch, RedisEpoch, SessionCache
 from tests.api.conftest import Api, ApiFactory, problem_code
 from tests.softauthn import SoftAuthenticator
@@ -37,7 +37,7 @@ async def test_a_session_check_is_served_from_the_cache_until_the_epoch_ends(api
     # Not read again: the cached copy answers (a write around the service is seen within
     # PASSKEY_SESSION_CACHE_TTL, or once the epoch ends).
     assert (await api.client.get("/v1/session")).json()["user"]["display_name"] == "carol"
-    await api.resources.session_cache.epoch.end("by hand")
+    await api.resources.session_cache.epoch.end("by hand", leave=True)
     assert (await api.client.get("/v1/session")).json()["user"]["display_name"] == "Carol C."
 
 
@@ -132,9 +132,9 @@ class _Flaky(MemoryEpoch):
         await self._maybe_fail()
         await super().begin(writer)
 
-    async def end(self, writer: str) -> None:
+    async def end(self, writer: str, *, leave: bool) -> None:
         await self._maybe_fail()
-        await super().end(writer)
+        await super().end(writer, leave=leave)
 
     async def _maybe_fail(self) -> None:
         if self.failures > 0:
@@ -174,7 +174,7 @@ async def test_while_a_change_is_being_committed_nothing_is_cached(api: Api) -> 
         await _rename_around_the_service(api, "Ivan I.")
         assert (await api.client.get("/v1/session")).json()["user"]["display_name"] == "Ivan I."
     finally:
-        await epoch.end("a writer that never leaves")
+        await epoch.end("a writer that never leaves", leave=True)
     assert (await api.client.get("/v1/session")).status_code == 200  # cached again
     await _rename_around_the_service(api, "Ivan")
     assert (await api.client.get("/v1/session")).json()["user"]["display_name"] == "Ivan I."
@@ -249,3 +249,50 @@ async def test_the_cache_keeps_at_most_its_size_and_nothing_past_its_time() -> N
     assert (await cache.lookup(bytes([4]) * 32)).found is None  # out of time
     cache.store(session.token_hash, session, user, lookup)
     assert list(cache._entries) == [session.token_hash]
+
+
+async def test_a_change_that_redis_refuses_to_record_is_not_committed(api: Api) -> None:
+    # Redis answering but refusing writes (a primary demoted by a failover, a failed
+    # save) may still serve the reads that make cache hits: the change must wait.
+    await api.sign_up(SoftAuthenticator(), "kate")
+
+    class Refusing(MemoryEpoch):
+        async def begin(self, writer: str) -> None:
+            raise RedisRefused("READONLY You can't write against a read only replica.")
+
+    cache = SessionCache(Refusing(), ttl=30)
+    async with create_sessionmaker(api.resources.engine, on_change=cache.change)() as db:
+        await db.exec(update(User).values(display_name="never"))
+        with pytest.raises(RedisRefused):
+            await db.commit()
+        await db.rollback()
+    assert await api.scalar("SELECT display_name FROM users") == "kate"
+
+
+async def test_a_commit_that_failed_keeps_its_writer_registered() -> None:
+    # A COMMIT that timed out may still become visible: nothing may be cached until the
+    # writer's lease ends.
+    epoch = MemoryEpoch()
+    cache = SessionCache(epoch, ttl=30)
+    with pytest.raises(TimeoutError):
+        async with cache.change():
+            raise TimeoutError
+    assert await epoch.ensure() is None
+    async with cache.change():
+        pass
+    assert await epoch.ensure() is None  # the failed one is still registered
+
+
+async def test_with_its_cache_off_a_replica_still_announces_its_changes(
+    make_api: ApiFactory,
+) -> None:
+    api = await make_api(session_cache_ttl=0)
+    if api.settings.redis_url is None:
+        pytest.skip("without Redis there is nobody to announce to")
+    await api.sign_up(SoftAuthenticator(), "liam")
+    epoch = api.resources.session_cache.epoch
+    before = await epoch.ensure()
+    async with api.resources.sessionmaker() as db:
+        await db.exec(update(User).values(display_name="Liam L."))
+        await db.commit()
+    assert await epoch.current() != before

@@ -13,7 +13,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from passkey_api import redispipe
-from passkey_api.redispipe import RedisPipe, RedisUnavailable
+from passkey_api.redispipe import RedisPipe, RedisRefused, RedisUnavailable
 from tests.faults.proxy import CuttableProxy
 from tests.services import REDIS_URL, require_redis
 
@@ -84,9 +84,36 @@ async def test_a_pipeline_answers_in_order(pipe: RedisPipe) -> None:
 async def test_an_error_reply_raises_and_the_connection_goes_on(pipe: RedisPipe) -> None:
     key = _key()
     await pipe.execute("SET", key, "not a number", "PX", 60_000)
-    with pytest.raises(RedisUnavailable, match="refused"):
+    with pytest.raises(RedisRefused, match="refused"):
         await pipe.execute("INCR", key)
     assert await pipe.execute("GETDEL", key) == b"not a number"
+    assert pipe.connections == 1
+
+
+async def test_a_demoted_primary_is_left_for_whatever_the_address_names_next() -> None:
+    # After a failover the old primary answers writes with READONLY: the connection is
+    # dropped, so that the next command connects again (and follows DNS to the new one).
+    connections: list[asyncio.StreamWriter] = []
+
+    async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(writer)
+        while await reader.read(4096):
+            writer.write(b"-READONLY You can't write against a read only replica.\r\n")
+
+    server = await asyncio.start_server(accept, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    pipe = RedisPipe(f"redis://127.0.0.1:{port}")
+    try:
+        for _ in range(2):
+            with pytest.raises(RedisRefused, match="READONLY"):
+                await pipe.execute("DEL", "k")
+        assert pipe.connections == 2
+    finally:
+        await pipe.close()
+        server.close()
+        for writer in connections:
+            writer.transport.abort()
+        await server.wait_closed()
 
 
 async def test_the_database_in_the_url_is_used() -> None:

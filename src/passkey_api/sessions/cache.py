@@ -21,7 +21,14 @@ Why it holds in every order:
 - Redis unreachable: the check reads the database (no entry is used or stored). A change
   still commits (sign-out and revocation must work in an outage) and its end is retried
   in the background. Only a replica that reaches Redis while the writer cannot could
-  serve an entry read before the change, for at most `ttl`; the log says so.
+  serve an entry read before the change, for at most `ttl`; the log says so. Redis
+  answering but refusing to register the change (READONLY after a failover, MISCONF)
+  may go on serving hits: that change is not committed (RedisRefused, a 503).
+- A commit that fails may still become visible (a COMMIT that timed out): its writer
+  stays registered until the lease ends.
+- What this cannot see: Redis losing an acknowledged DEL without dropping our connection
+  (a failover behind a proxy, a resync from a lagging replica). The README asks for a
+  Redis that keeps acknowledged writes, which consumed challenges need as well.
 - Writes made around the service (psql) are seen within `ttl`: no entry is used longer.
   The CLI's units of work announce themselves like the server's, given its Redis URL.
 - Without Redis (one process, the embedded default) the app keeps no entries: the CLI
@@ -50,12 +57,13 @@ from sqlalchemy import JSON
 
 from passkey_api.db import model_from
 from passkey_api.models import Session, User
-from passkey_api.redispipe import RedisPipe, RedisUnavailable
+from passkey_api.redispipe import RedisPipe, RedisRefused, RedisUnavailable
 
 log = logging.getLogger(__name__)
 
-EPOCH_KEY = "passkey-api:sessions:epoch"
-WRITERS_KEY = "passkey-api:sessions:writers"  # sorted set: writer nonce -> deadline (ms)
+# One hash tag: on Redis Cluster both keys live in one slot, as the scripts need.
+EPOCH_KEY = "passkey-api:{sessions}:epoch"
+WRITERS_KEY = "passkey-api:{sessions}:writers"  # sorted set: writer -> deadline (ms)
 # How long a registered writer blocks caching if it never leaves: longer than any commit
 # (the database's command timeout is 30 s).
 LEASE_MS = 60_000
@@ -91,8 +99,9 @@ class Epoch(Protocol):
     async def begin(self, writer: str) -> None:
         """A change is being committed: end the epoch, and hand out none until end()."""
 
-    async def end(self, writer: str) -> None:
-        """The change is committed: end the epoch read meanwhile; others may begin."""
+    async def end(self, writer: str, *, leave: bool) -> None:
+        """The change is over: end the epoch read meanwhile; `leave`: and the writer
+        leaves (otherwise it stays registered until its lease ends)."""
 
 
 class RedisEpoch:
@@ -116,8 +125,11 @@ class RedisEpoch:
     async def begin(self, writer: str) -> None:
         await self._run(_BEGIN, writer, str(LEASE_MS))
 
-    async def end(self, writer: str) -> None:
-        await self._run(_END, writer)
+    async def end(self, writer: str, *, leave: bool) -> None:
+        if leave:
+            await self._run(_END, writer)
+        else:
+            await self._redis.execute("DEL", EPOCH_KEY)
 
     async def _run(self, script: str, *args: str) -> Any:
         return await self._redis.execute("EVAL", script, 2, EPOCH_KEY, WRITERS_KEY, *args)
@@ -146,8 +158,9 @@ class MemoryEpoch:
         self._writers.add(writer)
         self._value = None
 
-    async def end(self, writer: str) -> None:
-        self._writers.discard(writer)
+    async def end(self, writer: str, *, leave: bool) -> None:
+        if leave:
+            self._writers.discard(writer)
         self._value = None
 
 
@@ -175,7 +188,7 @@ class Lookup:
 
 
 class SessionCache:
-    def __init__(self, epoch: Epoch, *, ttl: float, max_entries: int = 10_000) -> None:
+    def __init__(self, epoch: Epoch, *, ttl: float, max_entries: int = 4096) -> None:
         self.epoch = epoch
         self._ttl = ttl
         self._max_entries = max_entries
@@ -212,7 +225,7 @@ class SessionCache:
         entries, now = self._entries, time.monotonic()
         entries.pop(token_hash, None)
         # In the order they were stored, so by deadline: the oldest go first, whether
-        # out of time or crowded out (at most max_entries, about 1.5 kB each).
+        # out of time or crowded out (at most max_entries, about 2 kB each).
         for oldest in list(itertools.islice(entries, 64)):
             if len(entries) < self._max_entries and entries[oldest].deadline > now:
                 break
@@ -227,34 +240,48 @@ class SessionCache:
     @contextlib.asynccontextmanager
     async def change(self) -> AsyncIterator[None]:
         """Around committing a change to users or sessions: no entry read before it
-        leaves is used again, here or on any replica."""
+        leaves is used again, here or on any replica. Raises RedisRefused, before the
+        commit, when Redis answers but refuses to register it."""
         writer = secrets.token_hex(16)
         self._entries.clear()
         try:
             await self.epoch.begin(writer)
+        except RedisRefused:
+            # Redis may still be serving the reads that make cache hits (a demoted
+            # primary, a failed save): committing now would leave them stale.
+            raise
         except RedisUnavailable:
+            # Unreachable: so are the hits of every replica that shares this outage.
+            # Sign-out and revocation must work in it; the end follows once it answers.
             log.warning("session cache: Redis unreachable before a change; ending it later")
+        committed = False
         try:
             yield
+            committed = True
         finally:
             self._entries.clear()
+            # A commit that failed may still become visible (a COMMIT that timed out):
+            # then the writer stays registered until its lease ends, so that nothing
+            # read before that is cached.
             try:
-                await self.epoch.end(writer)
+                await self.epoch.end(writer, leave=committed)
             except RedisUnavailable:
-                # Committed (or not): end it once Redis answers; until then a replica
-                # that reaches Redis may serve an entry read before, for at most ttl.
-                task = asyncio.get_running_loop().create_task(self._end_later(writer))
+                task = asyncio.get_running_loop().create_task(
+                    self._end_later(writer, leave=committed)
+                )
                 self._retries.add(task)
                 task.add_done_callback(self._retries.discard)
 
-    async def _end_later(self, writer: str) -> None:
-        deadline = time.monotonic() + self._ttl
+    async def _end_later(self, writer: str, *, leave: bool) -> None:
+        # Until it ends, a replica that reaches Redis while this one cannot may serve an
+        # entry read before the change, for at most its ttl; after LEASE nothing can.
+        deadline = time.monotonic() + LEASE_MS / 1000
         while time.monotonic() < deadline:
             await asyncio.sleep(1)
             with contextlib.suppress(RedisUnavailable):
-                await self.epoch.end(writer)
+                await self.epoch.end(writer, leave=leave)
                 return
-        log.warning("session cache: Redis unreachable after a change for the whole ttl")
+        log.warning("session cache: could not end the epoch after a change")
 
     async def close(self) -> None:
         for task in list(self._retries):
