@@ -5,8 +5,9 @@ command connects again."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from urllib.parse import urlsplit
 
 import pytest
@@ -39,6 +40,33 @@ async def proxy() -> AsyncIterator[CuttableProxy]:
     await proxy.start()
     yield proxy
     await proxy.close()
+
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+@contextlib.asynccontextmanager
+async def _fake_redis(
+    handle: Handler,
+) -> AsyncIterator[tuple[RedisPipe, list[asyncio.StreamWriter]]]:
+    """A RedisPipe to a local server that answers as `handle` does; and its connections."""
+    connections: list[asyncio.StreamWriter] = []
+
+    async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(writer)
+        await handle(reader, writer)
+
+    server = await asyncio.start_server(accept, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    pipe = RedisPipe(f"redis://127.0.0.1:{port}/0")
+    try:
+        yield pipe, connections
+    finally:
+        await pipe.close()
+        server.close()
+        for writer in connections:
+            writer.transport.abort()
+        await server.wait_closed()
 
 
 def _key() -> str:
@@ -93,27 +121,15 @@ async def test_an_error_reply_raises_and_the_connection_goes_on(pipe: RedisPipe)
 async def test_a_demoted_primary_is_left_for_whatever_the_address_names_next() -> None:
     # After a failover the old primary answers writes with READONLY: the connection is
     # dropped, so that the next command connects again (and follows DNS to the new one).
-    connections: list[asyncio.StreamWriter] = []
-
-    async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        connections.append(writer)
+    async def read_only(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         while await reader.read(4096):
             writer.write(b"-READONLY You can't write against a read only replica.\r\n")
 
-    server = await asyncio.start_server(accept, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    pipe = RedisPipe(f"redis://127.0.0.1:{port}")
-    try:
+    async with _fake_redis(read_only) as (pipe, connections):
         for _ in range(2):
             with pytest.raises(RedisRefused, match="READONLY"):
                 await pipe.execute("DEL", "k")
-        assert pipe.connections == 2
-    finally:
-        await pipe.close()
-        server.close()
-        for writer in connections:
-            writer.transport.abort()
-        await server.wait_closed()
+        assert pipe.connections == len(connections) == 2
 
 
 async def test_the_database_in_the_url_is_used() -> None:
@@ -162,25 +178,16 @@ async def test_a_silent_server_times_out_and_is_dropped(
     """A server that accepts and never answers: the command fails after COMMAND_TIMEOUT,
     and so does the next one on a new connection (the old one, maybe mid-reply, is not
     trusted again)."""
-    connections: list[asyncio.StreamWriter] = []
 
-    async def accept(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        connections.append(writer)
+    async def silent(_: asyncio.StreamReader, __: asyncio.StreamWriter) -> None:
+        return None
 
-    server = await asyncio.start_server(accept, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
     monkeypatch.setattr(redispipe, "COMMAND_TIMEOUT", 0.2)
-    pipe = RedisPipe(f"redis://127.0.0.1:{port}/0")
-    try:
+    async with _fake_redis(silent) as (pipe, connections):
         for _ in range(2):
             with pytest.raises(RedisUnavailable, match="in time"):
                 await pipe.execute("PING")
         assert len(connections) == 2
-    finally:
-        await pipe.close()
-        server.close()
-        for writer in connections:
-            writer.transport.abort()
 
 
 async def test_an_unreachable_server_raises() -> None:
@@ -203,24 +210,12 @@ async def test_an_unpackable_command_leaves_the_stream_in_step(pipe: RedisPipe) 
 
 
 async def test_a_server_speaking_nonsense_is_dropped() -> None:
-    connections: list[asyncio.StreamWriter] = []
-
-    async def accept(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        connections.append(writer)
+    async def http(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writer.write(b"HTTP/1.1 400 Bad Request\r\n\r\n")
 
-    server = await asyncio.start_server(accept, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    pipe = RedisPipe(f"redis://127.0.0.1:{port}/0")
-    try:
+    async with _fake_redis(http) as (pipe, _):
         with pytest.raises(RedisUnavailable):
             await pipe.execute("PING")
-    finally:
-        await pipe.close()
-        server.close()
-        for writer in connections:
-            writer.transport.abort()
-        await server.wait_closed()
 
 
 async def test_a_connect_nobody_waits_for_any_more_is_not_reused_once_dead() -> None:
