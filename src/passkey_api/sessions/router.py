@@ -41,10 +41,19 @@ router = APIRouter(
 ManageSessions = Annotated[ActiveSession, Depends(require_reauthentication("sessions"))]
 
 
-@router.get("/v1/session", responses=problem_responses(errors.NotAuthenticated))
-async def get_session(active: CurrentSession) -> SessionInfo:
+@router.get(
+    "/v1/session",
+    response_model=SessionInfo,
+    responses=problem_responses(errors.NotAuthenticated),
+)
+async def get_session(active: CurrentSession, response: Response) -> Response:
     """The signed-in user and their session; 401 when not signed in."""
-    return SessionInfo(user=UserOut.of(active.user), session=SessionOut.of(active.session))
+    body = SessionInfo(user=UserOut.of(active.user), session=SessionOut.of(active.session))
+    # Serialised once, here (returned as a model, FastAPI would validate it all again),
+    # with what the session check set on `response`: the cookie, when it slid.
+    answer = Response(body.model_dump_json(by_alias=True), media_type="application/json")
+    answer.raw_headers.extend(response.raw_headers)
+    return answer
 
 
 @router.delete("/v1/session", status_code=status.HTTP_204_NO_CONTENT)
