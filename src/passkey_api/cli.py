@@ -57,7 +57,8 @@ async def _unit_of_work(settings: Settings) -> AsyncIterator[AsyncSession]:
 
     engine = create_engine(settings.resolved_database_url, pool_size=1)
     redis = RedisPipe(settings.redis_url) if settings.redis_url else None
-    cache = SessionCache(RedisEpoch(redis), ttl=1) if redis else None
+    # It keeps no sessions (ttl 0); it only announces this process's changes.
+    cache = SessionCache(RedisEpoch(redis), ttl=0) if redis else None
     try:
         on_change = cache.change if cache else None
         async with create_sessionmaker(engine, on_change=on_change)() as db:

@@ -171,11 +171,11 @@ async def resolve(
     session, user = found
     if user.disabled_at is not None:
         return None  # a disabled account's sessions stop working at once
-    expired, extended = _expired(session, lifetimes, now), _extends(session, lifetimes, now)
-    if expired or extended or now - session.last_seen_at >= LAST_SEEN_GRANULARITY:
+    extended = _extends(session, lifetimes, now)
+    if _due(session, lifetimes, now):  # the same rule that sends a cache hit here
         async with databases.session() as db:
             try:
-                if expired:
+                if _expired(session, lifetimes, now):
                     await repository.delete_by_id(db, session.id)
                     await db.commit()
                     return None
