@@ -14,6 +14,7 @@ from passkey_api.audit.schemas import AuditEventOut, AuditPage
 from passkey_api.models import User
 from passkey_api.openapi import problem_responses
 from passkey_api.resources import DbDep
+from passkey_api.routing import LeanRoute
 from passkey_api.sessions.dependencies import Admin, Client, require_reauthentication
 from passkey_api.sessions.schemas import Revoked
 from passkey_api.sessions.service import ActiveSession
@@ -23,6 +24,7 @@ from passkey_api.users import service
 from passkey_api.users.schemas import AdminUpdateUser, AdminUserOut, AdminUserPage, UserOut
 
 router = APIRouter(
+    route_class=LeanRoute,
     prefix="/v1/admin",
     tags=["admin"],
     responses=problem_responses(errors.NotAuthenticated, errors.RoleRequired, errors.RateLimited),

@@ -24,12 +24,14 @@ from passkey_api.ceremonies.schemas import (
 )
 from passkey_api.openapi import problem_responses
 from passkey_api.resources import Resources, resources_of
+from passkey_api.routing import LeanRoute
 from passkey_api.sessions import transport
 from passkey_api.sessions.dependencies import client_of
 from passkey_api.sessions.schemas import SessionOut, SignedIn
 from passkey_api.users.schemas import UserOut
 
 router = APIRouter(
+    route_class=LeanRoute,
     prefix="/v1",
     tags=["ceremonies"],
     responses=problem_responses(errors.RateLimited),

@@ -16,11 +16,13 @@ from passkey_api.oauth import service as oauth
 from passkey_api.oauth.schemas import ProviderName, ProviderOut
 from passkey_api.openapi import problem_responses
 from passkey_api.resources import ChallengeStoreDep, DbDep, ResourcesDep, SettingsDep
+from passkey_api.routing import LeanRoute
 from passkey_api.sessions import transport
 from passkey_api.sessions.dependencies import Client, CurrentSession, require_reauthentication
 from passkey_api.sessions.service import ActiveSession
 
 router = APIRouter(
+    route_class=LeanRoute,
     prefix="/v1/me/identities",
     tags=["identities"],
     responses=problem_responses(errors.RateLimited),

@@ -22,12 +22,14 @@ from passkey_api.oauth.schemas import (
 )
 from passkey_api.openapi import problem_responses
 from passkey_api.resources import ChallengeStoreDep, DbDep, ResourcesDep, SettingsDep
+from passkey_api.routing import LeanRoute
 from passkey_api.sessions import transport
 from passkey_api.sessions.dependencies import Client
 from passkey_api.sessions.schemas import SessionOut, SignedIn
 from passkey_api.users.schemas import UserOut
 
 router = APIRouter(
+    route_class=LeanRoute,
     prefix="/v1/oauth",
     tags=["oauth"],
     responses=problem_responses(errors.RateLimited),

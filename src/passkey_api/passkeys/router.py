@@ -19,6 +19,7 @@ from passkey_api.passkeys import service
 from passkey_api.passkeys.schemas import PasskeyList, PasskeyOut, PasskeyRenamed, RenamePasskey
 from passkey_api.recovery.schemas import PasskeyAdded, Recovered
 from passkey_api.resources import ChallengeStoreDep, DbDep, ResourcesDep, SettingsDep
+from passkey_api.routing import LeanRoute
 from passkey_api.sessions import transport
 from passkey_api.sessions.dependencies import (
     Client,
@@ -30,6 +31,7 @@ from passkey_api.sessions.schemas import SessionListItem, SessionOut
 from passkey_api.sessions.service import ActiveSession
 
 router = APIRouter(
+    route_class=LeanRoute,
     prefix="/v1/me/passkeys",
     tags=["passkeys"],
     responses=problem_responses(errors.RateLimited),

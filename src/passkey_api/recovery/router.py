@@ -23,6 +23,7 @@ from passkey_api.recovery.schemas import (
     SetEmail,
 )
 from passkey_api.resources import DbDep, ResourcesDep
+from passkey_api.routing import LeanRoute
 from passkey_api.sessions import transport
 from passkey_api.sessions.dependencies import Client, CurrentSession, require_reauthentication
 from passkey_api.sessions.schemas import SessionOut, SignedIn
@@ -30,11 +31,13 @@ from passkey_api.sessions.service import ActiveSession
 from passkey_api.users.schemas import UserOut
 
 router = APIRouter(
+    route_class=LeanRoute,
     prefix="/v1/recovery",
     tags=["recovery"],
     responses=problem_responses(errors.RateLimited, errors.ValidationFailed),
 )
 me_router = APIRouter(
+    route_class=LeanRoute,
     prefix="/v1/me",
     tags=["recovery"],
     responses=problem_responses(errors.NotAuthenticated, errors.RateLimited),

@@ -14,6 +14,7 @@ from passkey_api.ceremonies.schemas import AuthenticationResponseJSON, RequestOp
 from passkey_api.oauth import binding
 from passkey_api.openapi import problem_responses
 from passkey_api.resources import ChallengeStoreDep, DbDep, ResourcesDep, SettingsDep
+from passkey_api.routing import LeanRoute
 from passkey_api.sessions import service, transport
 from passkey_api.sessions.dependencies import (
     Client,
@@ -34,6 +35,7 @@ from passkey_api.sessions.service import ActiveSession
 from passkey_api.users.schemas import UserOut
 
 router = APIRouter(
+    route_class=LeanRoute,
     tags=["session"],
     responses=problem_responses(errors.RateLimited),
 )

@@ -14,11 +14,13 @@ from passkey_api.openapi import problem_responses
 from passkey_api.passkeys import service as passkeys
 from passkey_api.passkeys.schemas import Signals
 from passkey_api.resources import DbDep, SettingsDep
+from passkey_api.routing import LeanRoute
 from passkey_api.sessions.dependencies import Client, CurrentSession
 from passkey_api.users import service
 from passkey_api.users.schemas import MeUpdated, UpdateMe, UserOut
 
 router = APIRouter(
+    route_class=LeanRoute,
     prefix="/v1/me",
     tags=["me"],
     responses=problem_responses(errors.RateLimited),

@@ -1,0 +1,203 @@
+"""LeanRoute: FastAPI's APIRoute with a shorter way from a valid request to its endpoint.
+
+FastAPI's request handler is general: for every request it parses the body with the
+stdlib's json, checks the content type with `email.message`, and solves the dependency
+tree, building the query parameters, headers and cookies of every dependant whether it
+declares any or not. On the hot routes that is a tenth of a sign-in's CPU and more of a
+session check's.
+
+A LeanRoute plans, once, what its endpoint takes. When that is only a JSON body model,
+optional string headers, the Request, the Response, and dependencies that take no more
+than those, a request whose body is `application/json` and valid is answered from the
+plan: the body parsed and validated in one step by pydantic-core
+(`model_validate_json`), the dependencies called directly. Everything else takes
+FastAPI's own handler, which also answers every request the plan does not accept (no or
+another content type, invalid JSON, a body that fails validation, a header that fails):
+the errors, their order and their wording are FastAPI's, by construction. Where both
+paths accept a request they produce the same arguments (pydantic-core's JSON parser is
+stricter than the stdlib's, never looser: a body only one of them reads goes to FastAPI).
+Also FastAPI's: any route whose endpoint returns something other than a Response (it is
+then serialised by its response model), requests under dependency overrides, and
+requests traced by FastAPI's OpenTelemetry hooks.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+import fastapi.routing
+from fastapi import Request, Response
+from fastapi.dependencies.models import Dependant
+from fastapi.dependencies.utils import get_typed_return_annotation, request_params_to_args
+from fastapi.params import Body, Form
+from fastapi.routing import APIRoute
+from fastapi.telemetry import get_telemetry_data
+from pydantic import BaseModel, ValidationError
+
+Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+
+# Set while FastAPI builds the handler of a route included into another router, whose
+# dependencies and overrides are then the including router's too: such a route keeps
+# FastAPI's handler. (Private to FastAPI; without it, no route is taken for included.)
+_INCLUDING = getattr(fastapi.routing, "_effective_route_context_var", None)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """How to call one dependant (the endpoint or one of its dependencies)."""
+
+    call: Callable[..., Any]
+    dependant: Dependant
+    dependencies: tuple[_Plan, ...]
+
+    def nodes(self) -> tuple[_Plan, ...]:
+        return (self, *(node for sub in self.dependencies for node in sub.nodes()))
+
+    async def solve(
+        self,
+        request: Request,
+        response: Response,
+        headers: dict[int, dict[str, Any]],
+        cache: dict[Callable[..., Any], Any],
+    ) -> dict[str, Any]:
+        """The arguments of this dependant: its dependencies called first, as FastAPI
+        does, each at most once per request when cached."""
+        dependant = self.dependant
+        values: dict[str, Any] = {}
+        for sub in self.dependencies:
+            if sub.dependant.use_cache and sub.call in cache:
+                solved = cache[sub.call]
+            else:
+                solved = await sub.call(**await sub.solve(request, response, headers, cache))
+                cache.setdefault(sub.call, solved)
+            if sub.dependant.name is not None:
+                values[sub.dependant.name] = solved
+        if dependant.header_params:
+            values.update(headers[id(self)])
+        if dependant.request_param_name is not None:
+            values[dependant.request_param_name] = request
+        if dependant.response_param_name is not None:
+            values[dependant.response_param_name] = response
+        return values
+
+
+def _plan(dependant: Dependant, *, body_allowed: bool) -> _Plan | None:
+    """A plan for `dependant`, or None where it needs what only FastAPI's solver does."""
+    call = dependant.call
+    if (
+        call is None
+        or not inspect.iscoroutinefunction(call)  # plain `async def` only: no classes,
+        or dependant.path_params  # generators, sync functions (thread pool) or scopes
+        or dependant.query_params
+        or dependant.cookie_params
+        or (dependant.body_params and not body_allowed)
+        or dependant.websocket_param_name
+        or dependant.http_connection_param_name
+        or dependant.background_tasks_param_name
+        or dependant.security_scopes_param_name
+        or dependant.own_oauth_scopes
+        or dependant.concurrency is not None
+    ):
+        return None
+    subs = []
+    for sub in dependant.dependencies:
+        planned = _plan(sub, body_allowed=False)
+        if planned is None:
+            return None
+        subs.append(planned)
+    return _Plan(call=call, dependant=dependant, dependencies=tuple(subs))
+
+
+def _json_body_model(route: APIRoute) -> tuple[str, type[BaseModel]] | None:
+    """(parameter name, model) of a route's body when it is one JSON model; None for no
+    body and any other (embedded, a form, several parameters, not a model)."""
+    fields = route.dependant.body_params
+    if len(fields) != 1 or route._embed_body_fields:
+        return None
+    field = fields[0]
+    model = field.field_info.annotation
+    if (
+        not isinstance(field.field_info, Body)
+        or isinstance(field.field_info, Form)
+        or not (inspect.isclass(model) and issubclass(model, BaseModel))
+    ):
+        return None
+    return field.name, model
+
+
+def _returns_response(call: Callable[..., Any]) -> bool:
+    """Whether the endpoint says it returns a Response, read as FastAPI reads it."""
+    returned: object = get_typed_return_annotation(call)
+    return inspect.isclass(returned) and issubclass(returned, Response)
+
+
+def _is_json(request: Request) -> bool:
+    """Whether the content type is application/json, as FastAPI reads it too (FastAPI
+    also reads application/*+json and other spellings: those take its handler)."""
+    for key, value in request.scope["headers"]:
+        if key == b"content-type":  # the first, as FastAPI's request.headers.get()
+            media_type: bytes = value.partition(b";")[0]
+            return media_type.strip().lower() == b"application/json"
+    return False
+
+
+class LeanRoute(APIRoute):
+    # Whether this route's valid requests are answered from its plan (else FastAPI's).
+    planned = False
+
+    def get_route_handler(self) -> Handler:
+        standard = super().get_route_handler()
+        if _INCLUDING is None or _INCLUDING.get() is not None:
+            return standard
+        body = _json_body_model(self)
+        plan = _plan(self.dependant, body_allowed=True)
+        if (
+            plan is None
+            or (self.dependant.body_params and body is None)
+            or not _returns_response(self.endpoint)
+        ):
+            return standard
+        self.planned = True
+        endpoint = self.endpoint
+        overrides = self.dependency_overrides_provider
+        with_headers = tuple(node for node in plan.nodes() if node.dependant.header_params)
+
+        async def handler(request: Request) -> Response:
+            if (overrides is not None and overrides.dependency_overrides) or (
+                get_telemetry_data() is not None
+            ):
+                return await standard(request)
+            values: dict[str, Any] = {}
+            if body is not None:
+                name, model = body
+                raw = await request.body()
+                if not raw or not _is_json(request):
+                    return await standard(request)
+                try:
+                    values[name] = model.model_validate_json(raw)
+                except ValidationError:
+                    return await standard(request)
+            # Every header is checked before any dependency runs: a request refused here
+            # must not have counted against a rate limit on the way.
+            headers: dict[int, dict[str, Any]] = {}
+            for node in with_headers:
+                headers[id(node)], errors = request_params_to_args(
+                    node.dependant.header_params, request.headers
+                )
+                if errors:
+                    return await standard(request)
+            # What FastAPI hands dependencies that take a Response: headers set on it
+            # are the endpoint's to carry over (it returns a Response of its own).
+            response = Response()
+            del response.headers["content-length"]
+            response.status_code = None  # type: ignore[assignment]
+            values.update(await plan.solve(request, response, headers, {}))
+            answer = await endpoint(**values)
+            if not isinstance(answer, Response):
+                raise TypeError(f"{endpoint.__qualname__} must return a Response")
+            return answer
+
+        return handler

@@ -1,0 +1,221 @@
+"""LeanRoute answers every request exactly as FastAPI's own APIRoute does: the same
+status, headers and body for valid and invalid requests alike, with the dependencies
+called as often; and the routes it cannot plan keep FastAPI's handler."""
+
+# No `from __future__ import annotations`: the routes below are declared inside a
+# function, and FastAPI must see their dependencies' annotations evaluated.
+import json
+from collections import Counter
+from typing import Annotated, Any
+
+import httpx
+import pytest
+from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request, Response
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pydantic import BaseModel, ConfigDict, Field
+
+from passkey_api import problems
+from passkey_api.app import create_app
+from passkey_api.config import Settings
+from passkey_api.routing import LeanRoute
+
+
+class Inner(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    data: str = Field(max_length=8)
+    count: int | None = None
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=16)
+    inner: Inner
+    tags: list[str] = []
+    extra: dict[str, Any] = {}
+
+
+def _router(route_class: type, calls: Counter[str], provider: Any = None) -> APIRouter:
+    router = APIRouter(route_class=route_class, dependency_overrides_provider=provider)
+
+    async def who(request: Request, response: Response) -> str:
+        calls["who"] += 1
+        if request.headers.get("x-deny"):
+            raise HTTPException(403, "denied")
+        response.set_cookie("seen", "1")
+        return "someone"
+
+    async def twice(caller: Annotated[str, Depends(who)]) -> str:
+        return caller + "!"
+
+    @router.post("/items", response_model=Body)
+    async def create(
+        body: Body,
+        caller: Annotated[str, Depends(who)],
+        louder: Annotated[str, Depends(twice)],
+        response: Response,
+        client_type: Annotated[str | None, Header(alias="X-Client-Type", max_length=6)] = None,
+    ) -> Response:
+        calls["endpoint"] += 1
+        answer = Response(
+            json.dumps([body.model_dump(), caller, louder, client_type]),
+            media_type="application/json",
+        )
+        answer.raw_headers.extend(response.raw_headers)
+        return answer
+
+    @router.get("/me")
+    async def me(caller: Annotated[str, Depends(who)]) -> Response:
+        return Response(caller)
+
+    return router
+
+
+def _app(route_class: type) -> tuple[FastAPI, Counter[str]]:
+    calls: Counter[str] = Counter()
+    app = FastAPI()
+    problems.install(app)
+    app.router.routes.extend(_router(route_class, calls).routes)
+    return app, calls
+
+
+async def _both(
+    method: str, path: str, content: bytes | None, headers: dict[str, str]
+) -> tuple[Any, Any]:
+    answers = []
+    for route_class in (LeanRoute, _PlainRoute):
+        app, calls = _app(route_class)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            reply = await client.request(method, path, content=content, headers=headers)
+        answers.append(
+            (reply.status_code, sorted(reply.headers.multi_items()), reply.content, dict(calls))
+        )
+    return answers[0], answers[1]
+
+
+class _PlainRoute(LeanRoute):
+    """FastAPI's own handler, for comparison."""
+
+    def get_route_handler(self) -> Any:
+        return super(LeanRoute, self).get_route_handler()
+
+
+VALID = {"name": "n", "inner": {"data": "d"}}
+JSON = {"content-type": "application/json"}
+CASES: list[tuple[bytes | None, dict[str, str]]] = [
+    (json.dumps(VALID).encode(), JSON),
+    (json.dumps(VALID).encode(), {"content-type": "application/json; charset=utf-8"}),
+    (json.dumps(VALID).encode(), {"content-type": "APPLICATION/JSON"}),
+    (json.dumps(VALID).encode(), {"content-type": "application/vnd.api+json"}),
+    (json.dumps(VALID).encode(), {"content-type": "text/plain"}),
+    (json.dumps(VALID).encode(), {"content-type": "application/json, text/plain"}),
+    (json.dumps(VALID).encode(), {}),
+    (json.dumps(VALID).encode(), {**JSON, "x-client-type": "native"}),
+    (json.dumps(VALID).encode(), {**JSON, "x-client-type": "far-too-long"}),
+    (json.dumps(VALID).encode(), {**JSON, "x-deny": "1"}),
+    (b"", JSON),
+    (None, JSON),
+    (b"{", JSON),
+    (b"[]", JSON),
+    (b"null", JSON),
+    (b'{"name": "n"}', JSON),
+    (b'{"name": "", "inner": {"data": "toolongvalue"}}', JSON),
+    (b'{"name": "n", "inner": {"data": "d"}, "other": 1}', JSON),
+    (b'{"name": "\\ud800", "inner": {"data": "d"}}', JSON),
+    (b'\xef\xbb\xbf{"name": "n", "inner": {"data": "d"}}', JSON),
+    (b'{"name": "n", "inner": {"data": "d", "count": NaN}}', JSON),
+    (b'{"name": "n", "inner": {"data": "d", "count": 2.0}}', JSON),
+    (b'{"name": "n", "inner": {"data": "d", "count": "3"}}', JSON),
+    (b'{"name": "n", "name": "m", "inner": {"data": "d"}}', JSON),
+    (b'{"name": "n", "inner": {"data": "d"}, "extra": {"x": 1e400}}', JSON),
+    ('{"name": "ñ", "inner": {"data": "d"}}'.encode("utf-16"), JSON),
+    (b'{"name": "\xff", "inner": {"data": "d"}}', JSON),
+]
+
+
+@pytest.mark.parametrize(("content", "headers"), CASES)
+async def test_answers_as_fastapi_does(content: bytes | None, headers: dict[str, str]) -> None:
+    lean, plain = await _both("POST", "/items", content, headers)
+    assert lean == plain
+
+
+async def test_the_plan_is_taken_and_calls_each_dependency_once() -> None:
+    app, calls = _app(LeanRoute)
+    route = next(r for r in app.router.routes if getattr(r, "path", None) == "/items")
+    assert isinstance(route, LeanRoute)
+    assert route.planned
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        reply = await client.post("/items", json=VALID, headers={"X-Client-Type": "native"})
+    assert reply.status_code == 200
+    assert reply.json()[1:] == ["someone", "someone!", "native"]
+    assert reply.cookies["seen"] == "1"  # set on the Response the dependency was given
+    assert calls == {"who": 1, "endpoint": 1}
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(["name", "inner", "data", "count", "tags", "x"]), children
+        )
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(value=_json_values)
+async def test_any_json_is_answered_as_fastapi_does(value: Any) -> None:
+    content = json.dumps(value).encode()
+    lean, plain = await _both("POST", "/items", content, JSON)
+    assert lean == plain
+
+
+def test_the_hot_routes_are_planned() -> None:
+    app = create_app(Settings())
+    planned = {
+        (method, route.path)
+        for route in app.router.routes
+        if isinstance(route, LeanRoute) and route.planned
+        for method in route.methods or ()
+    }
+    assert planned == {
+        ("GET", "/v1/session"),
+        ("POST", "/v1/authentication/options"),
+        ("POST", "/v1/authentication/verify"),
+        ("POST", "/v1/registration/options"),
+        ("POST", "/v1/registration/verify"),
+    }
+
+
+async def test_an_including_routers_dependencies_still_run() -> None:
+    calls: Counter[str] = Counter()
+
+    async def gate() -> None:
+        raise HTTPException(401, "the including router's own check")
+
+    app = FastAPI()
+    app.include_router(_router(LeanRoute, calls), dependencies=[Depends(gate)])
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        assert (await client.post("/items", json=VALID)).status_code == 401
+        assert (await client.get("/me")).status_code == 401
+    assert calls["endpoint"] == 0
+
+
+async def test_dependency_overrides_are_honoured() -> None:
+    app = FastAPI()
+    app.router.routes.extend(_router(LeanRoute, Counter(), provider=app).routes)
+    route = next(r for r in app.router.routes if getattr(r, "path", None) == "/me")
+    assert isinstance(route, LeanRoute)
+    assert route.planned
+    who = route.dependant.dependencies[0].call
+    assert who is not None
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        assert (await client.get("/me")).text == "someone"
+        app.dependency_overrides[who] = lambda: "stand-in"
+        assert (await client.get("/me")).text == "stand-in"
