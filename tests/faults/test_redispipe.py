@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from urllib.parse import urlsplit
 
@@ -188,6 +189,28 @@ async def test_a_silent_server_times_out_and_is_dropped(
             with pytest.raises(RedisUnavailable, match="in time"):
                 await pipe.execute("PING")
         assert len(connections) == 2
+
+
+async def test_each_command_gets_its_own_time_to_answer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A server that answers the first command and then falls silent: the second
+    command fails COMMAND_TIMEOUT after it was sent, not at the first one's deadline
+    (one watchdog per connection follows the oldest unanswered command)."""
+
+    async def once(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"PING\r\n")
+        writer.write(b"+PONG\r\n")
+        await writer.drain()
+
+    monkeypatch.setattr(redispipe, "COMMAND_TIMEOUT", 0.4)
+    async with _fake_redis(once) as (pipe, _):
+        assert await pipe.execute("PING") == b"PONG"
+        await asyncio.sleep(0.2)
+        sent = time.monotonic()
+        with pytest.raises(RedisUnavailable, match="in time"):
+            await pipe.execute("PING")
+        assert time.monotonic() - sent >= 0.39
 
 
 async def test_an_unreachable_server_raises() -> None:
