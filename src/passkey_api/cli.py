@@ -149,6 +149,8 @@ def serve(host: str, port: int, workers: int, log_level: str, no_migrate: bool) 
         proxy_headers=False,  # client IPs come from PASSKEY_TRUSTED_PROXIES, not uvicorn
         server_header=False,
         log_level=log_level,
+        # uvicorn's httptools protocol, writing each answer's head and body at once.
+        http="passkey_api.serving:HttpProtocol",
         # The app logs each request itself (observability.py), as JSON with its request id.
         access_log=False,
         log_config=None,
