@@ -9,17 +9,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import threading
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 import uvicorn
 from starlette.applications import Starlette
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from passkey_api.serving import HttpProtocol, _OneWritePerTurn
+from passkey_api.serving import _MAX_HELD, HttpProtocol, _OneWritePerTurn
 
 
 class Recording(asyncio.Transport):
@@ -80,6 +82,18 @@ async def test_close_writes_what_is_held_first_and_abort_drops_it() -> None:
     assert inner.aborted
 
 
+async def test_past_the_limit_held_bytes_are_written_at_once() -> None:
+    # uvicorn's flow control only sees what reached the real transport.
+    inner = Recording()
+    transport = _OneWritePerTurn(inner, asyncio.get_running_loop())
+    part = b"x" * (_MAX_HELD // 2)
+    transport.write(part)
+    assert inner.writes == []
+    transport.write(part)
+    assert inner.writes == [part + part]
+    assert transport.get_write_buffer_size() == 0
+
+
 async def test_nothing_is_written_to_a_closing_transport() -> None:
     inner = Recording()
     transport = _OneWritePerTurn(inner, asyncio.get_running_loop())
@@ -98,6 +112,23 @@ async def _hello(request: Request) -> Response:
     return PlainTextResponse("hello " + request.query_params.get("n", ""))
 
 
+# Set by the client's thread once it has read the answer; the background task below
+# blocks the server's event loop until then (or 5 s), so it can only be set if the
+# answer was written before the task ran.
+ANSWER_READ = threading.Event()
+SEEN_BY_BACKGROUND: list[bool] = []
+
+
+async def _then_busy(request: Request) -> Response:
+    def busy() -> None:
+        SEEN_BY_BACKGROUND.append(ANSWER_READ.wait(5))
+
+    async def background() -> None:
+        busy()  # on purpose without awaiting: CPU work, a blocking client...
+
+    return PlainTextResponse("done", background=BackgroundTask(background))
+
+
 async def _big(request: Request) -> Response:
     async def chunks() -> AsyncIterator[bytes]:
         for start in range(0, len(BIG), 65536):
@@ -108,7 +139,9 @@ async def _big(request: Request) -> Response:
 
 @pytest.fixture
 async def served() -> AsyncIterator[tuple[int, uvicorn.Server]]:
-    app = Starlette(routes=[Route("/hello", _hello), Route("/big", _big)])
+    app = Starlette(
+        routes=[Route("/hello", _hello), Route("/big", _big), Route("/then-busy", _then_busy)]
+    )
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     config = uvicorn.Config(app, http=HttpProtocol, log_level="warning", lifespan="off")
@@ -185,3 +218,35 @@ async def test_a_large_body_to_a_slow_reader_arrives_whole(
     _, _, body = await _answer(reader)
     assert body == BIG
     writer.close()
+
+
+async def test_an_answer_leaves_as_soon_as_it_is_complete(
+    served: tuple[int, uvicorn.Server],
+) -> None:
+    port, _ = served
+    ANSWER_READ.clear()
+    SEEN_BY_BACKGROUND.clear()
+
+    def client() -> bytes:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(b"GET /then-busy HTTP/1.1\r\nhost: t\r\n\r\n")
+            answer = sock.recv(65536)
+            ANSWER_READ.set()
+            return answer
+
+    answer = await asyncio.to_thread(client)
+    assert answer.startswith(b"HTTP/1.1 200 OK")
+    assert SEEN_BY_BACKGROUND == [True]
+
+
+async def test_a_client_that_half_closes_after_its_request_gets_the_answer(
+    served: tuple[int, uvicorn.Server],
+) -> None:
+    port, _ = served
+    for _ in range(5):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /hello HTTP/1.1\r\nhost: t\r\n\r\n")
+        writer.write_eof()  # as HTTP/1.0 tools, `nc -N` and some health probes do
+        status, _, body = await _answer(reader)
+        assert (status, body) == (b"HTTP/1.1 200 OK", b"hello ")
+        writer.close()
