@@ -9,16 +9,16 @@ session check's.
 A LeanRoute plans, once, what its endpoint takes. When that is only a JSON body model,
 optional string headers, the Request, the Response, and dependencies that take no more
 than those, a request whose body is `application/json` and valid is answered from the
-plan: the body parsed and validated in one step by pydantic-core
-(`model_validate_json`), the dependencies called directly. Everything else takes
-FastAPI's own handler, which also answers every request the plan does not accept (no or
-another content type, invalid JSON, a body that fails validation, a header that fails):
-the errors, their order and their wording are FastAPI's, by construction. Where both
-paths accept a request they produce the same arguments (pydantic-core's JSON parser is
-stricter than the stdlib's, never looser: a body only one of them reads goes to FastAPI).
-Also FastAPI's: any route whose endpoint returns something other than a Response (it is
-then serialised by its response model), requests under dependency overrides, and
-requests traced by FastAPI's OpenTelemetry hooks.
+plan: the body read and validated exactly as FastAPI reads and validates it (Starlette's
+`request.json()`, then the body field's own validation in Python mode, its `Annotated`
+validators included), the dependencies called directly, in FastAPI's order and with its
+per-request cache. Everything else takes FastAPI's own handler, which also answers every
+request the plan does not accept (no or another content type, invalid JSON, a body that
+fails validation, a header that fails, a client gone before its body arrived): the
+errors, their order and their wording are FastAPI's, by construction. Also FastAPI's:
+any route whose endpoint returns something other than a Response (it is then serialised
+by its response model), requests under dependency overrides, and requests traced by
+FastAPI's OpenTelemetry hooks.
 """
 
 from __future__ import annotations
@@ -28,14 +28,16 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
+import fastapi.dependencies.models
 import fastapi.routing
 from fastapi import Request, Response
+from fastapi._compat import ModelField
 from fastapi.dependencies.models import Dependant
 from fastapi.dependencies.utils import get_typed_return_annotation, request_params_to_args
 from fastapi.params import Body, Form
 from fastapi.routing import APIRoute
 from fastapi.telemetry import get_telemetry_data
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 
@@ -43,6 +45,11 @@ Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 # dependencies and overrides are then the including router's too: such a route keeps
 # FastAPI's handler. (Private to FastAPI; without it, no route is taken for included.)
 _INCLUDING = getattr(fastapi.routing, "_effective_route_context_var", None)
+_UNREAD = object()
+
+# How FastAPI keys its per-request cache of dependencies (also private; without it, no
+# route is planned).
+_CACHE_KEY = getattr(fastapi.dependencies.models, "_get_cache_key", None)
 
 
 @dataclass(frozen=True)
@@ -52,6 +59,7 @@ class _Plan:
     call: Callable[..., Any]
     dependant: Dependant
     dependencies: tuple[_Plan, ...]
+    cache_key: Any  # FastAPI's key for this dependant's value in the request's cache
 
     def nodes(self) -> tuple[_Plan, ...]:
         return (self, *(node for sub in self.dependencies for node in sub.nodes()))
@@ -61,18 +69,21 @@ class _Plan:
         request: Request,
         response: Response,
         headers: dict[int, dict[str, Any]],
-        cache: dict[Callable[..., Any], Any],
+        cache: dict[Any, Any],
     ) -> dict[str, Any]:
-        """The arguments of this dependant: its dependencies called first, as FastAPI
-        does, each at most once per request when cached."""
+        """The arguments of this dependant: its dependencies solved first, as FastAPI
+        solves them. A cached dependency is called at most once per request, but its own
+        dependencies are solved every time it is reached (an uncached one among them is
+        called again), as FastAPI does."""
         dependant = self.dependant
         values: dict[str, Any] = {}
         for sub in self.dependencies:
-            if sub.dependant.use_cache and sub.call in cache:
-                solved = cache[sub.call]
+            arguments = await sub.solve(request, response, headers, cache)
+            if sub.dependant.use_cache and sub.cache_key in cache:
+                solved = cache[sub.cache_key]
             else:
-                solved = await sub.call(**await sub.solve(request, response, headers, cache))
-                cache.setdefault(sub.call, solved)
+                solved = await sub.call(**arguments)
+                cache.setdefault(sub.cache_key, solved)
             if sub.dependant.name is not None:
                 values[sub.dependant.name] = solved
         if dependant.header_params:
@@ -89,6 +100,7 @@ def _plan(dependant: Dependant, *, body_allowed: bool) -> _Plan | None:
     call = dependant.call
     if (
         call is None
+        or _CACHE_KEY is None
         or not inspect.iscoroutinefunction(call)  # plain `async def` only: no classes,
         or dependant.path_params  # generators, sync functions (thread pool) or scopes
         or dependant.query_params
@@ -108,12 +120,17 @@ def _plan(dependant: Dependant, *, body_allowed: bool) -> _Plan | None:
         if planned is None:
             return None
         subs.append(planned)
-    return _Plan(call=call, dependant=dependant, dependencies=tuple(subs))
+    return _Plan(
+        call=call,
+        dependant=dependant,
+        dependencies=tuple(subs),
+        cache_key=_CACHE_KEY(dependant=dependant),
+    )
 
 
-def _json_body_model(route: APIRoute) -> tuple[str, type[BaseModel]] | None:
-    """(parameter name, model) of a route's body when it is one JSON model; None for no
-    body and any other (embedded, a form, several parameters, not a model)."""
+def _json_body(route: APIRoute) -> ModelField | None:
+    """A route's body field when it is one JSON model; None for no body and any other
+    (embedded, a form, several parameters, not a model)."""
     fields = route.dependant.body_params
     if len(fields) != 1 or route._embed_body_fields:
         return None
@@ -125,7 +142,7 @@ def _json_body_model(route: APIRoute) -> tuple[str, type[BaseModel]] | None:
         or not (inspect.isclass(model) and issubclass(model, BaseModel))
     ):
         return None
-    return field.name, model
+    return field
 
 
 def _returns_response(call: Callable[..., Any]) -> bool:
@@ -152,7 +169,7 @@ class LeanRoute(APIRoute):
         standard = super().get_route_handler()
         if _INCLUDING is None or _INCLUDING.get() is not None:
             return standard
-        body = _json_body_model(self)
+        body = _json_body(self)
         plan = _plan(self.dependant, body_allowed=True)
         if (
             plan is None
@@ -172,13 +189,20 @@ class LeanRoute(APIRoute):
                 return await standard(request)
             values: dict[str, Any] = {}
             if body is not None:
-                name, model = body
-                raw = await request.body()
-                if not raw or not _is_json(request):
-                    return await standard(request)
+                parsed: Any = _UNREAD
                 try:
-                    values[name] = model.model_validate_json(raw)
-                except ValidationError:
+                    if await request.body() and _is_json(request):
+                        # Starlette's parse, kept on the request: FastAPI's handler reads
+                        # the same one if it answers after all.
+                        parsed = await request.json()
+                except Exception:  # a client gone mid-body, invalid JSON: FastAPI's turn
+                    parsed = _UNREAD
+                if parsed is _UNREAD:
+                    return await standard(request)
+                # The field's own validation, as FastAPI runs it (Python mode, Annotated
+                # validators and all).
+                values[body.name], errors = body.validate(parsed, {}, loc=("body",))
+                if errors:
                     return await standard(request)
             # Every header is checked before any dependency runs: a request refused here
             # must not have counted against a rate limit on the way.
