@@ -188,7 +188,7 @@ def verify_rate(seconds: float = 2.0) -> float:
 
 
 def verify_rate_on_server_core(pin: bool, seconds: float = 2.0) -> float:
-    """The same, on the server's core, right before a phase: this machine's cores change
+    """The same, on the server's core, around a phase: this machine's cores change
     speed with their neighbours by ±30 % over minutes, so a ratio is only as good as a
     reference taken where and when its numerator was."""
     command = [
@@ -405,9 +405,13 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             for vus in args.vus:
                 run: dict[str, Any] = {"vus": vus, "phases": {}}
                 for phase in args.phases:
-                    reference = verify_rate_on_server_core(pin)
+                    # Taken right before and right after the phase: their mean stands for
+                    # the core's speed during it, their spread says how far it moved.
+                    before = verify_rate_on_server_core(pin)
                     result = await measure(server, phase, vus, args, run_id)
-                    result["reference_verify_per_s"] = reference
+                    after = verify_rate_on_server_core(pin)
+                    result["reference_verify_per_s"] = (before + after) / 2
+                    result["reference_verify_range_per_s"] = sorted((before, after))
                     run["phases"][phase] = result
                     print_phase(phase, vus, result)
                 report["runs"].append(run)
@@ -428,10 +432,13 @@ def ratios(report: dict[str, Any]) -> None:
         line = [f"V={run['vus']}:"]
         if "sign-in" in phases:
             rate = phases["sign-in"]["ceremonies_per_s"].get("sign-in", 0)
-            # The reference taken on the server's core just before the phase, if any.
+            # The mean of the references taken on the server's core around the phase.
             near = phases["sign-in"].get("reference_verify_per_s", verify)
+            low, high = phases["sign-in"].get("reference_verify_range_per_s", (near, near))
             line.append(
-                f"sign-in {rate:.0f}/s = {rate / near:.3f} x verify {near:.0f}/s (target 0.13)"
+                f"sign-in {rate:.0f}/s = {rate / near:.3f} x verify {near:.0f}/s "
+                f"({rate / high:.3f}-{rate / low:.3f} x over the phase's references; "
+                f"target 0.13)"
             )
             if "sign-up" in phases:
                 up = phases["sign-up"]["ceremonies_per_s"].get("sign-up", 0)
