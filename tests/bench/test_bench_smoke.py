@@ -34,3 +34,11 @@ async def test_benchmark_smoke(tmp_path: Path) -> None:
     assert phases["sign-in+session"]["endpoints"]["session"]["requests_per_s"] > 0
     assert all(e["errors"] == 0 for p in phases.values() for e in p["endpoints"].values())
     assert report["reference_verify_per_s"] > 0
+
+
+def test_write_benchmark_smoke() -> None:
+    from bench.writes import measure
+
+    ((two, one),) = measure(answers=200, rounds=1)
+    assert two > 0
+    assert one > 0
