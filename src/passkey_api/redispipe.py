@@ -52,14 +52,16 @@ class _Protocol(asyncio.Protocol):
         # Commands packed in this turn of the event loop, written together at its end.
         self.outbox: list[bytes] = []
         # One timer per connection instead of a timeout per command (asyncio.timeout()
-        # costs ~8 µs, a tenth of a command): replies come in order, so the oldest
-        # waiter's deadline is the only one to watch.
+        # costs ~8 µs, a tenth of a command): replies come in order, so the deadline of
+        # the oldest command still waited for is the only one to watch.
         self._watchdog: asyncio.TimerHandle | None = None
         self._timed_out = False
+        self.loop: asyncio.AbstractEventLoop | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # A stream transport (uvloop's does not derive from asyncio.Transport).
         self.transport = cast(asyncio.Transport, transport)
+        self.loop = asyncio.get_running_loop()
         self.open = True
 
     def expect(self, count: int, loop: asyncio.AbstractEventLoop) -> list[asyncio.Future[Reply]]:
@@ -73,9 +75,11 @@ class _Protocol(asyncio.Protocol):
 
     def _watch(self) -> None:
         self._watchdog = None
-        if not self.waiters:
-            return
-        due = self.waiters[0][0]
+        # A command whose caller gave up stays queued until its reply comes, but its
+        # deadline is nobody's any more: it must not cut a younger command's time short.
+        due = next((due for due, waiter in self.waiters if not waiter.done()), None)
+        if due is None:
+            return  # expect() arms the watchdog again for the next command
         loop = asyncio.get_running_loop()
         if due <= loop.time():
             # The connection (or the server) is stuck: dropped, and the next command
@@ -145,7 +149,9 @@ class RedisPipe:
         """Run commands in one write; their replies, in order. Raises RedisUnavailable,
         also for an error reply (after every reply is read)."""
         protocol = self._protocol
-        if protocol is None or not protocol.open:
+        if protocol is None or not protocol.open or protocol.loop is not asyncio.get_running_loop():
+            # (A connection of another event loop, one that has ended, say, would never
+            # be answered, nor time out: its watchdog belongs to that loop.)
             protocol = await self._connect()
         replies = await _round_trip(protocol, commands)
         for reply in replies:
@@ -167,7 +173,8 @@ class RedisPipe:
         # forgets itself when it ends, whether or not anyone still waits for it (its
         # waiters may all have been cancelled): a later command must never be handed an
         # old attempt's connection, dead by then, or its old failure.
-        if self._connecting is None:
+        connecting = self._connecting
+        if connecting is None or connecting.get_loop() is not asyncio.get_running_loop():
             connecting = asyncio.ensure_future(self._open())
             self._connecting = connecting
 
@@ -178,7 +185,7 @@ class RedisPipe:
                     done.exception()  # retrieved: nobody may be left to await it
 
             connecting.add_done_callback(forget)
-        return await asyncio.shield(self._connecting)
+        return await asyncio.shield(connecting)
 
     async def _open(self) -> _Protocol:
         if self._closed:

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from urllib.parse import urlsplit
 
+import hiredis
 import pytest
 import redis.asyncio as aioredis
 
@@ -263,3 +265,51 @@ async def test_a_connect_nobody_waits_for_any_more_is_not_reused_once_dead() -> 
         assert asyncio.get_running_loop().time() - started < 1
     finally:
         await pipe.close()
+
+
+async def test_a_command_whose_caller_gave_up_does_not_cut_a_younger_ones_time_short(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The first command's caller gives up; its reply comes after its own deadline, and
+    the second command's right behind it, well within the second's: the second is
+    answered (the watchdog follows the oldest command someone still waits for)."""
+
+    async def slow_first(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        parser = hiredis.Reader()
+        while data := await reader.read(4096):
+            parser.feed(data)
+            while (command := parser.gets()) is not False:
+                if command[1] == b"first":
+                    await asyncio.sleep(0.8)
+                writer.write(b"$%d\r\n%s\r\n" % (len(command[1]), command[1]))
+                await writer.drain()
+
+    monkeypatch.setattr(redispipe, "COMMAND_TIMEOUT", 0.6)
+    async with _fake_redis(slow_first) as (pipe, connections):
+        first = asyncio.ensure_future(pipe.execute("ECHO", "first"))
+        await asyncio.sleep(0.05)
+        first.cancel()
+        await asyncio.sleep(0.35)
+        assert await pipe.execute("ECHO", "second") == b"second"
+        assert len(connections) == 1
+
+
+# The first loop ends with its connection open, as a careless embedder's would: that
+# connection's socket is only reclaimed by the collector, which warns.
+@pytest.mark.filterwarnings("ignore::ResourceWarning")
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_pipe_outliving_its_event_loop_connects_again_in_the_next() -> None:
+    """A connection (and its watchdog) belongs to the event loop that opened it: a pipe
+    used again under a new loop opens a new one instead of waiting on the old forever."""
+    pipe = RedisPipe(REDIS_URL)
+
+    async def ping(*, then_close: bool) -> object:
+        reply = await asyncio.wait_for(pipe.execute("PING"), 5)
+        if then_close:
+            await pipe.close()
+        return reply
+
+    assert asyncio.run(ping(then_close=False)) == b"PONG"
+    assert asyncio.run(ping(then_close=True)) == b"PONG"
+    assert pipe.connections == 2
+    gc.collect()
