@@ -31,7 +31,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 _MAX_HELD = 65536
 
 
-class _OneWritePerTurn(asyncio.Transport):
+class _OneWritePerAnswer(asyncio.Transport):
     """A transport that joins the writes of one answer, or of one event-loop turn, into
     one. HttpProtocol flushes it as soon as an answer is complete; the end of the turn is
     the backstop for a streamed answer's parts."""
@@ -45,8 +45,9 @@ class _OneWritePerTurn(asyncio.Transport):
         self._flush_scheduled = False
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
-        self._held.append(data if isinstance(data, bytes) else bytes(data))
-        self._held_size += len(data)
+        chunk = data if isinstance(data, bytes) else bytes(data)
+        self._held.append(chunk)
+        self._held_size += len(chunk)
         if self._held_size >= _MAX_HELD:
             self.flush()
         elif not self._flush_scheduled:
@@ -120,7 +121,7 @@ class HttpProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol, writing each answer (head and body) at once."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        self._joined = _OneWritePerTurn(transport, self.loop)
+        self._joined = _OneWritePerAnswer(transport, self.loop)
         super().connection_made(self._joined)
 
     def on_response_complete(self) -> None:

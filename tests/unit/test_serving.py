@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from passkey_api.serving import _MAX_HELD, HttpProtocol, _OneWritePerTurn
+from passkey_api.serving import _MAX_HELD, HttpProtocol, _OneWritePerAnswer
 
 
 class Recording(asyncio.Transport):
@@ -53,7 +53,7 @@ async def _next_turn() -> None:
 
 async def test_the_writes_of_one_turn_leave_as_one() -> None:
     inner = Recording()
-    transport = _OneWritePerTurn(inner, asyncio.get_running_loop())
+    transport = _OneWritePerAnswer(inner, asyncio.get_running_loop())
     transport.write(b"HTTP/1.1 200 OK\r\n\r\n")
     transport.write(memoryview(b"body"))
     assert inner.writes == []
@@ -67,14 +67,14 @@ async def test_the_writes_of_one_turn_leave_as_one() -> None:
 
 async def test_close_writes_what_is_held_first_and_abort_drops_it() -> None:
     inner = Recording()
-    transport = _OneWritePerTurn(inner, asyncio.get_running_loop())
+    transport = _OneWritePerAnswer(inner, asyncio.get_running_loop())
     transport.write(b"last words")
     transport.close()
     assert inner.writes == [b"last words"]
     assert inner.closed
 
     inner = Recording()
-    transport = _OneWritePerTurn(inner, asyncio.get_running_loop())
+    transport = _OneWritePerAnswer(inner, asyncio.get_running_loop())
     transport.write(b"never sent")
     transport.abort()
     await _next_turn()
@@ -85,7 +85,7 @@ async def test_close_writes_what_is_held_first_and_abort_drops_it() -> None:
 async def test_past_the_limit_held_bytes_are_written_at_once() -> None:
     # uvicorn's flow control only sees what reached the real transport.
     inner = Recording()
-    transport = _OneWritePerTurn(inner, asyncio.get_running_loop())
+    transport = _OneWritePerAnswer(inner, asyncio.get_running_loop())
     part = b"x" * (_MAX_HELD // 2)
     transport.write(part)
     assert inner.writes == []
@@ -96,7 +96,7 @@ async def test_past_the_limit_held_bytes_are_written_at_once() -> None:
 
 async def test_nothing_is_written_to_a_closing_transport() -> None:
     inner = Recording()
-    transport = _OneWritePerTurn(inner, asyncio.get_running_loop())
+    transport = _OneWritePerAnswer(inner, asyncio.get_running_loop())
     transport.write(b"too late")
     inner.closed = True  # the peer went away within the turn
     await _next_turn()
@@ -188,7 +188,7 @@ async def test_answers_on_a_kept_alive_connection_then_closes_when_asked(
         assert body == f"hello {n}".encode()
     (connection,) = server.server_state.connections
     assert isinstance(connection, HttpProtocol)
-    assert isinstance(connection.transport, _OneWritePerTurn)
+    assert isinstance(connection.transport, _OneWritePerAnswer)
     writer.write(b"GET /hello?n=end HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n")
     status, headers, body = await _answer(reader)
     assert (status, body, headers[b"connection"]) == (b"HTTP/1.1 200 OK", b"hello end", b"close")
