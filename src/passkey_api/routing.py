@@ -23,6 +23,7 @@ FastAPI's OpenTelemetry hooks.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -190,13 +191,12 @@ class LeanRoute(APIRoute):
             values: dict[str, Any] = {}
             if body is not None:
                 parsed: Any = _UNREAD
-                try:
+                # A client gone mid-body or invalid JSON leaves it unread: FastAPI's turn.
+                with contextlib.suppress(Exception):
                     if await request.body() and _is_json(request):
                         # Starlette's parse, kept on the request: FastAPI's handler reads
                         # the same one if it answers after all.
                         parsed = await request.json()
-                except Exception:  # a client gone mid-body, invalid JSON: FastAPI's turn
-                    parsed = _UNREAD
                 if parsed is _UNREAD:
                     return await standard(request)
                 # The field's own validation, as FastAPI runs it (Python mode, Annotated

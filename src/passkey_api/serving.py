@@ -23,12 +23,13 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 # Held bytes past this are written at once, so that uvicorn's flow control (which pauses
 # a sender only once the real transport's buffer passes its own high-water mark) still
-# sees a large or streamed answer: uvicorn's HIGH_WATER_LIMIT.
-_MAX_HELD = 65536
+# sees a large or streamed answer.
+_MAX_HELD = HIGH_WATER_LIMIT
 
 
 class _OneWritePerAnswer(asyncio.Transport):
