@@ -34,3 +34,38 @@ def test_rejects_padding_other_alphabets_and_junk(bad: str) -> None:
 def test_matches_the_standard_library() -> None:
     data = bytes(range(256))
     assert base64url.encode(data) == base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+URL_DIGITS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
+def _reference_decode(text: str) -> bytes | None:
+    """What strict base64url means, spelled with the standard library: None if refused."""
+    if len(text) % 4 == 1 or any(c not in URL_DIGITS for c in text):
+        return None
+    data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    return data if base64.urlsafe_b64encode(data).decode().rstrip("=") == text else None
+
+
+@given(st.text(alphabet=URL_DIGITS, max_size=40))
+def test_decode_agrees_with_the_reference_on_alphabet_text(text: str) -> None:
+    """Texts of the right alphabet, most of them ending in a digit with unused bits set."""
+    expected = _reference_decode(text)
+    if expected is None:
+        with pytest.raises(ValueError, match="base64url"):
+            base64url.decode(text)
+    else:
+        assert base64url.decode(text) == expected
+
+
+@pytest.mark.parametrize("prefix", ["", "AAAA", "QUJD"])
+def test_every_last_digit_is_judged_like_the_reference(prefix: str) -> None:
+    for body in ("A", "AA"):
+        for digit in URL_DIGITS:
+            text = prefix + body + digit
+            expected = _reference_decode(text)
+            if expected is None:
+                with pytest.raises(ValueError, match="base64url"):
+                    base64url.decode(text)
+            else:
+                assert base64url.decode(text) == expected
