@@ -56,16 +56,18 @@ class _Protocol(asyncio.Protocol):
         # the oldest command still waited for is the only one to watch.
         self._watchdog: asyncio.TimerHandle | None = None
         self._timed_out = False
-        self.loop: asyncio.AbstractEventLoop | None = None
+        # The loop this connection is opened on (the factory runs inside it): its waiters
+        # and its watchdog belong to it.
+        self.loop = asyncio.get_running_loop()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # A stream transport (uvloop's does not derive from asyncio.Transport).
         self.transport = cast(asyncio.Transport, transport)
-        self.loop = asyncio.get_running_loop()
         self.open = True
 
-    def expect(self, count: int, loop: asyncio.AbstractEventLoop) -> list[asyncio.Future[Reply]]:
+    def expect(self, count: int) -> list[asyncio.Future[Reply]]:
         """Futures for the replies of `count` commands about to be sent."""
+        loop = self.loop
         due = loop.time() + COMMAND_TIMEOUT
         futures = [loop.create_future() for _ in range(count)]
         self.waiters.extend((due, future) for future in futures)
@@ -80,7 +82,7 @@ class _Protocol(asyncio.Protocol):
         due = next((due for due, waiter in self.waiters if not waiter.done()), None)
         if due is None:
             return  # expect() arms the watchdog again for the next command
-        loop = asyncio.get_running_loop()
+        loop = self.loop
         if due <= loop.time():
             # The connection (or the server) is stuck: dropped, and the next command
             # opens a new one.
@@ -226,8 +228,8 @@ async def _round_trip(
     # answered, and uvloop refuses writes to a closed handle with a RuntimeError.
     if not protocol.open or transport is None or transport.is_closing():
         raise RedisUnavailable("connection lost")
-    loop = asyncio.get_running_loop()
-    waiters = protocol.expect(len(commands), loop)
+    loop = protocol.loop  # the running one: RedisPipe.execute replaces any other's
+    waiters = protocol.expect(len(commands))
     # Not written at once: the commands of every request this turn of the event loop
     # serves go out in one write, one system call instead of one each (at 16 concurrent
     # session checks, +20 % throughput here).
