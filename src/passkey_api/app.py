@@ -22,6 +22,7 @@ from passkey_api.client_info import ClientAddresses
 from passkey_api.config import Settings
 from passkey_api.cors import Cors
 from passkey_api.db import create_engine, create_pool, create_sessionmaker
+from passkey_api.dispatch import DirectRoutes
 from passkey_api.guards import BodyLimitMiddleware, OriginCheckMiddleware
 from passkey_api.headers import SecurityHeadersMiddleware
 from passkey_api.identities.router import router as identities_router
@@ -128,7 +129,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     problems.install(app)
     openapi.install(app)
     # Outermost last: headers on every answer, CORS before the guards (preflights), then
-    # the body cap, the CSRF origin check and the rate limits before any route runs.
+    # the body cap, the CSRF origin check and the rate limits before any route runs; and
+    # innermost, planned routes answered without FastAPI's router.
+    app.add_middleware(DirectRoutes, router=app.router)
     app.add_middleware(RateLimitGuard, enabled=settings.rate_limits)
     app.add_middleware(
         OriginCheckMiddleware,

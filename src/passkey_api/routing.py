@@ -19,6 +19,10 @@ errors, their order and their wording are FastAPI's, by construction. Also FastA
 any route whose endpoint returns something other than a Response (it is then serialised
 by its response model), requests under dependency overrides, and requests traced by
 FastAPI's OpenTelemetry hooks.
+
+The plan is the route's `answer` (None where it declines a request); the handler FastAPI
+calls is the plan, then FastAPI's own where it declined. dispatch.DirectRoutes calls the
+plan of a static route without going through FastAPI's router at all.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from fastapi.telemetry import get_telemetry_data
 from pydantic import BaseModel
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+Answer = Callable[[Request], Coroutine[Any, Any, Response | None]]
 
 # Set while FastAPI builds the handler of a route included into another router, whose
 # dependencies and overrides are then the including router's too: such a route keeps
@@ -163,8 +168,14 @@ def _is_json(request: Request) -> bool:
 
 
 class LeanRoute(APIRoute):
-    # Whether this route's valid requests are answered from its plan (else FastAPI's).
-    planned = False
+    # The plan, where there is one: the answer to a request it accepts, None for a request
+    # FastAPI's handler must take. dispatch.DirectRoutes calls it without FastAPI's router.
+    answer: Answer | None = None
+
+    @property
+    def planned(self) -> bool:
+        """Whether this route's valid requests are answered from its plan."""
+        return self.answer is not None
 
     def get_route_handler(self) -> Handler:
         standard = super().get_route_handler()
@@ -178,16 +189,15 @@ class LeanRoute(APIRoute):
             or not _returns_response(self.endpoint)
         ):
             return standard
-        self.planned = True
         endpoint = self.endpoint
         overrides = self.dependency_overrides_provider
         with_headers = tuple(node for node in plan.nodes() if node.dependant.header_params)
 
-        async def handler(request: Request) -> Response:
+        async def answer(request: Request) -> Response | None:
             if (overrides is not None and overrides.dependency_overrides) or (
                 get_telemetry_data() is not None
             ):
-                return await standard(request)
+                return None
             values: dict[str, Any] = {}
             if body is not None:
                 parsed: Any = _UNREAD
@@ -198,12 +208,12 @@ class LeanRoute(APIRoute):
                         # the same one if it answers after all.
                         parsed = await request.json()
                 if parsed is _UNREAD:
-                    return await standard(request)
+                    return None
                 # The field's own validation, as FastAPI runs it (Python mode, Annotated
                 # validators and all).
                 values[body.name], errors = body.validate(parsed, {}, loc=("body",))
                 if errors:
-                    return await standard(request)
+                    return None
             # Every header is checked before any dependency runs: a request refused here
             # must not have counted against a rate limit on the way.
             headers: dict[int, dict[str, Any]] = {}
@@ -212,16 +222,21 @@ class LeanRoute(APIRoute):
                     node.dependant.header_params, request.headers
                 )
                 if errors:
-                    return await standard(request)
+                    return None
             # What FastAPI hands dependencies that take a Response: headers set on it
             # are the endpoint's to carry over (it returns a Response of its own).
             response = Response()
             del response.headers["content-length"]
             response.status_code = None  # type: ignore[assignment]
             values.update(await plan.solve(request, response, headers, {}))
-            answer = await endpoint(**values)
-            if not isinstance(answer, Response):
+            answered = await endpoint(**values)
+            if not isinstance(answered, Response):
                 raise TypeError(f"{endpoint.__qualname__} must return a Response")
-            return answer
+            return answered
 
+        async def handler(request: Request) -> Response:
+            answered = await answer(request)
+            return answered if answered is not None else await standard(request)
+
+        self.answer = answer
         return handler

@@ -20,6 +20,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from passkey_api import problems
 from passkey_api.app import create_app
 from passkey_api.config import Settings
+from passkey_api.dispatch import DirectRoutes
 from passkey_api.routing import LeanRoute
 
 
@@ -88,17 +89,23 @@ async def _both(
     headers: dict[str, str],
     app_of: Callable[[type], tuple[FastAPI, Counter[str]]] = _app,
 ) -> tuple[Any, Any]:
-    """The answer and the dependencies' calls, from the plan and from FastAPI's handler."""
+    """The answer and the dependencies' calls, from the plan and from FastAPI's handler.
+    The plan's answer is taken twice, through FastAPI's router and past it
+    (dispatch.DirectRoutes), and must be the same both ways."""
     answers = []
-    for route_class in (LeanRoute, _PlainRoute):
+    for route_class, direct in ((LeanRoute, True), (LeanRoute, False), (_PlainRoute, False)):
         app, calls = app_of(route_class)
+        if direct:
+            app.add_middleware(DirectRoutes, router=app.router)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
             reply = await client.request(method, path, content=content, headers=headers)
         answers.append(
             (reply.status_code, sorted(reply.headers.multi_items()), reply.content, dict(calls))
         )
-    return answers[0], answers[1]
+    direct_answer, routed, plain = answers
+    assert direct_answer == routed
+    return direct_answer, plain
 
 
 class _PlainRoute(LeanRoute):
@@ -213,9 +220,12 @@ async def test_an_including_routers_dependencies_still_run() -> None:
     assert calls["endpoint"] == 0
 
 
-async def test_dependency_overrides_are_honoured() -> None:
+@pytest.mark.parametrize("direct", [True, False])
+async def test_dependency_overrides_are_honoured(direct: bool) -> None:
     app = FastAPI()
     app.router.routes.extend(_router(LeanRoute, Counter(), provider=app).routes)
+    if direct:
+        app.add_middleware(DirectRoutes, router=app.router)
     route = next(r for r in app.router.routes if getattr(r, "path", None) == "/me")
     assert isinstance(route, LeanRoute)
     assert route.planned
@@ -302,8 +312,12 @@ async def test_a_cached_dependencys_uncached_dependencies_run_each_time_it_is_re
     assert lean[3] == {"counted": 2, "account": 1}
 
 
-async def _status_for_a_client_gone_before_its_body(route_class: type) -> list[int]:
+async def _status_for_a_client_gone_before_its_body(
+    route_class: type, *, direct: bool = False
+) -> list[int]:
     app, _ = _review_app(route_class)
+    if direct:
+        app.add_middleware(DirectRoutes, router=app.router)
     sent: list[MutableMapping[str, Any]] = []
 
     async def receive() -> dict[str, Any]:
@@ -332,5 +346,6 @@ async def _status_for_a_client_gone_before_its_body(route_class: type) -> list[i
 
 async def test_a_client_gone_before_its_body_is_answered_as_fastapi_does() -> None:
     lean = await _status_for_a_client_gone_before_its_body(LeanRoute)
+    direct = await _status_for_a_client_gone_before_its_body(LeanRoute, direct=True)
     plain = await _status_for_a_client_gone_before_its_body(_PlainRoute)
-    assert lean == plain == [400]
+    assert lean == direct == plain == [400]
