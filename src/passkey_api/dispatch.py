@@ -31,9 +31,9 @@ from starlette._exception_handler import wrap_app_handling_exceptions
 from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Match, Route, Router, WebSocketRoute
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from passkey_api.guards import route_path
+from passkey_api.guards import replay_body, route_path
 from passkey_api.routing import LeanRoute
 
 # FastAPI marks a request it traces with this scope key; its router reports the route
@@ -83,7 +83,7 @@ class DirectRoutes:
 
         await wrap_app_handling_exceptions(respond, request)(scope, receive, send)
         if declined:
-            await self.app(scope, _replay(request, receive), send)
+            await self.app(scope, _handed_on(request, receive), send)
 
     def _exception_handlers(self) -> tuple[Any, Any]:
         if self._handlers is None:
@@ -114,19 +114,8 @@ def _lanes(routes: list[BaseRoute]) -> dict[tuple[str, str], LeanRoute]:
     return lanes
 
 
-def _replay(request: Request, receive: Receive) -> Receive:
-    """`receive` for the next reader of this request: the body the plan read, then the
-    client's own messages (a disconnect)."""
+def _handed_on(request: Request, receive: Receive) -> Receive:
+    """`receive` for the next reader of this request: the body the plan read, if it read
+    it whole, then the client's own messages (a disconnect)."""
     body: bytes | None = getattr(request, "_body", None)  # Starlette's cache of body()
-    if body is None:
-        return receive
-    pending = True
-
-    async def replay() -> Message:
-        nonlocal pending
-        if pending:
-            pending = False
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay
+    return receive if body is None else replay_body(body, receive)
