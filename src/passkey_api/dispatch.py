@@ -6,7 +6,7 @@ check and `request_response` (two more exit stacks and a second exception wrappe
 a request that a LeanRoute's plan accepts, none of that does anything: a plan takes no
 path parameters, files or `yield` dependencies. DirectRoutes, the innermost of our
 middlewares, finds the route by method and path in a table made once and answers from
-its plan inside Starlette's own exception wrapper, with the ExceptionMiddleware's own
+its plan inside Starlette's own exception wrappers, with the ExceptionMiddleware's own
 handlers: the same answer for ~100k fewer instructions a request (an eighth of a session
 check, 6 % of a sign-in ceremony).
 
@@ -14,11 +14,16 @@ The same answer by construction:
 - A route is in the table only if it is planned, has a static path and no body limit of
   its own, and is the route FastAPI's router would take for that method and path: the
   first that matches fully, on a router whose routes match on the path and method alone
-  (no Host, Mount or included router; else the table stays empty).
+  (no Host, Mount or included router) and that has no middleware, body-size or form
+  limits of its own; else the table stays empty. The table is made when Starlette
+  builds the middleware stack, at the app's startup: routes must be in place by then.
 - A request its plan declines (another content type, a body or header that fails
-  validation, a client gone mid-body, dependency overrides, OpenTelemetry on) goes on to
-  FastAPI's path, which routes it and answers it as before; the body the plan read is
-  handed to it again, so nothing is read twice from the client.
+  validation, dependency overrides, OpenTelemetry on) goes on to FastAPI's path, which
+  routes it and answers it with FastAPI's own handler (marked, so that the plan does not
+  look at it twice); the body the plan read is handed on, so nothing is read twice from
+  the client.
+- Exceptions meet the same handlers in the same nesting: two exception wrappers, as
+  ExceptionMiddleware and `request_response` nest them.
 - The router's own scope entries (`route`, `endpoint`, `path_params`, `router`) are set
   as the router sets them: metrics and logs name the route alike.
 """
@@ -34,7 +39,7 @@ from starlette.routing import BaseRoute, Match, Route, Router, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from passkey_api.guards import replay_body, route_path
-from passkey_api.routing import LeanRoute
+from passkey_api.routing import DECLINED, LeanRoute
 
 # FastAPI marks a request it traces with this scope key; its router reports the route
 # to the trace, so such a request takes the router.
@@ -48,8 +53,16 @@ class DirectRoutes:
     def __init__(self, app: ASGIApp, router: Router) -> None:
         self.app = app
         self.router = router
+        # Built once, when Starlette builds the middleware stack (the app's first call,
+        # its startup): routes added or removed later do not change it.
         self.lanes: dict[tuple[str, str], LeanRoute] = (
-            _lanes(router.routes) if isinstance(app, ExceptionMiddleware) else {}
+            _lanes(router.routes)
+            if isinstance(app, ExceptionMiddleware)
+            # Nothing of the router's own between its call and its routes: no
+            # middleware, no body-size limit, no form limits.
+            and router.middleware_stack == router.app
+            and not getattr(router, "form_limits", None)
+            else {}
         )
         self._handlers: tuple[Any, Any] | None = None
 
@@ -81,8 +94,14 @@ class DirectRoutes:
                 return
             await response(scope, receive, send)
 
-        await wrap_app_handling_exceptions(respond, request)(scope, receive, send)
+        # Two exception wrappers, with a Request each, as ExceptionMiddleware and
+        # request_response nest them: an exception a handler raises is the outer one's.
+        inner = wrap_app_handling_exceptions(respond, request)
+        await wrap_app_handling_exceptions(inner, Request(scope, receive, send))(
+            scope, receive, send
+        )
         if declined:
+            scope[DECLINED] = route  # its handler behind the router: FastAPI's at once
             await self.app(scope, _handed_on(request, receive), send)
 
     def _exception_handlers(self) -> tuple[Any, Any]:

@@ -14,10 +14,12 @@ plan: the body read and validated exactly as FastAPI reads and validates it (Sta
 validators included), the dependencies called directly, in FastAPI's order and with its
 per-request cache. Everything else takes FastAPI's own handler, which also answers every
 request the plan does not accept (no or another content type, invalid JSON, a body that
-fails validation, a header that fails, a client gone before its body arrived): the
-errors, their order and their wording are FastAPI's, by construction. Also FastAPI's:
-any route whose endpoint returns something other than a Response (it is then serialised
-by its response model), requests under dependency overrides, and requests traced by
+fails validation, a header that fails, a FastAPI body-size limit in force): the errors,
+their order and their wording are FastAPI's, by construction. A body that cannot be
+read at all (a client gone before it arrived, a middleware's refusal) cannot be read
+again either: the plan raises there what FastAPI's handler raises. Also FastAPI's: any
+route whose endpoint returns something other than a Response (it is then serialised by
+its response model), requests under dependency overrides, and requests traced by
 FastAPI's OpenTelemetry hooks.
 
 The plan is the route's `answer` (None where it declines a request); the handler FastAPI
@@ -43,9 +45,14 @@ from fastapi.params import Body, Form
 from fastapi.routing import APIRoute
 from fastapi.telemetry import get_telemetry_data
 from pydantic import BaseModel
+from starlette.exceptions import HTTPException
+from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 Answer = Callable[[Request], Coroutine[Any, Any, Response | None]]
+
+# Scope key: the route whose plan declined this request on dispatch.DirectRoutes' lane.
+DECLINED = "passkey_api.declined"
 
 # Set while FastAPI builds the handler of a route included into another router, whose
 # dependencies and overrides are then the including router's too: such a route keeps
@@ -200,10 +207,20 @@ class LeanRoute(APIRoute):
                 return None
             values: dict[str, Any] = {}
             if body is not None:
+                if MAX_BODY_SIZE_SCOPE_KEY in request.scope:
+                    return None  # FastAPI's body-size limit: its handler words what it raises
+                try:
+                    received = await request.body()
+                except HTTPException:
+                    raise  # a middleware's refusal, which FastAPI's handler raises as is
+                except Exception as exc:
+                    # A client gone mid-body, answered as FastAPI's handler answers it: the
+                    # stream is spent, so that handler could not read it again.
+                    raise HTTPException(400, detail="There was an error parsing the body") from exc
                 parsed: Any = _UNREAD
-                # A client gone mid-body or invalid JSON leaves it unread: FastAPI's turn.
+                # Invalid JSON leaves it unread: FastAPI's turn.
                 with contextlib.suppress(Exception):
-                    if await request.body() and _is_json(request):
+                    if received and _is_json(request):
                         # Starlette's parse, kept on the request: FastAPI's handler reads
                         # the same one if it answers after all.
                         parsed = await request.json()
@@ -235,6 +252,8 @@ class LeanRoute(APIRoute):
             return answered
 
         async def handler(request: Request) -> Response:
+            if request.scope.get(DECLINED) is self:
+                return await standard(request)  # the plan has seen this request already
             answered = await answer(request)
             return answered if answered is not None else await standard(request)
 

@@ -6,12 +6,13 @@ runs through DirectRoutes too.)"""
 # No `from __future__ import annotations`: the routes below are declared inside
 # functions, and FastAPI must see their annotations evaluated.
 import asyncio
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
 import pytest
 from fastapi import APIRouter, FastAPI, HTTPException, Request, Response
-from pydantic import BaseModel
+from pydantic import AfterValidator, BaseModel
+from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Mount
 
@@ -178,3 +179,76 @@ async def test_no_lanes_unless_innermost_but_requests_still_pass() -> None:
     app.add_middleware(DirectRoutes, router=app.router)
     assert _direct_routes(app).lanes == {}
     assert (await _get(app, "GET", "/where")).text.startswith("router ")
+
+
+# --- what a review found DirectRoutes doing otherwise than the router (each failed before)
+
+
+class Gone(Exception):
+    pass
+
+
+def _translating_app(*, direct: bool) -> FastAPI:
+    """An exception handler that itself raises: the outer wrapper's to handle."""
+    router = APIRouter(route_class=LeanRoute)
+
+    @router.get("/gone")
+    async def gone() -> Response:
+        raise Gone()
+
+    async def on_gone(request: Request, exc: Exception) -> Response:
+        raise HTTPException(410, "gone")
+
+    app = FastAPI()
+    app.add_exception_handler(Gone, on_gone)
+    app.router.routes.extend(router.routes)
+    if direct:
+        app.add_middleware(DirectRoutes, router=app.router)
+    return app
+
+
+async def test_an_exception_handler_that_raises_meets_the_outer_handlers() -> None:
+    for direct in (True, False):
+        reply = await _get(_translating_app(direct=direct), "GET", "/gone")
+        assert (reply.status_code, reply.json()) == (410, {"detail": "gone"})
+
+
+async def test_a_declined_request_is_looked_at_by_the_plan_once() -> None:
+    seen: list[str] = []
+
+    def noted(value: str) -> str:
+        seen.append(value)
+        raise ValueError("refused")
+
+    class Refused(BaseModel):
+        name: Annotated[str, AfterValidator(noted)]
+
+    def app_of(direct: bool) -> FastAPI:
+        router = APIRouter(route_class=LeanRoute)
+
+        @router.post("/refused")
+        async def refused(body: Refused) -> Response:
+            return Response(body.name)
+
+        app = FastAPI()
+        app.router.routes.extend(router.routes)
+        if direct:
+            app.add_middleware(DirectRoutes, router=app.router)
+        return app
+
+    counts = []
+    for direct in (True, False):
+        seen.clear()
+        reply = await _get(app_of(direct), "POST", "/refused", json={"name": "n"})
+        assert reply.status_code == 422
+        counts.append(len(seen))
+    assert counts == [2, 2]  # the plan's validation, then FastAPI's handler's
+
+
+async def test_no_lanes_past_a_routers_own_body_limit() -> None:
+    app = _app(direct=False)
+    app.router.middleware_stack = RequestBodyLimitMiddleware(app.router.app, max_body_size=8)
+    app.add_middleware(DirectRoutes, router=app.router)
+    assert _direct_routes(app).lanes == {}
+    reply = await _get(app, "POST", "/items", json={"name": "far too long"})
+    assert reply.status_code == 413

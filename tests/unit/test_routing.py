@@ -4,6 +4,7 @@ called as often; and the routes it cannot plan keep FastAPI's handler."""
 
 # No `from __future__ import annotations`: the routes below are declared inside a
 # function, and FastAPI must see their dependencies' annotations evaluated.
+import asyncio
 import datetime as dt
 import json
 from collections import Counter
@@ -98,7 +99,11 @@ async def _both(
         if direct:
             app.add_middleware(DirectRoutes, router=app.router)
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        # A handler waiting for a body already spent would wait for ever.
+        async with (
+            asyncio.timeout(10),
+            httpx.AsyncClient(transport=transport, base_url="http://t") as client,
+        ):
             reply = await client.request(method, path, content=content, headers=headers)
         answers.append(
             (reply.status_code, sorted(reply.headers.multi_items()), reply.content, dict(calls))
@@ -349,3 +354,64 @@ async def test_a_client_gone_before_its_body_is_answered_as_fastapi_does() -> No
     direct = await _status_for_a_client_gone_before_its_body(LeanRoute, direct=True)
     plain = await _status_for_a_client_gone_before_its_body(_PlainRoute)
     assert lean == direct == plain == [400]
+
+
+def _limited_app(route_class: type, *, where: str) -> tuple[FastAPI, Counter[str]]:
+    """FastAPI's own body-size limit, on the route or on the whole app."""
+    router = APIRouter(route_class=route_class)
+
+    @router.post("/limited", max_body_size=16 if where == "route" else None)
+    async def limited(body: Named) -> Response:
+        return Response(body.name)
+
+    app = FastAPI(max_body_size=16 if where == "app" else None)
+    problems.install(app)
+    app.router.routes.extend(router.routes)
+    return app, Counter()
+
+
+async def _status_for_a_chunked_body(app: FastAPI, chunks: list[bytes]) -> list[int]:
+    """A body in several messages, with no Content-Length to refuse it by up front."""
+    messages = [
+        {"type": "http.request", "body": chunk, "more_body": i < len(chunks) - 1}
+        for i, chunk in enumerate(chunks)
+    ]
+    sent: list[MutableMapping[str, Any]] = []
+
+    async def receive() -> Any:
+        if messages:
+            return messages.pop(0)
+        await asyncio.Event().wait()  # a client waiting for its answer
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/limited",
+        "raw_path": b"/limited",
+        "query_string": b"",
+        "headers": [(b"content-type", b"application/json")],
+        "http_version": "1.1",
+        "scheme": "http",
+        "server": ("t", 80),
+        "client": ("c", 1),
+        "root_path": "",
+        "asgi": {"version": "3.0"},
+    }
+    async with asyncio.timeout(10):
+        await app(scope, receive, send)
+    return [m["status"] for m in sent if m["type"] == "http.response.start"]
+
+
+@pytest.mark.parametrize("where", ["route", "app"])
+@pytest.mark.parametrize("chunks", [[b'{"name":', b' "n"}'], [b'{"name":', b' "far too long"}']])
+async def test_fastapis_body_size_limits_answer_as_fastapi_does(
+    where: str, chunks: list[bytes]
+) -> None:
+    statuses = []
+    for route_class in (LeanRoute, _PlainRoute):
+        app, _ = _limited_app(route_class, where=where)
+        statuses.append(await _status_for_a_chunked_body(app, chunks))
+    assert statuses[0] == statuses[1] == ([413] if len(b"".join(chunks)) > 16 else [200])
