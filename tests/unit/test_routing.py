@@ -317,16 +317,15 @@ async def test_a_cached_dependencys_uncached_dependencies_run_each_time_it_is_re
     assert lean[3] == {"counted": 2, "account": 1}
 
 
-async def _status_for_a_client_gone_before_its_body(
-    route_class: type, *, direct: bool = False
-) -> list[int]:
-    app, _ = _review_app(route_class)
-    if direct:
-        app.add_middleware(DirectRoutes, router=app.router)
+async def _statuses(app: FastAPI, path: str, messages: list[dict[str, Any]]) -> list[int]:
+    """The answer's status to a raw JSON POST whose body arrives as `messages` (and no
+    Content-Length to refuse it by up front); after them, the client waits."""
     sent: list[MutableMapping[str, Any]] = []
 
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.disconnect"}
+    async def receive() -> Any:
+        if messages:
+            return messages.pop(0)
+        await asyncio.Event().wait()
 
     async def send(message: MutableMapping[str, Any]) -> None:
         sent.append(message)
@@ -334,8 +333,8 @@ async def _status_for_a_client_gone_before_its_body(
     scope = {
         "type": "http",
         "method": "POST",
-        "path": "/validated",
-        "raw_path": b"/validated",
+        "path": path,
+        "raw_path": path.encode(),
         "query_string": b"",
         "headers": [(b"content-type", b"application/json")],
         "http_version": "1.1",
@@ -345,8 +344,19 @@ async def _status_for_a_client_gone_before_its_body(
         "root_path": "",
         "asgi": {"version": "3.0"},
     }
-    await app(scope, receive, send)
+    async with asyncio.timeout(10):  # a handler waiting for a spent body would hang
+        await app(scope, receive, send)
     return [m["status"] for m in sent if m["type"] == "http.response.start"]
+
+
+async def _status_for_a_client_gone_before_its_body(
+    route_class: type, *, direct: bool = False
+) -> list[int]:
+    app, _ = _review_app(route_class)
+    if direct:
+        app.add_middleware(DirectRoutes, router=app.router)
+    gone = {"type": "http.disconnect"}
+    return await _statuses(app, "/validated", [gone, gone, gone])
 
 
 async def test_a_client_gone_before_its_body_is_answered_as_fastapi_does() -> None:
@@ -370,41 +380,6 @@ def _limited_app(route_class: type, *, where: str) -> tuple[FastAPI, Counter[str
     return app, Counter()
 
 
-async def _status_for_a_chunked_body(app: FastAPI, chunks: list[bytes]) -> list[int]:
-    """A body in several messages, with no Content-Length to refuse it by up front."""
-    messages = [
-        {"type": "http.request", "body": chunk, "more_body": i < len(chunks) - 1}
-        for i, chunk in enumerate(chunks)
-    ]
-    sent: list[MutableMapping[str, Any]] = []
-
-    async def receive() -> Any:
-        if messages:
-            return messages.pop(0)
-        await asyncio.Event().wait()  # a client waiting for its answer
-
-    async def send(message: MutableMapping[str, Any]) -> None:
-        sent.append(message)
-
-    scope = {
-        "type": "http",
-        "method": "POST",
-        "path": "/limited",
-        "raw_path": b"/limited",
-        "query_string": b"",
-        "headers": [(b"content-type", b"application/json")],
-        "http_version": "1.1",
-        "scheme": "http",
-        "server": ("t", 80),
-        "client": ("c", 1),
-        "root_path": "",
-        "asgi": {"version": "3.0"},
-    }
-    async with asyncio.timeout(10):
-        await app(scope, receive, send)
-    return [m["status"] for m in sent if m["type"] == "http.response.start"]
-
-
 @pytest.mark.parametrize("where", ["route", "app"])
 @pytest.mark.parametrize("chunks", [[b'{"name":', b' "n"}'], [b'{"name":', b' "far too long"}']])
 async def test_fastapis_body_size_limits_answer_as_fastapi_does(
@@ -413,5 +388,9 @@ async def test_fastapis_body_size_limits_answer_as_fastapi_does(
     statuses = []
     for route_class in (LeanRoute, _PlainRoute):
         app, _ = _limited_app(route_class, where=where)
-        statuses.append(await _status_for_a_chunked_body(app, chunks))
+        messages = [
+            {"type": "http.request", "body": chunk, "more_body": i < len(chunks) - 1}
+            for i, chunk in enumerate(chunks)
+        ]
+        statuses.append(await _statuses(app, "/limited", messages))
     assert statuses[0] == statuses[1] == ([413] if len(b"".join(chunks)) > 16 else [200])
