@@ -7,7 +7,7 @@ a request that a LeanRoute's plan accepts, none of that does anything: a plan ta
 path parameters, files or `yield` dependencies. DirectRoutes, the innermost of our
 middlewares, finds the route by method and path in a table made once and answers from
 its plan inside Starlette's own exception wrappers, with the ExceptionMiddleware's own
-handlers: the same answer for 70–95k fewer instructions a request (a tenth of a session
+handlers: the same answer for 70-95k fewer instructions a request (a tenth of a session
 check, 5 % of the server's part of a sign-in ceremony).
 
 The same answer by construction:
