@@ -55,16 +55,18 @@ class DirectRoutes:
         self.router = router
         # Built once, when Starlette builds the middleware stack (the app's first call,
         # its startup): routes added or removed later do not change it.
-        self.lanes: dict[tuple[str, str], LeanRoute] = (
-            _lanes(router.routes)
-            if isinstance(app, ExceptionMiddleware)
+        self.lanes: dict[tuple[str, str], LeanRoute] = {}
+        self._handlers: tuple[Any, Any] = ({}, {})  # read only on a lane
+        if (
+            isinstance(app, ExceptionMiddleware)
             # Nothing of the router's own between its call and its routes: no
             # middleware, no body-size limit, no form limits.
             and router.middleware_stack == router.app
             and not getattr(router, "form_limits", None)
-            else {}
-        )
-        self._handlers: tuple[Any, Any] | None = None
+        ):
+            self.lanes = _lanes(router.routes)
+            # As ExceptionMiddleware puts them in the scope for the wrappers inside it.
+            self._handlers = (app._exception_handlers, app._status_handlers)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         route = (
@@ -80,8 +82,7 @@ class DirectRoutes:
         scope["path_params"] = dict(scope.get("path_params", {}))
         scope["route"] = route
         scope.setdefault("router", self.router)
-        # As ExceptionMiddleware sets it for the wrappers inside it.
-        scope["starlette.exception_handlers"] = self._exception_handlers()
+        scope["starlette.exception_handlers"] = self._handlers
         request = Request(scope, receive, send)
         answer = route.answer
         declined = False
@@ -103,13 +104,6 @@ class DirectRoutes:
         if declined:
             scope[DECLINED] = route  # its handler behind the router: FastAPI's at once
             await self.app(scope, _handed_on(request, receive), send)
-
-    def _exception_handlers(self) -> tuple[Any, Any]:
-        if self._handlers is None:
-            inner = self.app
-            assert isinstance(inner, ExceptionMiddleware)
-            self._handlers = (inner._exception_handlers, inner._status_handlers)
-        return self._handlers
 
 
 def _lanes(routes: list[BaseRoute]) -> dict[tuple[str, str], LeanRoute]:
