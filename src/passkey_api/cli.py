@@ -226,6 +226,36 @@ def sessions_prune() -> None:
     )
 
 
+@main.group()
+def passkeys() -> None:
+    """Look after stored passkeys."""
+
+
+@passkeys.command("audit")
+def passkeys_audit() -> None:
+    """List passkeys whose stored key fits none of the accepted key profiles (registered
+    before they were enforced); sign-in refuses them. Non-zero exit when there are any."""
+    from passkey_api.passkeys.service import UntrustedKey, untrusted_keys
+
+    async def work(db: AsyncSession) -> list[UntrustedKey]:
+        return [found async for found in untrusted_keys(db)]
+
+    found = _with_db(_settings(), work)
+    for key in found:
+        click.echo(
+            f"untrusted key: passkey {key.passkey_id} of {key.username!r} "
+            f"(credential {key.credential_id[:16]}...): {key.reason}"
+        )
+    if found:
+        click.echo(
+            f"passkey-api: {len(found)} passkeys cannot sign in; their owners sign in "
+            "another way (another passkey, recovery) and remove them",
+            err=True,
+        )
+        raise SystemExit(1)
+    click.echo("passkey-api: every stored passkey key fits an accepted profile")
+
+
 @main.command()
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write to this file.")
 def openapi(output: str | None) -> None:

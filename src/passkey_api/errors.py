@@ -151,6 +151,22 @@ class UnsupportedAlgorithm(ApiError):
     )
 
 
+class InvalidPublicKey(ApiError):
+    status, code, title = (
+        400,
+        "invalid_public_key",
+        "The credential public key fits none of the accepted key profiles",
+    )
+
+
+class UntrustedPublicKey(ApiError):
+    status, code, title = (
+        403,
+        "untrusted_public_key",
+        "This passkey's stored key no longer meets the service's key rules",
+    )
+
+
 class UnknownCredential(ApiError):
     status, code, title = 400, "unknown_credential", "This passkey is not known to the service"
 
@@ -418,6 +434,8 @@ CEREMONY_ERRORS: tuple[type[ApiError], ...] = (
 ATTESTATION_ERRORS = (
     *CEREMONY_ERRORS,
     MalformedAttestation,
+    MalformedAuthenticatorData,
+    InvalidPublicKey,
     UnsupportedAlgorithm,
     CredentialExists,
 )
@@ -430,4 +448,5 @@ ASSERTION_ERRORS = (
     UserHandleMissing,
     BackupEligibilityChanged,
     SignCountRegression,
+    UntrustedPublicKey,
 )

@@ -124,7 +124,7 @@ async def test_step_up_only_with_own_passkeys(api: Api) -> None:
     assert [b64url_decode(c["id"]) for c in options["allowCredentials"]] == list(alice.credentials)
     forged = mallory.get(options, origin=ORIGIN, credential_id=next(iter(mallory.credentials)))
     response = await api.post("/v1/session/reauthenticate/verify", forged)
-    assert (response.status_code, problem_code(response)) == (400, "credential_not_allowed")
+    assert (response.status_code, problem_code(response)) == (400, "invalid_credential")
 
 
 async def test_sign_in_challenge_cannot_step_up(api: Api) -> None:

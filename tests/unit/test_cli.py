@@ -19,6 +19,8 @@ COMMANDS = [
     ["users", "list"],
     ["sessions"],
     ["sessions", "prune"],
+    ["passkeys"],
+    ["passkeys", "audit"],
     ["openapi"],
     ["check-config"],
 ]

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from passkey_api.ceremonies import attestation, checks
+from passkey_api.ceremonies import attestation, checks, structures
 from passkey_api.ceremonies.schemas import AuthenticationResponseJSON, RegistrationResponseJSON
 from passkey_api.config import Settings
 from passkey_api.errors import ApiError
@@ -54,13 +54,15 @@ def test_client_data_from_any_json(value: Any) -> None:
 @given(st.binary(max_size=300))
 def test_authenticator_data_from_any_bytes(raw: bytes) -> None:
     with contextlib.suppress(ApiError):
-        checks.authenticator_data(raw)
+        structures.authenticator_data(raw, registration=False)
+    with contextlib.suppress(ApiError):
+        structures.authenticator_data(raw, registration=True)
 
 
 @given(cbor_values)
 def test_attestation_object_from_any_cbor(value: Any) -> None:
     with contextlib.suppress(ApiError):
-        checks.attestation(cbor2.dumps(value))
+        structures.attestation_object(cbor2.dumps(value))
 
 
 @given(json_values)
@@ -110,4 +112,4 @@ def test_deep_nesting(depth: int) -> None:
     with pytest.raises(ApiError):
         checks.client_data(b"[" * depth)
     with contextlib.suppress(ApiError):
-        checks.attestation(b"\x81" * depth + b"\x00")
+        structures.attestation_object(b"\x81" * depth + b"\x00")

@@ -1,4 +1,13 @@
-"""Verifying an authentication response (WebAuthn 7.2) against a stored passkey. No I/O."""
+"""Verifying an authentication response (WebAuthn 7.2) against a stored passkey. No I/O.
+
+The order of the checks is part of the security: what does not depend on the passkey
+(the structure, the RP ID hash, user presence) is refused first; then, in a ceremony
+bound to one account (a username's sign-in options, a step-up), a credential that is
+unknown, not the account's, or the decoy of an unknown username is refused exactly as a
+bad signature is; everything that would tell something about a real passkey (its user
+handle, its backup eligibility, its counter, whether it verifies users) is looked at only
+once the signature proved the response authentic.
+"""
 
 from __future__ import annotations
 
@@ -9,17 +18,20 @@ from dataclasses import dataclass
 from webauthn import verify_authentication_response
 from webauthn.helpers.structs import AuthenticationCredential, AuthenticatorAssertionResponse
 
-from passkey_api.ceremonies import checks
+from passkey_api import cose
+from passkey_api.ceremonies import checks, structures
 from passkey_api.ceremonies.checks import ClientData
 from passkey_api.ceremonies.schemas import AuthenticationResponseJSON
 from passkey_api.config import Settings
 from passkey_api.errors import (
     BackupEligibilityChanged,
-    CredentialNotAllowed,
     InvalidCredential,
     SignCountRegression,
+    UnknownCredential,
+    UntrustedPublicKey,
     UserHandleMismatch,
     UserHandleMissing,
+    UserVerificationRequired,
 )
 from passkey_api.models import Passkey, User
 
@@ -37,28 +49,42 @@ def verify(
     settings: Settings,
     credential: AuthenticationResponseJSON,
     client_data: ClientData,
-    passkey: Passkey,
-    user: User,
+    found: tuple[Passkey, User] | None,
     *,
     expected_user_id: str | None,
     require_uv: bool,
-) -> Asserted:
-    """`expected_user_id` is the account the ceremony was started for, None when the
-    authenticator chose it (discoverable sign-in)."""
+    require_uv_if_capable: bool = False,
+) -> tuple[Passkey, User, Asserted]:
+    """`found` is the stored passkey of the response's credential id and its user, None
+    when there is none. `expected_user_id` is the account the ceremony was started for,
+    None when the authenticator chose it (discoverable sign-in).
+    `require_uv_if_capable`: UV is demanded of a passkey that verified its user once (a
+    step-up; see ceremonies/service.py reauthentication_options)."""
     response = credential.response
-    if expected_user_id is not None and str(passkey.user_id) != expected_user_id:
-        raise CredentialNotAllowed()
-    if response.userHandle is not None:
-        if not hmac.compare_digest(response.userHandle, user.user_handle):
-            raise UserHandleMismatch()
-    elif expected_user_id is None:
-        # A discoverable sign-in must name its user (WebAuthn 7.2 step 6).
-        raise UserHandleMissing()
-
-    auth_data = checks.authenticator_data(response.authenticatorData)
+    auth_data = structures.authenticator_data(response.authenticatorData, registration=False)
     checks.flags_fit(auth_data, rp_id=settings.rp_id, require_uv=require_uv)
-    if auth_data.flags.be != passkey.backup_eligible:
-        raise BackupEligibilityChanged()
+
+    if found is None and expected_user_id is None:
+        raise UnknownCredential(
+            # What the SPA hands to PublicKeyCredential.signalUnknownCredential().
+            signal_unknown_credential={"rpId": settings.rp_id, "credentialId": credential.id}
+        )
+    if found is None or (
+        expected_user_id is not None and str(found[0].user_id) != expected_user_id
+    ):
+        # Unknown, another account's, or an unknown username's decoy: as a bad signature.
+        log.info("authentication did not verify: credential not on the ceremony's list")
+        raise InvalidCredential()
+    passkey, user = found
+
+    try:
+        cose.load_stored(passkey.public_key)
+    except cose.KeyRefused as exc:
+        log.warning("passkey %s has a stored key outside the profiles: %s", passkey.id, exc)
+        raise UntrustedPublicKey(
+            "This passkey's key does not meet the service's key rules: sign in another way "
+            "and remove it."
+        ) from None
 
     try:
         verify_authentication_response(
@@ -84,9 +110,22 @@ def verify(
         log.info("authentication did not verify: %s", type(exc).__name__)
         raise InvalidCredential() from None
 
+    # Authentic from here on: precise answers tell an attacker nothing new.
+    if response.userHandle is not None:
+        if not hmac.compare_digest(response.userHandle, user.user_handle):
+            raise UserHandleMismatch()
+    elif expected_user_id is None:
+        # A discoverable sign-in must name its user (WebAuthn 7.2 step 6).
+        raise UserHandleMissing()
+    if require_uv_if_capable and passkey.user_verified and not auth_data.uv:
+        raise UserVerificationRequired()
+    if auth_data.be != passkey.backup_eligible:
+        raise BackupEligibilityChanged()
     new_count, stored = auth_data.sign_count, passkey.sign_count
     if (new_count or stored) and new_count <= stored:
         raise SignCountRegression()
-    return Asserted(
-        sign_count=new_count, backup_state=auth_data.flags.bs, user_verified=auth_data.flags.uv
+    return (
+        passkey,
+        user,
+        Asserted(sign_count=new_count, backup_state=auth_data.bs, user_verified=auth_data.uv),
     )

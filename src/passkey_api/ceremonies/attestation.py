@@ -7,18 +7,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from webauthn import verify_registration_response
-from webauthn.helpers import decode_credential_public_key
 from webauthn.helpers.structs import (
     AttestationFormat,
     AuthenticatorAttestationResponse,
     RegistrationCredential,
 )
 
-from passkey_api.ceremonies import checks, options
+from passkey_api.ceremonies import checks, options, structures
 from passkey_api.ceremonies.checks import ClientData
 from passkey_api.ceremonies.schemas import RegistrationResponseJSON
 from passkey_api.config import Settings
-from passkey_api.errors import InvalidCredential, UnsupportedAlgorithm
+from passkey_api.errors import InvalidCredential
 
 log = logging.getLogger(__name__)
 
@@ -49,17 +48,14 @@ def verify(
         client_data, expected_type="webauthn.create", origins=settings.allowed_origins
     )
     checks.credential_id_fits(credential.rawId, credential.id)
-    auth_data = checks.attestation(response.attestationObject).auth_data
+    # Decoded strictly first: py_webauthn below sees only a structure that means one thing,
+    # and the key stored is the one validated here, byte for byte.
+    auth_data = structures.attestation_object(response.attestationObject).auth_data
     checks.flags_fit(auth_data, rp_id=settings.rp_id, require_uv=require_uv)
-    attested = auth_data.attested_credential_data
-    if attested is None or attested.credential_id != credential.rawId:
+    attested = auth_data.attested
+    assert attested is not None  # a registration's authenticator data must carry it
+    if attested.credential_id != credential.rawId:
         raise InvalidCredential("The attested credential id differs from rawId.")
-    try:
-        algorithm = decode_credential_public_key(attested.credential_public_key).alg
-    except Exception:
-        raise InvalidCredential("The credential public key cannot be read.") from None
-    if algorithm not in options.ALGORITHMS:
-        raise UnsupportedAlgorithm()
 
     try:
         verified = verify_registration_response(
@@ -82,14 +78,14 @@ def verify(
         raise InvalidCredential() from None
 
     return NewCredential(
-        credential_id=verified.credential_id,
-        public_key=verified.credential_public_key,
-        sign_count=verified.sign_count,
+        credential_id=attested.credential_id,
+        public_key=attested.public_key,
+        sign_count=auth_data.sign_count,
         aaguid=verified.aaguid,
         attestation_format=AttestationFormat(verified.fmt).value,
         transports=sorted({t for t in response.transports if t in options.KNOWN_TRANSPORTS}),
-        backup_eligible=auth_data.flags.be,
-        backup_state=auth_data.flags.bs,
+        backup_eligible=auth_data.be,
+        backup_state=auth_data.bs,
         discoverable=_discoverable(credential.clientExtensionResults),
         user_verified=verified.user_verified,
     )

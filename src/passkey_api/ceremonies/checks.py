@@ -2,7 +2,8 @@
 
 They run before py_webauthn's verification so that every refusal has a stable code, and
 so that nothing py_webauthn is lenient about (base64url, crossOrigin, topOrigin, the
-backup flags, the credential id inside authData) slips through.
+backup flags, the credential id inside authData) slips through. The binary structures
+are decoded strictly in structures.py.
 """
 
 from __future__ import annotations
@@ -13,25 +14,19 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from webauthn.helpers import parse_attestation_object, parse_authenticator_data
-from webauthn.helpers.structs import AttestationObject, AuthenticatorData
-
 from passkey_api import base64url
+from passkey_api.ceremonies.structures import MAX_CREDENTIAL_ID_BYTES, AuthenticatorData
 from passkey_api.errors import (
     ClientDataTypeMismatch,
     CredentialIdTooLong,
     CrossOriginRefused,
     InvalidCredential,
-    MalformedAttestation,
-    MalformedAuthenticatorData,
     MalformedClientData,
     OriginMismatch,
     RpIdMismatch,
     UserPresenceRequired,
     UserVerificationRequired,
 )
-
-MAX_CREDENTIAL_ID_BYTES = 1023
 
 
 @dataclass(frozen=True)
@@ -91,27 +86,13 @@ def credential_id_fits(credential_id: bytes, text_id: str) -> None:
         raise InvalidCredential("The credential's id and rawId differ.")
 
 
-def attestation(raw: bytes) -> AttestationObject:
-    try:
-        return parse_attestation_object(raw)
-    except Exception:  # any junk in the CBOR: py_webauthn raises many kinds
-        raise MalformedAttestation() from None
-
-
-def authenticator_data(raw: bytes) -> AuthenticatorData:
-    try:
-        return parse_authenticator_data(raw)
-    except Exception:
-        raise MalformedAuthenticatorData() from None
-
-
 def flags_fit(data: AuthenticatorData, *, rp_id: str, require_uv: bool) -> None:
     if data.rp_id_hash != hashlib.sha256(rp_id.encode()).digest():
         raise RpIdMismatch()
-    if not data.flags.up:
+    if not data.up:
         raise UserPresenceRequired()
-    if require_uv and not data.flags.uv:
+    if require_uv and not data.uv:
         raise UserVerificationRequired()
     # Backed up (BS) without being backup eligible (BE) is impossible for a real authenticator.
-    if data.flags.bs and not data.flags.be:
+    if data.bs and not data.be:
         raise InvalidCredential("The authenticator reports a backup without backup eligibility.")

@@ -18,14 +18,12 @@ from webauthn.helpers.structs import (
     UserVerificationRequirement,
 )
 
+from passkey_api import cose
 from passkey_api.config import Settings
 
 # Ed25519, ES256, RS256: every platform authenticator and security key has one of them.
-ALGORITHMS = [
-    COSEAlgorithmIdentifier.EDDSA,
-    COSEAlgorithmIdentifier.ECDSA_SHA_256,
-    COSEAlgorithmIdentifier.RSASSA_PKCS1_v1_5_SHA_256,
-]
+# Offered in cose.py's order of preference, and only what cose.py has a key profile for.
+ALGORITHMS = [COSEAlgorithmIdentifier(alg) for alg in cose.ALGORITHMS]
 KNOWN_TRANSPORTS = frozenset(t.value for t in AuthenticatorTransport)
 
 Descriptor = tuple[bytes, list[str]]

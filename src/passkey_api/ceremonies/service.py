@@ -44,7 +44,6 @@ from passkey_api.errors import (
     ChallengeExpired,
     CredentialExists,
     SignCountRegression,
-    UnknownCredential,
     UsernameTaken,
 )
 from passkey_api.models import AuditEvent, Passkey, Session, User
@@ -292,9 +291,10 @@ async def sign_in(
             pending = await _take(store, client_data.challenge, "authentication")
             user_id = uuid.UUID(pending.user_id) if pending.user_id else None
             async with databases.session() as db:
-                passkey, user = await _find_passkey(db, settings, credential, client_data)
-                user_id = user.id  # failures from here on show in the account's activity
-                asserted = _verify(settings, credential, client_data, pending, passkey, user)
+                found = await _find_passkey(db, settings, credential, client_data)
+                if found is not None:
+                    user_id = found[1].id  # failures from here on show in its activity
+                passkey, user, asserted = _verify(settings, credential, client_data, pending, found)
                 if user.disabled_at is not None:
                     raise AccountDisabled()
                 await _record_use(db, passkey, asserted, now)
@@ -313,9 +313,9 @@ async def sign_in(
         user_id = uuid.UUID(pending.user_id) if pending.user_id else None
         found = await lookup
         _check_response(settings, credential, client_data)
-        passkey, user = _known(settings, credential, found)
-        user_id = user.id
-        asserted = _verify(settings, credential, client_data, pending, passkey, user)
+        if found is not None:
+            user_id = found[1].id
+        passkey, user, asserted = _verify(settings, credential, client_data, pending, found)
         if user.disabled_at is not None:
             raise AccountDisabled()
         token, session = sessions.new(
@@ -512,8 +512,8 @@ async def reauthenticate(
         pending = await _take(store, client_data.challenge, "reauthentication")
         if pending.session_id != str(active.session.id) or pending.purpose is None:
             raise CeremonyMismatch("This challenge was issued to another session.")
-        passkey, user = await _find_passkey(db, settings, credential, client_data)
-        asserted = _verify(settings, credential, client_data, pending, passkey, user)
+        found = await _find_passkey(db, settings, credential, client_data)
+        passkey, _, asserted = _verify(settings, credential, client_data, pending, found)
         await _record_use(db, passkey, asserted, now)
         await sessions.mark_reauthenticated(db, active.session, pending.purpose, now)
         await audit.record(
@@ -561,9 +561,9 @@ async def _find_passkey(
     settings: Settings,
     credential: AuthenticationResponseJSON,
     client_data: checks.ClientData,
-) -> tuple[Passkey, User]:
+) -> tuple[Passkey, User] | None:
     _check_response(settings, credential, client_data)
-    return _known(settings, credential, await passkeys.get_with_user(db, credential.rawId))
+    return await passkeys.get_with_user(db, credential.rawId)
 
 
 def _check_response(
@@ -575,34 +575,21 @@ def _check_response(
     checks.credential_id_fits(credential.rawId, credential.id)
 
 
-def _known(
-    settings: Settings, credential: AuthenticationResponseJSON, found: tuple[Passkey, User] | None
-) -> tuple[Passkey, User]:
-    if found is None:
-        raise UnknownCredential(
-            # What the SPA hands to PublicKeyCredential.signalUnknownCredential().
-            signal_unknown_credential={"rpId": settings.rp_id, "credentialId": credential.id}
-        )
-    return found
-
-
 def _verify(
     settings: Settings,
     credential: AuthenticationResponseJSON,
     client_data: checks.ClientData,
     pending: PendingCeremony,
-    passkey: Passkey,
-    user: User,
-) -> assertion.Asserted:
+    found: tuple[Passkey, User] | None,
+) -> tuple[Passkey, User, assertion.Asserted]:
     return assertion.verify(
         settings,
         credential,
         client_data,
-        passkey,
-        user,
+        found,
         expected_user_id=pending.user_id,
-        require_uv=pending.user_verification == "required"
-        or (pending.ceremony == "reauthentication" and passkey.user_verified),
+        require_uv=pending.user_verification == "required",
+        require_uv_if_capable=pending.ceremony == "reauthentication",
     )
 
 

@@ -127,3 +127,19 @@ async def delete_unless_last(db: AsyncSession, user_id: uuid.UUID, credential_id
         )
     )
     return bool(result.rowcount)
+
+
+async def keys_after(
+    db: AsyncSession, after: uuid.UUID | None, limit: int
+) -> list[tuple[uuid.UUID, str, bytes, bytes]]:
+    """(passkey id, username, credential id, stored key) in id order, past `after`: a
+    whole table read a page at a time."""
+    query = (
+        select(Passkey.id, User.username, Passkey.credential_id, Passkey.public_key)
+        .join(User, col(User.id) == col(Passkey.user_id))
+        .order_by(col(Passkey.id))
+        .limit(limit)
+    )
+    if after is not None:
+        query = query.where(col(Passkey.id) > after)
+    return [tuple(row) for row in (await db.exec(query)).all()]  # type: ignore[misc]

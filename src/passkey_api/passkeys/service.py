@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from passkey_api import base64url
+from passkey_api import base64url, cose
 from passkey_api.audit import service as audit
 from passkey_api.client_info import ClientInfo
 from passkey_api.errors import LastPasskey, NotFound
@@ -94,3 +97,24 @@ async def remove(
         name=passkey.name,
     )
     await db.commit()
+
+
+@dataclass(frozen=True)
+class UntrustedKey:
+    passkey_id: uuid.UUID
+    username: str
+    credential_id: str
+    reason: str
+
+
+async def untrusted_keys(db: AsyncSession, *, page: int = 500) -> AsyncIterator[UntrustedKey]:
+    """Stored passkeys whose key fits none of cose.py's profiles: registered before the
+    profiles were enforced. Sign-in refuses them (`untrusted_public_key`)."""
+    after = None
+    while rows := await repository.keys_after(db, after, page):
+        for passkey_id, username, credential_id, public_key in rows:
+            try:
+                cose.load(public_key)
+            except cose.KeyRefused as exc:
+                yield UntrustedKey(passkey_id, username, base64url.encode(credential_id), str(exc))
+        after = rows[-1][0]
