@@ -22,6 +22,24 @@ def _printable(value: str) -> str:
 
 PlainText = Annotated[str, AfterValidator(_printable)]
 
+# What an authenticator keeps of a user's display name (WebAuthn L3 §5.4.3): counted in
+# bytes, so that the name a passkey shows is the name the account has.
+DISPLAY_NAME_BYTES = 64
+
+
+def _fits_display(value: str) -> str:
+    if len(value.encode("utf-8")) > DISPLAY_NAME_BYTES:
+        raise ValueError(f"display_name is longer than {DISPLAY_NAME_BYTES} bytes of UTF-8")
+    return value
+
+
+DisplayName = Annotated[PlainText, AfterValidator(_fits_display)]
+
+
+def clip_utf8(value: str, limit: int) -> str:
+    """The longest prefix of `value` of at most `limit` bytes of UTF-8."""
+    return value.encode("utf-8")[:limit].decode("utf-8", "ignore")
+
 
 def one_line(value: str, what: str) -> str:
     """A name as people see it: runs of whitespace collapsed to one space, not empty."""

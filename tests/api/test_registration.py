@@ -136,3 +136,31 @@ async def test_credential_registered_twice_is_a_conflict(api: Api) -> None:
     assert problem_code(response) == "credential_exists"
     assert await api.scalar("SELECT count(*) FROM users") == 1
     assert await api.scalar("SELECT count(*) FROM passkeys") == 1
+
+
+@pytest.mark.parametrize("username", ["", "   "])
+async def test_an_empty_username_says_so(api: Api, username: str) -> None:
+    for path in ("/v1/registration/options", "/v1/authentication/options"):
+        response = await api.post(path, {"username": username})
+        assert (response.status_code, problem_code(response)) == (422, "invalid_username"), path
+        assert response.json()["detail"] == "The username is empty."
+
+
+@pytest.mark.parametrize(
+    ("display_name", "accepted"),
+    [("a" * 64, True), ("é" * 32, True), ("é" * 33, False), ("😀" * 17, False), ("a" * 65, False)],
+)
+async def test_display_names_are_counted_in_utf8_bytes(
+    api: Api, display_name: str, accepted: bool
+) -> None:
+    """What authenticators keep (WebAuthn L3 §5.4.3): 64 bytes, not 64 characters."""
+    response = await api.post(
+        "/v1/registration/options", {"username": new_username(), "display_name": display_name}
+    )
+    if accepted:
+        assert response.status_code == 200, response.text
+        return
+    assert (response.status_code, problem_code(response)) == (422, "validation_error")
+    (error,) = response.json()["errors"]
+    assert error["loc"][-1] == "display_name"
+    assert "64 bytes" in error["msg"]

@@ -13,7 +13,7 @@ from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import PydanticCustomError, core_schema
 
 from passkey_api import base64url
-from passkey_api.text import PlainText
+from passkey_api.text import DisplayName
 
 
 @dataclass(frozen=True)
@@ -84,8 +84,9 @@ class Strict(BaseModel):
 
 
 class RegistrationOptionsRequest(Strict):
-    username: str = Field(min_length=1, max_length=256)
-    display_name: PlainText | None = Field(default=None, max_length=64)
+    # An empty name is users/names.py's to refuse (invalid_username), with its reason.
+    username: str = Field(max_length=256)
+    display_name: DisplayName | None = None
     attachment: Attachment | None = None
     hints: Hints = []
 
@@ -96,7 +97,7 @@ class AddPasskeyOptionsRequest(Strict):
 
 
 class AuthenticationOptionsRequest(Strict):
-    username: str | None = Field(default=None, min_length=1, max_length=256)
+    username: str | None = Field(default=None, max_length=256)
     hints: Hints = []
 
 

@@ -43,6 +43,7 @@ from passkey_api.errors import (
     CeremonyMismatch,
     ChallengeExpired,
     CredentialExists,
+    InvalidUsername,
     SignCountRegression,
     UsernameTaken,
 )
@@ -237,6 +238,9 @@ async def authentication_options(
     allow: list[options.Descriptor] = []
     user_id: str | None = None
     if request.username is not None:
+        if not request.username.strip():
+            # No account can have it, so saying so tells nothing about any account.
+            raise InvalidUsername("The username is empty.")
         async with databases.session() as db:
             try:
                 _, username_key = names.normalize(request.username)

@@ -66,6 +66,7 @@ from passkey_api.passkeys.schemas import Signals
 from passkey_api.sessions import service as sessions
 from passkey_api.sessions.cache import SessionCache
 from passkey_api.sessions.service import ActiveSession
+from passkey_api.text import DISPLAY_NAME_BYTES, clip_utf8
 from passkey_api.users import names
 from passkey_api.users import repository as users
 
@@ -633,4 +634,4 @@ def _display_name(name: str | None) -> str | None:
     if name is None:
         return None
     printable = "".join(ch for ch in name if unicodedata.category(ch) not in ("Cc", "Cs"))
-    return " ".join(printable.split())[:64] or None
+    return clip_utf8(" ".join(printable.split()), DISPLAY_NAME_BYTES).strip() or None

@@ -7,7 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from passkey_api.models import User
 from passkey_api.passkeys.schemas import Signals
-from passkey_api.text import PlainText
+from passkey_api.text import DisplayName
 
 
 class UserOut(BaseModel):
@@ -29,7 +29,7 @@ class UserOut(BaseModel):
 class UpdateMe(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    display_name: PlainText = Field(min_length=1, max_length=64)
+    display_name: DisplayName = Field(min_length=1)
 
 
 class MeUpdated(BaseModel):
