@@ -172,6 +172,10 @@ class UnknownCredential(ApiError):
 
 
 class CredentialNotAllowed(ApiError):
+    """No longer answered: in a ceremony bound to one account a credential that is not
+    the account's is refused as a bad signature (`invalid_credential`), so that the answer
+    does not tell whether the account exists. Kept so the code is never reused."""
+
     status, code, title = 400, "credential_not_allowed", "This passkey was not offered for sign-in"
 
 
@@ -443,7 +447,6 @@ ASSERTION_ERRORS = (
     *CEREMONY_ERRORS,
     MalformedAuthenticatorData,
     UnknownCredential,
-    CredentialNotAllowed,
     UserHandleMismatch,
     UserHandleMissing,
     BackupEligibilityChanged,

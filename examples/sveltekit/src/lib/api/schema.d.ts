@@ -1843,7 +1843,7 @@ export interface operations {
                     "application/json": components["schemas"]["SignedIn"];
                 };
             };
-            /** @description Problem codes: `malformed_json`, `challenge_expired`, `ceremony_mismatch`, `client_data_type_mismatch`, `origin_mismatch`, `cross_origin_refused`, `rp_id_mismatch`, `user_presence_required`, `user_verification_required`, `invalid_credential`, `unknown_credential`, `credential_not_allowed`, `user_handle_mismatch`, `user_handle_missing`, `backup_eligibility_changed`, `sign_count_regression` */
+            /** @description Problem codes: `malformed_json`, `challenge_expired`, `ceremony_mismatch`, `client_data_type_mismatch`, `origin_mismatch`, `cross_origin_refused`, `rp_id_mismatch`, `user_presence_required`, `user_verification_required`, `invalid_credential`, `unknown_credential`, `user_handle_mismatch`, `user_handle_missing`, `backup_eligibility_changed`, `sign_count_regression` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1852,7 +1852,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Problem codes: `account_disabled` */
+            /** @description Problem codes: `untrusted_public_key`, `account_disabled` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1975,7 +1975,7 @@ export interface operations {
                     "application/json": components["schemas"]["SignedIn"];
                 };
             };
-            /** @description Problem codes: `malformed_json`, `challenge_expired`, `ceremony_mismatch`, `client_data_type_mismatch`, `origin_mismatch`, `cross_origin_refused`, `rp_id_mismatch`, `user_presence_required`, `user_verification_required`, `invalid_credential`, `unsupported_algorithm` */
+            /** @description Problem codes: `malformed_json`, `challenge_expired`, `ceremony_mismatch`, `client_data_type_mismatch`, `origin_mismatch`, `cross_origin_refused`, `rp_id_mismatch`, `user_presence_required`, `user_verification_required`, `invalid_credential`, `invalid_public_key`, `unsupported_algorithm` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2133,7 +2133,7 @@ export interface operations {
                     "application/json": components["schemas"]["Reauthenticated"];
                 };
             };
-            /** @description Problem codes: `malformed_json`, `challenge_expired`, `ceremony_mismatch`, `client_data_type_mismatch`, `origin_mismatch`, `cross_origin_refused`, `rp_id_mismatch`, `user_presence_required`, `user_verification_required`, `invalid_credential`, `unknown_credential`, `credential_not_allowed`, `user_handle_mismatch`, `user_handle_missing`, `backup_eligibility_changed`, `sign_count_regression` */
+            /** @description Problem codes: `malformed_json`, `challenge_expired`, `ceremony_mismatch`, `client_data_type_mismatch`, `origin_mismatch`, `cross_origin_refused`, `rp_id_mismatch`, `user_presence_required`, `user_verification_required`, `invalid_credential`, `unknown_credential`, `user_handle_mismatch`, `user_handle_missing`, `backup_eligibility_changed`, `sign_count_regression` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2151,7 +2151,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Problem codes: `recovery_session_restricted` */
+            /** @description Problem codes: `untrusted_public_key`, `recovery_session_restricted` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2699,7 +2699,7 @@ export interface operations {
                     "application/json": components["schemas"]["PasskeyAdded"];
                 };
             };
-            /** @description Problem codes: `malformed_json`, `challenge_expired`, `ceremony_mismatch`, `client_data_type_mismatch`, `origin_mismatch`, `cross_origin_refused`, `rp_id_mismatch`, `user_presence_required`, `user_verification_required`, `invalid_credential`, `unsupported_algorithm` */
+            /** @description Problem codes: `malformed_json`, `challenge_expired`, `ceremony_mismatch`, `client_data_type_mismatch`, `origin_mismatch`, `cross_origin_refused`, `rp_id_mismatch`, `user_presence_required`, `user_verification_required`, `invalid_credential`, `invalid_public_key`, `unsupported_algorithm` */
             400: {
                 headers: {
                     [name: string]: unknown;
