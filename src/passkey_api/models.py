@@ -132,6 +132,11 @@ class Session(SQLModel, table=True):
     reauthenticated: dict[str, str] = Field(
         default_factory=dict, sa_column=Column(JSON, nullable=False)
     )
+    # When the passkey ceremony that started the session (sign-up, sign-in, the passkey
+    # that ended a recovery session) would also have passed that re-authentication: a
+    # step-up for every purpose until PASSKEY_REAUTH_WINDOW after it, as OpenID Connect's
+    # auth_time is for max_age. None for any other session (social sign-in, recovery).
+    stepped_up_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
     # "full", or "recovery": made by a recovery code or an emailed link, it may only add a
     # passkey (which turns it into a full session) and expires soon, without sliding.
     scope: str = Field(

@@ -567,6 +567,7 @@ async def _passkey_user_with_oidc(
     signed_up = await social.sign_up(authenticator)
     assert signed_up.status_code == 201, signed_up.text
     user_id = str(signed_up.json()["user"]["id"])
+    await social.age_sign_in()  # past the sign-up's own step-up
     refused = await social.post("/v1/me/identities/oidc", {"redirect_to": APP})
     assert refused.status_code == 403
     assert problem_code(refused) == "reauthentication_required"

@@ -188,6 +188,7 @@ async def sign_up(
             client=client,
             lifetimes=settings.session_lifetimes,
             now=now,
+            stepped_up=_steps_up(verified.user_verified, passkey),
         )
         try:
             await repository.record_sign_up(
@@ -221,7 +222,15 @@ async def sign_up(
             await _refuse_known_credential(db, verified.credential_id)
             raise
         return await _start_session(
-            db, settings, "sign_up", user, passkey, verified.user_verified, client, now
+            db,
+            settings,
+            "sign_up",
+            user,
+            passkey,
+            verified.user_verified,
+            _steps_up(verified.user_verified, passkey),
+            client,
+            now,
         )
 
 
@@ -299,7 +308,15 @@ async def sign_in(
                     raise AccountDisabled()
                 await _record_use(db, passkey, asserted, now)
                 return await _start_session(
-                    db, settings, "sign_in", user, passkey, asserted.user_verified, client, now
+                    db,
+                    settings,
+                    "sign_in",
+                    user,
+                    passkey,
+                    asserted.user_verified,
+                    _steps_up(asserted.user_verified, passkey),
+                    client,
+                    now,
                 )
         # The challenge is taken and the credential read at once: two round trips in one
         # wait. The challenge still decides first, and is consumed whatever follows.
@@ -324,6 +341,7 @@ async def sign_in(
             client=client,
             lifetimes=settings.session_lifetimes,
             now=now,
+            stepped_up=_steps_up(asserted.user_verified, passkey),
         )
         credential_ids = await repository.record_sign_in(
             databases.pool,
@@ -437,6 +455,7 @@ async def add_passkey(
             db,
             active,
             user_verified=verified.user_verified,
+            stepped_up=_steps_up(verified.user_verified, passkey),
             client=client,
             lifetimes=settings.session_lifetimes,
             now=now,
@@ -659,6 +678,16 @@ def _signed_in_event(
     )
 
 
+def _steps_up(user_verified: bool, passkey: Passkey) -> bool:
+    """Whether a ceremony with `passkey` that starts a session would also have passed the
+    explicit step-up, and so counts as one (sessions.reauthenticated_within). That step-up
+    demands user verification exactly of a passkey that ever gave it (_verify, and
+    reauthentication_options: "preferred" only while some passkey never did): the UV flag,
+    or presence from a passkey that never verified anyone (an old U2F key). `passkey` as
+    stored before this use; a new one (sign-up, added in recovery) always counts."""
+    return user_verified or not passkey.user_verified
+
+
 async def _start_session(
     db: AsyncSession,
     settings: Settings,
@@ -666,6 +695,7 @@ async def _start_session(
     user: User,
     passkey: Passkey,
     user_verified: bool,
+    stepped_up: bool,
     client: ClientInfo,
     now: datetime,
 ) -> SignedIn:
@@ -678,6 +708,7 @@ async def _start_session(
         client=client,
         lifetimes=settings.session_lifetimes,
         now=now,
+        stepped_up=stepped_up,
     )
     signals = await passkey_service.signals_for(db, settings.rp_id, user)
     await db.commit()

@@ -66,9 +66,11 @@ def new(
     now: datetime,
     scope: Scope = FULL,
     method: str = "passkey",
+    stepped_up: bool = False,
 ) -> tuple[str, Session]:
     """A new session for `user` (not stored yet) and its raw token.
-    `method`: "passkey" or "oauth:<provider>"."""
+    `method`: "passkey" or "oauth:<provider>". `stepped_up`: the passkey ceremony that
+    starts it would have passed the step-up too (reauthenticated_within)."""
     token = tokens.new_token()
     session = model_from(
         Session,
@@ -83,6 +85,7 @@ def new(
         user_agent=(client.user_agent or None) and client.user_agent[:512],
         ip=client.ip,
         scope=scope,
+        stepped_up_at=now if stepped_up else None,
     )
     return token, session
 
@@ -97,6 +100,7 @@ async def start(
     now: datetime,
     scope: Scope = FULL,
     method: str = "passkey",
+    stepped_up: bool = False,
 ) -> tuple[str, Session]:
     """Add a session for `user` (flushed, not committed) and return its raw token."""
     token, session = new(
@@ -107,6 +111,7 @@ async def start(
         now=now,
         scope=scope,
         method=method,
+        stepped_up=stepped_up,
     )
     await repository.add(db, session)
     return token, session
@@ -117,12 +122,14 @@ async def upgrade_recovery(
     active: ActiveSession,
     *,
     user_verified: bool,
+    stepped_up: bool,
     client: ClientInfo,
     lifetimes: Lifetimes,
     now: datetime,
 ) -> tuple[str, Session, list[Session]]:
     """Replace a recovery session by a full one with a new token (not committed), once a
     passkey was added in it; also the account's other sessions, for the user to review.
+    `stepped_up`: the new passkey's ceremony counts as the step-up (see new()).
 
     The recovery session is deleted conditionally, so two passkeys added at once in one
     recovery session upgrade it once: the second finds it gone and its unit of work is
@@ -136,6 +143,7 @@ async def upgrade_recovery(
         client=client,
         lifetimes=lifetimes,
         now=now,
+        stepped_up=stepped_up,
     )
     others = [s for s in await repository.list_for_user(db, active.user.id) if s.id != session.id]
     return token, session, others
@@ -229,6 +237,12 @@ async def mark_reauthenticated(
 def reauthenticated_within(
     session: Session, purpose: str, *, window: timedelta, now: datetime
 ) -> bool:
+    """Whether the session stepped up for `purpose` within `window`: by the explicit
+    ceremony for that purpose, or, for every purpose, by the passkey ceremony that started
+    it (Session.stepped_up_at), as OpenID Connect's auth_time answers any max_age."""
+    started = session.stepped_up_at
+    if started is not None and now - started <= window:
+        return True
     stamp = session.reauthenticated.get(purpose)
     return stamp is not None and now - datetime.fromisoformat(stamp) <= window
 
@@ -243,8 +257,10 @@ async def check_step_up(
 ) -> None:
     """Admit a sensitive action of `purpose`, or say what the user must do first.
 
-    Only the passkey ceremony (/v1/session/reauthenticate/*) stamps a step-up, whatever
-    signed the session in: a social sign-in never stands in for an account's passkey. An
+    Only passkey ceremonies step up: /v1/session/reauthenticate/* for one purpose, and the
+    passkey ceremony that started the session, for every purpose within the window, when
+    it would have passed the former (sign-up, sign-in, the passkey that ended a recovery
+    session). A social sign-in never stands in for an account's passkey. An
     account without a passkey (created by a social sign-in) cannot do that ceremony: its
     sign-in counts as the step-up for adding a passkey or managing its providers within
     PASSKEY_REAUTH_WINDOW (`fresh_sign_in_required` after that), and anything else tells
