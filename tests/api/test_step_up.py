@@ -4,6 +4,7 @@ step-up would have taken the same assertion (OpenID Connect's auth_time and max_
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -134,3 +135,101 @@ async def test_the_cached_session_carries_the_sign_in_step_up(api: Api) -> None:
     assert cached.stepped_up_at is not None
     assert cached.stepped_up_at == cached.created_at
     assert await allowed(api.client, "passkeys", headers=bearer)
+
+
+# --- a step-up issues a new token -------------------------------------------------------
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def _step_up(
+    api: Api, authenticator: SoftAuthenticator, purpose: str, **kwargs: Any
+) -> tuple[httpx.Response, httpx.Response]:
+    """The explicit step-up's two requests: (options, verify)."""
+    options = await api.client.post(
+        "/v1/session/reauthenticate/options", json={"purpose": purpose}, **kwargs
+    )
+    assert options.status_code == 200, options.text
+    credential = authenticator.get(options.json(), origin=ORIGIN)
+    verified = await api.client.post("/v1/session/reauthenticate/verify", json=credential, **kwargs)
+    return options, verified
+
+
+async def test_a_step_up_issues_a_new_cookie_and_the_old_one_stops_working(api: Api) -> None:
+    """OWASP ASVS 5.0 7.2.4: a copy of the cookie taken before the step-up does not gain it,
+    nor does it work at all any more. The session stays the same one."""
+    laptop = SoftAuthenticator()
+    await api.sign_up(laptop)
+    await api.age_sign_in()
+    name = api.settings.cookie_name
+    old = api.client.cookies[name]
+    before = await api.client.get("/v1/session")  # with Redis, the session check's copy
+    assert before.status_code == 200
+    _, stepped = await _step_up(api, laptop, "passkeys")
+    assert stepped.status_code == 200, stepped.text
+    assert stepped.json()["purpose"] == "passkeys"
+    assert stepped.json()["session_token"] is None  # a browser gets the cookie
+    cookies = [c for c in stepped.headers.get_list("set-cookie") if c.startswith(name + "=")]
+    assert len(cookies) == 1, cookies
+    new = api.client.cookies[name]
+    assert new != old
+    assert cookies[0].startswith(f"{name}={new};")
+
+    async with device(api) as thief:
+        thief.cookies.set(name, old)
+        stale = await thief.get("/v1/session")
+        assert (stale.status_code, problem_code(stale)) == (401, "not_authenticated")
+        denied = await thief.post("/v1/me/passkeys/options", json={})
+        assert (denied.status_code, problem_code(denied)) == (401, "not_authenticated")
+
+    after = await api.client.get("/v1/session")
+    assert after.status_code == 200, after.text
+    assert after.json()["session"] == before.json()["session"]  # id, created_at, expiry
+    assert await api.scalar("SELECT count(*) FROM sessions") == 1
+    assert await allowed(api.client, "passkeys")
+    assert not await allowed(api.client, "sessions")  # a step-up for one purpose only
+
+
+async def test_a_step_up_issues_a_new_bearer_token_and_the_old_one_stops_working(
+    api: Api,
+) -> None:
+    laptop = SoftAuthenticator()
+    old = (await api.sign_up(laptop, headers=NATIVE)).json()["session_token"]
+    await api.age_sign_in()
+    assert (await api.client.get("/v1/session", headers=_bearer(old))).status_code == 200
+    _, stepped = await _step_up(api, laptop, "sessions", headers=_bearer(old))
+    assert stepped.status_code == 200, stepped.text
+    assert "set-cookie" not in stepped.headers
+    new = stepped.json()["session_token"]
+    assert isinstance(new, str)
+    assert new != old
+    stale = await api.client.get("/v1/session", headers=_bearer(old))
+    assert (stale.status_code, problem_code(stale)) == (401, "not_authenticated")
+    stale = await api.client.delete("/v1/me/sessions", headers=_bearer(old))
+    assert (stale.status_code, problem_code(stale)) == (401, "not_authenticated")
+    current = await api.client.get("/v1/session", headers=_bearer(new))
+    assert current.status_code == 200, current.text
+    assert await allowed(api.client, "sessions", headers=_bearer(new))
+    assert not await allowed(api.client, "passkeys", headers=_bearer(new))
+
+
+async def test_a_step_up_that_also_slides_the_session_sets_only_the_new_cookie(api: Api) -> None:
+    laptop = SoftAuthenticator()
+    await api.sign_up(laptop)
+    await api.age_sign_in()
+    name = api.settings.cookie_name
+    old = api.client.cookies[name]
+    options = await api.post("/v1/session/reauthenticate/options", {"purpose": "passkeys"})
+    # Less than half of the idle lifetime left: the step-up's own request slides it.
+    soon = datetime.now(UTC) + api.settings.session_lifetime / 4
+    await api.execute("UPDATE sessions SET expires_at = :soon", soon=soon)
+    credential = laptop.get(options.json(), origin=ORIGIN)
+    stepped = await api.post("/v1/session/reauthenticate/verify", credential)
+    assert stepped.status_code == 200, stepped.text
+    cookies = [c for c in stepped.headers.get_list("set-cookie") if c.startswith(name + "=")]
+    assert len(cookies) == 1, cookies
+    assert api.client.cookies[name] != old
+    session = (await api.client.get("/v1/session")).json()["session"]
+    assert datetime.fromisoformat(session["expires_at"]) > soon

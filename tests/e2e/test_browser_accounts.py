@@ -116,7 +116,12 @@ async def step_up(tab: Tab, purpose: str, allowed: set[str]) -> dict[str, Any]:
     body: dict[str, Any] = result["body"]
     assert body["purpose"] == purpose
     assert body["valid_until"]
+    assert body["session_token"] is None  # a browser gets the new token as a cookie
     return body
+
+
+async def session_cookie(tab: Tab) -> str:
+    return {c["name"]: c["value"] for c in await tab.context.cookies()}["passkey_session"]
 
 
 def assert_needs_step_up(result: dict[str, Any], purpose: str) -> None:
@@ -278,10 +283,15 @@ async def test_removed_passkey_is_signalled_to_the_browser(tab: Tab) -> None:
     await tab.server.age_sign_in()  # that sign-in's own step-up is over
     assert_needs_step_up(await api(tab, "DELETE", f"/v1/me/passkeys/{laptop_id}"), "passkeys")
     (key_before,) = await held(tab, key_authenticator)
+    before = await tab.session()
+    old_cookie = await session_cookie(tab)
     await step_up(tab, "passkeys", {laptop_id, key_id})
     (key_after,) = await held(tab, key_authenticator)
     assert key_after["signCount"] > key_before["signCount"]  # the key confirmed it
     await set_presence(tab, laptop_authenticator, enabled=True)
+    # The same session under a new token: the browser took the new cookie by itself.
+    assert await session_cookie(tab) != old_cookie
+    assert (await tab.session())["body"]["session"] == before["body"]["session"]
 
     removed = await api(tab, "DELETE", f"/v1/me/passkeys/{laptop_id}")
     assert removed["status"] == 204, removed

@@ -236,6 +236,10 @@ async def sign_out(example: Example, page: Page) -> None:
     await assert_signed_out(page)
 
 
+async def session_cookie(tab: Tab) -> str:
+    return {c["name"]: c["value"] for c in await tab.context.cookies()}["passkey_session"]
+
+
 def problem_shown(page: Page, code: str) -> Any:
     return page.locator(f'[role="alert"][data-code="{code}"]')
 
@@ -364,7 +368,10 @@ async def test_passkeys_from_sign_up_to_a_second_device(example: Example, browse
 
                 # Some time later the key's sign-in is no step-up any more: signing the
                 # other browser out asks for one for "sessions" first, which the key answers.
+                # The step-up rotates the session's token: the browser takes the new cookie
+                # through the proxy, and the retried action and the reload use it.
                 await example.api.age_sign_in()
+                old_cookie = await session_cookie(tab)
                 await (
                     page.locator(f'[data-session-id="{other_id}"]').get_by_test_id("revoke").click()
                 )
@@ -372,6 +379,8 @@ async def test_passkeys_from_sign_up_to_a_second_device(example: Example, browse
                 await assert_signed_out(other.page)
                 (stepped_up,) = await held(tab, key)
                 assert stepped_up["signCount"] > used["signCount"]
+                assert await session_cookie(tab) != old_cookie
+                assert (await current_session(page))["session"] == with_key["session"]
 
                 # Bounced to sign-in, where autofill signs it in again...
                 response = await other.page.goto("/account")

@@ -478,6 +478,15 @@ async def add_passkey(
 # --- re-authentication (sudo mode) ------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class SteppedUp:
+    """A step-up: its purpose, and the same session under a new token."""
+
+    purpose: str
+    session: Session
+    token: str
+
+
 async def reauthentication_options(
     db: AsyncSession,
     store: ChallengeStore,
@@ -524,8 +533,9 @@ async def reauthenticate(
     *,
     client: ClientInfo,
     now: datetime,
-) -> str:
-    """Verify a user-verified assertion and stamp the session for the ceremony's purpose."""
+) -> SteppedUp:
+    """Verify a user-verified assertion, stamp the session for the ceremony's purpose and
+    give it a new token (sessions.mark_reauthenticated), in one commit."""
     try:
         client_data = checks.client_data(credential.response.clientDataJSON)
         pending = await _take(store, client_data.challenge, "reauthentication")
@@ -534,7 +544,7 @@ async def reauthenticate(
         passkey, user = await _find_passkey(db, settings, credential, client_data)
         asserted = _verify(settings, credential, client_data, pending, passkey, user)
         await _record_use(db, passkey, asserted, now)
-        await sessions.mark_reauthenticated(db, active.session, pending.purpose, now)
+        token = await sessions.mark_reauthenticated(db, active.session, pending.purpose, now)
         await audit.record(
             db,
             "reauthenticated",
@@ -544,7 +554,7 @@ async def reauthenticate(
             purpose=pending.purpose,
         )
         await db.commit()
-        return pending.purpose
+        return SteppedUp(purpose=pending.purpose, session=active.session, token=token)
     except ApiError as exc:
         await audit.record_failure(
             db, "reauthenticated", user_id=active.user.id, client=client, now=now, code=exc.code

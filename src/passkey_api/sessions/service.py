@@ -227,11 +227,18 @@ def _due(session: Session, lifetimes: Lifetimes, now: datetime) -> bool:
 
 async def mark_reauthenticated(
     db: AsyncSession, session: Session, purpose: str, now: datetime
-) -> None:
-    """Stamp a re-authentication for one purpose (not committed)."""
+) -> str:
+    """Stamp a re-authentication for one purpose and give the session a new token, in one
+    UPDATE (not committed); returns the new raw token. The session stays the same (id,
+    creation, expiry); the token it was read with stops working when this commits, so a
+    copy taken earlier neither gains the step-up nor works at all (OWASP ASVS 5.0 7.2.4).
+    The UPDATE is conditional on that token: of two step-ups racing with one token, the
+    second finds it replaced and fails like a revoked session."""
+    token = tokens.new_token()
     stamps = {**session.reauthenticated, purpose: now.isoformat()}
-    if not await repository.update(db, session, reauthenticated=stamps):
+    if not await repository.replace_token(db, session, token_hash(token), reauthenticated=stamps):
         raise NotAuthenticated("The session ended meanwhile.")
+    return token
 
 
 def reauthenticated_within(
