@@ -78,9 +78,11 @@ async def delete_expired(db: AsyncSession, now: datetime) -> int:
 
 
 async def list_for_user(db: AsyncSession, user_id: uuid.UUID) -> list[Session]:
+    """The user's sessions, not those that can never work (models.User.session_generation)."""
     result = await db.exec(
         select(Session)
-        .where(Session.user_id == user_id)
+        .join(User, col(User.id) == col(Session.user_id))
+        .where(Session.user_id == user_id, Session.user_generation == User.session_generation)
         .order_by(col(Session.last_seen_at).desc(), col(Session.id))
     )
     return list(result.all())

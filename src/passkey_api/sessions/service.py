@@ -86,6 +86,8 @@ def new(
         ip=client.ip,
         scope=scope,
         stepped_up_at=now if stepped_up else None,
+        # As read with the check that the account is enabled: see User.session_generation.
+        user_generation=user.session_generation,
     )
     return token, session
 
@@ -179,6 +181,10 @@ async def resolve(
     session, user = found
     if user.disabled_at is not None:
         return None  # a disabled account's sessions stop working at once
+    if session.user_generation != user.session_generation:
+        # Written by a sign-in that read the account before all its sessions were ended
+        # (disabled, signed out everywhere by an admin): never valid (models.User).
+        return None
     extended = _extends(session, lifetimes, now)
     if _due(session, lifetimes, now):  # the same rule that sends a cache hit here
         async with databases.session() as db:
