@@ -13,6 +13,7 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Index,
+    Integer,
     LargeBinary,
     MetaData,
     String,
@@ -74,6 +75,19 @@ class User(SQLModel, table=True):
     )
     # A disabled user cannot sign in and their sessions stop working.
     disabled_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    # A session works only while its user_generation is this number, read by the sign-in
+    # that made it; ending all of a user's sessions (disabling the account, an admin's
+    # forced sign-out) deletes them and adds one here. So a session being written at that
+    # moment, by a sign-in that read the account just before the change committed, never
+    # works either, not even once the account is enabled again. Why a number and not a
+    # lock: the read and the write of a sign-in are apart (PostgreSQL: a lookup, then one
+    # statement through the pool, outside any transaction; SQLite: one transaction, and
+    # SQLite has no row locks), and a deletion cannot reach a row not yet written. Two
+    # numbers of the same rows compare alike on both backends, with no lock to take and
+    # no clock to trust (a time would be the requests' own, taken before their reads).
+    session_generation: int = Field(
+        default=0, sa_column=Column(Integer, nullable=False, server_default="0")
+    )
     # The recovery address (lowercased), set only once a link sent to it was followed, so
     # it always names a mailbox the user reads. UNIQUE: one address recovers one account.
     email: str | None = Field(
@@ -131,6 +145,16 @@ class Session(SQLModel, table=True):
     # assertion made for it in this session.
     reauthenticated: dict[str, str] = Field(
         default_factory=dict, sa_column=Column(JSON, nullable=False)
+    )
+    # When the passkey ceremony that started the session (sign-up, sign-in, the passkey
+    # that ended a recovery session) would also have passed that re-authentication: a
+    # step-up for every purpose until PASSKEY_REAUTH_WINDOW after it, as OpenID Connect's
+    # auth_time is for max_age. None for any other session (social sign-in, recovery).
+    stepped_up_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    # The user's session_generation as the sign-in that made the session read it; the
+    # session works only while they are equal (User.session_generation says why).
+    user_generation: int = Field(
+        default=0, sa_column=Column(Integer, nullable=False, server_default="0")
     )
     # "full", or "recovery": made by a recovery code or an emailed link, it may only add a
     # passkey (which turns it into a full session) and expires soon, without sliding.

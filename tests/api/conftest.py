@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -89,6 +90,15 @@ class Api:
         async with self.resources.engine.begin() as connection:
             await connection.execute(text(sql), params)
         await self.resources.session_cache.epoch.end("by hand", leave=True)
+
+    async def age_sign_in(self) -> None:
+        """Move every session's sign-in step-up (sessions.stepped_up_at) out of the
+        re-authentication window, as if the passkey ceremony that started it was long ago:
+        from then on its sensitive actions need the explicit step-up."""
+        old = datetime.now(UTC) - self.settings.reauth_window - timedelta(minutes=1)
+        await self.execute(
+            "UPDATE sessions SET stepped_up_at = :old WHERE stepped_up_at IS NOT NULL", old=old
+        )
 
     async def scalar(self, sql: str, **params: Any) -> Any:
         async with self.resources.engine.connect() as connection:

@@ -20,8 +20,10 @@ import httpx
 import pytest
 
 from passkey_api.models import Identity
+from passkey_api.users import repository as users_repository
 from tests import oauth_servers
 from tests.api.conftest import ORIGIN, Api, ApiFactory, problem_code
+from tests.api.test_disabling import Admin, assert_dead, right_after
 from tests.oauth_servers import (
     CLIENT_ID,
     CLIENT_SECRET,
@@ -557,6 +559,28 @@ async def test_disabled_account_cannot_sign_in(
     assert back_to_app(await sign_in(social.client, provider_http)) == {"error": "account_disabled"}
 
 
+async def test_a_social_sign_in_racing_the_disable_makes_a_session_that_never_works(
+    social: Api, provider_http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """tests/api/test_disabling.py, for the social sign-in path."""
+    admin = await Admin.of(social)
+    back_to_app(await sign_in(social.client, provider_http))
+    user_id = (await social.client.get("/v1/me")).json()["id"]
+    assert (await social.client.delete("/v1/session")).status_code == 204
+    fired = right_after(
+        monkeypatch, users_repository, "get", lambda: admin.set_disabled(user_id, True)
+    )
+    assert "error" not in back_to_app(await sign_in(social.client, provider_http))
+    assert fired
+    monkeypatch.undo()
+    await assert_dead(social.client)
+    await admin.set_disabled(user_id, False)
+    await assert_dead(social.client)
+    assert await admin.sessions_of(user_id) == 0
+    assert "error" not in back_to_app(await sign_in(social.client, provider_http))
+    assert (await social.client.get("/v1/session")).status_code == 200
+
+
 # --- the email-takeover rule and linking -----------------------------------------------
 
 
@@ -567,6 +591,7 @@ async def _passkey_user_with_oidc(
     signed_up = await social.sign_up(authenticator)
     assert signed_up.status_code == 201, signed_up.text
     user_id = str(signed_up.json()["user"]["id"])
+    await social.age_sign_in()  # past the sign-up's own step-up
     refused = await social.post("/v1/me/identities/oidc", {"redirect_to": APP})
     assert refused.status_code == 403
     assert problem_code(refused) == "reauthentication_required"

@@ -53,6 +53,7 @@ async def test_unknown_aaguid_falls_back_to_transports(api: Api) -> None:
 async def test_adding_needs_a_fresh_step_up(api: Api) -> None:
     laptop = SoftAuthenticator()
     await api.sign_up(laptop)
+    await api.age_sign_in()  # past the sign-up's own step-up
     denied = await api.post("/v1/me/passkeys/options", {})
     assert (denied.status_code, problem_code(denied)) == (403, "reauthentication_required")
     assert denied.json()["purpose"] == "passkeys"
@@ -88,6 +89,7 @@ async def test_adding_needs_a_fresh_step_up(api: Api) -> None:
 async def test_step_up_for_one_purpose_does_not_open_another(api: Api) -> None:
     laptop = SoftAuthenticator()
     await api.sign_up(laptop)
+    await api.age_sign_in()  # past the sign-up's own step-up
     assert (await api.reauthenticate(laptop, "sessions")).status_code == 200
     denied = await api.post("/v1/me/passkeys/options", {})
     assert problem_code(denied) == "reauthentication_required"
@@ -171,6 +173,7 @@ async def test_remove_needs_step_up_and_refuses_the_last(api: Api) -> None:
     laptop = SoftAuthenticator()
     await api.sign_up(laptop)
     laptop_id = b64url(next(iter(laptop.credentials)))
+    await api.age_sign_in()  # past the sign-up's own step-up
     assert problem_code(await api.client.delete(f"/v1/me/passkeys/{laptop_id}")) == (
         "reauthentication_required"
     )

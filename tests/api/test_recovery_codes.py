@@ -66,6 +66,7 @@ async def test_generating_codes_needs_a_recovery_step_up(api: Api) -> None:
     await api.sign_up(authenticator)
     status = await api.client.get("/v1/me/recovery-codes")
     assert status.json() == {"remaining": 0, "total": 0, "generated_at": None}
+    await api.age_sign_in()  # past the sign-up's own step-up
     denied = await api.client.post("/v1/me/recovery-codes")
     assert (denied.status_code, problem_code(denied)) == (403, "reauthentication_required")
     assert denied.json()["purpose"] == "recovery"

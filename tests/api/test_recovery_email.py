@@ -95,6 +95,7 @@ async def test_an_address_is_set_by_following_its_link(mail_api: Api, smtp: Smtp
     api = mail_api
     authenticator = SoftAuthenticator()
     await api.sign_up(authenticator)
+    await api.age_sign_in()  # past the sign-up's own step-up
     address = new_address()
     denied = await api.client.put("/v1/me/email", json={"email": address})
     assert (denied.status_code, problem_code(denied)) == (403, "reauthentication_required")

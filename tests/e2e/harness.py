@@ -13,12 +13,18 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import redis.asyncio as aioredis
 from playwright.async_api import Browser, BrowserContext, CDPSession, Page
+from sqlalchemy import text
+
+from passkey_api.db import create_engine
+from passkey_api.sessions.cache import EPOCH_KEY
 
 ROOT = Path(__file__).resolve().parents[2]
 # The console script installed next to the running interpreter (normally .venv/bin).
@@ -38,6 +44,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 STARTUP_TIMEOUT = 30.0
+_AGE_SIGN_IN = text("UPDATE sessions SET stepped_up_at = :old WHERE stepped_up_at IS NOT NULL")
 
 # CDP WebAuthn.VirtualAuthenticatorOptions for each kind of authenticator under test.
 AUTHENTICATORS: dict[str, dict[str, Any]] = {
@@ -84,6 +91,30 @@ class Server:
     backend: str
     base_url: str
     log_path: Path
+    database_url: str | None = None
+    redis_url: str | None = None
+
+    async def age_sign_in(self) -> None:
+        """Move every session's sign-in step-up out of the re-authentication window (the
+        default 10 minutes), as if its passkey ceremony was long ago: from then on its
+        sensitive actions need the explicit step-up. SQL around the service, then the
+        session cache's epoch ended, as the operator's guide says (sessions/cache.py)."""
+        assert self.database_url is not None
+        engine = create_engine(self.database_url)
+        try:
+            async with engine.begin() as connection:
+                await connection.execute(
+                    _AGE_SIGN_IN,
+                    {"old": datetime.now(UTC) - timedelta(hours=1)},
+                )
+        finally:
+            await engine.dispose()
+        if self.redis_url is not None:
+            client = aioredis.Redis.from_url(self.redis_url)
+            try:
+                await client.delete(EPOCH_KEY)
+            finally:
+                await client.aclose()
 
     def log_size(self) -> int:
         return self.log_path.stat().st_size if self.log_path.exists() else 0
@@ -144,6 +175,7 @@ async def serve(
             "PASSKEY_SECRET_KEY": secrets.token_urlsafe(40),
         }
     env |= extra_env
+    database_url = env.get("PASSKEY_DATABASE_URL") or f"sqlite:///{data_dir / 'passkey-api.db'}"
     log_path = data_dir / "server.log"
     with log_path.open("wb") as log_file:
         process = await asyncio.create_subprocess_exec(
@@ -160,7 +192,13 @@ async def serve(
         )
     try:
         await _wait_healthy(process, f"http://127.0.0.1:{port}", log_path)
-        yield Server(backend=backend, base_url=base_url, log_path=log_path)
+        yield Server(
+            backend=backend,
+            base_url=base_url,
+            log_path=log_path,
+            database_url=database_url,
+            redis_url=env.get("PASSKEY_REDIS_URL"),
+        )
     finally:
         await _stop(process)
 

@@ -116,7 +116,12 @@ async def step_up(tab: Tab, purpose: str, allowed: set[str]) -> dict[str, Any]:
     body: dict[str, Any] = result["body"]
     assert body["purpose"] == purpose
     assert body["valid_until"]
+    assert body["session_token"] is None  # a browser gets the new token as a cookie
     return body
+
+
+async def session_cookie(tab: Tab) -> str:
+    return {c["name"]: c["value"] for c in await tab.context.cookies()}["passkey_session"]
 
 
 def assert_needs_step_up(result: dict[str, Any], purpose: str) -> None:
@@ -174,8 +179,6 @@ async def laptop_user_with_security_key(tab: Tab) -> tuple[str, str, str, str]:
     username = new_username("laptop")
     assert_signed_in(await tab.call("signUp", username, "", CEREMONY), 201, username)
     (laptop,) = await held(tab, laptop_authenticator)
-    await step_up(tab, "passkeys", {credential_id(laptop)})
-    (laptop,) = await held(tab, laptop_authenticator)
     key_authenticator = await plug(tab, "usb")
     added = await create(tab, ADD_PASSKEY, SECURITY_KEY)
     assert added["status"] == 201, added
@@ -189,8 +192,9 @@ async def laptop_user_with_security_key(tab: Tab) -> tuple[str, str, str, str]:
 
 
 async def test_add_a_security_key_then_sign_in_with_it(tab: Tab) -> None:
-    """The issue's scenario: sign up on a laptop, add a USB security key after a step-up,
-    then sign in with the key alone (the laptop's authenticator gone from the browser)."""
+    """The issue's scenario: sign up on a laptop, add a USB security key (no second
+    prompt: the sign-up's user verification is the step-up), then sign in with the key
+    alone (the laptop's authenticator gone from the browser)."""
     await tab.add_authenticator("internal")
     await tab.open()
     username = new_username("laptop")
@@ -210,17 +214,9 @@ async def test_add_a_security_key_then_sign_in_with_it(tab: Tab) -> None:
     assert accepted["rpId"] == "localhost"
     assert accepted["allAcceptedCredentialIds"] == [laptop["id"]]
 
-    # Adding a passkey is sensitive: refused before any authenticator is asked...
-    assert_needs_step_up(await create(tab, ADD_PASSKEY, SECURITY_KEY), "passkeys")
-    (unused,) = await tab.credentials()
-    assert unused["signCount"] == laptop_credential["signCount"]
-    # ...until the user confirms it is them with the laptop (user verification).
-    await step_up(tab, "passkeys", {laptop["id"]})
-    (stepped,) = await tab.credentials()
-    assert stepped["signCount"] > laptop_credential["signCount"]
-    assert_signed_in(await tab.session(), 200, username)  # the same session, stepped up
-
-    # The laptop's authenticator goes away; the USB key is the only one left to answer.
+    # Adding a passkey is sensitive, but the user verified with the laptop a moment ago,
+    # signing up: that is the step-up, so the laptop is not asked again. It goes away; the
+    # USB key is the only one left to answer.
     await tab.add_authenticator("usb")
     added = await create(tab, ADD_PASSKEY, SECURITY_KEY)
     assert added["status"] == 201, added
@@ -284,12 +280,18 @@ async def test_removed_passkey_is_signalled_to_the_browser(tab: Tab) -> None:
     assert (await tab.call("signOut"))["status"] == 204
     await set_presence(tab, laptop_authenticator, enabled=False)
     assert_signed_in(await tab.call("signInWithUsername", username, CEREMONY), 200, username)
+    await tab.server.age_sign_in()  # that sign-in's own step-up is over
     assert_needs_step_up(await api(tab, "DELETE", f"/v1/me/passkeys/{laptop_id}"), "passkeys")
     (key_before,) = await held(tab, key_authenticator)
+    before = await tab.session()
+    old_cookie = await session_cookie(tab)
     await step_up(tab, "passkeys", {laptop_id, key_id})
     (key_after,) = await held(tab, key_authenticator)
     assert key_after["signCount"] > key_before["signCount"]  # the key confirmed it
     await set_presence(tab, laptop_authenticator, enabled=True)
+    # The same session under a new token: the browser took the new cookie by itself.
+    assert await session_cookie(tab) != old_cookie
+    assert (await tab.session())["body"]["session"] == before["body"]["session"]
 
     removed = await api(tab, "DELETE", f"/v1/me/passkeys/{laptop_id}")
     assert removed["status"] == 204, removed
@@ -341,7 +343,7 @@ async def test_revoke_another_devices_session(tab: Tab, other_tab: Tab) -> None:
     assert "Chrome" in (sessions[other["session"]["id"]]["user_agent"] or "")
 
     revoke = f"/v1/me/sessions/{other['session']['id']}"
-    # The step-up for "passkeys" (adding the key) does not cover sessions.
+    await tab.server.age_sign_in()  # the sign-up's own step-up is over
     assert_needs_step_up(await api(tab, "DELETE", revoke), "sessions")
     await step_up(tab, "sessions", {laptop_id, key_id})  # with the laptop, the key is away
     revoked = await api(tab, "DELETE", revoke)

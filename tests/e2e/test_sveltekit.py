@@ -236,6 +236,10 @@ async def sign_out(example: Example, page: Page) -> None:
     await assert_signed_out(page)
 
 
+async def session_cookie(tab: Tab) -> str:
+    return {c["name"]: c["value"] for c in await tab.context.cookies()}["passkey_session"]
+
+
 def problem_shown(page: Page, code: str) -> Any:
     return page.locator(f'[role="alert"][data-code="{code}"]')
 
@@ -251,8 +255,9 @@ async def test_types_are_current_and_svelte_check_is_clean(node_modules: None) -
 
 async def test_passkeys_from_sign_up_to_a_second_device(example: Example, browser: Browser) -> None:
     """The issue's story, through the pages: sign up on a laptop, sign out, autofill sign-in
-    on the way back to /account, add a USB security key (step-up first), sign in with the
-    key alone, revoke a second browser's session, remove the laptop's passkey."""
+    on the way back to /account, add a USB security key (no step-up: the sign-in was one),
+    sign in with the key alone, revoke a second browser's session once that sign-in is
+    old (step-up first, then the rotated cookie), remove the laptop's passkey."""
     username = new_username("ada")
     with example.logs_on_failure():
         async with app_tab(example, browser) as tab:
@@ -295,16 +300,16 @@ async def test_passkeys_from_sign_up_to_a_second_device(example: Example, browse
             assert autofilled["session"]["id"] != signed_up["session"]["id"]
             (credential,) = await held(tab, laptop)
 
-            # Add a USB security key, plugged in beside the laptop. The API first asks for a
-            # step-up (403 reauthentication_required), which the laptop answers.
+            # Add a USB security key, plugged in beside the laptop. The user verified with
+            # the laptop a moment ago, signing in: that is the step-up, so no prompt.
             key = await plug(tab, "usb")
             await page.get_by_test_id("add-security-key").click()
             await expect(page.get_by_test_id("passkey")).to_have_count(2)
             await expect(page.get_by_role("status")).to_contain_text("Added")
             (key_credential,) = await held(tab, key)
             key_id = credential_id(key_credential)
-            (stepped_up,) = await held(tab, laptop)
-            assert stepped_up["signCount"] > credential["signCount"]
+            (laptop_credential,) = await held(tab, laptop)
+            assert laptop_credential["signCount"] == credential["signCount"]  # not asked
             key_item = page.locator(f'[data-passkey-id="{key_id}"]')
             await expect(key_item).to_contain_text("usb")
             await expect(key_item.get_by_test_id("device-type")).to_have_text("Device-bound")
@@ -347,7 +352,7 @@ async def test_passkeys_from_sign_up_to_a_second_device(example: Example, browse
             async with app_tab(example, browser) as other:
                 await other.context.set_extra_http_headers({"X-Forwarded-For": SPOOFED_IP})
                 await other.add_authenticator("internal")
-                await other.add_credential(stepped_up)
+                await other.add_credential(laptop_credential)
                 await goto(other.page, "/signin")
                 await other.page.wait_for_url("**/account")
                 other_id = (await current_session(other.page))["session"]["id"]
@@ -361,12 +366,21 @@ async def test_passkeys_from_sign_up_to_a_second_device(example: Example, browse
                 assert other_session["ip"] in ("127.0.0.1", "::1", "::ffff:127.0.0.1")
                 await shot(page, "05-sessions")
 
-                # Sign the other browser out: a step-up for "sessions" first, with the key.
+                # Some time later the key's sign-in is no step-up any more: signing the
+                # other browser out asks for one for "sessions" first, which the key answers.
+                # The step-up rotates the session's token: the browser takes the new cookie
+                # through the proxy, and the retried action and the reload use it.
+                await example.api.age_sign_in()
+                old_cookie = await session_cookie(tab)
                 await (
                     page.locator(f'[data-session-id="{other_id}"]').get_by_test_id("revoke").click()
                 )
                 await expect(sessions).to_have_count(1)
                 await assert_signed_out(other.page)
+                (stepped_up,) = await held(tab, key)
+                assert stepped_up["signCount"] > used["signCount"]
+                assert await session_cookie(tab) != old_cookie
+                assert (await current_session(page))["session"] == with_key["session"]
 
                 # Bounced to sign-in, where autofill signs it in again...
                 response = await other.page.goto("/account")
@@ -397,7 +411,8 @@ async def test_passkeys_from_sign_up_to_a_second_device(example: Example, browse
             # authenticator still holding the removed laptop passkey is told to forget it.
             stale = await plug(tab, "internal")
             await tab.cdp.send(
-                "WebAuthn.addCredential", {"authenticatorId": stale, "credential": stepped_up}
+                "WebAuthn.addCredential",
+                {"authenticatorId": stale, "credential": laptop_credential},
             )
             await goto(page, "/account")
             for _ in range(50):  # the signal is sent once the page has hydrated

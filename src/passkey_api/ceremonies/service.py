@@ -188,6 +188,7 @@ async def sign_up(
             client=client,
             lifetimes=settings.session_lifetimes,
             now=now,
+            stepped_up=_steps_up(verified.user_verified, passkey),
         )
         try:
             await repository.record_sign_up(
@@ -221,7 +222,15 @@ async def sign_up(
             await _refuse_known_credential(db, verified.credential_id)
             raise
         return await _start_session(
-            db, settings, "sign_up", user, passkey, verified.user_verified, client, now
+            db,
+            settings,
+            "sign_up",
+            user,
+            passkey,
+            verified.user_verified,
+            _steps_up(verified.user_verified, passkey),
+            client,
+            now,
         )
 
 
@@ -303,7 +312,15 @@ async def sign_in(
                     raise AccountDisabled()
                 await _record_use(db, passkey, asserted, now)
                 return await _start_session(
-                    db, settings, "sign_in", user, passkey, asserted.user_verified, client, now
+                    db,
+                    settings,
+                    "sign_in",
+                    user,
+                    passkey,
+                    asserted.user_verified,
+                    _steps_up(asserted.user_verified, passkey),
+                    client,
+                    now,
                 )
         # The challenge is taken and the credential read at once: two round trips in one
         # wait. The challenge still decides first, and is consumed whatever follows.
@@ -328,6 +345,7 @@ async def sign_in(
             client=client,
             lifetimes=settings.session_lifetimes,
             now=now,
+            stepped_up=_steps_up(asserted.user_verified, passkey),
         )
         credential_ids = await repository.record_sign_in(
             databases.pool,
@@ -441,6 +459,7 @@ async def add_passkey(
             db,
             active,
             user_verified=verified.user_verified,
+            stepped_up=_steps_up(verified.user_verified, passkey),
             client=client,
             lifetimes=settings.session_lifetimes,
             now=now,
@@ -461,6 +480,15 @@ async def add_passkey(
 
 
 # --- re-authentication (sudo mode) ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SteppedUp:
+    """A step-up: its purpose, and the same session under a new token."""
+
+    purpose: str
+    session: Session
+    token: str
 
 
 async def reauthentication_options(
@@ -509,8 +537,9 @@ async def reauthenticate(
     *,
     client: ClientInfo,
     now: datetime,
-) -> str:
-    """Verify a user-verified assertion and stamp the session for the ceremony's purpose."""
+) -> SteppedUp:
+    """Verify a user-verified assertion, stamp the session for the ceremony's purpose and
+    give it a new token (sessions.mark_reauthenticated), in one commit."""
     try:
         client_data = checks.client_data(credential.response.clientDataJSON)
         pending = await _take(store, client_data.challenge, "reauthentication")
@@ -519,7 +548,7 @@ async def reauthenticate(
         found = await _find_passkey(db, settings, credential, client_data)
         passkey, _, asserted = _verify(settings, credential, client_data, pending, found)
         await _record_use(db, passkey, asserted, now)
-        await sessions.mark_reauthenticated(db, active.session, pending.purpose, now)
+        token = await sessions.mark_reauthenticated(db, active.session, pending.purpose, now)
         await audit.record(
             db,
             "reauthenticated",
@@ -529,7 +558,7 @@ async def reauthenticate(
             purpose=pending.purpose,
         )
         await db.commit()
-        return pending.purpose
+        return SteppedUp(purpose=pending.purpose, session=active.session, token=token)
     except ApiError as exc:
         await audit.record_failure(
             db, "reauthenticated", user_id=active.user.id, client=client, now=now, code=exc.code
@@ -650,6 +679,16 @@ def _signed_in_event(
     )
 
 
+def _steps_up(user_verified: bool, passkey: Passkey) -> bool:
+    """Whether a ceremony with `passkey` that starts a session would also have passed the
+    explicit step-up, and so counts as one (sessions.reauthenticated_within). That step-up
+    demands user verification exactly of a passkey that ever gave it (_verify, and
+    reauthentication_options: "preferred" only while some passkey never did): the UV flag,
+    or presence from a passkey that never verified anyone (an old U2F key). `passkey` as
+    stored before this use; a new one (sign-up, added in recovery) always counts."""
+    return user_verified or not passkey.user_verified
+
+
 async def _start_session(
     db: AsyncSession,
     settings: Settings,
@@ -657,6 +696,7 @@ async def _start_session(
     user: User,
     passkey: Passkey,
     user_verified: bool,
+    stepped_up: bool,
     client: ClientInfo,
     now: datetime,
 ) -> SignedIn:
@@ -669,6 +709,7 @@ async def _start_session(
         client=client,
         lifetimes=settings.session_lifetimes,
         now=now,
+        stepped_up=stepped_up,
     )
     signals = await passkey_service.signals_for(db, settings.rp_id, user)
     await db.commit()

@@ -44,6 +44,22 @@ async def update(db: AsyncSession, session: Session, **values: Any) -> bool:
     return bool(result.rowcount)
 
 
+async def replace_token(
+    db: AsyncSession, session: Session, new_token_hash: bytes, **values: Any
+) -> bool:
+    """Give the session a new token hash (and write `values`) with one UPDATE, if it still
+    has the token it was read with; False when it is gone or its token was replaced
+    meanwhile. Like update(), the loaded object gets the values as saved."""
+    result = await db.exec(
+        sa_update(Session)
+        .where(col(Session.id) == session.id, col(Session.token_hash) == session.token_hash)
+        .values(token_hash=new_token_hash, **values)
+    )
+    for name, value in {"token_hash": new_token_hash, **values}.items():
+        set_committed_value(session, name, value)
+    return bool(result.rowcount)
+
+
 async def delete_by_id(db: AsyncSession, session_id: uuid.UUID) -> None:
     await db.exec(delete(Session).where(col(Session.id) == session_id))
 
@@ -62,9 +78,11 @@ async def delete_expired(db: AsyncSession, now: datetime) -> int:
 
 
 async def list_for_user(db: AsyncSession, user_id: uuid.UUID) -> list[Session]:
+    """The user's sessions, not those that can never work (models.User.session_generation)."""
     result = await db.exec(
         select(Session)
-        .where(Session.user_id == user_id)
+        .join(User, col(User.id) == col(Session.user_id))
+        .where(Session.user_id == user_id, Session.user_generation == User.session_generation)
         .order_by(col(Session.last_seen_at).desc(), col(Session.id))
     )
     return list(result.all())

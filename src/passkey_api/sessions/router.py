@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Response, status
+from fastapi import APIRouter, Depends, Request, Response, status
 
 from passkey_api import errors
 from passkey_api.ceremonies import service as ceremonies
@@ -99,19 +99,33 @@ async def reauthentication_options(
 )
 async def reauthenticate(
     body: AuthenticationResponseJSON,
+    request: Request,
+    response: Response,
     active: CurrentSession,
     db: DbDep,
     store: ChallengeStoreDep,
-    settings: SettingsDep,
+    resources: ResourcesDep,
     client: Client,
 ) -> Reauthenticated:
     """Finish the step-up: the session (not a new one) may do that purpose's sensitive
-    actions for PASSKEY_REAUTH_WINDOW."""
-    now = datetime.now(UTC)
-    purpose = await ceremonies.reauthenticate(
+    actions for PASSKEY_REAUTH_WINDOW, under a new token: a new cookie, or
+    `session_token` for a bearer client. The old token stops working at once."""
+    settings, now = resources.settings, datetime.now(UTC)
+    stepped = await ceremonies.reauthenticate(
         db, store, settings, active, body, client=client, now=now
     )
-    return Reauthenticated(purpose=purpose, valid_until=now + settings.reauth_window)
+    return Reauthenticated(
+        purpose=stepped.purpose,
+        valid_until=now + settings.reauth_window,
+        session_token=transport.hand_out(
+            response,
+            settings,
+            resources.secret_key,
+            stepped.token,
+            stepped.session.expires_at,
+            native=transport.came_as_bearer(request),
+        ),
+    )
 
 
 @router.get("/v1/me/sessions", responses=problem_responses(errors.NotAuthenticated))

@@ -112,3 +112,9 @@ class Reauthenticated(BaseModel):
     valid_until: datetime = Field(
         description="Sensitive actions of this purpose are allowed until then."
     )
+    session_token: str | None = Field(
+        default=None,
+        description="The step-up gives the session a new token and the old one stops "
+        "working at once. Only when the session came as a bearer token: the new one, to "
+        "send from now on. Browsers get a new cookie instead.",
+    )

@@ -66,9 +66,11 @@ def new(
     now: datetime,
     scope: Scope = FULL,
     method: str = "passkey",
+    stepped_up: bool = False,
 ) -> tuple[str, Session]:
     """A new session for `user` (not stored yet) and its raw token.
-    `method`: "passkey" or "oauth:<provider>"."""
+    `method`: "passkey" or "oauth:<provider>". `stepped_up`: the passkey ceremony that
+    starts it would have passed the step-up too (reauthenticated_within)."""
     token = tokens.new_token()
     session = model_from(
         Session,
@@ -83,6 +85,9 @@ def new(
         user_agent=(client.user_agent or None) and client.user_agent[:512],
         ip=client.ip,
         scope=scope,
+        stepped_up_at=now if stepped_up else None,
+        # As read with the check that the account is enabled: see User.session_generation.
+        user_generation=user.session_generation,
     )
     return token, session
 
@@ -97,6 +102,7 @@ async def start(
     now: datetime,
     scope: Scope = FULL,
     method: str = "passkey",
+    stepped_up: bool = False,
 ) -> tuple[str, Session]:
     """Add a session for `user` (flushed, not committed) and return its raw token."""
     token, session = new(
@@ -107,6 +113,7 @@ async def start(
         now=now,
         scope=scope,
         method=method,
+        stepped_up=stepped_up,
     )
     await repository.add(db, session)
     return token, session
@@ -117,12 +124,14 @@ async def upgrade_recovery(
     active: ActiveSession,
     *,
     user_verified: bool,
+    stepped_up: bool,
     client: ClientInfo,
     lifetimes: Lifetimes,
     now: datetime,
 ) -> tuple[str, Session, list[Session]]:
     """Replace a recovery session by a full one with a new token (not committed), once a
     passkey was added in it; also the account's other sessions, for the user to review.
+    `stepped_up`: the new passkey's ceremony counts as the step-up (see new()).
 
     The recovery session is deleted conditionally, so two passkeys added at once in one
     recovery session upgrade it once: the second finds it gone and its unit of work is
@@ -136,6 +145,7 @@ async def upgrade_recovery(
         client=client,
         lifetimes=lifetimes,
         now=now,
+        stepped_up=stepped_up,
     )
     others = [s for s in await repository.list_for_user(db, active.user.id) if s.id != session.id]
     return token, session, others
@@ -171,6 +181,10 @@ async def resolve(
     session, user = found
     if user.disabled_at is not None:
         return None  # a disabled account's sessions stop working at once
+    if session.user_generation != user.session_generation:
+        # Written by a sign-in that read the account before all its sessions were ended
+        # (disabled, signed out everywhere by an admin): never valid (models.User).
+        return None
     extended = _extends(session, lifetimes, now)
     if _due(session, lifetimes, now):  # the same rule that sends a cache hit here
         async with databases.session() as db:
@@ -219,16 +233,29 @@ def _due(session: Session, lifetimes: Lifetimes, now: datetime) -> bool:
 
 async def mark_reauthenticated(
     db: AsyncSession, session: Session, purpose: str, now: datetime
-) -> None:
-    """Stamp a re-authentication for one purpose (not committed)."""
+) -> str:
+    """Stamp a re-authentication for one purpose and give the session a new token, in one
+    UPDATE (not committed); returns the new raw token. The session stays the same (id,
+    creation, expiry); the token it was read with stops working when this commits, so a
+    copy taken earlier neither gains the step-up nor works at all (OWASP ASVS 5.0 7.2.4).
+    The UPDATE is conditional on that token: of two step-ups racing with one token, the
+    second finds it replaced and fails like a revoked session."""
+    token = tokens.new_token()
     stamps = {**session.reauthenticated, purpose: now.isoformat()}
-    if not await repository.update(db, session, reauthenticated=stamps):
+    if not await repository.replace_token(db, session, token_hash(token), reauthenticated=stamps):
         raise NotAuthenticated("The session ended meanwhile.")
+    return token
 
 
 def reauthenticated_within(
     session: Session, purpose: str, *, window: timedelta, now: datetime
 ) -> bool:
+    """Whether the session stepped up for `purpose` within `window`: by the explicit
+    ceremony for that purpose, or, for every purpose, by the passkey ceremony that started
+    it (Session.stepped_up_at), as OpenID Connect's auth_time answers any max_age."""
+    started = session.stepped_up_at
+    if started is not None and now - started <= window:
+        return True
     stamp = session.reauthenticated.get(purpose)
     return stamp is not None and now - datetime.fromisoformat(stamp) <= window
 
@@ -243,8 +270,10 @@ async def check_step_up(
 ) -> None:
     """Admit a sensitive action of `purpose`, or say what the user must do first.
 
-    Only the passkey ceremony (/v1/session/reauthenticate/*) stamps a step-up, whatever
-    signed the session in: a social sign-in never stands in for an account's passkey. An
+    Only passkey ceremonies step up: /v1/session/reauthenticate/* for one purpose, and the
+    passkey ceremony that started the session, for every purpose within the window, when
+    it would have passed the former (sign-up, sign-in, the passkey that ended a recovery
+    session). A social sign-in never stands in for an account's passkey. An
     account without a passkey (created by a social sign-in) cannot do that ceremony: its
     sign-in counts as the step-up for adding a passkey or managing its providers within
     PASSKEY_REAUTH_WINDOW (`fresh_sign_in_required` after that), and anything else tells

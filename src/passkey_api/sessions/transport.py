@@ -85,9 +85,17 @@ def hand_out(
     *,
     native: bool,
 ) -> str | None:
-    """Give a new session to the client: the bearer value for a native app (returned, to
-    put in the body), or the cookie for a browser (set on `response`; None returned)."""
+    """Give a new session token to the client: the bearer value for a native app
+    (returned, to put in the body), or the cookie for a browser (set on `response`; None
+    returned), in place of any cookie of ours set on it before (the session check's, for
+    the token being replaced, when the request slid the session)."""
     if native:
         return signed(key, token)
+    prefix = f"{settings.cookie_name}=".encode("latin-1")
+    response.raw_headers[:] = [
+        (name, value)
+        for name, value in response.raw_headers
+        if name != b"set-cookie" or not value.startswith(prefix)
+    ]
     set_cookie(response, settings, key, token, expires_at)
     return None

@@ -46,6 +46,16 @@ async def set_email(
     )
 
 
+async def next_session_generation(db: AsyncSession, user_id: uuid.UUID) -> None:
+    """Move the user to a new session generation: every session made from a read of the
+    user before this commits stops working for good (models.User.session_generation)."""
+    await db.exec(
+        update(User)
+        .where(col(User.id) == user_id)
+        .values(session_generation=col(User.session_generation) + 1)
+    )
+
+
 async def username_taken(db: AsyncSession, username_key: str) -> bool:
     result = await db.exec(select(User.id).where(User.username_key == username_key))
     return result.first() is not None
@@ -88,8 +98,11 @@ async def page(
     passkey_count = (
         select(func.count()).where(Passkey.user_id == User.id).correlate(User).scalar_subquery()
     )
-    session_count = (
-        select(func.count()).where(Session.user_id == User.id).correlate(User).scalar_subquery()
+    session_count = (  # not those that can never work (models.User.session_generation)
+        select(func.count())
+        .where(Session.user_id == User.id, Session.user_generation == User.session_generation)
+        .correlate(User)
+        .scalar_subquery()
     )
     condition = _matching(query) if user_id is None else col(User.id) == user_id
     rows = await db.exec(

@@ -84,7 +84,7 @@ async def update(
     if disabled is not None and disabled != (user.disabled_at is not None):
         user.disabled_at = now if disabled else None
         if disabled:
-            await sessions.delete_for_user(db, user.id)  # signed out everywhere, at once
+            await _end_sessions(db, user.id)  # signed out everywhere, at once
         await audit.record(
             db,
             "user_disabled" if disabled else "user_enabled",
@@ -102,7 +102,7 @@ async def revoke_sessions(
     db: AsyncSession, admin: User, user_id: uuid.UUID, *, client: ClientInfo, now: datetime
 ) -> int:
     user = await get(db, user_id)
-    count = await sessions.delete_for_user(db, user.id)
+    count = await _end_sessions(db, user.id)
     await audit.record(
         db,
         "sessions_revoked",
@@ -114,6 +114,15 @@ async def revoke_sessions(
     )
     await db.commit()
     return count
+
+
+async def _end_sessions(db: AsyncSession, user_id: uuid.UUID) -> int:
+    """End every session of the user (not committed): those there are, deleted, and one a
+    sign-in is writing meanwhile from an earlier read of the user, which carries the old
+    session generation and so never works (models.User.session_generation). The count
+    deleted."""
+    await repository.next_session_generation(db, user_id)
+    return await sessions.delete_for_user(db, user_id)
 
 
 async def grant_role(db: AsyncSession, username: str, role: str, *, now: datetime) -> User:

@@ -181,7 +181,8 @@ export interface paths {
         /**
          * Reauthenticate
          * @description Finish the step-up: the session (not a new one) may do that purpose's sensitive
-         *     actions for PASSKEY_REAUTH_WINDOW.
+         *     actions for PASSKEY_REAUTH_WINDOW, under a new token: a new cookie, or
+         *     `session_token` for a bearer client. The old token stops working at once.
          */
         post: operations["reauthenticate_v1_session_reauthenticate_verify_post"];
         delete?: never;
@@ -1312,6 +1313,11 @@ export interface components {
              * @description Sensitive actions of this purpose are allowed until then.
              */
             valid_until: string;
+            /**
+             * Session Token
+             * @description The step-up gives the session a new token and the old one stops working at once. Only when the session came as a bearer token: the new one, to send from now on. Browsers get a new cookie instead.
+             */
+            session_token?: string | null;
         };
         /** ReauthenticationOptionsRequest */
         ReauthenticationOptionsRequest: {
