@@ -12,7 +12,7 @@ every value has its one type and size:
 - ES256 (-7): EC2 (kty 2), P-256 (crv 1), x and y 32 bytes each, a point on the curve;
 - EdDSA (-8): OKP (kty 1), Ed25519 (crv 6), x 32 bytes, a canonical encoding of a point
   on the curve that is not of small order;
-- RS256 (-257): RSA (kty 3), a modulus of at least 2048 bits, exponent 65537.
+- RS256 (-257): RSA (kty 3), a modulus of 2048 to 4096 bits, exponent 65537.
 
 These are the algorithms the service offers at registration (ceremonies/options.py).
 """
@@ -38,6 +38,9 @@ KTY_OKP, KTY_EC2, KTY_RSA = 1, 2, 3
 CRV_P256, CRV_ED25519 = 1, 6
 
 MIN_RSA_BITS = 2048
+# No authenticator makes larger keys; a huge one only costs storage and cache memory (and
+# OpenSSL verifies nothing past 16384 bits).
+MAX_RSA_BITS = 4096
 RSA_EXPONENT = 65537
 
 _P256 = 2**256 - 2**224 + 2**192 + 2**96 - 1  # the field prime of P-256 (FIPS 186-4 D.1.2.3)
@@ -146,8 +149,10 @@ def _rsa(value: dict[Any, Any], kty: int) -> rsa.RSAPublicKey:
     if not isinstance(n, bytes) or not isinstance(e, bytes):
         raise KeyRefused("An RSA key's n and e must be byte strings.")
     modulus, exponent = int.from_bytes(n, "big"), int.from_bytes(e, "big")
-    if modulus.bit_length() < MIN_RSA_BITS or modulus % 2 == 0:
-        raise KeyRefused(f"An RSA modulus must be odd and at least {MIN_RSA_BITS} bits.")
+    if not MIN_RSA_BITS <= modulus.bit_length() <= MAX_RSA_BITS or modulus % 2 == 0:
+        raise KeyRefused(
+            f"An RSA modulus must be odd and of {MIN_RSA_BITS} to {MAX_RSA_BITS} bits."
+        )
     if exponent != RSA_EXPONENT:
         raise KeyRefused(f"An RSA exponent must be {RSA_EXPONENT}.")
     return rsa.RSAPublicNumbers(exponent, modulus).public_key()

@@ -232,6 +232,10 @@ class NotFound(ApiError):
     status, code, title = 404, "not_found", "Not found"
 
 
+class TooManyPasskeys(ApiError):
+    status, code, title = 409, "too_many_passkeys", "This account has as many passkeys as it may"
+
+
 class LastPasskey(ApiError):
     status, code, title = 409, "last_passkey", "The last passkey of an account cannot be removed"
 

@@ -5,6 +5,8 @@ the profiles were enforced is refused at sign-in and listed by `passkeys audit`.
 from __future__ import annotations
 
 import asyncio
+import os
+import uuid
 from typing import Any
 
 import cbor2
@@ -88,8 +90,13 @@ async def test_a_stored_small_order_key_cannot_sign_in(api: Api) -> None:
         "UPDATE passkeys SET public_key = :key",
         key=cbor2.dumps(_with(_ed25519(), x=IDENTITY)),
     )
+    # Username first: refused as any forgery is, so that it tells nothing of the account.
     options = await api.sign_in_options(username)
     forged = _forged_assertion(options, credential_id)
+    response = await api.post("/v1/authentication/verify", forged)
+    assert (response.status_code, problem_code(response)) == (400, "invalid_credential")
+    # Discoverable (no username asked about): the key's fault said plainly.
+    forged = _forged_assertion(await api.sign_in_options(), credential_id)
     response = await api.post("/v1/authentication/verify", forged)
     assert (response.status_code, problem_code(response)) == (403, "untrusted_public_key")
     assert await api.scalar("SELECT count(*) FROM sessions") == 1  # the sign-up's alone
@@ -118,3 +125,33 @@ async def test_passkeys_audit_lists_untrusted_keys(
     assert found.exit_code == 1
     assert bad in found.output
     assert good not in found.output
+
+
+async def test_rsa_keys_past_4096_bits_are_refused(api: Api) -> None:
+    """No authenticator makes them; a huge key only costs storage and cache memory."""
+    from tests.unit.test_cose import _rsa
+
+    response = await _register_with_key(api, cbor2.dumps(_rsa(8192)))
+    assert (response.status_code, problem_code(response)) == (400, "invalid_public_key")
+    await _nothing_written(api)
+
+
+async def test_an_account_holds_at_most_50_passkeys(api: Api) -> None:
+    from sqlmodel import select
+
+    from passkey_api.ceremonies.service import MAX_PASSKEYS_PER_USER
+    from passkey_api.models import Passkey
+
+    laptop = SoftAuthenticator()
+    assert (await api.sign_up(laptop)).status_code == 201
+    # The others written through the ORM, to reach the bound quickly.
+    async with api.resources.databases.session() as db:
+        first = (await db.exec(select(Passkey))).one()
+        for index in range(MAX_PASSKEYS_PER_USER - 1):
+            copy = first.model_dump()
+            copy.update(id=uuid.uuid4(), credential_id=os.urandom(16), name=f"key {index}")
+            db.add(Passkey(**copy))
+        await db.commit()
+    assert await api.scalar("SELECT count(*) FROM passkeys") == MAX_PASSKEYS_PER_USER
+    options = await api.post("/v1/me/passkeys/options", {})
+    assert (options.status_code, problem_code(options)) == (409, "too_many_passkeys")

@@ -272,3 +272,20 @@ async def test_u2f_only_user_can_step_up_with_presence(api: Api) -> None:
     options = (await api.post("/v1/session/reauthenticate/options", {"purpose": "sessions"})).json()
     verified = phone.get(options, origin=ORIGIN)
     assert (await api.post("/v1/session/reauthenticate/verify", verified)).status_code == 200
+
+
+async def test_step_up_is_never_weaker_than_sign_in(make_api) -> None:  # type: ignore[no-untyped-def]
+    """A passkey that never verified its user cannot step up without UV once the service
+    requires UV for sign-in."""
+    lenient = await make_api()
+    laptop, lazy = SoftAuthenticator(), SoftAuthenticator(user_verifying=False)
+    await lenient.sign_up(laptop)
+    assert (await lenient.add_passkey(lazy)).status_code == 201
+    strict = await make_api(user_verification="required")
+    strict.client.cookies.update(lenient.client.cookies)
+    await strict.age_sign_in()
+    options = await strict.post("/v1/session/reauthenticate/options", {"purpose": "recovery"})
+    assert options.json()["userVerification"] == "required"
+    credential = lazy.get(options.json(), origin=ORIGIN)
+    response = await strict.post("/v1/session/reauthenticate/verify", credential)
+    assert (response.status_code, problem_code(response)) == (400, "user_verification_required")

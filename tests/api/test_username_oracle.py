@@ -100,3 +100,74 @@ async def test_a_step_up_refuses_an_unknown_credential_as_a_bad_signature(api: A
     forged["id"] = forged["rawId"] = b64url(os.urandom(32))
     response = await api.post("/v1/session/reauthenticate/verify", forged)
     assert (response.status_code, response.json()["code"]) == (400, "invalid_credential")
+
+
+async def _listed_id(api: Api, username: str) -> str:
+    options = await api.sign_in_options(username)
+    return str(options["allowCredentials"][0]["id"])
+
+
+async def test_discoverable_sign_in_tells_no_decoy_from_a_real_credential(api: Api) -> None:
+    """The decoy of an unknown name, shown again in a discoverable sign-in, answers as a
+    real user's listed credential does (a bad signature), not as an unknown one."""
+    known = new_username()
+    assert (await api.sign_up(SoftAuthenticator(), known)).status_code == 201
+    mallory = SoftAuthenticator()
+    assert (await api.sign_up(mallory)).status_code == 201
+    api.client.cookies.clear()
+    answers = []
+    for name in (known, "nobody-" + known):
+        listed = await _listed_id(api, name)
+        options = await api.sign_in_options()
+        forged = mallory.get(options, origin=ORIGIN)
+        forged["id"] = forged["rawId"] = listed
+        response = await api.post("/v1/authentication/verify", forged)
+        body = response.json()
+        body.pop("instance", None)
+        answers.append((response.status_code, body))
+    assert answers[0] == answers[1]
+    assert answers[0][1]["code"] == "invalid_credential"
+
+
+async def test_a_decoy_id_cannot_be_registered(api: Api) -> None:
+    """A registration presenting a listed id answers 409 for a real credential and for a
+    decoy alike, and a decoy never becomes somebody's passkey."""
+    known = new_username()
+    assert (await api.sign_up(SoftAuthenticator(), known)).status_code == 201
+    api.client.cookies.clear()
+    answers = []
+    for name in (known, "nobody-" + known):
+        listed = b64url_decode(await _listed_id(api, name))
+        options = await api.post("/v1/registration/options", {"username": new_username()})
+        credential = SoftAuthenticator().create(options.json(), origin=ORIGIN, credential_id=listed)
+        response = await api.post("/v1/registration/verify", credential)
+        body = response.json()
+        body.pop("instance", None)
+        answers.append((response.status_code, body))
+    assert answers[0] == answers[1]
+    assert answers[0][1]["code"] == "credential_exists"
+    assert await api.scalar("SELECT count(*) FROM users") == 1
+
+
+async def test_a_pre_profile_key_tells_nothing_in_a_username_bound_sign_in(api: Api) -> None:
+    """A passkey whose stored key predates the key profiles answers a forged assertion
+    in a username-bound ceremony as any other account's would; a discoverable sign-in,
+    which names no username, says what is wrong with it."""
+    import cbor2
+
+    from tests.unit.test_cose import _p256, _with
+
+    known = new_username()
+    laptop = SoftAuthenticator()
+    assert (await api.sign_up(laptop, known)).status_code == 201
+    await api.execute(
+        "UPDATE passkeys SET public_key = :key", key=cbor2.dumps(_with(_p256(), alg=-8))
+    )
+    mallory = SoftAuthenticator()
+    assert (await api.sign_up(mallory)).status_code == 201
+    api.client.cookies.clear()
+    real = await _answer(api, known, mallory, _as_listed)
+    decoy = await _answer(api, "nobody-" + known, mallory, _as_listed)
+    assert real == decoy
+    response = await api.sign_in(laptop)
+    assert (response.status_code, response.json()["code"]) == (403, "untrusted_public_key")

@@ -53,20 +53,23 @@ def verify(
     client_data: ClientData,
     found: tuple[Passkey, User] | None,
     *,
+    decoy: bool = False,
     expected_user_id: str | None,
     require_uv: bool,
     require_uv_if_capable: bool = False,
 ) -> tuple[Passkey, User, Asserted]:
     """`found` is the stored passkey of the response's credential id and its user, None
     when there is none. `expected_user_id` is the account the ceremony was started for,
-    None when the authenticator chose it (discoverable sign-in).
+    None when the authenticator chose it (discoverable sign-in). `decoy`: the unknown
+    credential id is one this service listed for an unknown username (decoys.py), so it
+    must pass for a real one with a bad signature, in any ceremony.
     `require_uv_if_capable`: UV is demanded of a passkey that verified its user once (a
     step-up; see ceremonies/service.py reauthentication_options)."""
     response = credential.response
     auth_data = structures.authenticator_data(response.authenticatorData, registration=False)
     checks.flags_fit(auth_data, rp_id=settings.rp_id, require_uv=require_uv)
 
-    if found is None and expected_user_id is None:
+    if found is None and expected_user_id is None and not decoy:
         raise UnknownCredential(
             # What the SPA hands to PublicKeyCredential.signalUnknownCredential().
             signal_unknown_credential={"rpId": settings.rp_id, "credentialId": credential.id}
@@ -85,6 +88,10 @@ def verify(
         cose.load_stored(passkey.public_key)
     except cose.KeyRefused as exc:
         log.warning("passkey %s has a stored key outside the profiles: %s", passkey.id, exc)
+        if expected_user_id is not None:
+            # Said plainly only where no username was asked about (discoverable sign-in).
+            _signature_verifies(settings, credential, client_data, _STAND_IN_KEY, require_uv)
+            raise InvalidCredential() from None
         raise UntrustedPublicKey(
             "This passkey's key does not meet the service's key rules: sign in another way "
             "and remove it."

@@ -85,6 +85,7 @@ async def authentication_verify(
         resources.challenges,
         resources.settings,
         body,
+        secret_key=resources.secret_key,
         client=client_of(request, resources),
         now=datetime.now(UTC),
     )
@@ -128,6 +129,7 @@ async def registration_verify(
         resources.challenges,
         resources.settings,
         body,
+        secret_key=resources.secret_key,
         client=client_of(request, resources),
         now=datetime.now(UTC),
     )

@@ -10,8 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import hashlib
-import hmac
 import secrets
 import uuid
 from collections.abc import Awaitable, Callable
@@ -25,7 +23,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from passkey_api import base64url, metrics
 from passkey_api.audit import service as audit
-from passkey_api.ceremonies import assertion, attestation, checks, options, repository
+from passkey_api.ceremonies import assertion, attestation, checks, decoys, options, repository
 from passkey_api.ceremonies.schemas import (
     AddPasskeyOptionsRequest,
     AuthenticationOptionsRequest,
@@ -45,6 +43,7 @@ from passkey_api.errors import (
     CredentialExists,
     InvalidUsername,
     SignCountRegression,
+    TooManyPasskeys,
     UsernameTaken,
 )
 from passkey_api.models import AuditEvent, Passkey, Session, User
@@ -59,6 +58,9 @@ from passkey_api.users import repository as users
 
 CHALLENGE_BYTES = 32
 USER_HANDLE_BYTES = 32
+# Far more than anyone carries (phones, laptops, security keys and their spares); a bound
+# so that one account cannot grow the passkeys table and the key cache without limit.
+MAX_PASSKEYS_PER_USER = 50
 Ceremony = Literal["registration", "add_passkey", "authentication", "reauthentication"]
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -156,6 +158,7 @@ async def sign_up(
     settings: Settings,
     credential: RegistrationResponseJSON,
     *,
+    secret_key: bytes,
     client: ClientInfo,
     now: datetime,
 ) -> SignedIn:
@@ -166,6 +169,7 @@ async def sign_up(
     verified = attestation.verify(
         settings, credential, client_data, require_uv=pending.user_verification == "required"
     )
+    _refuse_decoy(secret_key, verified.credential_id)
     # A registration challenge always carries these (see registration_options).
     assert pending.username is not None
     assert pending.username_key is not None
@@ -264,7 +268,7 @@ async def authentication_options(
             # Unknown names get a stable, plausible credential so that the answer does not
             # tell whether the account exists, and a ceremony bound to no account, so that
             # verify refuses every credential exactly as it would for a real user's.
-            allow = [_decoy_descriptor(secret_key, username_key)]
+            allow = [decoys.descriptor(secret_key, username_key)]
             user_id = str(uuid.uuid4())
     challenge = await _begin(
         store,
@@ -291,6 +295,7 @@ async def sign_in(
     settings: Settings,
     credential: AuthenticationResponseJSON,
     *,
+    secret_key: bytes,
     client: ClientInfo,
     now: datetime,
 ) -> SignedIn:
@@ -307,7 +312,9 @@ async def sign_in(
                 found = await _find_passkey(db, settings, credential, client_data)
                 if found is not None:
                     user_id = found[1].id  # failures from here on show in its activity
-                passkey, user, asserted = _verify(settings, credential, client_data, pending, found)
+                passkey, user, asserted = _verify(
+                    settings, credential, client_data, pending, found, secret_key
+                )
                 if user.disabled_at is not None:
                     raise AccountDisabled()
                 await _record_use(db, passkey, asserted, now)
@@ -336,7 +343,9 @@ async def sign_in(
         _check_response(settings, credential, client_data)
         if found is not None:
             user_id = found[1].id
-        passkey, user, asserted = _verify(settings, credential, client_data, pending, found)
+        passkey, user, asserted = _verify(
+            settings, credential, client_data, pending, found, secret_key
+        )
         if user.disabled_at is not None:
             raise AccountDisabled()
         token, session = sessions.new(
@@ -378,6 +387,7 @@ async def add_passkey_options(
     user: User,
     request: AddPasskeyOptionsRequest,
 ) -> dict[str, Any]:
+    await _refuse_past_the_limit(db, user)
     challenge = await _begin(
         store,
         settings,
@@ -424,6 +434,7 @@ async def add_passkey(
     active: ActiveSession,
     credential: RegistrationResponseJSON,
     *,
+    secret_key: bytes,
     client: ClientInfo,
     now: datetime,
 ) -> AddedPasskey:
@@ -437,7 +448,9 @@ async def add_passkey(
     verified = attestation.verify(
         settings, credential, client_data, require_uv=pending.user_verification == "required"
     )
+    _refuse_decoy(secret_key, verified.credential_id)
     await _refuse_known_credential(db, verified.credential_id)
+    await _refuse_past_the_limit(db, user)
     passkey = _new_passkey(user, verified, now)
     try:
         await passkeys.add(db, passkey)
@@ -505,7 +518,12 @@ async def reauthentication_options(
     # U2F key never can: without this its owner could never step up, so could never add
     # the second passkey the service urges on them; for such a key a fresh
     # presence-checked assertion is the strongest proof there is.
-    user_verification = "required" if all(p.user_verified for p in own) else "preferred"
+    # Never weaker than sign-in: PASSKEY_USER_VERIFICATION=required holds here too.
+    user_verification = (
+        "required"
+        if settings.user_verification == "required" or all(p.user_verified for p in own)
+        else "preferred"
+    )
     challenge = await _begin(
         store,
         settings,
@@ -546,7 +564,7 @@ async def reauthenticate(
         if pending.session_id != str(active.session.id) or pending.purpose is None:
             raise CeremonyMismatch("This challenge was issued to another session.")
         found = await _find_passkey(db, settings, credential, client_data)
-        passkey, _, asserted = _verify(settings, credential, client_data, pending, found)
+        passkey, _, asserted = _verify(settings, credential, client_data, pending, found, None)
         await _record_use(db, passkey, asserted, now)
         token = await sessions.mark_reauthenticated(db, active.session, pending.purpose, now)
         await audit.record(
@@ -614,12 +632,18 @@ def _verify(
     client_data: checks.ClientData,
     pending: PendingCeremony,
     found: tuple[Passkey, User] | None,
+    secret_key: bytes | None,
 ) -> tuple[Passkey, User, assertion.Asserted]:
+    """`secret_key` to recognise a decoy among unknown credentials (decoys.py); None in a
+    ceremony bound to an account, where every unknown credential is refused alike."""
     return assertion.verify(
         settings,
         credential,
         client_data,
         found,
+        decoy=found is None
+        and secret_key is not None
+        and decoys.is_decoy(secret_key, credential.rawId),
         expected_user_id=pending.user_id,
         require_uv=pending.user_verification == "required",
         require_uv_if_capable=pending.ceremony == "reauthentication",
@@ -639,6 +663,19 @@ async def _record_use(
         now=now,
     ):
         raise SignCountRegression("A concurrent sign-in used a newer counter value.")
+
+
+async def _refuse_past_the_limit(db: AsyncSession, user: User) -> None:
+    if await passkeys.count_for_user(db, user.id) >= MAX_PASSKEYS_PER_USER:
+        raise TooManyPasskeys(
+            f"An account holds at most {MAX_PASSKEYS_PER_USER} passkeys: remove one first."
+        )
+
+
+def _refuse_decoy(secret_key: bytes, credential_id: bytes) -> None:
+    """A decoy id is refused as the registered credential it stands for (decoys.py)."""
+    if decoys.is_decoy(secret_key, credential_id):
+        raise CredentialExists()
 
 
 async def _refuse_known_credential(db: AsyncSession, credential_id: bytes) -> None:
@@ -714,21 +751,3 @@ async def _start_session(
     signals = await passkey_service.signals_for(db, settings.rp_id, user)
     await db.commit()
     return SignedIn(user=user, session=session, token=token, signals=signals)
-
-
-# Shapes real credentials come in: (id length, transports) of platform passkeys, security
-# keys and phones. A decoy picks one by the username, so it looks like some real account.
-_DECOY_SHAPES: tuple[tuple[int, list[str]], ...] = (
-    (16, ["hybrid", "internal"]),
-    (20, ["internal"]),
-    (32, ["hybrid", "internal"]),
-    (64, ["nfc", "usb"]),
-    (48, ["usb"]),
-)
-
-
-def _decoy_descriptor(secret_key: bytes, username_key: str) -> options.Descriptor:
-    seed = username_key.encode("utf-8", "surrogatepass")
-    digest = hmac.new(secret_key, b"decoy:" + seed, hashlib.sha512).digest()
-    length, transports = _DECOY_SHAPES[digest[0] % len(_DECOY_SHAPES)]
-    return digest[1 : 1 + length], list(transports)

@@ -39,6 +39,11 @@ async def credential_ids_of(db: AsyncSession, user_id: uuid.UUID) -> list[bytes]
     return list(result.all())
 
 
+async def count_for_user(db: AsyncSession, user_id: uuid.UUID) -> int:
+    result = await db.exec(select(func.count()).where(Passkey.user_id == user_id))
+    return int(result.one())
+
+
 async def has_any(db: AsyncSession, user_id: uuid.UUID) -> bool:
     result = await db.exec(select(Passkey.id).where(Passkey.user_id == user_id).limit(1))
     return result.first() is not None

@@ -61,7 +61,7 @@ async def list_passkeys(active: CurrentSession, db: DbDep, settings: SettingsDep
     response_model=None,
     responses={
         200: {"model": CreationOptionsJSON},
-        **problem_responses(*_SUDO, errors.ChallengeStoreUnavailable),
+        **problem_responses(*_SUDO, errors.ChallengeStoreUnavailable, errors.TooManyPasskeys),
     },
 )
 async def add_passkey_options(
@@ -81,7 +81,7 @@ async def add_passkey_options(
 @router.post(
     "/verify",
     status_code=status.HTTP_201_CREATED,
-    responses=problem_responses(*_SUDO, *errors.ATTESTATION_ERRORS),
+    responses=problem_responses(*_SUDO, *errors.ATTESTATION_ERRORS, errors.TooManyPasskeys),
 )
 async def add_passkey_verify(
     body: RegistrationResponseJSON,
@@ -97,7 +97,14 @@ async def add_passkey_verify(
     (a new cookie, or `recovered.session_token` for a bearer client) and `recovered`
     lists the account's other sessions for review."""
     added = await ceremonies.add_passkey(
-        db, store, resources.settings, active, body, client=client, now=datetime.now(UTC)
+        db,
+        store,
+        resources.settings,
+        active,
+        body,
+        secret_key=resources.secret_key,
+        client=client,
+        now=datetime.now(UTC),
     )
     recovered = None
     if added.recovered is not None:

@@ -2654,6 +2654,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Problem codes: `too_many_passkeys` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Problem codes: `validation_error`, `invalid_base64url` (and `malformed_json` with 400) */
             422: {
                 headers: {
@@ -2732,7 +2741,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Problem codes: `credential_exists` */
+            /** @description Problem codes: `credential_exists`, `too_many_passkeys` */
             409: {
                 headers: {
                     [name: string]: unknown;
