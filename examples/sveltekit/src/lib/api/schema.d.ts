@@ -412,7 +412,8 @@ export interface paths {
         /**
          * Request Recovery Email
          * @description Mail a one-time recovery link (valid PASSKEY_RECOVERY_LINK_LIFETIME) to the address,
-         *     if it recovers an account. The answer is the same either way.
+         *     if it recovers an account. The answer is the same either way, and comes before any
+         *     message is made.
          */
         post: operations["request_recovery_email_v1_recovery_email_post"];
         delete?: never;
@@ -478,7 +479,8 @@ export interface paths {
         /**
          * Set Recovery Email
          * @description Mail a verification link to a new recovery address; it becomes the recovery
-         *     address when the link is followed (POST /v1/me/email/verify), signed in.
+         *     address when the link is followed (POST /v1/me/email/verify), signed in. Counted per
+         *     client IP, per account and per address (PASSKEY_RATE_LIMIT_MAIL_*).
          */
         put: operations["set_recovery_email_v1_me_email_put"];
         post?: never;
@@ -2969,6 +2971,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Problem codes: `mail_queue_full` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     request_recovery_email_v1_recovery_email_post: {
@@ -3013,6 +3024,15 @@ export interface operations {
             };
             /** @description Problem codes: `rate_limited` */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `mail_queue_full` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3076,6 +3096,15 @@ export interface operations {
             };
             /** @description Problem codes: `rate_limited` */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `mail_queue_full` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3170,6 +3199,15 @@ export interface operations {
             };
             /** @description Problem codes: `rate_limited` */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `mail_queue_full` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3293,6 +3331,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Problem codes: `mail_queue_full` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     remove_recovery_email_v1_me_email_delete: {
@@ -3331,6 +3378,15 @@ export interface operations {
             };
             /** @description Problem codes: `rate_limited` */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `mail_queue_full` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3409,6 +3465,15 @@ export interface operations {
             };
             /** @description Problem codes: `rate_limited` */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `mail_queue_full` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
