@@ -216,6 +216,9 @@ class Settings(BaseSettings):
     # STARTTLS before authenticating (required unless the relay is on localhost).
     smtp_starttls: bool = True
     smtp_timeout: timedelta = timedelta(seconds=10)
+    # At most this many messages wait in the outbox (or are being sent); a request that would
+    # mail someone beyond it answers 503 `mail_queue_full` before it changes anything.
+    mail_queue_size: int = Field(default=1000, ge=1, le=100_000)
 
     demo_page: bool = True
     # json: one JSON object per line, for log pipelines; text: for a terminal.
@@ -236,6 +239,12 @@ class Settings(BaseSettings):
     # recovery address (whatever the IP, so that nobody can flood a mailbox).
     rate_limit_recovery_ip: str = "60/hour"
     rate_limit_recovery_account: str = "10/hour"
+    # Every request that mails an address the client names (a recovery link, a new
+    # address's verification link), on whichever route: per client IP, per signed-in
+    # account, and per recipient address whatever the client, so nobody floods a mailbox.
+    rate_limit_mail_ip: str = "30/hour"
+    rate_limit_mail_account: str = "10/hour"
+    rate_limit_mail_address: str = "5/hour"
     max_body_bytes: int = Field(default=65_536, ge=1024, le=10_485_760)
     # Reverse proxies whose X-Forwarded-For is believed (IPs or CIDRs); none by default,
     # so a client cannot choose the IP it is rate-limited and audited under.
@@ -329,6 +338,9 @@ class Settings(BaseSettings):
         "rate_limit_session",
         "rate_limit_recovery_ip",
         "rate_limit_recovery_account",
+        "rate_limit_mail_ip",
+        "rate_limit_mail_account",
+        "rate_limit_mail_address",
     )
     @classmethod
     def _rates_parse(cls, value: str) -> str:

@@ -413,6 +413,14 @@ class DatabaseUnavailable(ApiError):
     retry_after = 5
 
 
+class MailQueueFull(ApiError):
+    """The outbox is at PASSKEY_MAIL_QUEUE_SIZE: a request that would mail someone is
+    refused before it changes anything, rather than its message dropped (mail.py)."""
+
+    status, code, title = 503, "mail_queue_full", "Too much mail is waiting to be sent"
+    retry_after = 30
+
+
 # What a route behind require_reauthentication() can answer.
 STEP_UP_ERRORS: tuple[type[ApiError], ...] = (
     ReauthenticationRequired,

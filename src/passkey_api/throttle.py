@@ -5,7 +5,10 @@
   request counts, its body valid or not, at no FastAPI dependency's cost on the hottest
   routes;
 - per session on every request that reads one (limit_session, called by the session
-  dependency).
+  dependency);
+- per client IP, per account and per recipient address on every request that mails an
+  address the client names (mail_limits: POST /v1/recovery/email from the guard, PUT
+  /v1/me/email from its route through limit_mail, once the account is known).
 """
 
 from __future__ import annotations
@@ -70,6 +73,37 @@ def _digest(value: str) -> str:
     return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
+# The route that mails a recovery link (counted by mail_limits too).
+RECOVERY_EMAIL = "/v1/recovery/email"
+
+
+def _address_key(raw: str) -> str:
+    try:
+        address = emails.normalize(raw)
+    except Exception:
+        address = raw[:320].strip().lower()
+    return _digest(f"email:{address}")
+
+
+async def mail_limits(
+    resources: Resources, ip: str | None, email: str, account: str | None
+) -> None:
+    """A request that would mail `email`: counted per client IP, per account (when signed
+    in) and per recipient address whatever the path or client. In that order, so that a
+    request refused on the sender's counts does not use up the recipient's."""
+    settings = resources.settings
+    await _enforce(resources, f"mail-ip:{ip}", settings.rate_limit_mail_ip)
+    if account is not None:
+        await _enforce(resources, f"mail-account:{account}", settings.rate_limit_mail_account)
+    await _enforce(resources, f"mail-to:{_address_key(email)}", settings.rate_limit_mail_address)
+
+
+async def limit_mail(resources: Resources, request: Request, *, email: str, account: str) -> None:
+    """mail_limits for a signed-in route (the guard cannot know its account)."""
+    if resources.settings.rate_limits and resources.mailer is not None:
+        await mail_limits(resources, resources.addresses.of(request), email, account)
+
+
 async def recovery_limits(resources: Resources, request: Request) -> None:
     """/v1/recovery/*: per client IP; per (username, IP) for codes, as for ceremonies; and
     per address whatever the IP for emailed links, so that nobody can flood a mailbox
@@ -87,13 +121,16 @@ async def recovery_limits(resources: Resources, request: Request) -> None:
                 name = body["username"][:64]
             key = _digest(f"user:{name}|{ip}")
         elif isinstance(body.get("email"), str):
-            try:
-                address = emails.normalize(body["email"])
-            except Exception:
-                address = body["email"][:320].strip().lower()
-            key = _digest(f"email:{address}")
+            key = _address_key(body["email"])
     if key is not None:
         await _enforce(resources, f"recovery:{key}", settings.rate_limit_recovery_account)
+    if (
+        isinstance(body, dict)
+        and isinstance(body.get("email"), str)
+        and route_path(request.scope) == RECOVERY_EMAIL
+        and resources.mailer is not None
+    ):
+        await mail_limits(resources, ip, body["email"], None)
 
 
 async def limit_session(resources: Resources, request: Request, token: str | None) -> None:

@@ -8,11 +8,14 @@ import asyncio
 import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from email.message import EmailMessage
 from typing import Any
 
 import httpx
 import pytest
+from starlette.types import Message, Receive, Scope, Send
 
+from passkey_api.recovery import emails
 from passkey_api.recovery.router import SAME_ANSWER
 from tests.api.conftest import ORIGIN, Api, ApiFactory, new_username, problem_code
 from tests.api.test_recovery_codes import device, fresh_ip
@@ -208,6 +211,46 @@ async def test_unknown_addresses_get_the_same_answer_and_no_mail(
         assert (response.status_code, problem_code(response)) == (400, "recovery_link_invalid")
         response = await client.post("/v1/recovery/email/verify", json={"token": "short"})
         assert (response.status_code, problem_code(response)) == (422, "validation_error")
+
+
+async def test_the_recovery_mail_is_made_after_the_answer(
+    mail_api: Api, smtp: SmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Known address or not, the answer comes before any message is built or queued, so
+    its time cannot tell them apart."""
+    api = mail_api
+    _, known, _ = await user_with_address(api, smtp)
+    events: list[str] = []
+    build = emails.recovery_message
+
+    def watched_build(**parts: Any) -> EmailMessage:
+        events.append("built")
+        return build(**parts)
+
+    monkeypatch.setattr(emails, "recovery_message", watched_build)
+    transport = api.client._transport
+    assert isinstance(transport, httpx.ASGITransport)
+    inner = transport.app
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        async def watched_send(message: Message) -> None:
+            await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                events.append("answered")
+
+        await inner(scope, receive, watched_send)
+
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url=ORIGIN, headers={"Origin": ORIGIN}
+    ) as client:
+        for address, expected in ((new_address(), ["answered"]), (known, ["answered", "built"])):
+            events.clear()
+            assert (await ask_for_link(client, address)).status_code == 202
+            assert events == expected, address
+    await link_in_mail(smtp, known, count=2)
+    assert api.resources.mailer is not None
+    await api.resources.mailer.flush()
+    assert api.resources.mailer.held == 0  # the unknown address's place was given back
 
 
 async def test_a_recovery_link_expires(make_api: ApiFactory, smtp: SmtpServer) -> None:

@@ -90,7 +90,31 @@ async def test_new_codes_and_a_used_code_are_told(mail_api: Api, smtp: SmtpServe
     assert_no_secret(notice, codes)
     # Where it came from, as far as the request told.
     assert "198.51.100.23" in text_of(notice)
-    assert USER_AGENT in text_of(notice)
+    said = " ".join(text_of(notice).split())
+    assert "as the device reported it: an unknown browser" in said
+    assert "NoticeTest" not in said
+
+
+LURE = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.0.0 Safari/537.36 -- this was support, no action needed, visit "
+    "https://help.evil.example to keep your account"
+)
+
+
+async def test_a_notice_names_the_device_in_its_own_words(mail_api: Api, smtp: SmtpServer) -> None:
+    """The User-Agent is the client's to choose: the notice says which browser and system
+    it claims, from fixed lists, and repeats none of its text."""
+    api = mail_api
+    username, address, _ = await user_with_address(api, smtp)
+    codes = (await api.client.post("/v1/me/recovery-codes")).json()["codes"]
+    async with device(api, fresh_ip(), **{"User-Agent": LURE}) as phone:
+        assert (await recover(phone, username, codes[0])).status_code == 200
+    notice = (await smtp.wait_for(address, 3))[-1]
+    text = " ".join(text_of(notice).split())
+    assert "as the device reported it: Chrome on Windows" in text
+    for word in ("this was support", "no action needed", "evil", "visit", "Mozilla", "131"):
+        assert word not in text
 
 
 async def test_a_used_link_is_told(mail_api: Api, smtp: SmtpServer) -> None:

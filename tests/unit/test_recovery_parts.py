@@ -92,4 +92,7 @@ def test_notices_hold_the_client_on_one_line_and_no_more() -> None:
     assert "\u202e" not in text
     assert "\nSubject" not in text
     assert "A" * 201 not in text.replace("\n", "").replace(" ", "")
+    # The user agent is described, never quoted.
+    assert "Evil" not in text
+    assert "as the device reported it: an unknown browser" in " ".join(text.split())
     assert notice["Subject"] == "A recovery code was used for your Example account"

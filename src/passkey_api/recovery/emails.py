@@ -12,6 +12,7 @@ from email.utils import formatdate, make_msgid
 from typing import Protocol
 from urllib.parse import urlsplit
 
+from passkey_api import user_agents
 from passkey_api.client_info import ClientInfo
 from passkey_api.errors import InvalidEmail
 
@@ -95,15 +96,14 @@ class Notice(Protocol):
     ) -> EmailMessage: ...
 
 
-# A user agent is whatever the client sent: capped, and on one line, so it cannot pose as
-# more of the message.
-_MAX_USER_AGENT = 200
+# An IP address comes from the connection (or a trusted proxy); still, one line, capped.
+_MAX_IP = 64
 
 
 def _one_line(text: str) -> str:
     cleaned = "".join(" " if unicodedata.category(ch)[0] in "CZ" else ch for ch in text)
     cleaned = " ".join(cleaned.split())
-    return cleaned[:_MAX_USER_AGENT] + ("..." if len(cleaned) > _MAX_USER_AGENT else "")
+    return cleaned[:_MAX_IP] + ("..." if len(cleaned) > _MAX_IP else "")
 
 
 def _notice(
@@ -119,8 +119,11 @@ def _notice(
     lines = [happened, "", f"When: {when.astimezone(UTC):%Y-%m-%d %H:%M} UTC"]
     if client.ip:
         lines.append(f"IP address: {_one_line(client.ip)}")
-    if client.user_agent:
-        lines.append(f"Browser or app: {_one_line(client.user_agent)}")
+    # The User-Agent is the client's to choose: told in our words from fixed lists (a
+    # browser, a system), never quoted, and marked as the device's own claim.
+    lines.append(
+        f"Browser and system, as the device reported it: {user_agents.describe(client.user_agent)}"
+    )
     lines += [
         "",
         "If this was you, there is nothing to do.",

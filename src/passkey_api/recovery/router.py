@@ -6,9 +6,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Response, status
+from fastapi import APIRouter, BackgroundTasks, Depends, Header, Request, Response, status
 
-from passkey_api import errors
+from passkey_api import errors, throttle
 from passkey_api.openapi import problem_responses
 from passkey_api.recovery import service
 from passkey_api.recovery.schemas import (
@@ -77,7 +77,9 @@ def _signed_in(
 
 @router.post(
     "/verify",
-    responses=problem_responses(errors.RecoveryFailed, errors.InvalidUsername),
+    responses=problem_responses(
+        errors.RecoveryFailed, errors.InvalidUsername, errors.MailQueueFull
+    ),
 )
 async def recover_with_code(
     body: RecoveryCodeRequest,
@@ -106,14 +108,21 @@ async def recover_with_code(
 @router.post(
     "/email",
     status_code=status.HTTP_202_ACCEPTED,
-    responses=problem_responses(errors.EmailRecoveryDisabled, errors.InvalidEmail),
+    responses=problem_responses(
+        errors.EmailRecoveryDisabled, errors.InvalidEmail, errors.MailQueueFull
+    ),
 )
 async def request_recovery_email(
-    body: RecoveryEmailRequest, db: DbDep, resources: ResourcesDep, client: Client
+    body: RecoveryEmailRequest,
+    db: DbDep,
+    resources: ResourcesDep,
+    client: Client,
+    background: BackgroundTasks,
 ) -> RecoveryEmailAccepted:
     """Mail a one-time recovery link (valid PASSKEY_RECOVERY_LINK_LIFETIME) to the address,
-    if it recovers an account. The answer is the same either way."""
-    await service.send_recovery_link(
+    if it recovers an account. The answer is the same either way, and comes before any
+    message is made."""
+    after_answer = await service.send_recovery_link(
         db,
         resources.links,
         resources.mailer,
@@ -122,12 +131,15 @@ async def request_recovery_email(
         client=client,
         now=datetime.now(UTC),
     )
+    background.add_task(after_answer)
     return RecoveryEmailAccepted(detail=SAME_ANSWER)
 
 
 @router.post(
     "/email/verify",
-    responses=problem_responses(errors.EmailRecoveryDisabled, errors.RecoveryLinkInvalid),
+    responses=problem_responses(
+        errors.EmailRecoveryDisabled, errors.RecoveryLinkInvalid, errors.MailQueueFull
+    ),
 )
 async def recover_with_link(
     body: RecoveryLinkRequest,
@@ -163,7 +175,7 @@ async def recovery_codes_status(active: CurrentSession, db: DbDep) -> RecoveryCo
 @me_router.post(
     "/recovery-codes",
     status_code=status.HTTP_201_CREATED,
-    responses=problem_responses(errors.ReauthenticationRequired),
+    responses=problem_responses(errors.ReauthenticationRequired, errors.MailQueueFull),
 )
 async def generate_recovery_codes(
     active: ManageRecovery, db: DbDep, resources: ResourcesDep, client: Client
@@ -191,14 +203,24 @@ async def get_recovery_email(active: CurrentSession) -> EmailOut:
     "/email",
     status_code=status.HTTP_202_ACCEPTED,
     responses=problem_responses(
-        errors.ReauthenticationRequired, errors.EmailRecoveryDisabled, errors.InvalidEmail
+        errors.ReauthenticationRequired,
+        errors.EmailRecoveryDisabled,
+        errors.InvalidEmail,
+        errors.MailQueueFull,
     ),
 )
 async def set_recovery_email(
-    body: SetEmail, active: ManageRecovery, db: DbDep, resources: ResourcesDep, client: Client
+    body: SetEmail,
+    active: ManageRecovery,
+    db: DbDep,
+    resources: ResourcesDep,
+    client: Client,
+    request: Request,
 ) -> EmailVerificationSent:
     """Mail a verification link to a new recovery address; it becomes the recovery
-    address when the link is followed (POST /v1/me/email/verify), signed in."""
+    address when the link is followed (POST /v1/me/email/verify), signed in. Counted per
+    client IP, per account and per address (PASSKEY_RATE_LIMIT_MAIL_*)."""
+    await throttle.limit_mail(resources, request, email=body.email, account=str(active.user.id))
     now = datetime.now(UTC)
     address = await service.start_email_change(
         db,
@@ -217,7 +239,9 @@ async def set_recovery_email(
 
 @me_router.post(
     "/email/verify",
-    responses=problem_responses(errors.RecoveryLinkInvalid, errors.EmailTaken),
+    responses=problem_responses(
+        errors.RecoveryLinkInvalid, errors.EmailTaken, errors.MailQueueFull
+    ),
 )
 async def verify_recovery_email(
     body: RecoveryLinkRequest,
@@ -243,7 +267,7 @@ async def verify_recovery_email(
 @me_router.delete(
     "/email",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=problem_responses(errors.ReauthenticationRequired),
+    responses=problem_responses(errors.ReauthenticationRequired, errors.MailQueueFull),
 )
 async def remove_recovery_email(
     active: ManageRecovery, db: DbDep, resources: ResourcesDep, client: Client

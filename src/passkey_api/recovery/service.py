@@ -11,12 +11,18 @@ address changed or removed, new codes made) at their verified recovery address, 
 there is one and mail is configured: a notice without codes or links, posted after the
 commit like every message here, so it changes neither the answer nor its timing and a
 mail failure fails nothing.
+
+Every unit of work that may send a message takes its place in the outbox first (`_place`,
+mail.py), before it changes anything: a full outbox refuses the request whole, and a
+message, notice or link, is never dropped for want of room.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import uuid
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -35,7 +41,7 @@ from passkey_api.errors import (
     RecoveryFailed,
     RecoveryLinkInvalid,
 )
-from passkey_api.mail import Outbox
+from passkey_api.mail import Outbox, Place
 from passkey_api.models import Session, User
 from passkey_api.recovery import codes, emails, repository
 from passkey_api.sessions import service as sessions
@@ -76,21 +82,23 @@ async def generate_codes(
     now: datetime,
 ) -> list[str]:
     """A new set of codes, returned this once; the previous set stops working."""
-    new = codes.new_codes()
-    await repository.replace(db, user.id, [codes.digest(secret_key, user.id, c) for c in new], now)
-    await audit.record(
-        db, "recovery_codes_generated", user_id=user.id, client=client, now=now, count=len(new)
-    )
-    await db.commit()
-    _notify(
-        outbox,
-        settings,
-        user.email,
-        user.email_verified_at,
-        emails.codes_generated_notice,
-        client=client,
-        now=now,
-    )
+    with _place(outbox, settings, needed=_notified(user.email, user.email_verified_at)) as place:
+        new = codes.new_codes()
+        digests = [codes.digest(secret_key, user.id, c) for c in new]
+        await repository.replace(db, user.id, digests, now)
+        await audit.record(
+            db, "recovery_codes_generated", user_id=user.id, client=client, now=now, count=len(new)
+        )
+        await db.commit()
+        _notify(
+            place,
+            settings,
+            user.email,
+            user.email_verified_at,
+            emails.codes_generated_notice,
+            client=client,
+            now=now,
+        )
     return new
 
 
@@ -112,46 +120,49 @@ async def redeem_code(
 ) -> Started:
     """Use one recovery code: a restricted session, or `recovery_failed` whether the user
     is unknown (or disabled), the code wrong or already used."""
-    user: User | None
-    try:
-        user = await users.get_by_username_key(db, names.normalize(username)[1])
-    except ApiError:
-        user = None  # an impossible name is an unknown one
-    usable = user is not None and user.disabled_at is None
-    # The same HMAC and the same UPDATE for everyone; a random id matches no row.
-    subject = user.id if user is not None and usable else uuid.uuid4()
-    consumed = await repository.consume(db, subject, codes.digest(secret_key, subject, code), now)
-    if user is None or not consumed:
-        await audit.record_failure(
+    # A place for the owner's notice whoever asks: a full outbox answers alike for all.
+    with _place(outbox, settings) as place:
+        user: User | None
+        try:
+            user = await users.get_by_username_key(db, names.normalize(username)[1])
+        except ApiError:
+            user = None  # an impossible name is an unknown one
+        usable = user is not None and user.disabled_at is None
+        # The same HMAC and the same UPDATE for everyone; a random id matches no row.
+        subject = user.id if user is not None and usable else uuid.uuid4()
+        digest = codes.digest(secret_key, subject, code)
+        consumed = await repository.consume(db, subject, digest, now)
+        if user is None or not consumed:
+            await audit.record_failure(
+                db,
+                "recovery_code_used",
+                user_id=user.id if user is not None else None,
+                client=client,
+                now=now,
+                code=RecoveryFailed.code,
+            )
+            raise RecoveryFailed()
+        started = await _start(db, settings, user, "recovery_code", client=client, now=now)
+        remaining, _, _ = await repository.status(db, user.id)
+        await audit.record(
             db,
             "recovery_code_used",
-            user_id=user.id if user is not None else None,
+            user_id=user.id,
             client=client,
             now=now,
-            code=RecoveryFailed.code,
+            session=str(started.session.id),
+            remaining=remaining,
         )
-        raise RecoveryFailed()
-    started = await _start(db, settings, user, "recovery_code", client=client, now=now)
-    remaining, _, _ = await repository.status(db, user.id)
-    await audit.record(
-        db,
-        "recovery_code_used",
-        user_id=user.id,
-        client=client,
-        now=now,
-        session=str(started.session.id),
-        remaining=remaining,
-    )
-    await db.commit()
-    _notify(
-        outbox,
-        settings,
-        user.email,
-        user.email_verified_at,
-        emails.code_used_notice,
-        client=client,
-        now=now,
-    )
+        await db.commit()
+        _notify(
+            place,
+            settings,
+            user.email,
+            user.email_verified_at,
+            emails.code_used_notice,
+            client=client,
+            now=now,
+        )
     return started
 
 
@@ -169,6 +180,10 @@ def _enabled(settings: Settings, outbox: Outbox | None) -> Outbox:
     return outbox
 
 
+# What send_recovery_link leaves for after the answer.
+AfterAnswer = Callable[[], Awaitable[None]]
+
+
 async def send_recovery_link(
     db: AsyncSession,
     links: ChallengeStore,
@@ -178,47 +193,60 @@ async def send_recovery_link(
     email: str,
     client: ClientInfo,
     now: datetime,
-) -> None:
+) -> AfterAnswer:
     """Mail a one-time recovery link if the address recovers an account. Known or not,
-    the same work happens here (a lookup, a stored token, an audit row); only the
-    sending differs, and that happens after the answer (mail.py)."""
+    the same work happens here (a place in the outbox, a lookup, a stored token, an audit
+    row); building and posting the message, or giving the place back, is what the caller
+    runs after the answer, so the answer's time tells nothing either."""
     outbox = _enabled(settings, outbox)
     address = emails.normalize(email)
-    user = await users.get_by_email(db, address)
-    target = user if user is not None and user.disabled_at is None else None
-    token = tokens.new_token()
-    # An unknown address gets a token bound to no account: stored alike, opening nothing.
-    await links.put(
-        _link_key(token),
-        {
-            "purpose": RECOVER,
-            "user_id": str(target.id) if target is not None else None,
-            "email": address,
-        },
-        settings.recovery_link_lifetime,
-    )
-    await audit.record(
-        db,
-        "recovery_email_requested",
-        user_id=target.id if target is not None else None,
-        client=client,
-        now=now,
-        success=target is not None,
-        code=None if target is not None else "unknown_address",
-    )
-    await db.commit()
-    if target is not None:
-        assert settings.recovery_url is not None
-        assert settings.smtp_from is not None
-        outbox.post(
-            emails.recovery_message(
-                sender=settings.smtp_from,
-                to=address,
-                rp_name=settings.rp_name,
-                url=emails.link(settings.recovery_url, token),
-                lifetime=settings.recovery_link_lifetime,
-            )
+    place = outbox.reserve()
+    try:
+        user = await users.get_by_email(db, address)
+        target = user if user is not None and user.disabled_at is None else None
+        token = tokens.new_token()
+        # An unknown address gets a token bound to no account: stored alike, opening nothing.
+        await links.put(
+            _link_key(token),
+            {
+                "purpose": RECOVER,
+                "user_id": str(target.id) if target is not None else None,
+                "email": address,
+            },
+            settings.recovery_link_lifetime,
         )
+        await audit.record(
+            db,
+            "recovery_email_requested",
+            user_id=target.id if target is not None else None,
+            client=client,
+            now=now,
+            success=target is not None,
+            code=None if target is not None else "unknown_address",
+        )
+        await db.commit()
+    except BaseException:
+        place.release()
+        raise
+
+    async def after_answer() -> None:
+        try:
+            if target is not None:
+                assert settings.recovery_url is not None
+                assert settings.smtp_from is not None
+                place.post(
+                    emails.recovery_message(
+                        sender=settings.smtp_from,
+                        to=address,
+                        rp_name=settings.rp_name,
+                        url=emails.link(settings.recovery_url, token),
+                        lifetime=settings.recovery_link_lifetime,
+                    )
+                )
+        finally:
+            place.release()
+
+    return after_answer
 
 
 async def redeem_link(
@@ -235,44 +263,46 @@ async def redeem_link(
     unknown, used or expired link, or one whose address no longer recovers the account."""
     if not settings.email_recovery:
         raise EmailRecoveryDisabled()
-    state = await links.take(_link_key(token))
-    user_id = state.get("user_id") if state is not None else None
-    user = await users.get(db, uuid.UUID(user_id)) if isinstance(user_id, str) else None
-    if (
-        state is None
-        or state.get("purpose") != RECOVER
-        or user is None
-        or user.disabled_at is not None
-        or user.email != state.get("email")
-    ):
-        await audit.record_failure(
+    # Before the link is taken: a full outbox must not cost the owner their link.
+    with _place(outbox, settings) as place:
+        state = await links.take(_link_key(token))
+        user_id = state.get("user_id") if state is not None else None
+        user = await users.get(db, uuid.UUID(user_id)) if isinstance(user_id, str) else None
+        if (
+            state is None
+            or state.get("purpose") != RECOVER
+            or user is None
+            or user.disabled_at is not None
+            or user.email != state.get("email")
+        ):
+            await audit.record_failure(
+                db,
+                "recovery_link_used",
+                user_id=user.id if user is not None else None,
+                client=client,
+                now=now,
+                code=RecoveryLinkInvalid.code,
+            )
+            raise RecoveryLinkInvalid()
+        started = await _start(db, settings, user, "recovery_email", client=client, now=now)
+        await audit.record(
             db,
             "recovery_link_used",
-            user_id=user.id if user is not None else None,
+            user_id=user.id,
             client=client,
             now=now,
-            code=RecoveryLinkInvalid.code,
+            session=str(started.session.id),
         )
-        raise RecoveryLinkInvalid()
-    started = await _start(db, settings, user, "recovery_email", client=client, now=now)
-    await audit.record(
-        db,
-        "recovery_link_used",
-        user_id=user.id,
-        client=client,
-        now=now,
-        session=str(started.session.id),
-    )
-    await db.commit()
-    _notify(
-        outbox,
-        settings,
-        user.email,
-        user.email_verified_at,
-        emails.link_used_notice,
-        client=client,
-        now=now,
-    )
+        await db.commit()
+        _notify(
+            place,
+            settings,
+            user.email,
+            user.email_verified_at,
+            emails.link_used_notice,
+            client=client,
+            now=now,
+        )
     return started
 
 
@@ -293,26 +323,29 @@ async def start_email_change(
     """Mail a verification link to a new recovery address; it is set when followed."""
     outbox = _enabled(settings, outbox)
     address = emails.normalize(email)
-    token = tokens.new_token()
-    await links.put(
-        _link_key(token),
-        {"purpose": VERIFY_EMAIL, "user_id": str(user.id), "email": address},
-        settings.recovery_link_lifetime,
-    )
-    await audit.record(
-        db, "email_verification_sent", user_id=user.id, client=client, now=now, email=address
-    )
-    await db.commit()
-    assert settings.smtp_from is not None
-    outbox.post(
-        emails.verification_message(
-            sender=settings.smtp_from,
-            to=address,
-            rp_name=settings.rp_name,
-            url=emails.link(settings.email_verification_url or settings.recovery_url or "", token),
-            lifetime=settings.recovery_link_lifetime,
+    with _place(outbox, settings) as place:
+        assert place is not None
+        token = tokens.new_token()
+        await links.put(
+            _link_key(token),
+            {"purpose": VERIFY_EMAIL, "user_id": str(user.id), "email": address},
+            settings.recovery_link_lifetime,
         )
-    )
+        await audit.record(
+            db, "email_verification_sent", user_id=user.id, client=client, now=now, email=address
+        )
+        await db.commit()
+        assert settings.smtp_from is not None
+        base = settings.email_verification_url or settings.recovery_url or ""
+        place.post(
+            emails.verification_message(
+                sender=settings.smtp_from,
+                to=address,
+                rp_name=settings.rp_name,
+                url=emails.link(base, token),
+                lifetime=settings.recovery_link_lifetime,
+            )
+        )
     return address
 
 
@@ -328,38 +361,39 @@ async def confirm_email(
     now: datetime,
 ) -> User:
     """Follow a verification link, signed in as the user it was sent for."""
-    state = await links.take(_link_key(token))
-    if (
-        state is None
-        or state.get("purpose") != VERIFY_EMAIL
-        or state.get("user_id") != str(user.id)
-    ):
-        raise RecoveryLinkInvalid()
-    address = str(state["email"])
     old_address, old_verified_at = user.email, user.email_verified_at
-    owner = await users.get_by_email(db, address)
-    if owner is not None and owner.id != user.id:
-        raise EmailTaken()
-    try:
-        await users.set_email(db, user.id, address, now)
-        await audit.record(
-            db, "email_verified", user_id=user.id, client=client, now=now, email=address
-        )
-        await db.commit()
-    except IntegrityError:
-        await db.rollback()
-        raise EmailTaken() from None  # another account verified it in the meantime
-    user.email, user.email_verified_at = address, now
-    if old_address != address:  # the old mailbox hears of it, not the new one
-        _notify(
-            outbox,
-            settings,
-            old_address,
-            old_verified_at,
-            emails.address_changed_notice,
-            client=client,
-            now=now,
-        )
+    with _place(outbox, settings, needed=_notified(old_address, old_verified_at)) as place:
+        state = await links.take(_link_key(token))
+        if (
+            state is None
+            or state.get("purpose") != VERIFY_EMAIL
+            or state.get("user_id") != str(user.id)
+        ):
+            raise RecoveryLinkInvalid()
+        address = str(state["email"])
+        owner = await users.get_by_email(db, address)
+        if owner is not None and owner.id != user.id:
+            raise EmailTaken()
+        try:
+            await users.set_email(db, user.id, address, now)
+            await audit.record(
+                db, "email_verified", user_id=user.id, client=client, now=now, email=address
+            )
+            await db.commit()
+        except IntegrityError:
+            await db.rollback()
+            raise EmailTaken() from None  # another account verified it in the meantime
+        user.email, user.email_verified_at = address, now
+        if old_address != address:  # the old mailbox hears of it, not the new one
+            _notify(
+                place,
+                settings,
+                old_address,
+                old_verified_at,
+                emails.address_changed_notice,
+                client=client,
+                now=now,
+            )
     return user
 
 
@@ -373,26 +407,49 @@ async def remove_email(
     now: datetime,
 ) -> None:
     old_address, old_verified_at = user.email, user.email_verified_at
-    await users.set_email(db, user.id, None, None)
-    await audit.record(db, "email_removed", user_id=user.id, client=client, now=now)
-    await db.commit()
-    user.email, user.email_verified_at = None, None
-    _notify(
-        outbox,
-        settings,
-        old_address,
-        old_verified_at,
-        emails.address_removed_notice,
-        client=client,
-        now=now,
-    )
+    with _place(outbox, settings, needed=_notified(old_address, old_verified_at)) as place:
+        await users.set_email(db, user.id, None, None)
+        await audit.record(db, "email_removed", user_id=user.id, client=client, now=now)
+        await db.commit()
+        user.email, user.email_verified_at = None, None
+        _notify(
+            place,
+            settings,
+            old_address,
+            old_verified_at,
+            emails.address_removed_notice,
+            client=client,
+            now=now,
+        )
 
 
 # --- shared -------------------------------------------------------------------------------
 
 
+def _notified(address: str | None, verified_at: datetime | None) -> bool:
+    """Whether an account's notices go anywhere: only to a verified address."""
+    return address is not None and verified_at is not None
+
+
+@contextlib.contextmanager
+def _place(
+    outbox: Outbox | None, settings: Settings, *, needed: bool = True
+) -> Iterator[Place | None]:
+    """A place in the outbox for the message this unit of work may post, taken before it
+    changes anything (a full outbox refuses it: MailQueueFull) and given back on the way
+    out unless posted. None when mail is off or nothing can be sent."""
+    if outbox is None or not settings.email_recovery or not needed:
+        yield None
+        return
+    place = outbox.reserve()
+    try:
+        yield place
+    finally:
+        place.release()
+
+
 def _notify(
-    outbox: Outbox | None,
+    place: Place | None,
     settings: Settings,
     address: str | None,
     verified_at: datetime | None,
@@ -402,11 +459,12 @@ def _notify(
     now: datetime,
 ) -> None:
     """Post a notice to the account's recovery address, if it was verified and mail is
-    configured; call only after the commit (what it tells has happened)."""
-    if outbox is None or not settings.email_recovery or address is None or verified_at is None:
+    configured (`place` from _place); call only after the commit (what it tells has
+    happened)."""
+    if place is None or address is None or verified_at is None:
         return
     assert settings.smtp_from is not None
-    outbox.post(
+    place.post(
         notice(
             sender=settings.smtp_from, to=address, rp_name=settings.rp_name, when=now, client=client
         )

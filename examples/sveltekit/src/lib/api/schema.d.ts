@@ -412,7 +412,8 @@ export interface paths {
         /**
          * Request Recovery Email
          * @description Mail a one-time recovery link (valid PASSKEY_RECOVERY_LINK_LIFETIME) to the address,
-         *     if it recovers an account. The answer is the same either way.
+         *     if it recovers an account. The answer is the same either way, and comes before any
+         *     message is made.
          */
         post: operations["request_recovery_email_v1_recovery_email_post"];
         delete?: never;
@@ -478,7 +479,8 @@ export interface paths {
         /**
          * Set Recovery Email
          * @description Mail a verification link to a new recovery address; it becomes the recovery
-         *     address when the link is followed (POST /v1/me/email/verify), signed in.
+         *     address when the link is followed (POST /v1/me/email/verify), signed in. Counted per
+         *     client IP, per account and per address (PASSKEY_RATE_LIMIT_MAIL_*).
          */
         put: operations["set_recovery_email_v1_me_email_put"];
         post?: never;
@@ -2978,6 +2980,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Problem codes: `mail_queue_full` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     request_recovery_email_v1_recovery_email_post: {
@@ -3022,6 +3033,15 @@ export interface operations {
             };
             /** @description Problem codes: `rate_limited` */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `mail_queue_full` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3085,6 +3105,15 @@ export interface operations {
             };
             /** @description Problem codes: `rate_limited` */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `mail_queue_full` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3179,6 +3208,15 @@ export interface operations {
             };
             /** @description Problem codes: `rate_limited` */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `mail_queue_full` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3302,6 +3340,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Problem codes: `mail_queue_full` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     remove_recovery_email_v1_me_email_delete: {
@@ -3340,6 +3387,15 @@ export interface operations {
             };
             /** @description Problem codes: `rate_limited` */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `mail_queue_full` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3418,6 +3474,15 @@ export interface operations {
             };
             /** @description Problem codes: `rate_limited` */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `mail_queue_full` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
