@@ -61,7 +61,7 @@ async def list_passkeys(active: CurrentSession, db: DbDep, settings: SettingsDep
     response_model=None,
     responses={
         200: {"model": CreationOptionsJSON},
-        **problem_responses(*_SUDO, errors.ChallengeStoreUnavailable),
+        **problem_responses(*_SUDO, errors.ChallengeStoreUnavailable, errors.ChallengeStoreFull),
     },
 )
 async def add_passkey_options(

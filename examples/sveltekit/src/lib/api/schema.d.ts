@@ -1813,7 +1813,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Problem codes: `challenge_store_unavailable` */
+            /** @description Problem codes: `challenge_store_unavailable`, `challenge_store_full` */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1945,7 +1945,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Problem codes: `challenge_store_unavailable` */
+            /** @description Problem codes: `challenge_store_unavailable`, `challenge_store_full` */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2106,7 +2106,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Problem codes: `challenge_store_unavailable` */
+            /** @description Problem codes: `challenge_store_unavailable`, `challenge_store_full` */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2672,7 +2672,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Problem codes: `challenge_store_unavailable` */
+            /** @description Problem codes: `challenge_store_unavailable`, `challenge_store_full` */
             503: {
                 headers: {
                     [name: string]: unknown;
