@@ -7,13 +7,14 @@ in-process store with the same semantics when no Redis is configured.
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections import OrderedDict
 from datetime import timedelta
 from typing import Any, Protocol
 
 from passkey_api import base64url, metrics
-from passkey_api.errors import ChallengeStoreUnavailable
+from passkey_api.errors import ChallengeStoreFull, ChallengeStoreUnavailable
 from passkey_api.redispipe import RedisPipe, RedisUnavailable
 
 KEY_PREFIX = "passkey-api:challenge:"
@@ -70,18 +71,37 @@ class RedisChallengeStore:
 
 
 class MemoryChallengeStore:
-    """One process only: fine for a laptop or a single worker, not for replicas."""
+    """One process only: fine for a laptop or a single worker, not for replicas.
+
+    Bounded: when it holds `max_entries` live ceremonies, a new one is refused (503
+    `challenge_store_full`, Retry-After: when the first one ends) rather than evicting one
+    in progress, which would let a flood of options break every other user's sign-in
+    silently and for as long as it lasts. Refused, the flood only delays new ceremonies
+    until entries are taken or expire, and the per-client limits bound how fast anyone
+    fills it."""
 
     def __init__(self, max_entries: int = 100_000) -> None:
         self._entries: OrderedDict[bytes, tuple[float, dict[str, Any]]] = OrderedDict()
         self._max_entries = max_entries
+        # The earliest expiry of an entry (or earlier: taking one does not move it), so
+        # that a full store is scanned only when something may have expired.
+        self._soonest = math.inf
 
     async def put(self, challenge: bytes, state: dict[str, Any], ttl: timedelta) -> None:
         now = time.monotonic()
         self._purge(now)
-        while len(self._entries) >= self._max_entries:
-            self._entries.popitem(last=False)  # oldest first: a flood cannot grow memory
-        self._entries[challenge] = (now + ttl.total_seconds(), state)
+        if len(self._entries) >= self._max_entries and challenge not in self._entries:
+            if now >= self._soonest:
+                self._purge_all(now)
+            if len(self._entries) >= self._max_entries:
+                wait = max(1, math.ceil(self._soonest - now))
+                raise ChallengeStoreFull(
+                    "Too many ceremonies are in progress; try again shortly.",
+                    headers={"Retry-After": str(wait)},
+                )
+        expires_at = now + ttl.total_seconds()
+        self._entries[challenge] = (expires_at, state)
+        self._soonest = min(self._soonest, expires_at)
 
     async def take(self, challenge: bytes) -> dict[str, Any] | None:
         # No await between lookup and removal: atomic on the event loop.
@@ -97,13 +117,19 @@ class MemoryChallengeStore:
         self._entries.clear()
 
     def _purge(self, now: float) -> None:
-        # Entries are in insertion order and share one TTL in practice, so expired ones
-        # sit at the front.
+        # Entries are in insertion order and mostly share one TTL, so expired ones mostly
+        # sit at the front: the cheap pass for every put.
         while self._entries:
             first = next(iter(self._entries.values()))
             if first[0] > now:
                 break
             self._entries.popitem(last=False)
+
+    def _purge_all(self, now: float) -> None:
+        # Stores mix lifetimes (ceremonies, social sign-in flows): when full, every entry.
+        for key in [k for k, (end, _) in self._entries.items() if end <= now]:
+            del self._entries[key]
+        self._soonest = min((end for end, _ in self._entries.values()), default=math.inf)
 
 
 def _ms(ttl: timedelta) -> int:

@@ -245,6 +245,13 @@ class Settings(BaseSettings):
     rate_limit_mail_ip: str = "30/hour"
     rate_limit_mail_account: str = "10/hour"
     rate_limit_mail_address: str = "5/hour"
+    # Failed recovery attempts (codes, links) one account takes, whatever the client,
+    # before its recovery pauses (NIST SP 800-63B 5.2.2: at most 100). Failures are
+    # counted in a run that ends with a passkey sign-in by the owner, a successful
+    # recovery, or recovery_pause after it began; a pause lasts recovery_pause from the
+    # last counted failure, or until the owner signs in with a passkey (recovery/attempts.py).
+    recovery_max_failures: int = Field(default=100, ge=1, le=100_000)
+    recovery_pause: timedelta = Field(default=timedelta(hours=24), gt=timedelta(0))
     max_body_bytes: int = Field(default=65_536, ge=1024, le=10_485_760)
     # Reverse proxies whose X-Forwarded-For is believed (IPs or CIDRs); none by default,
     # so a client cannot choose the IP it is rate-limited and audited under.

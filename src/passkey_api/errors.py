@@ -400,6 +400,14 @@ class ChallengeStoreUnavailable(ApiError):
     retry_after = 5
 
 
+class ChallengeStoreFull(ApiError):
+    """The in-process challenge store (no Redis) holds as many live ceremonies as it may:
+    new ones wait rather than evict ceremonies in progress (challenges.py)."""
+
+    status, code, title = 503, "challenge_store_full", "Too many ceremonies in progress"
+    retry_after = 5
+
+
 class SessionCacheUnavailable(ApiError):
     """A change to users or sessions that Redis refused to register (sessions/cache.py):
     not committed, since other replicas could go on serving cached sessions."""

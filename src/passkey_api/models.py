@@ -94,6 +94,16 @@ class User(SQLModel, table=True):
         default=None, sa_column=Column(String(254), nullable=True, unique=True)
     )
     email_verified_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    # The per-account ceiling of failed recovery attempts (recovery/attempts.py): attempts
+    # counted in the current run, and when the run began (when it reached the ceiling,
+    # once it has: the pause's start). Nothing else reads them: cached copies of the user
+    # (sessions/cache.py) need not see them change.
+    recovery_failures: int = Field(
+        default=0, sa_column=Column(Integer, nullable=False, server_default="0")
+    )
+    recovery_failures_since: datetime | None = Field(
+        default=None, sa_column=_utc_column(nullable=True)
+    )
 
 
 class Passkey(SQLModel, table=True):

@@ -1,12 +1,12 @@
 """Rate limits, with their limits and switch in the settings (PASSKEY_RATE_LIMIT_*):
 
-- per client IP and per account on the ceremonies, social sign-in and recovery: counted
-  by RateLimitGuard before routing (LIMITED_PATHS says which paths), so that every
-  request counts, its body valid or not, at no FastAPI dependency's cost on the hottest
-  routes;
+- per client (an IPv4 address, an IPv6 /64: client_info.limit_key) and per account on
+  the ceremonies, social sign-in and recovery: counted by RateLimitGuard before routing
+  (LIMITED_PATHS says which paths), so that every request counts, its body valid or not,
+  at no FastAPI dependency's cost on the hottest routes;
 - per session on every request that reads one (limit_session, called by the session
   dependency);
-- per client IP, per account and per recipient address on every request that mails an
+- per client, per account and per recipient address on every request that mails an
   address the client names (mail_limits: POST /v1/recovery/email from the guard, PUT
   /v1/me/email from its route through limit_mail, once the account is known).
 """
@@ -49,7 +49,7 @@ async def _json_body(request: Request) -> Any:
 
 async def ceremony_limits(resources: Resources, request: Request) -> None:
     settings = resources.settings
-    ip = resources.addresses.of(request)
+    ip = resources.addresses.limit_key_of(request)
     await _enforce(resources, f"ip:{ip}", settings.rate_limit_ip)
     body = await _json_body(request)
     account: str | None = None
@@ -88,9 +88,10 @@ def _address_key(raw: str) -> str:
 async def mail_limits(
     resources: Resources, ip: str | None, email: str, account: str | None
 ) -> None:
-    """A request that would mail `email`: counted per client IP, per account (when signed
-    in) and per recipient address whatever the path or client. In that order, so that a
-    request refused on the sender's counts does not use up the recipient's."""
+    """A request that would mail `email`: counted per client (`ip`, its limit_key), per
+    account (when signed in) and per recipient address whatever the path or client. In
+    that order, so that a request refused on the sender's counts does not use up the
+    recipient's."""
     settings = resources.settings
     await _enforce(resources, f"mail-ip:{ip}", settings.rate_limit_mail_ip)
     if account is not None:
@@ -101,7 +102,7 @@ async def mail_limits(
 async def limit_mail(resources: Resources, request: Request, *, email: str, account: str) -> None:
     """mail_limits for a signed-in route (the guard cannot know its account)."""
     if resources.settings.rate_limits and resources.mailer is not None:
-        await mail_limits(resources, resources.addresses.of(request), email, account)
+        await mail_limits(resources, resources.addresses.limit_key_of(request), email, account)
 
 
 async def recovery_limits(resources: Resources, request: Request) -> None:
@@ -109,7 +110,7 @@ async def recovery_limits(resources: Resources, request: Request) -> None:
     per address whatever the IP for emailed links, so that nobody can flood a mailbox
     (which also lets someone delay a victim's recovery email for the window: accepted)."""
     settings = resources.settings
-    ip = resources.addresses.of(request)
+    ip = resources.addresses.limit_key_of(request)
     await _enforce(resources, f"recovery-ip:{ip}", settings.rate_limit_recovery_ip)
     body = await _json_body(request)
     key: str | None = None
@@ -140,10 +141,14 @@ async def limit_session(resources: Resources, request: Request, token: str | Non
     if not settings.rate_limits:
         return
     # Only a token we signed names a session; anything else counts against the client's
-    # address, so junk tokens cannot mint fresh counters.
+    # address, so junk tokens cannot mint fresh counters. In a bucket of its own, not the
+    # ceremonies' `ip:`: an app polling the session while signed out must not spend its
+    # users' sign-ins.
     key = f"session:{tokens.token_hash(token).hex()[:32]}" if token else None
     await _enforce(
-        resources, key or f"ip:{resources.addresses.of(request)}", settings.rate_limit_session
+        resources,
+        key or f"anon:{resources.addresses.limit_key_of(request)}",
+        settings.rate_limit_session,
     )
 
 

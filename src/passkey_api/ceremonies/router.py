@@ -49,7 +49,9 @@ ClientType = Annotated[
 @router.post(
     "/authentication/options",
     response_model=RequestOptionsJSON,
-    responses=problem_responses(errors.ValidationFailed, errors.ChallengeStoreUnavailable),
+    responses=problem_responses(
+        errors.ValidationFailed, errors.ChallengeStoreUnavailable, errors.ChallengeStoreFull
+    ),
 )
 async def authentication_options(
     body: AuthenticationOptionsRequest, request: Request
@@ -100,6 +102,7 @@ async def authentication_verify(
         errors.InvalidUsername,
         errors.ValidationFailed,
         errors.ChallengeStoreUnavailable,
+        errors.ChallengeStoreFull,
     ),
 )
 async def registration_options(body: RegistrationOptionsRequest, request: Request) -> JSONResponse:

@@ -61,7 +61,12 @@ async def list_passkeys(active: CurrentSession, db: DbDep, settings: SettingsDep
     response_model=None,
     responses={
         200: {"model": CreationOptionsJSON},
-        **problem_responses(*_SUDO, errors.ChallengeStoreUnavailable, errors.TooManyPasskeys),
+        **problem_responses(
+            *_SUDO,
+            errors.ChallengeStoreUnavailable,
+            errors.ChallengeStoreFull,
+            errors.TooManyPasskeys,
+        ),
     },
 )
 async def add_passkey_options(

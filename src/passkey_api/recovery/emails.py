@@ -212,3 +212,21 @@ def codes_generated_notice(
         when=when,
         client=client,
     )
+
+
+def recovery_paused_notice(
+    *, sender: str, to: str, rp_name: str, when: datetime, client: ClientInfo, pause: timedelta
+) -> EmailMessage:
+    hours = max(1, round(pause.total_seconds() / 3600))
+    return _notice(
+        sender=sender,
+        to=to,
+        rp_name=rp_name,
+        subject=f"Recovery of your {rp_name} account is paused",
+        happened=f"There were too many failed attempts to get into your {rp_name} account "
+        "with a recovery code or link, the last one as below. Recovery of your account is "
+        f"paused for {hours} hours: no code or link works until then. To lift the pause "
+        "now, sign in with your passkey; it was not affected.",
+        when=when,
+        client=client,
+    )

@@ -20,7 +20,9 @@ message, notice or link, is never dropped for want of room.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
+import logging
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -43,13 +45,23 @@ from passkey_api.errors import (
 )
 from passkey_api.mail import Outbox, Place
 from passkey_api.models import Session, User
-from passkey_api.recovery import codes, emails, repository
+from passkey_api.recovery import attempts, codes, emails, repository
 from passkey_api.sessions import service as sessions
 from passkey_api.users import names
 from passkey_api.users import repository as users
 
+log = logging.getLogger(__name__)
+
 RECOVER = "recover"
 VERIFY_EMAIL = "verify_email"
+# What an attempt refused because recovery of its account is paused (attempts.py) is
+# audited as; it answers what any other failure answers.
+PAUSED = "recovery_paused"
+# One answer for every failed code, which therefore also names the pause.
+CODE_FAILED = (
+    "The username or code is wrong, or the code was used; or recovery of this account "
+    "is paused after too many failed attempts (its owner was told)."
+)
 
 
 @dataclass(frozen=True)
@@ -120,7 +132,8 @@ async def redeem_code(
 ) -> Started:
     """Use one recovery code: a restricted session, or `recovery_failed` whether the user
     is unknown (or disabled), the code wrong or already used."""
-    # A place for the owner's notice whoever asks: a full outbox answers alike for all.
+    # A place for the owner's notice (of the code's use, or of the pause this attempt may
+    # start) whoever asks, before anything is counted: a full outbox answers alike for all.
     with _place(outbox, settings) as place:
         user: User | None
         try:
@@ -128,20 +141,32 @@ async def redeem_code(
         except ApiError:
             user = None  # an impossible name is an unknown one
         usable = user is not None and user.disabled_at is None
-        # The same HMAC and the same UPDATE for everyone; a random id matches no row.
-        subject = user.id if user is not None and usable else uuid.uuid4()
+        # The attempt counts against the account's ceiling before the code is tested, in
+        # its own commit (a failure rolls back the unit of work).
+        attempt = await attempts.reserve(
+            db, user.id if user is not None and usable else uuid.uuid4(), now=now, settings=settings
+        )
+        await db.commit()
+        paused = usable and attempt is None
+        # The same HMAC and the same UPDATE for everyone; a random id matches no row (so
+        # while paused, no code is tested and none is used up).
+        subject = user.id if user is not None and usable and not paused else uuid.uuid4()
         digest = codes.digest(secret_key, subject, code)
         consumed = await repository.consume(db, subject, digest, now)
         if user is None or not consumed:
+            owner = _Owner.of(user)  # read before the failure's rollback expires `user`
             await audit.record_failure(
                 db,
                 "recovery_code_used",
                 user_id=user.id if user is not None else None,
                 client=client,
                 now=now,
-                code=RecoveryFailed.code,
+                code=PAUSED if paused else RecoveryFailed.code,
             )
-            raise RecoveryFailed()
+            if attempt == settings.recovery_max_failures:
+                await _pause(db, place, settings, owner, client=client, now=now)
+            raise RecoveryFailed(CODE_FAILED)
+        await attempts.reset(db, user.id)
         started = await _start(db, settings, user, "recovery_code", client=client, now=now)
         remaining, _, _ = await repository.status(db, user.id)
         await audit.record(
@@ -204,6 +229,11 @@ async def send_recovery_link(
     try:
         user = await users.get_by_email(db, address)
         target = user if user is not None and user.disabled_at is None else None
+        # The same query whether the address is known or not.
+        if await attempts.paused(
+            db, target.id if target is not None else uuid.uuid4(), now=now, settings=settings
+        ):
+            target = None  # while paused, no link goes out (the owner was told why)
         token = tokens.new_token()
         # An unknown address gets a token bound to no account: stored alike, opening nothing.
         await links.put(
@@ -222,7 +252,11 @@ async def send_recovery_link(
             client=client,
             now=now,
             success=target is not None,
-            code=None if target is not None else "unknown_address",
+            code=None
+            if target is not None
+            else PAUSED
+            if user is not None and user.disabled_at is None
+            else "unknown_address",
         )
         await db.commit()
     except BaseException:
@@ -268,22 +302,35 @@ async def redeem_link(
         state = await links.take(_link_key(token))
         user_id = state.get("user_id") if state is not None else None
         user = await users.get(db, uuid.UUID(user_id)) if isinstance(user_id, str) else None
+        # Only a real link names an account (tokens cannot be guessed): its use counts
+        # against the account's ceiling, and is refused while recovery of the account is
+        # paused.
+        attempt: int | None = None
+        if user is not None:
+            attempt = await attempts.reserve(db, user.id, now=now, settings=settings)
+            await db.commit()
+        paused = user is not None and attempt is None
         if (
             state is None
             or state.get("purpose") != RECOVER
             or user is None
             or user.disabled_at is not None
             or user.email != state.get("email")
+            or paused
         ):
+            owner = _Owner.of(user)  # read before the failure's rollback expires `user`
             await audit.record_failure(
                 db,
                 "recovery_link_used",
                 user_id=user.id if user is not None else None,
                 client=client,
                 now=now,
-                code=RecoveryLinkInvalid.code,
+                code=PAUSED if paused else RecoveryLinkInvalid.code,
             )
+            if attempt == settings.recovery_max_failures:
+                await _pause(db, place, settings, owner, client=client, now=now)
             raise RecoveryLinkInvalid()
+        await attempts.reset(db, user.id)
         started = await _start(db, settings, user, "recovery_email", client=client, now=now)
         await audit.record(
             db,
@@ -468,6 +515,57 @@ def _notify(
         notice(
             sender=settings.smtp_from, to=address, rp_name=settings.rp_name, when=now, client=client
         )
+    )
+
+
+@dataclass(frozen=True)
+class _Owner:
+    """What a pause needs of the account (plain values, which a rollback leaves alone)."""
+
+    id: uuid.UUID
+    email: str | None
+    email_verified_at: datetime | None
+
+    @classmethod
+    def of(cls, user: User | None) -> _Owner | None:
+        return None if user is None else cls(user.id, user.email, user.email_verified_at)
+
+
+async def _pause(
+    db: AsyncSession,
+    place: Place | None,
+    settings: Settings,
+    user: _Owner | None,
+    *,
+    client: ClientInfo,
+    now: datetime,
+) -> None:
+    """The attempt that reached the ceiling failed: recovery of the account is paused
+    (attempts.py holds that already); audit it and tell the owner, once per pause, in the
+    place the attempt took in the outbox for its notice."""
+    if user is None:
+        return
+    try:
+        await audit.record(
+            db,
+            "recovery_paused",
+            user_id=user.id,
+            client=client,
+            now=now,
+            failures=settings.recovery_max_failures,
+            until=(now + settings.recovery_pause).isoformat(),
+        )
+        await db.commit()
+    except Exception:
+        log.warning("could not write the audit event recovery_paused")
+    _notify(
+        place,
+        settings,
+        user.email,
+        user.email_verified_at,
+        functools.partial(emails.recovery_paused_notice, pause=settings.recovery_pause),
+        client=client,
+        now=now,
     )
 
 

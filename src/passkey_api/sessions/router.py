@@ -75,7 +75,9 @@ async def sign_out(active: OptionalSession, db: DbDep, resources: ResourcesDep) 
     response_model=None,
     responses={
         200: {"model": RequestOptionsJSON},
-        **problem_responses(errors.NotAuthenticated, errors.ChallengeStoreUnavailable),
+        **problem_responses(
+            errors.NotAuthenticated, errors.ChallengeStoreUnavailable, errors.ChallengeStoreFull
+        ),
     },
 )
 async def reauthentication_options(

@@ -1815,7 +1815,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Problem codes: `challenge_store_unavailable` */
+            /** @description Problem codes: `challenge_store_unavailable`, `challenge_store_full` */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1947,7 +1947,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Problem codes: `challenge_store_unavailable` */
+            /** @description Problem codes: `challenge_store_unavailable`, `challenge_store_full` */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2108,7 +2108,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Problem codes: `challenge_store_unavailable` */
+            /** @description Problem codes: `challenge_store_unavailable`, `challenge_store_full` */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2683,7 +2683,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Problem codes: `challenge_store_unavailable` */
+            /** @description Problem codes: `challenge_store_unavailable`, `challenge_store_full` */
             503: {
                 headers: {
                     [name: string]: unknown;
