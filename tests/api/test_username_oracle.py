@@ -5,12 +5,15 @@ its flags or user handle changed)."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
+from passkey_api import keys
 from tests.api.conftest import ORIGIN, Api, new_username
 from tests.softauthn import SoftAuthenticator, b64url, b64url_decode
 
@@ -77,6 +80,21 @@ async def test_the_decoy_stays_the_same_for_a_name(api: Api) -> None:
     second = await api.sign_in_options("nobody-at-all")
     assert first["allowCredentials"] == second["allowCredentials"]
     assert len(b64url_decode(first["allowCredentials"][0]["id"])) >= 16
+
+
+async def test_the_decoy_is_not_keyed_with_the_signing_key(api: Api) -> None:
+    """Whoever knows the session-signing key (a leaked or placeholder one) must not be able
+    to tell a decoy from a real credential: the decoys have a key of their own, derived
+    from it under a label of their own."""
+    name = "nobody-" + new_username()
+    listed = b64url_decode((await api.sign_in_options(name))["allowCredentials"][0]["id"])
+    signing = api.resources.secret_key
+    with_signing_key = hmac.new(signing, b"decoy:" + name.encode(), hashlib.sha512).digest()
+    assert with_signing_key[1 : 1 + len(listed)] != listed
+    decoy_key = keys.derive(signing, keys.DECOY_CREDENTIALS)
+    assert decoy_key != signing
+    expected = hmac.new(decoy_key, b"decoy:" + name.encode(), hashlib.sha512).digest()
+    assert expected[1 : 1 + len(listed)] == listed
 
 
 async def test_discoverable_sign_in_still_signals_an_unknown_credential(api: Api) -> None:

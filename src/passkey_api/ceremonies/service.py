@@ -728,7 +728,12 @@ _DECOY_SHAPES: tuple[tuple[int, list[str]], ...] = (
 
 
 def _decoy_descriptor(secret_key: bytes, username_key: str) -> options.Descriptor:
+    # Keyed with a key of its own: whoever knows the signing key (leaked, or a placeholder
+    # that production refuses) should not also be able to tell decoys from real passkeys.
+    from passkey_api import keys
+
+    decoy_key = keys.derive(secret_key, keys.DECOY_CREDENTIALS)
     seed = username_key.encode("utf-8", "surrogatepass")
-    digest = hmac.new(secret_key, b"decoy:" + seed, hashlib.sha512).digest()
+    digest = hmac.new(decoy_key, b"decoy:" + seed, hashlib.sha512).digest()
     length, transports = _DECOY_SHAPES[digest[0] % len(_DECOY_SHAPES)]
     return digest[1 : 1 + length], list(transports)
