@@ -10,8 +10,10 @@ RUN python -m venv /opt/passkey-api \
 
 # Run stage: the virtualenv only, as an unprivileged user.
 FROM python:3.11-slim
+# Production mode: `serve` refuses to start without a real PASSKEY_SECRET_KEY, PostgreSQL,
+# Redis and the rest of `check-config --production`.
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PATH=/opt/passkey-api/bin:$PATH \
-    PASSKEY_DATA_DIR=/var/lib/passkey-api
+    PASSKEY_DATA_DIR=/var/lib/passkey-api PASSKEY_ENV=production
 COPY --from=build /opt/passkey-api /opt/passkey-api
 RUN useradd --system --no-create-home --shell /usr/sbin/nologin passkey \
     && mkdir -p /var/lib/passkey-api && chown passkey /var/lib/passkey-api

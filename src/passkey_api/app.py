@@ -63,6 +63,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # First, before anything is opened: without a shared key a replica does not start.
+        secret_key = settings.secret_key_bytes()
         engine = create_engine(settings.resolved_database_url)
         # One pipelined connection carries every Redis command of this process.
         redis = RedisPipe(settings.redis_url) if settings.redis_url else None
@@ -83,7 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             sessionmaker=create_sessionmaker(engine, on_change=on_change),
             pool=create_pool(settings.resolved_database_url),
             challenges=create_challenge_store(redis),
-            secret_key=settings.secret_key_bytes(),
+            secret_key=secret_key,
             limiter=RateLimiter(redis),
             addresses=ClientAddresses(settings.trusted_proxies),
             links=create_challenge_store(redis, LINK_PREFIX),

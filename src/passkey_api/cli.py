@@ -106,6 +106,19 @@ def main() -> None:
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
+def _refuse_unsafe_start(settings: Settings) -> None:
+    """Exit before touching the database when the settings are unsafe to serve with: in
+    production, whatever `check-config --production` finds (config_check.refusals)."""
+    from passkey_api.config_check import refusals
+
+    found = refusals(settings)
+    for problem in found:
+        click.echo(f"problem: {problem}", err=True)
+    if found:
+        click.echo("passkey-api: refusing to serve (see `passkey-api check-config`)", err=True)
+        raise SystemExit(1)
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
@@ -126,6 +139,7 @@ def serve(host: str, port: int, workers: int, log_level: str, no_migrate: bool) 
         # Zero-config local run: the page is served from this very port.
         os.environ["PASSKEY_ORIGINS"] = f"http://localhost:{port}"
         settings = _settings()
+    _refuse_unsafe_start(settings)
     if workers > 1 and not settings.redis_url:
         raise click.UsageError(
             "--workers > 1 needs PASSKEY_REDIS_URL: the in-process challenge store is per "

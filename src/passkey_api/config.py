@@ -126,6 +126,49 @@ class OAuthProvider(BaseModel):
 RATE_PATTERN = re.compile(r"^\s*(\d+)\s*/\s*(second|minute|hour|day)s?\s*$")
 
 PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret"}
+# Words that mark a value as an example someone was meant to replace, and the values this
+# project has shipped as examples (a known secret forges sessions and, through the decoys,
+# tells which usernames exist).
+_PLACEHOLDER_MARKS = ("changeme", "change-me", "change_me", "replace-me", "placeholder", "example")
+SHIPPED_SECRETS = {
+    "change-me-to-at-least-32-random-characters",
+    "dev-only-secret-change-me-0123456789abcdef",
+    "change-me-too",
+    "postgres",
+    "password",
+}
+SECRET_MIN_LENGTH = 32
+# Random keys of 32 characters or more use far more different characters than this.
+_SECRET_MIN_SYMBOLS = 8
+
+
+def known_placeholder(value: str) -> bool:
+    """Whether a secret is empty, one this project shipped, or marked as an example."""
+    folded = value.strip().lower()
+    return (
+        folded in PLACEHOLDER_SECRETS
+        or folded in SHIPPED_SECRETS
+        or any(mark in folded for mark in _PLACEHOLDER_MARKS)
+    )
+
+
+def placeholder_secret(value: str) -> bool:
+    """Whether a key is a known placeholder or plainly not random (few characters)."""
+    return known_placeholder(value) or len(set(value.strip().lower())) < _SECRET_MIN_SYMBOLS
+
+
+class MissingSecretKey(RuntimeError):
+    """A shared database without PASSKEY_SECRET_KEY: every replica would make its own."""
+
+    def __init__(self) -> None:
+        super().__init__(UNSHARED_KEY_PROBLEM)
+
+
+UNSHARED_KEY_PROBLEM = (
+    "PASSKEY_SECRET_KEY is not set but PASSKEY_DATABASE_URL is: every replica would make "
+    "its own key (sessions refused by the next replica, recovery codes void after a "
+    "redeploy); a generated key is for the embedded SQLite backend only"
+)
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 # A bracketed host is an IPv6 address and nothing else: no zone id, nothing after the
@@ -381,10 +424,15 @@ class Settings(BaseSettings):
         if self.smtp_host and not (self.smtp_from and self.recovery_url):
             raise ValueError("email recovery needs PASSKEY_SMTP_FROM and PASSKEY_RECOVERY_URL")
         if self.env == "production":
-            if self.secret_key is None or self.secret_key.get_secret_value() in PLACEHOLDER_SECRETS:
+            if self.secret_key is None or not self.secret_key.get_secret_value():
                 raise ValueError("PASSKEY_SECRET_KEY must be set in production")
-            if len(self.secret_key.get_secret_value()) < 32:
+            if len(self.secret_key.get_secret_value()) < SECRET_MIN_LENGTH:
                 raise ValueError("PASSKEY_SECRET_KEY must be at least 32 characters")
+            if placeholder_secret(self.secret_key.get_secret_value()):
+                raise ValueError(
+                    "PASSKEY_SECRET_KEY is a placeholder or not random; make one with "
+                    "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`"
+                )
         return self
 
     @cached_property
@@ -435,10 +483,20 @@ class Settings(BaseSettings):
         # Binds a social sign-in flow to the browser that started it (see oauth/flows.py).
         return "__Host-passkey_oauth" if self.cookie_secure else "passkey_oauth"
 
+    @property
+    def shares_database(self) -> bool:
+        """Whether replicas may share this database (anything but the embedded default),
+        and so must share the secret key too."""
+        return bool(self.database_url)
+
     def secret_key_bytes(self) -> bytes:
-        """The signing key; in development a random one is made once and kept in data_dir."""
-        if self.secret_key is not None:
+        """The signing key. Only the embedded backend makes one (once, kept in data_dir):
+        a database that replicas share needs the key they share, so without it this
+        refuses (MissingSecretKey) rather than let each replica make its own."""
+        if self.secret_key is not None and self.secret_key.get_secret_value():
             return self.secret_key.get_secret_value().encode()
+        if self.shares_database:
+            raise MissingSecretKey()
         key_file = self.data_dir / "secret_key"
         self.data_dir.mkdir(parents=True, exist_ok=True)
         try:

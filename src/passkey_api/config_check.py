@@ -1,18 +1,80 @@
-"""What `passkey-api check-config` refuses, beyond what Settings already validates."""
+"""What `passkey-api check-config` refuses, beyond what Settings already validates, and
+what `serve` refuses to start on (`refusals`)."""
 
 from __future__ import annotations
 
 import ipaddress
 from urllib.parse import urlsplit
 
-from passkey_api.config import PLACEHOLDER_SECRETS, Settings
+from passkey_api.config import (
+    SECRET_MIN_LENGTH,
+    UNSHARED_KEY_PROBLEM,
+    Settings,
+    known_placeholder,
+    placeholder_secret,
+)
 from passkey_api.wellknown import PUBLIC_SUFFIXES, related_origin_problems
 
 _LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
+# A trusted proxy network outside the private ranges may be no wider than this: wider, it
+# is no one's proxy fleet but a share of the internet whose every client could choose the
+# IP it is rate-limited and audited under (0.0.0.0/0 believes everyone).
+_WIDEST_PUBLIC_PREFIX = {4: 8, 6: 16}
+_PRIVATE_NETWORKS = [
+    ipaddress.ip_network(n)
+    for n in (
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "100.64.0.0/10",
+        "127.0.0.0/8",
+        "169.254.0.0/16",
+        "fc00::/7",
+        "fe80::/10",
+        "::1/128",
+    )
+]
+_MAPPED = ipaddress.ip_network("::ffff:0:0/96")
+
+
+def refusals(settings: Settings) -> list[str]:
+    """What `serve` refuses to start on: in production, everything `check-config
+    --production` finds; in any mode, a shared database without a shared secret key."""
+    if settings.env == "production":
+        return problems(settings, production=True)
+    return _shared_secret_problems(settings)
+
+
+def _shared_secret_problems(settings: Settings) -> list[str]:
+    secret = settings.secret_key.get_secret_value() if settings.secret_key else ""
+    return [UNSHARED_KEY_PROBLEM] if settings.shares_database and not secret else []
+
+
+def _too_wide(proxy: str) -> bool:
+    network = ipaddress.ip_network(proxy, strict=False)
+    if network.version == 6 and network.subnet_of(_MAPPED):  # type: ignore[arg-type]
+        # IPv4 as a dual-stack socket reports it: judged as the IPv4 network it is.
+        mapped = network.network_address.ipv4_mapped
+        assert mapped is not None
+        network = ipaddress.ip_network(f"{mapped}/{network.prefixlen - 96}")
+    if any(
+        network.version == private.version and network.subnet_of(private)  # type: ignore[arg-type]
+        for private in _PRIVATE_NETWORKS
+    ):
+        return False
+    return network.prefixlen < _WIDEST_PUBLIC_PREFIX[network.version]
+
+
+def _url_password(url: str | None) -> str | None:
+    try:
+        return urlsplit(url).password if url else None
+    except ValueError:
+        return None
 
 
 def problems(settings: Settings, *, production: bool) -> list[str]:
     found = list(related_origin_problems(settings))
+    found += _shared_secret_problems(settings)
     rp_id = settings.rp_id.lower()
     try:
         ipaddress.ip_address(rp_id.strip("[]"))
@@ -29,9 +91,23 @@ def problems(settings: Settings, *, production: bool) -> list[str]:
             found.append("PASSKEY_COOKIE_SECURE=false: session cookies would travel over http")
         secret = settings.secret_key.get_secret_value() if settings.secret_key else ""
         if not secret:
-            found.append("PASSKEY_SECRET_KEY is not set")
-        elif secret.lower() in PLACEHOLDER_SECRETS or len(secret) < 32:
+            if not settings.shares_database:  # else said above already
+                found.append("PASSKEY_SECRET_KEY is not set")
+        elif placeholder_secret(secret) or len(secret) < SECRET_MIN_LENGTH:
             found.append("PASSKEY_SECRET_KEY is a placeholder or shorter than 32 characters")
+        for name, url in (
+            ("PASSKEY_DATABASE_URL", settings.database_url),
+            ("PASSKEY_REDIS_URL", settings.redis_url),
+        ):
+            password = _url_password(url)
+            if password is not None and known_placeholder(password):
+                found.append(f"{name} has a placeholder password")
+        for proxy in settings.trusted_proxies:
+            if _too_wide(proxy):
+                found.append(
+                    f"PASSKEY_TRUSTED_PROXIES {proxy!r} is wider than any proxy fleet: its "
+                    "clients could choose the IP they are rate-limited and audited under"
+                )
         for origin in settings.web_origins:
             parts = urlsplit(origin)
             if parts.scheme != "https" and parts.hostname not in _LOCAL_HOSTS:

@@ -175,11 +175,16 @@ class Session(SQLModel, table=True):
 
 
 class RecoveryCode(SQLModel, table=True):
-    """One of a user's one-time recovery codes, as an HMAC: the codes themselves are shown
-    once and never stored."""
+    """One of a user's one-time recovery codes, as a salted scrypt hash found by its
+    lookup (recovery/codes.py); rows without a lookup hold an HMAC (codes made before).
+    The codes themselves are shown once and never stored."""
 
     __tablename__ = "recovery_codes"
-    __table_args__ = (UniqueConstraint("user_id", "code_hash"),)
+    __table_args__ = (
+        UniqueConstraint("user_id", "code_hash"),
+        # NULLs (the codes made before lookups) never collide.
+        Index("ix_recovery_codes_user_id_lookup", "user_id", "lookup", unique=True),
+    )
 
     id: uuid.UUID = Field(primary_key=True)
     user_id: uuid.UUID = Field(
@@ -188,6 +193,8 @@ class RecoveryCode(SQLModel, table=True):
     code_hash: bytes = Field(sa_column=Column(LargeBinary(32), nullable=False))
     created_at: datetime = Field(sa_column=_utc_column())
     used_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    lookup: str | None = Field(default=None, sa_column=Column(String(4), nullable=True))
+    salt: bytes | None = Field(default=None, sa_column=Column(LargeBinary(16), nullable=True))
 
 
 class Identity(SQLModel, table=True):

@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api.conftest import Api, ApiFactory, problem_code
-from tests.api.test_recovery_codes import device, fresh_ip
+from tests.api.conftest import Api, ApiFactory, new_username, problem_code
+from tests.api.test_recovery_codes import device, fresh_ip, recover
 from tests.api.test_recovery_email import (
     _mail_api,
     _reauthenticate,
@@ -194,3 +194,38 @@ async def test_a_full_outbox_refuses_what_would_send_a_notice(
     await settled(api)
     assert (await client.post("/v1/me/recovery-codes")).status_code == 201
     await client.aclose()
+
+
+async def test_a_full_outbox_refuses_a_recovery_code_before_it_counts(
+    make_api: ApiFactory, silent_smtp: SmtpServer
+) -> None:
+    """The place for the code-used (or pause) notice is taken before the attempt is counted
+    against the account's ceiling: a 503 neither uses up a code nor counts a failure."""
+    api = await _mail_api(
+        make_api,
+        silent_smtp,
+        mail_queue_size=1,
+        smtp_timeout=timedelta(seconds=2),
+        recovery_max_failures=1,
+    )
+    authenticator = SoftAuthenticator()
+    username = new_username()
+    assert (await api.sign_up(authenticator, username)).status_code == 201
+    assert (await api.reauthenticate(authenticator, "recovery")).status_code == 200
+    await api.execute(
+        "UPDATE users SET email = :email, email_verified_at = CURRENT_TIMESTAMP"
+        " WHERE username = :name",
+        email=new_address(),
+        name=username,
+    )
+    made = await api.client.post("/v1/me/recovery-codes")
+    assert made.status_code == 201  # its notice fills the outbox
+    code = made.json()["codes"][0]
+    async with device(api, fresh_ip()) as lost:
+        full = await recover(lost, username, code)
+        assert (full.status_code, problem_code(full)) == (503, "mail_queue_full")
+        failures = "SELECT recovery_failures FROM users WHERE username = :name"
+        assert await api.scalar(failures, name=username) == 0
+        await settled(api)
+        recovered = await recover(lost, username, code)
+        assert recovered.status_code == 200, recovered.text

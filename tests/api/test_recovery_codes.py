@@ -6,13 +6,17 @@ from __future__ import annotations
 import asyncio
 import re
 import secrets
-from datetime import datetime
+import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 from fastapi.routing import APIRoute
 from sqlalchemy import text
 
+from passkey_api.db import insert_row
+from passkey_api.models import RecoveryCode
+from passkey_api.recovery import codes
 from passkey_api.sessions.dependencies import (
     RECOVERY_ALLOWED,
     current_session,
@@ -21,8 +25,9 @@ from passkey_api.sessions.dependencies import (
 from tests.api.conftest import ORIGIN, Api, ApiFactory, new_username, problem_code
 from tests.softauthn import SoftAuthenticator
 
-CODE_FORMAT = re.compile(r"^[2-9A-HJ-NP-Z]{4}-[2-9A-HJ-NP-Z]{4}-[2-9A-HJ-NP-Z]{4}$")
+CODE_FORMAT = re.compile(r"^[2-9A-HJ-NP-Z]{4}(-[2-9A-HJ-NP-Z]{4}){3}$")
 NATIVE = {"X-Client-Type": "native"}
+NOW = datetime.now(UTC)
 
 
 def device(api: Api, ip: str | None = None, **headers: str) -> httpx.AsyncClient:
@@ -389,3 +394,94 @@ async def _activity(api: Api, username: str) -> list[dict[str, Any]]:
             {"name": username},
         )
         return [{"event": row[0]} for row in rows]
+
+
+async def _rows(api: Api) -> list[Any]:
+    async with api.resources.engine.connect() as connection:
+        return list(
+            (
+                await connection.execute(
+                    text("SELECT user_id, lookup, salt, code_hash FROM recovery_codes")
+                )
+            ).all()
+        )
+
+
+async def test_codes_are_stored_with_a_salted_slow_hash(api: Api) -> None:
+    """Not an HMAC with the secret key: whoever knows the key and copies the table must
+    still run scrypt, with each code's own salt, for every guess (ASVS 5.0 6.5.2)."""
+    _, _, made = await user_with_codes(api)
+    rows = await _rows(api)
+    assert len(rows) == 10
+    user_id = uuid.UUID(str(rows[0].user_id))
+    by_lookup = {row.lookup: row for row in rows}
+    assert len({bytes(row.salt) for row in rows}) == 10
+    for code in made:
+        typed = codes.parse(code)
+        assert typed is not None
+        row = by_lookup[typed.lookup]
+        assert len(bytes(row.salt)) == 16
+        assert bytes(row.code_hash) != codes.digest(api.resources.secret_key, user_id, code)
+        assert codes.slow_hash(user_id, typed, bytes(row.salt)) == bytes(row.code_hash)
+
+
+async def test_one_attempt_costs_one_slow_hash(api: Api, monkeypatch: Any) -> None:
+    """Whatever is tried, a code of the current form costs one scrypt, never one per
+    stored code: the code's first group names the row to check."""
+    username, _, made = await user_with_codes(api)
+    calls: list[int] = []
+    slow_hash = codes.slow_hash
+
+    def counted(*args: Any) -> bytes:
+        calls.append(1)
+        return slow_hash(*args)
+
+    monkeypatch.setattr(codes, "slow_hash", counted)
+    wrong_secret = made[0][:5] + (
+        "2222-2222-2222" if made[0][5:] != "2222-2222-2222" else "3333-3333-3333"
+    )
+    unknown_lookup = next(
+        f"{a}{a}{a}{a}-" + made[0][5:]
+        for a in codes.ALPHABET
+        if not any(code.startswith(a * 4) for code in made)
+    )
+    async with device(api) as client:
+        for name, code, status in (
+            (username, wrong_secret, 400),
+            (username, unknown_lookup, 400),
+            (new_username(), made[1], 400),
+            (username, made[1], 200),
+            (username, made[1], 400),  # used
+        ):
+            calls.clear()
+            response = await recover(client, name, code)
+            assert response.status_code == status, (name, code, response.text)
+            assert len(calls) == 1, (name, code)
+        calls.clear()
+        assert (await recover(client, username, "ABCD-EFGH-JKMN")).status_code == 400
+        assert calls == []  # the old form is an HMAC, as before
+
+
+async def test_codes_made_before_keep_working(api: Api) -> None:
+    """Codes stored as HMACs with the secret key (before lookups) still work, once; a new
+    set replaces them with the slow hash."""
+    authenticator = SoftAuthenticator()
+    username = new_username()
+    assert (await api.sign_up(authenticator, username)).status_code == 201
+    user_id = uuid.UUID(str(await api.scalar("SELECT id FROM users")))
+    old = ["ABCD-EFGH-JK23", "23AB-CDEF-GHJK"]
+    async with api.resources.sessionmaker() as db:
+        for code in old:  # as they were stored: an HMAC, no lookup, no salt
+            digest = codes.digest(api.resources.secret_key, user_id, code)
+            await insert_row(
+                db, RecoveryCode(id=uuid.uuid4(), user_id=user_id, code_hash=digest, created_at=NOW)
+            )
+        await db.commit()
+    status = (await api.client.get("/v1/me/recovery-codes")).json()
+    assert (status["remaining"], status["total"]) == (2, 2)
+    async with device(api) as client:
+        assert (await recover(client, username, "abcd efgh jk23")).status_code == 200
+        again = await recover(client, username, old[0])
+        assert (again.status_code, problem_code(again)) == (400, "recovery_failed")
+    status = (await api.client.get("/v1/me/recovery-codes")).json()
+    assert (status["remaining"], status["total"]) == (1, 2)

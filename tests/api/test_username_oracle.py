@@ -5,12 +5,16 @@ its flags or user handle changed)."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
+from passkey_api import keys
+from passkey_api.ceremonies import decoys
 from tests.api.conftest import ORIGIN, Api, new_username
 from tests.softauthn import SoftAuthenticator, b64url, b64url_decode
 
@@ -77,6 +81,30 @@ async def test_the_decoy_stays_the_same_for_a_name(api: Api) -> None:
     second = await api.sign_in_options("nobody-at-all")
     assert first["allowCredentials"] == second["allowCredentials"]
     assert len(b64url_decode(first["allowCredentials"][0]["id"])) >= 16
+
+
+def _decoy_under(key: bytes, name: str, length: int) -> bytes:
+    """A decoy id as ceremonies/decoys.py makes one, under `key`: a body from the name's
+    MAC, ending in a MAC of the body."""
+    body = hmac.new(key, b"id:" + name.encode(), hashlib.sha512).digest()[1 : 1 + length - 8]
+    return body + hmac.new(key, b"tag:" + body, hashlib.sha256).digest()[:8]
+
+
+async def test_the_decoy_is_not_keyed_with_the_signing_key(api: Api) -> None:
+    """Whoever knows the session-signing key (a leaked or placeholder one) must not be able
+    to tell a decoy from a real credential: the decoys have a key of their own, derived
+    from it under a label of their own."""
+    name = "nobody-" + new_username()
+    listed = b64url_decode((await api.sign_in_options(name))["allowCredentials"][0]["id"])
+    signing = api.resources.secret_key
+    assert _decoy_under(signing, name, len(listed)) != listed
+    decoy_key = keys.derive(signing, keys.DECOY_CREDENTIALS)
+    assert decoy_key != signing
+    assert _decoy_under(decoy_key, name, len(listed)) == listed
+    # The signing key alone does not recognise it either; the derived key does.
+    body = listed[:-8]
+    assert hmac.new(signing, b"tag:" + body, hashlib.sha256).digest()[:8] != listed[-8:]
+    assert decoys.is_decoy(signing, listed)
 
 
 async def test_discoverable_sign_in_still_signals_an_unknown_credential(api: Api) -> None:

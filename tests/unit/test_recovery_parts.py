@@ -21,11 +21,37 @@ def test_codes_are_grouped_from_the_alphabet_and_distinct() -> None:
     assert len(set(made)) == codes.COUNT
     for code in made:
         groups = code.split("-")
-        assert [len(g) for g in groups] == [4, 4, 4]
+        assert [len(g) for g in groups] == [4, 4, 4, 4]
         assert set("".join(groups)) <= set(codes.ALPHABET)
-    # 12 symbols of 32: 60 bits, above the 50 asked for.
+    # The first group names the code among the user's (distinct within a set)...
+    assert len({code[:4] for code in made}) == codes.COUNT
+    # ...and the 12 symbols after it are the secret: 60 bits, above the 50 asked for.
     assert codes.LENGTH * (len(codes.ALPHABET).bit_length() - 1) >= 60
     assert not set("01IO") & set(codes.ALPHABET)
+
+
+def test_typed_codes_are_read_back_and_old_ones_are_not() -> None:
+    typed = codes.parse(" abcd efgh-jk23\u00a0mnpq ")
+    assert typed == codes.Typed(lookup="ABCD", secret="EFGHJK23MNPQ")
+    for other in ("ABCD-EFGH-JK23", "ABCD-EFGH-JK23-MNP0", "ABCD-EFGH-JK23-MNPQR", "\ud800" * 16):
+        assert codes.parse(other) is None, other
+
+
+def test_the_slow_hash_is_salted_and_bound_to_user_and_code() -> None:
+    user = uuid.uuid4()
+    code = codes.new_code()
+    stored = codes.store(user, code)
+    assert len(stored.salt) == 16
+    again = codes.store(user, code)
+    assert (again.salt, again.code_hash) != (stored.salt, stored.code_hash)
+    typed = codes.parse(code)
+    assert typed is not None
+    assert typed.lookup == stored.lookup
+    assert codes.slow_hash(user, typed, stored.salt) == stored.code_hash
+    assert codes.slow_hash(uuid.uuid4(), typed, stored.salt) != stored.code_hash
+    other = codes.parse(code[:-1] + ("2" if code[-1] != "2" else "3"))
+    assert other is not None
+    assert codes.slow_hash(user, other, stored.salt) != stored.code_hash
 
 
 def test_typing_variants_hash_alike_and_users_apart() -> None:

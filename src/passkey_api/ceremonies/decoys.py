@@ -7,19 +7,22 @@ credential), and a registration presenting its id is refused as a registered one
 decoy id is recognisable without its username: its last 8 bytes are a MAC of the rest.
 A real credential id ends that way by chance once in 2**64.
 
-Both MACs are keyed with a key of their own, derived from the secret key under a label,
-so that no other use of the secret key (session tokens, recovery codes) shares it.
+Both MACs are keyed with a key of their own, derived from the secret key under a label
+of its own (keys.derive: HKDF-SHA256, keys.DECOY_CREDENTIALS), so that no other use of
+the secret key (session tokens, recovery codes) shares it, and whoever knows the
+session-signing key alone (leaked, or a placeholder that production refuses) cannot tell
+a decoy from a real passkey.
 """
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import hmac
 
+from passkey_api import keys
+
 Descriptor = tuple[bytes, list[str]]
 
-_LABEL = b"passkey-api decoy credential ids v1"
 _TAG_BYTES = 8
 
 # Shapes real credentials come in: (id length, transports) of platform passkeys, security
@@ -33,9 +36,9 @@ _SHAPES: tuple[tuple[int, list[str]], ...] = (
 )
 
 
-@functools.lru_cache(maxsize=4)
 def _key(secret_key: bytes) -> bytes:
-    return hmac.new(secret_key, _LABEL, hashlib.sha256).digest()
+    # One way to derive keys from the secret key (keys.py, which caches it).
+    return keys.derive(secret_key, keys.DECOY_CREDENTIALS)
 
 
 def _tag(key: bytes, body: bytes) -> bytes:

@@ -1,9 +1,17 @@
 """Recovery codes: made, read back and hashed (no I/O).
 
-A code is 12 symbols of a 32-symbol alphabet without look-alikes (no 0/O, 1/I): 60 bits,
-shown as XXXX-XXXX-XXXX. What people type back is normalised (case, spaces, dashes,
-full-width forms). Only an HMAC-SHA256 keyed with the secret key is stored, bound to the
-user, so a copy of the table alone lets nobody try codes offline.
+A code is 16 symbols of a 32-symbol alphabet without look-alikes (no 0/O, 1/I), shown as
+LLLL-XXXX-XXXX-XXXX: the first group is its lookup, which names it among the user's codes
+(stored as is), and the 12 symbols after it are the secret (60 bits). What people type
+back is normalised (case, spaces, dashes, full-width forms).
+
+Only a slow, salted hash of each is stored (scrypt, a random 16-byte salt per code, bound
+to the user and the lookup): a copy of the table, even with the secret key, has to run
+scrypt per code and guess (OWASP ASVS 5.0 6.5.2 for lookup secrets under 112 bits). The
+lookup makes one attempt cost one scrypt, however many codes the user has.
+
+Codes of 12 symbols were made before lookups and stored as an HMAC keyed with the secret
+key (`digest`); they keep working until used or replaced by a new set.
 """
 
 from __future__ import annotations
@@ -11,27 +19,64 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import threading
 import unicodedata
 import uuid
+from dataclasses import dataclass
 
 ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
-LENGTH = 12
+LOOKUP_LENGTH = 4
+LENGTH = 12  # the secret part
 GROUP = 4
 COUNT = 10
+SALT_BYTES = 16
+# scrypt with N=2^14, r=8 (16 MiB), p=1: about 30 ms of one core (measured: README).
+SCRYPT_N = 2**14
+SCRYPT_R = 8
+SCRYPT_P = 1
 # Domain separation from the other uses of the secret key (token signatures).
 _CONTEXT = b"passkey-api recovery code\x00"
+_SLOW_CONTEXT = b"passkey-api recovery code scrypt\x00"
+# At most this many scrypt runs at once in the process (each holds 16 MiB and a core):
+# a flood of attempts or of new sets queues here instead of taking every core and the
+# memory of every thread the event loop's executor has.
+_SLOW_HASHES = threading.BoundedSemaphore(2)
+# What a miss is checked against, so that it costs what a hit does.
+_MISS_SALT = bytes(SALT_BYTES)
 
 
-def new_code() -> str:
-    symbols = "".join(secrets.choice(ALPHABET) for _ in range(LENGTH))
-    return "-".join(symbols[i : i + GROUP] for i in range(0, LENGTH, GROUP))
+@dataclass(frozen=True)
+class Typed:
+    """A code of the current form, as typed, read back."""
+
+    lookup: str
+    secret: str
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What is kept of a code."""
+
+    lookup: str
+    salt: bytes
+    code_hash: bytes
+
+
+def _group(symbols: str) -> str:
+    return "-".join(symbols[i : i + GROUP] for i in range(0, len(symbols), GROUP))
+
+
+def new_code(lookup: str | None = None) -> str:
+    if lookup is None:
+        lookup = "".join(secrets.choice(ALPHABET) for _ in range(LOOKUP_LENGTH))
+    return _group(lookup + "".join(secrets.choice(ALPHABET) for _ in range(LENGTH)))
 
 
 def new_codes(count: int = COUNT) -> list[str]:
-    codes: set[str] = set()
-    while len(codes) < count:  # a repeat among 10 of 2^60 never happens, but costs nothing
-        codes.add(new_code())
-    return sorted(codes)
+    lookups: set[str] = set()
+    while len(lookups) < count:  # distinct within a set: each names one row
+        lookups.add("".join(secrets.choice(ALPHABET) for _ in range(LOOKUP_LENGTH)))
+    return sorted(new_code(lookup) for lookup in lookups)
 
 
 def normalize(typed: str) -> str:
@@ -41,6 +86,38 @@ def normalize(typed: str) -> str:
     return "".join(ch for ch in folded if ch not in " -\t\u00a0")
 
 
+def parse(typed: str) -> Typed | None:
+    """A code of the current form, or None (one made before lookups, or no code at all)."""
+    symbols = normalize(typed)
+    if len(symbols) != LOOKUP_LENGTH + LENGTH or not all(ch in ALPHABET for ch in symbols):
+        return None
+    return Typed(lookup=symbols[:LOOKUP_LENGTH], secret=symbols[LOOKUP_LENGTH:])
+
+
+def slow_hash(user_id: uuid.UUID, typed: Typed, salt: bytes) -> bytes:
+    """scrypt of the code, bound to its user and lookup. Blocking (~30 ms): run it in a
+    thread; at most two run at once."""
+    password = _SLOW_CONTEXT + user_id.bytes + f"{typed.lookup}:{typed.secret}".encode("ascii")
+    with _SLOW_HASHES:
+        return hashlib.scrypt(password, salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, dklen=32)
+
+
+def store(user_id: uuid.UUID, code: str) -> Stored:
+    """What to keep of a new code (blocking: one slow hash)."""
+    typed = parse(code)
+    if typed is None:
+        raise ValueError("not a code of the current form")
+    salt = secrets.token_bytes(SALT_BYTES)
+    return Stored(lookup=typed.lookup, salt=salt, code_hash=slow_hash(user_id, typed, salt))
+
+
+def check(user_id: uuid.UUID, typed: Typed, stored: Stored | None) -> bool:
+    """Whether the typed code is the stored one; a miss (None) costs the same slow hash."""
+    computed = slow_hash(user_id, typed, stored.salt if stored else _MISS_SALT)
+    return stored is not None and hmac.compare_digest(computed, stored.code_hash)
+
+
 def digest(secret_key: bytes, user_id: uuid.UUID, typed: str) -> bytes:
+    """The HMAC that codes made before lookups were stored as."""
     message = _CONTEXT + user_id.bytes + normalize(typed).encode("utf-8", "surrogatepass")
     return hmac.new(secret_key, message, hashlib.sha256).digest()

@@ -187,7 +187,6 @@ async def generate_recovery_codes(
         resources.mailer,
         resources.settings,
         active.user,
-        secret_key=resources.secret_key,
         client=client,
         now=now,
     )

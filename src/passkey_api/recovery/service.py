@@ -19,6 +19,7 @@ message, notice or link, is never dropped for want of room.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import hashlib
@@ -89,15 +90,15 @@ async def generate_codes(
     settings: Settings,
     user: User,
     *,
-    secret_key: bytes,
     client: ClientInfo,
     now: datetime,
 ) -> list[str]:
     """A new set of codes, returned this once; the previous set stops working."""
     with _place(outbox, settings, needed=_notified(user.email, user.email_verified_at)) as place:
         new = codes.new_codes()
-        digests = [codes.digest(secret_key, user.id, c) for c in new]
-        await repository.replace(db, user.id, digests, now)
+        # Ten slow hashes, in a thread: the event loop goes on serving meanwhile.
+        stored = await asyncio.to_thread(lambda: [codes.store(user.id, c) for c in new])
+        await repository.replace(db, user.id, stored, now)
         await audit.record(
             db, "recovery_codes_generated", user_id=user.id, client=client, now=now, count=len(new)
         )
@@ -148,11 +149,10 @@ async def redeem_code(
         )
         await db.commit()
         paused = usable and attempt is None
-        # The same HMAC and the same UPDATE for everyone; a random id matches no row (so
-        # while paused, no code is tested and none is used up).
+        # The same work for everyone, whatever is wrong; a random id matches no row (so
+        # while paused, no code is tested and none is used up, at the same cost).
         subject = user.id if user is not None and usable and not paused else uuid.uuid4()
-        digest = codes.digest(secret_key, subject, code)
-        consumed = await repository.consume(db, subject, digest, now)
+        consumed = await _consume_code(db, secret_key, subject, code, now)
         if user is None or not consumed:
             owner = _Owner.of(user)  # read before the failure's rollback expires `user`
             await audit.record_failure(
@@ -189,6 +189,23 @@ async def redeem_code(
             now=now,
         )
     return started
+
+
+async def _consume_code(
+    db: AsyncSession, secret_key: bytes, subject: uuid.UUID, code: str, now: datetime
+) -> bool:
+    """Test the code against the subject's and use it up if it matches: one test of one
+    secret, whatever is wrong."""
+    typed = codes.parse(code)
+    if typed is None:
+        # A code made before lookups (or no code): its HMAC and one conditional UPDATE.
+        digest = codes.digest(secret_key, subject, code)
+        return await repository.consume(db, subject, digest, now)
+    # The lookup names one row: one slow hash, found or not, then its UPDATE.
+    found = await repository.unused(db, subject, typed.lookup)
+    stored = found[1] if found is not None else None
+    matches = await asyncio.to_thread(codes.check, subject, typed, stored)
+    return found is not None and matches and await repository.consume_row(db, found[0], now)
 
 
 # --- recovery by email --------------------------------------------------------------------
