@@ -122,3 +122,25 @@ def test_notices_hold_the_client_on_one_line_and_no_more() -> None:
     assert "Evil" not in text
     assert "as the device reported it: an unknown browser" in " ".join(text.split())
     assert notice["Subject"] == "A recovery code was used for your Example account"
+
+
+async def test_slow_hashes_wait_on_a_pool_of_their_own() -> None:
+    """A flood of recovery attempts queues for scrypt without taking the event loop's
+    shared executor (mail, the SQLite driver): with both scrypt threads busy, other
+    blocking work still runs at once."""
+    import asyncio
+    import threading
+
+    from passkey_api.recovery import codes
+
+    release = threading.Event()
+    busy = [asyncio.ensure_future(codes.off_the_loop(release.wait)) for _ in range(8)]
+    try:
+        assert await asyncio.wait_for(asyncio.to_thread(lambda: "free"), timeout=2) == "free"
+        queued = asyncio.ensure_future(codes.off_the_loop(lambda: "hashed"))
+        await asyncio.sleep(0.05)
+        assert not queued.done()  # both threads are taken: it waits its turn
+    finally:
+        release.set()
+    await asyncio.gather(*busy)
+    assert await queued == "hashed"

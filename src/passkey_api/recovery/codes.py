@@ -16,13 +16,18 @@ key (`digest`); they keep working until used or replaced by a new set.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import secrets
-import threading
 import unicodedata
 import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
+
+T = TypeVar("T")
 
 ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
 LOOKUP_LENGTH = 4
@@ -37,10 +42,10 @@ SCRYPT_P = 1
 # Domain separation from the other uses of the secret key (token signatures).
 _CONTEXT = b"passkey-api recovery code\x00"
 _SLOW_CONTEXT = b"passkey-api recovery code scrypt\x00"
-# At most this many scrypt runs at once in the process (each holds 16 MiB and a core):
-# a flood of attempts or of new sets queues here instead of taking every core and the
-# memory of every thread the event loop's executor has.
-_SLOW_HASHES = threading.BoundedSemaphore(2)
+# scrypt runs on two threads of its own (each run holds 16 MiB and a core): a flood of
+# attempts or of new sets waits in this pool's queue, holding no thread of the event
+# loop's shared executor (which mail and the database driver need) and no connection.
+_SLOW_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="recovery-scrypt")
 # What a miss is checked against, so that it costs what a hit does.
 _MISS_SALT = bytes(SALT_BYTES)
 
@@ -95,11 +100,15 @@ def parse(typed: str) -> Typed | None:
 
 
 def slow_hash(user_id: uuid.UUID, typed: Typed, salt: bytes) -> bytes:
-    """scrypt of the code, bound to its user and lookup. Blocking (~30 ms): run it in a
-    thread; at most two run at once."""
+    """scrypt of the code, bound to its user and lookup. Blocking (~30 ms): run it with
+    off_the_loop()."""
     password = _SLOW_CONTEXT + user_id.bytes + f"{typed.lookup}:{typed.secret}".encode("ascii")
-    with _SLOW_HASHES:
-        return hashlib.scrypt(password, salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, dklen=32)
+    return hashlib.scrypt(password, salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, dklen=32)
+
+
+async def off_the_loop(work: Callable[[], T]) -> T:
+    """Run blocking slow-hash work on the pool of its own (see _SLOW_POOL)."""
+    return await asyncio.get_running_loop().run_in_executor(_SLOW_POOL, work)
 
 
 def store(user_id: uuid.UUID, code: str) -> Stored:

@@ -19,7 +19,6 @@ message, notice or link, is never dropped for want of room.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
 import hashlib
@@ -97,7 +96,7 @@ async def generate_codes(
     with _place(outbox, settings, needed=_notified(user.email, user.email_verified_at)) as place:
         new = codes.new_codes()
         # Ten slow hashes, in a thread: the event loop goes on serving meanwhile.
-        stored = await asyncio.to_thread(lambda: [codes.store(user.id, c) for c in new])
+        stored = await codes.off_the_loop(lambda: [codes.store(user.id, c) for c in new])
         await repository.replace(db, user.id, stored, now)
         await audit.record(
             db, "recovery_codes_generated", user_id=user.id, client=client, now=now, count=len(new)
@@ -203,8 +202,10 @@ async def _consume_code(
         return await repository.consume(db, subject, digest, now)
     # The lookup names one row: one slow hash, found or not, then its UPDATE.
     found = await repository.unused(db, subject, typed.lookup)
+    # The read's connection goes back to the pool while scrypt runs (or waits its turn).
+    await db.commit()
     stored = found[1] if found is not None else None
-    matches = await asyncio.to_thread(codes.check, subject, typed, stored)
+    matches = await codes.off_the_loop(functools.partial(codes.check, subject, typed, stored))
     return found is not None and matches and await repository.consume_row(db, found[0], now)
 
 
