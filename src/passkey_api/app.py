@@ -26,6 +26,7 @@ from passkey_api.dispatch import DirectRoutes
 from passkey_api.guards import BodyLimitMiddleware, OriginCheckMiddleware
 from passkey_api.headers import SecurityHeadersMiddleware
 from passkey_api.identities.router import router as identities_router
+from passkey_api.internal import InternalOnly
 from passkey_api.mail import Mailer
 from passkey_api.oauth.providers import OAuthClients
 from passkey_api.oauth.router import router as oauth_router
@@ -134,6 +135,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # the body cap, the CSRF origin check and the rate limits before any route runs; and
     # innermost, planned routes answered without FastAPI's router.
     app.add_middleware(DirectRoutes, router=app.router)
+    if settings.internal_networks:
+        app.add_middleware(
+            InternalOnly,
+            paths={"/metrics"}
+            | {
+                url
+                for url in (
+                    app.docs_url,
+                    app.redoc_url,
+                    app.openapi_url,
+                    app.swagger_ui_oauth2_redirect_url,
+                )
+                if url
+            },
+            networks=settings.internal_networks,
+            addresses=ClientAddresses(settings.trusted_proxies),
+        )
     app.add_middleware(RateLimitGuard, enabled=settings.rate_limits)
     app.add_middleware(
         OriginCheckMiddleware,

@@ -130,10 +130,44 @@ def _refuse_unsafe_start(settings: Settings) -> None:
     type=click.Choice(["critical", "error", "warning", "info", "debug"]),
 )
 @click.option("--no-migrate", is_flag=True, help="Do not apply migrations before serving.")
-def serve(host: str, port: int, workers: int, log_level: str, no_migrate: bool) -> None:
+@click.option(
+    "--read-timeout",
+    envvar="PASSKEY_READ_TIMEOUT",
+    type=click.FloatRange(min=0.1, max=3600),
+    help="Seconds a client has to send a whole request, headers and body, else 408  [default: 10]",
+)
+@click.option(
+    "--max-connections",
+    envvar="PASSKEY_MAX_CONNECTIONS",
+    type=click.IntRange(min=1),
+    help="Open connections per worker; one more is answered 503 and closed  [default: 1000]",
+)
+@click.option(
+    "--keep-alive-timeout",
+    default=5,
+    show_default=True,
+    type=click.IntRange(min=1, max=3600),
+    help="Seconds an idle connection is kept open between requests.",
+)
+def serve(
+    host: str,
+    port: int,
+    workers: int,
+    log_level: str,
+    no_migrate: bool,
+    read_timeout: float | None,
+    max_connections: int | None,
+    keep_alive_timeout: int,
+) -> None:
     """Apply pending migrations, then serve HTTP."""
     # Workers are new processes that read settings from the environment: pass it on.
     os.environ["PASSKEY_LOG_LEVEL"] = log_level
+    # serving.HttpProtocol reads these in each worker (slow clients, connections); its
+    # defaults stand when neither the option nor the variable is given.
+    if read_timeout is not None:
+        os.environ["PASSKEY_READ_TIMEOUT"] = str(read_timeout)
+    if max_connections is not None:
+        os.environ["PASSKEY_MAX_CONNECTIONS"] = str(max_connections)
     settings = _settings()
     if "PASSKEY_ORIGINS" not in os.environ and settings.rp_id == "localhost":
         # Zero-config local run: the page is served from this very port.
@@ -163,8 +197,10 @@ def serve(host: str, port: int, workers: int, log_level: str, no_migrate: bool) 
         proxy_headers=False,  # client IPs come from PASSKEY_TRUSTED_PROXIES, not uvicorn
         server_header=False,
         log_level=log_level,
-        # uvicorn's httptools protocol, writing each answer's head and body at once.
+        # uvicorn's httptools protocol, writing each answer's head and body at once, with
+        # the read timeout and the connection cap above.
         http="passkey_api.serving:HttpProtocol",
+        timeout_keep_alive=keep_alive_timeout,
         # The app logs each request itself (observability.py), as JSON with its request id.
         access_log=False,
         log_config=None,

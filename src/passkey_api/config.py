@@ -299,6 +299,10 @@ class Settings(BaseSettings):
     # Reverse proxies whose X-Forwarded-For is believed (IPs or CIDRs); none by default,
     # so a client cannot choose the IP it is rate-limited and audited under.
     trusted_proxies: Annotated[list[str], NoDecode] = []
+    # When set (IPs or CIDRs), /metrics and the API docs (/docs, /redoc, /openapi.json)
+    # answer only clients on these networks (as PASSKEY_TRUSTED_PROXIES finds them), 404
+    # to everyone else: for a listener that faces the public. Empty: everyone's.
+    internal_networks: Annotated[list[str], NoDecode] = []
 
     # Social sign-in (see oauth/): name -> provider, as JSON.
     oauth_providers: dict[str, OAuthProvider] = {}
@@ -317,7 +321,12 @@ class Settings(BaseSettings):
     oauth_timeout: float = Field(default=10.0, gt=0, le=60)
 
     @field_validator(
-        "origins", "trusted_proxies", "related_origins", "oauth_app_redirects", mode="before"
+        "origins",
+        "trusted_proxies",
+        "internal_networks",
+        "related_origins",
+        "oauth_app_redirects",
+        mode="before",
     )
     @classmethod
     def _split_commas(cls, value: object) -> object:
@@ -345,7 +354,7 @@ class Settings(BaseSettings):
             canonical.append(serialised)
         return canonical
 
-    @field_validator("trusted_proxies")
+    @field_validator("trusted_proxies", "internal_networks")
     @classmethod
     def _proxies_are_networks(cls, value: list[str]) -> list[str]:
         for proxy in value:

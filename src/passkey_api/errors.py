@@ -429,6 +429,22 @@ class MailQueueFull(ApiError):
     retry_after = 30
 
 
+# Answered by `passkey-api serve`'s protocol itself (serving.py), before or around the app.
+
+
+class RequestTimeout(ApiError):
+    """A request's headers did not arrive within `serve --read-timeout`."""
+
+    status, code, title = 408, "request_timeout", "The request was not sent in time"
+
+
+class ServerBusy(ApiError):
+    """More connections than `serve --max-connections` at once: this one is not served."""
+
+    status, code, title = 503, "server_busy", "Too many connections"
+    retry_after = 1
+
+
 # What a route behind require_reauthentication() can answer.
 STEP_UP_ERRORS: tuple[type[ApiError], ...] = (
     ReauthenticationRequired,

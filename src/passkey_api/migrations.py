@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from alembic import command
@@ -32,7 +33,10 @@ def upgrade(database_url: str) -> None:
     command.upgrade(_config(database_url), "head")
 
 
+@functools.cache
 def head_revision() -> str | None:
+    """The newest revision of the scripts: read once per process (/readyz asks on every
+    call, and the scripts do not change under a running process)."""
     return ScriptDirectory.from_config(_config("")).get_current_head()
 
 

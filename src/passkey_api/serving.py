@@ -16,15 +16,61 @@ costs the sender about 5 µs of CPU whatever its size, so one write instead of t
 about 5 µs an answer (a no-op answer costs about 100 µs through uvicorn, a sign-in
 ceremony two answers of about 400 µs). Only `passkey-api serve` uses it; another ASGI
 server runs the app unchanged.
+
+It also bounds what a slow or idle client can hold, for a deployment with no proxy in
+front (uvicorn bounds only the idle time between requests, `timeout_keep_alive`):
+
+- A request must arrive whole, headers and body, within the read timeout
+  (`PASSKEY_READ_TIMEOUT`, `serve --read-timeout`) from its first byte, or from the
+  connection's opening for the first request: a client trickling its headers (slowloris),
+  its body, or sending nothing, is answered 408 `request_timeout` (unless an answer is on
+  its way) and closed. The time the app takes to answer is not counted.
+- At most `PASSKEY_MAX_CONNECTIONS` (`serve --max-connections`) connections per process: one
+  more is answered 503 `server_busy` as soon as it opens, and closed.
+
+A normal request pays for it with three attribute writes (one timer per connection, not
+per request, re-armed only when it fires).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+from http import HTTPStatus
 from typing import Any
 
 from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from passkey_api.errors import PROBLEM_CONTENT_TYPE, ApiError, RequestTimeout, ServerBusy
+
+DEFAULT_READ_TIMEOUT = 10.0
+DEFAULT_MAX_CONNECTIONS = 1000
+# `serve` sets both for its workers (new processes); read once, when uvicorn loads this.
+READ_TIMEOUT = float(os.environ.get("PASSKEY_READ_TIMEOUT") or DEFAULT_READ_TIMEOUT)
+MAX_CONNECTIONS = int(os.environ.get("PASSKEY_MAX_CONNECTIONS") or DEFAULT_MAX_CONNECTIONS)
+if READ_TIMEOUT <= 0 or MAX_CONNECTIONS < 1:
+    raise ValueError("PASSKEY_READ_TIMEOUT must be > 0 and PASSKEY_MAX_CONNECTIONS >= 1")
+
+
+def _answer(error: ApiError) -> bytes:
+    """The whole HTTP answer for a problem the protocol gives itself, outside the app."""
+    body = json.dumps(error.problem(), separators=(",", ":"), ensure_ascii=False).encode()
+    headers = [
+        f"HTTP/1.1 {error.status} {HTTPStatus(error.status).phrase}",
+        f"content-type: {PROBLEM_CONTENT_TYPE}",
+        f"content-length: {len(body)}",
+        "cache-control: no-store",
+        "x-content-type-options: nosniff",
+        "connection: close",
+        *(f"{name}: {value}" for name, value in (error.headers or {}).items()),
+    ]
+    return "\r\n".join(headers).encode() + b"\r\n\r\n" + body
+
+
+_TIMED_OUT = _answer(RequestTimeout(f"A request must arrive within {READ_TIMEOUT:g} s."))
+_BUSY = _answer(ServerBusy())
 
 # Held bytes past this are written at once, so that uvicorn's flow control (which pauses
 # a sender only once the real transport's buffer passes its own high-water mark) still
@@ -119,11 +165,65 @@ class _OneWritePerAnswer(asyncio.Transport):
 
 
 class HttpProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol, writing each answer (head and body) at once."""
+    """uvicorn's httptools protocol, writing each answer (head and body) at once, with a
+    read timeout per request and a cap on connections."""
+
+    # When the request being read began (loop time); None while none is being read.
+    _reading_since: float | None = None
+    _headers_read = False
+    _read_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self._joined = _OneWritePerAnswer(transport, self.loop)
         super().connection_made(self._joined)
+        if len(self.connections) > MAX_CONNECTIONS:  # this one included
+            self._joined.write(_BUSY)
+            self._joined.close()
+            return
+        # The first request is owed at once: a connection that says nothing is timed out.
+        self._reading_since = self.loop.time()
+        self._read_timer = self.loop.call_later(READ_TIMEOUT, self._read_deadline)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._headers_read = False
+        if self._reading_since is None:  # else: the clock started with the connection
+            self._reading_since = self.loop.time()
+
+    def on_headers_complete(self) -> None:
+        self._headers_read = True
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._reading_since = None
+        super().on_message_complete()
+
+    def _read_deadline(self) -> None:
+        """The connection's one timer: fires every READ_TIMEOUT at most, and times out the
+        request being read if it began that long ago."""
+        self._read_timer = None
+        if self._joined.is_closing():
+            return
+        since = self._reading_since
+        left = READ_TIMEOUT if since is None else since + READ_TIMEOUT - self.loop.time()
+        if left > 0:
+            self._read_timer = self.loop.call_later(left, self._read_deadline)
+            return
+        cycle = self.cycle
+        if self._headers_read:  # the app has the request and waits for its body
+            answerable = not cycle.response_started
+        else:  # nothing of this request has reached the app; no answer may be under way
+            answerable = cycle is None or cycle.response_complete
+        if answerable:
+            self._joined.write(_TIMED_OUT)
+        # The app, if it waits for the body, sees the client gone (http.disconnect).
+        self._joined.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._read_timer is not None:
+            self._read_timer.cancel()
+            self._read_timer = None
+        super().connection_lost(exc)
 
     def on_response_complete(self) -> None:
         # The answer leaves now, as uvicorn would have written it: not after whatever the

@@ -2,6 +2,14 @@
 
 Control characters and lone surrogates are refused at the edge: PostgreSQL rejects U+0000
 in text outright, SQLite would keep it, and neither belongs in a name shown to people.
+
+Names shown to people (display names, passkey names) follow RFC 8266's Nickname profile
+(NicknameCasePreserved, on RFC 8264's FreeformClass), as precis-i18n enforces it: NFKC,
+other spaces made one ASCII space, and refused: controls, Default_Ignorable_Code_Point
+(zero-width characters, soft hyphen, word joiner, BOM, and every Bidi_Control: the
+embeddings, overrides and isolates, LRM, RLM, ALM), and a zero-width joiner or non-joiner
+where its script does not need one. So a name reads as it is stored: `Alice<RLO>nimda`
+cannot show an admin or an authenticator's account picker something else.
 """
 
 from __future__ import annotations
@@ -9,6 +17,7 @@ from __future__ import annotations
 import unicodedata
 from typing import Annotated
 
+import precis_i18n
 from pydantic import AfterValidator
 
 from passkey_api.errors import ValidationFailed
@@ -33,7 +42,47 @@ def _fits_display(value: str) -> str:
     return value
 
 
-DisplayName = Annotated[PlainText, AfterValidator(_fits_display)]
+_NICKNAME = precis_i18n.get_profile("NicknameCasePreserved")
+
+
+def _nickname(value: str) -> str:
+    if not value.strip():
+        return ""  # empty: the service's to refuse (one_line), or sign-up's to fill in
+    try:
+        enforced: str = _NICKNAME.enforce(value)
+    except UnicodeEncodeError as exc:
+        # exc.reason is "DISALLOWED/<rule>"; the position is in the mapped string.
+        rule = exc.reason.rpartition("/")[2]
+        raise ValueError(f"not allowed in a name (RFC 8266): {rule}") from None
+    return enforced
+
+
+# A name shown to people: PlainText (which words the commoner refusals), then RFC 8266.
+NameText = Annotated[PlainText, AfterValidator(_nickname)]
+
+DisplayName = Annotated[NameText, AfterValidator(_fits_display)]
+
+
+def clean_name(value: str, limit: int) -> str | None:
+    """A name from elsewhere (a social provider's profile) made one that NameText accepts,
+    of at most `limit` bytes of UTF-8: what RFC 8266 refuses is dropped, not refused.
+    None when nothing is left."""
+    value = value[: 4 * limit]  # the work below is quadratic in what is refused
+    for _ in range(8 * limit):
+        if not value.strip():
+            return None
+        try:
+            enforced: str = _NICKNAME.enforce(value)
+        except UnicodeEncodeError as exc:
+            if exc.end - exc.start != 1:  # the whole string (not idempotent): give up
+                return None
+            value = exc.object[: exc.start] + exc.object[exc.end :]
+            continue
+        clipped = clip_utf8(enforced, limit)
+        if clipped == enforced:
+            return enforced
+        value = clipped  # enforced again: a clipped end may be a space or a lone joiner
+    return None
 
 
 def clip_utf8(value: str, limit: int) -> str:

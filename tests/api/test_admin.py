@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from typing import Any
 
+import httpx
 import pytest
+from sqlalchemy import event
+from sqlalchemy.util import await_only
 
 from passkey_api import cli
 from tests.api.conftest import ORIGIN, Api, problem_code
@@ -138,6 +143,59 @@ async def test_force_sign_out(api: Api) -> None:
     api.client.cookies.clear()
     api.client.cookies.update(erin_cookies)
     assert (await api.client.get("/v1/session")).status_code == 401
+
+
+@pytest.mark.parametrize(
+    "change", [{"roles": ["user"]}, {"disabled": True}, {"roles": ["user"], "disabled": True}]
+)
+async def test_two_admins_demoting_each_other_at_once_leave_one(
+    api: Api, change: dict[str, Any]
+) -> None:
+    """The race that once left no admin on SQLite: each request read the other as an
+    admin before either wrote. Forced here: every first write to users waits (up to 2 s)
+    until both requests have reached theirs, so both have read whatever they read first."""
+    await _admin(api, "first")
+    first_id = (await api.client.get("/v1/me")).json()["id"]
+    second = httpx.AsyncClient(
+        transport=api.client._transport, base_url=ORIGIN, headers={"Origin": ORIGIN}
+    )
+    async with second:
+        api_second = Api(client=second, resources=api.resources, settings=api.settings)
+        await _admin(api_second, "second")
+        second_id = (await second.get("/v1/me")).json()["id"]
+
+        arrived = 0
+        both_there = asyncio.Event()
+
+        def hold_first_user_write(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+            nonlocal arrived
+            if not statement.lstrip().upper().startswith("UPDATE USERS") or arrived >= 2:
+                return
+            arrived += 1
+            if arrived == 2:
+                both_there.set()
+                return
+            # In SQLAlchemy's greenlet: the event loop runs the other request meanwhile. On
+            # PostgreSQL the other request may be waiting on our row lock: go on after 2 s.
+            with contextlib.suppress(TimeoutError):
+                await_only(asyncio.wait_for(both_there.wait(), 2))
+
+        engine = api.resources.engine.sync_engine
+        event.listen(engine, "before_cursor_execute", hold_first_user_write)
+        try:
+            results = await asyncio.gather(
+                api.client.patch(f"/v1/admin/users/{second_id}", json=change),
+                second.patch(f"/v1/admin/users/{first_id}", json=change),
+            )
+        finally:
+            event.remove(engine, "before_cursor_execute", hold_first_user_write)
+    outcomes = sorted((r.status_code, r.json().get("code")) for r in results)
+    assert outcomes == [(200, None), (409, "last_admin")], [r.text for r in results]
+    admins = await api.scalar(
+        "SELECT count(*) FROM users WHERE disabled_at IS NULL AND CAST(roles AS TEXT) LIKE :a",
+        a='%"admin"%',
+    )
+    assert admins == 1
 
 
 @pytest.mark.parametrize("attempts", [20])

@@ -75,3 +75,61 @@ def _json(value: object) -> bytes:
 
     # ensure_ascii keeps lone surrogates as \\ud800 escapes, as a hostile client sends them.
     return json.dumps(value, ensure_ascii=True).encode()
+
+
+# Bidi controls and zero-width or otherwise invisible code points (Default_Ignorable_Code_Point):
+# a name shown to admins and handed to authenticators must read as it is stored (RFC 8266).
+INVISIBLE = [
+    "Alice\u202e\u2066nimda\u2069\u200b",  # right-to-left override, isolates, zero width space
+    "admin\u200e",  # left-to-right mark
+    "\u061cname",  # Arabic letter mark
+    "ro\u00adot",  # soft hyphen
+    "\ufeffname",  # zero width no-break space
+    "a\u2060b",  # word joiner
+    "a\u034fb",  # combining grapheme joiner
+    "a\u200db",  # zero width joiner outside the scripts whose words need it
+]
+
+
+@pytest.mark.parametrize("text", INVISIBLE)
+async def test_invisible_and_bidi_code_points_in_names(api: Api, text: str) -> None:
+    response = await api.post(
+        "/v1/registration/options", {"username": new_username(), "display_name": text}
+    )
+    assert (response.status_code, problem_code(response)) == (422, "validation_error")
+    authenticator = SoftAuthenticator()
+    user = (await api.sign_up(authenticator)).json()["user"]
+    credential_id = b64url(next(iter(authenticator.credentials)))
+    for path, payload in (
+        ("/v1/me", {"display_name": text}),
+        (f"/v1/me/passkeys/{credential_id}", {"name": text}),
+    ):
+        response = await api.client.patch(path, json=payload)
+        assert (response.status_code, problem_code(response)) == (422, "validation_error"), path
+    me = (await api.client.get("/v1/me")).json()
+    assert me["display_name"] == user["display_name"]
+    passkeys = (await api.client.get("/v1/me/passkeys")).json()["passkeys"]
+    assert text not in {p["name"] for p in passkeys}
+
+
+@pytest.mark.parametrize(
+    ("text", "stored"),
+    [
+        ("Zoë Ünal", "Zoë Ünal"),
+        ("名前", "名前"),
+        ("مرحبا بك", "مرحبا بك"),
+        ("क्\u200dष", "क्\u200dष"),  # a joiner where the script needs it (after a virama)
+        ("  Ada\u3000\u00a0Lovelace ", "Ada Lovelace"),  # other spaces: one ASCII space
+        ("\uff46\uff55\uff4c\uff4c width", "full width"),  # NFKC, as RFC 8266 enforces it
+    ],
+)
+async def test_names_in_any_script_are_kept(api: Api, text: str, stored: str) -> None:
+    authenticator = SoftAuthenticator()
+    await api.sign_up(authenticator)
+    credential_id = b64url(next(iter(authenticator.credentials)))
+    me = await api.client.patch("/v1/me", json={"display_name": text})
+    assert me.status_code == 200, me.text
+    assert me.json()["user"]["display_name"] == stored
+    renamed = await api.client.patch(f"/v1/me/passkeys/{credential_id}", json={"name": text})
+    assert renamed.status_code == 200, renamed.text
+    assert renamed.json()["name"] == stored

@@ -997,3 +997,27 @@ async def test_no_secrets_in_logs(
         CLIENT_SECRET,
     ]
     assert not [s for s in secrets_seen if s in logged]
+
+
+@pytest.mark.parametrize(
+    ("name", "display_name"),
+    [
+        ("\u202eAda\u200b  Lovelace\u2069\u200e", "Ada Lovelace"),
+        ("Ada\u0000\tLovelace", "AdaLovelace"),
+        ("\u200b\u2066\u202e", None),  # nothing visible left: the username stands in
+        ("\uff46\uff55\uff4c\uff4c width", "full width"),
+        ("é" * 40, "é" * 32),  # what authenticators keep: 64 bytes
+    ],
+)
+async def test_provider_names_are_cleaned_not_refused(
+    social: Api,
+    oidc: OidcProvider,
+    provider_http: httpx.AsyncClient,
+    name: str,
+    display_name: str | None,
+) -> None:
+    oidc.knobs.user.name = name
+    oidc.knobs.user.preferred_username = "ada"
+    assert back_to_app(await sign_in(social.client, provider_http))["signed_in"] == "oidc"
+    me = (await social.client.get("/v1/me")).json()
+    assert me["display_name"] == (display_name or me["username"])

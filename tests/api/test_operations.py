@@ -137,3 +137,47 @@ def test_android_settings_from_json_env(monkeypatch: pytest.MonkeyPatch) -> None
     assert "https://example.org" in settings.web_origins
     with pytest.raises(ValueError, match="fingerprint"):
         Settings(android_apps=[{"package": "com.x.y", "sha256_cert_fingerprints": ["AB:CD"]}])
+
+
+INTERNAL_PATHS = ("/metrics", "/docs", "/redoc", "/openapi.json", "/docs/oauth2-redirect")
+
+
+async def test_metrics_and_docs_kept_to_internal_networks(make_api: ApiFactory) -> None:
+    # The test client's address is 203.0.113.7 (conftest): not on the internal network.
+    api = await make_api(internal_networks=["10.0.0.0/8", "127.0.0.1"])
+    for path in INTERNAL_PATHS:
+        response = await api.client.get(path)
+        assert (response.status_code, problem_code(response)) == (404, "not_found"), path
+    assert (await api.client.get("/healthz")).status_code == 200
+    assert (await api.client.get("/readyz")).status_code == 200
+    # Through a trusted proxy, the client it names is the one judged.
+    proxied = await make_api(internal_networks=["10.0.0.0/8"], trusted_proxies=["203.0.113.7"])
+    inside = await proxied.client.get("/metrics", headers={"X-Forwarded-For": "10.1.2.3"})
+    assert inside.status_code == 200
+    assert "passkey_http_requests_total" in inside.text
+    outside = await proxied.client.get("/docs", headers={"X-Forwarded-For": "198.51.100.1"})
+    assert outside.status_code == 404
+    # Without the setting (the default), they are everyone's, as before.
+    default = await make_api()
+    for path in INTERNAL_PATHS[:4]:
+        assert (await default.client.get(path)).status_code == 200, path
+
+
+async def test_readyz_reads_the_migration_scripts_once(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from alembic.script import ScriptDirectory
+
+    reads = 0
+    from_config = ScriptDirectory.from_config
+
+    def counted(*args: object, **kwargs: object) -> ScriptDirectory:
+        nonlocal reads
+        reads += 1
+        return from_config(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ScriptDirectory, "from_config", counted)
+    for _ in range(5):
+        ready = await api.client.get("/readyz")
+        assert ready.json()["checks"]["migrations"] == "ok", ready.text
+    assert reads <= 1

@@ -66,7 +66,7 @@ from passkey_api.passkeys.schemas import Signals
 from passkey_api.sessions import service as sessions
 from passkey_api.sessions.cache import SessionCache
 from passkey_api.sessions.service import ActiveSession
-from passkey_api.text import DISPLAY_NAME_BYTES, clip_utf8
+from passkey_api.text import DISPLAY_NAME_BYTES, clean_name
 from passkey_api.users import names
 from passkey_api.users import repository as users
 
@@ -631,7 +631,5 @@ async def _free_username(
 
 
 def _display_name(name: str | None) -> str | None:
-    if name is None:
-        return None
-    printable = "".join(ch for ch in name if unicodedata.category(ch) not in ("Cc", "Cs"))
-    return clip_utf8(" ".join(printable.split()), DISPLAY_NAME_BYTES).strip() or None
+    # A provider's profile is not ours to refuse: what a name may not hold is dropped.
+    return None if name is None else clean_name(name, DISPLAY_NAME_BYTES)

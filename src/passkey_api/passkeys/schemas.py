@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from passkey_api import base64url
 from passkey_api.models import Passkey
 from passkey_api.passkeys.providers import provider
-from passkey_api.text import PlainText
+from passkey_api.text import NameText
 
 
 class ProviderOut(BaseModel):
@@ -95,4 +95,4 @@ class PasskeyRenamed(PasskeyOut):
 class RenamePasskey(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: PlainText = Field(min_length=1, max_length=64)
+    name: NameText = Field(min_length=1, max_length=64)

@@ -6,7 +6,8 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, bindparam, cast, true, update
+from sqlalchemy import String, and_, bindparam, cast, true, update
+from sqlalchemy.orm import aliased
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -116,13 +117,41 @@ async def page(
     return [(row[0], int(row[1]), int(row[2])) for row in rows.all()], int(total)
 
 
-async def active_admin_ids(db: AsyncSession, *, lock: bool = False) -> list[uuid.UUID]:
-    """Enabled users holding the admin role. Only role changes ask (rarely), so a portable
-    text match on the small JSON list is enough; Python re-checks the decoded list."""
-    query = select(User).where(
-        col(User.disabled_at).is_(None), cast(col(User.roles), String).like('%"admin"%')
+def _active_admin(user: type[User]) -> Any:
+    """Enabled and holding the admin role. Only role changes ask (rarely), so a portable
+    text match on the small JSON list is enough: the quotes delimit one whole role name."""
+    return and_(col(user.disabled_at).is_(None), cast(col(user.roles), String).like('%"admin"%'))
+
+
+async def set_access(
+    db: AsyncSession,
+    user_id: uuid.UUID,
+    *,
+    roles: list[str],
+    disabled_at: datetime | None,
+    keep_an_admin: bool,
+) -> bool:
+    """Write the user's roles and disabled time; False when nothing was written.
+
+    With `keep_an_admin` (the change takes the role from an enabled admin or disables one)
+    it is one conditional UPDATE: only while another enabled admin is left. SQLite takes
+    its write lock before the statement reads, so of two admins demoting each other at
+    once the second sees the first's change and writes nothing. On PostgreSQL each
+    statement would see the other admin still there in its own snapshot, so the enabled
+    admins are locked first: the second waits, then reads the first's commit.
+    """
+    condition = col(User.id) == user_id
+    if keep_an_admin:
+        await db.exec(select(User.id).where(_active_admin(User)).with_for_update())
+        other = aliased(User, name="other")
+        others = (
+            select(func.count())
+            .select_from(other)
+            .where(col(other.id) != user_id, _active_admin(other))
+            .scalar_subquery()
+        )
+        condition = and_(condition, others > 0)
+    result = await db.exec(
+        update(User).where(condition).values(roles=roles, disabled_at=disabled_at)
     )
-    if lock:
-        query = query.with_for_update()
-    result = await db.exec(query)
-    return [user.id for user in result.all() if "admin" in user.roles]
+    return bool(result.rowcount)

@@ -6,6 +6,7 @@ import re
 import uuid
 from datetime import datetime
 
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from passkey_api.audit import service as audit
@@ -63,13 +64,24 @@ async def update(
         if not all(ROLE.match(role) for role in wanted):
             raise ValidationFailed("Roles are lowercase names: letters, digits, - and _.")
     else:
-        wanted = list(user.roles)
-    loses_admin = "admin" in user.roles and ("admin" not in wanted or bool(disabled))
-    if loses_admin and user.disabled_at is None:
-        admins = await repository.active_admin_ids(db, lock=True)
-        if admins == [user.id]:
-            raise LastAdmin()
-    if wanted != sorted(user.roles):
+        wanted = sorted(user.roles)
+    was_disabled = user.disabled_at is not None
+    disabling = bool(disabled) and not was_disabled
+    enabling = disabled is False and was_disabled
+    disabled_at = now if disabling else None if enabling else user.disabled_at
+    old_roles = sorted(user.roles)
+    loses_admin = "admin" in old_roles and not was_disabled and ("admin" not in wanted or disabling)
+    # The check and the write are one statement (repository.set_access), so two admins
+    # demoting each other at once cannot both pass it; it comes first in the unit of work.
+    changed = wanted != old_roles or disabling or enabling
+    if changed and not await repository.set_access(
+        db, user.id, roles=wanted, disabled_at=disabled_at, keep_an_admin=loses_admin
+    ):
+        raise LastAdmin()
+    # The object as the statement wrote it, without a second UPDATE from the ORM's flush.
+    set_committed_value(user, "roles", wanted)
+    set_committed_value(user, "disabled_at", disabled_at)
+    if wanted != old_roles:
         await audit.record(
             db,
             "roles_changed",
@@ -77,23 +89,20 @@ async def update(
             actor_id=admin.id,
             client=client,
             now=now,
-            old=sorted(user.roles),
+            old=old_roles,
             new=wanted,
         )
-        user.roles = wanted
-    if disabled is not None and disabled != (user.disabled_at is not None):
-        user.disabled_at = now if disabled else None
-        if disabled:
+    if disabling or enabling:
+        if disabling:
             await _end_sessions(db, user.id)  # signed out everywhere, at once
         await audit.record(
             db,
-            "user_disabled" if disabled else "user_enabled",
+            "user_disabled" if disabling else "user_enabled",
             user_id=user.id,
             actor_id=admin.id,
             client=client,
             now=now,
         )
-    db.add(user)
     await db.commit()
     return user
 
