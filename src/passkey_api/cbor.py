@@ -20,8 +20,9 @@ import cbor2
 # attestation object (3 levels); extensions add a few more. Far below cbor2's own bound.
 MAX_DEPTH = 16
 
-# Plain Python types a decoded WebAuthn structure is made of (bool is an int subclass).
-_SCALARS = (int, bytes, str, type(None))
+# The exact Python types a decoded WebAuthn structure is made of (cbor2 gives these).
+_SCALAR_TYPES = frozenset({int, bool, bytes, str, type(None)})
+_KEY_TYPES = frozenset({int, str})
 
 
 class CborError(ValueError):
@@ -83,20 +84,23 @@ def decode(data: bytes | memoryview) -> Any:
 
 
 def _check_types(value: Any, depth: int) -> None:
-    if depth > MAX_DEPTH:
-        raise CborError("The CBOR item is nested too deeply.")
-    if isinstance(value, _SCALARS):
-        return
-    if isinstance(value, list):
-        for item in value:
-            _check_types(item, depth + 1)
-        return
-    if isinstance(value, dict):
-        for key, item in value.items():
-            # Map keys are integers or text in every WebAuthn and COSE structure.
-            if not isinstance(key, int | str) or isinstance(key, bool):
-                raise CborError("A CBOR map key is neither an integer nor text.")
-            _check_types(item, depth + 1)
-        return
-    # float, cbor2.undefined, CBORSimpleValue, and anything a future cbor2 may add
-    raise CborError(f"A CBOR {type(value).__name__} is not used in WebAuthn structures.")
+    # Iterative, on exact types: it runs over every item of every attestation object.
+    stack = [(value, depth)]
+    while stack:
+        item, level = stack.pop()
+        kind = type(item)
+        if kind in _SCALAR_TYPES:
+            continue
+        if level >= MAX_DEPTH:
+            raise CborError("The CBOR item is nested too deeply.")
+        if kind is list:
+            stack.extend((child, level + 1) for child in item)
+        elif kind is dict:
+            for key, child in item.items():
+                # Map keys are integers or text in every WebAuthn and COSE structure.
+                if type(key) not in _KEY_TYPES:
+                    raise CborError("A CBOR map key is neither an integer nor text.")
+                stack.append((child, level + 1))
+        else:
+            # float, cbor2.undefined, CBORSimpleValue, and anything a later cbor2 may add
+            raise CborError(f"A CBOR {kind.__name__} is not used in WebAuthn structures.")

@@ -43,7 +43,9 @@ MIN_RSA_BITS = 2048
 MAX_RSA_BITS = 4096
 RSA_EXPONENT = 65537
 
-_P256 = 2**256 - 2**224 + 2**192 + 2**96 - 1  # the field prime of P-256 (FIPS 186-4 D.1.2.3)
+# P-256's field prime and curve coefficient b (FIPS 186-4 D.1.2.3; SEC 2 2.4.2).
+_P256 = 2**256 - 2**224 + 2**192 + 2**96 - 1
+_P256_B = 0x5AC635D8AA3A93E7B3EBBD55769886BC651D06B0CC53B0F63BCE3C3E27D2604B
 
 
 class KeyRefused(ValueError):
@@ -59,8 +61,19 @@ PublicKey = ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | rsa.RSAPublic
 
 @dataclass(frozen=True)
 class CoseKey:
+    """A key that fits its profile: `alg`, and the validated numbers from which `key` (the
+    `cryptography` public key) is made when first asked for. The validation itself is
+    exact arithmetic here, so that a sign-up does not pay OpenSSL's key construction for
+    a key py_webauthn builds again anyway."""
+
     alg: int
-    key: PublicKey
+    numbers: ec.EllipticCurvePublicNumbers | rsa.RSAPublicNumbers | bytes
+
+    @functools.cached_property
+    def key(self) -> PublicKey:
+        if isinstance(self.numbers, bytes):
+            return ed25519.Ed25519PublicKey.from_public_bytes(self.numbers)
+        return self.numbers.public_key()
 
 
 def parse(value: Any) -> CoseKey:
@@ -116,7 +129,7 @@ def _coordinate(value: dict[Any, Any], label: int, size: int) -> bytes:
     return raw
 
 
-def _ec2_p256(value: dict[Any, Any], kty: int) -> ec.EllipticCurvePublicKey:
+def _ec2_p256(value: dict[Any, Any], kty: int) -> ec.EllipticCurvePublicNumbers:
     if kty != KTY_EC2 or value.get(-1) != CRV_P256 or not _is_int(value.get(-1)):
         raise KeyRefused("ES256 needs an EC2 key on P-256.")
     _labels(value, {KTY, ALG, -1, -2, -3})
@@ -124,24 +137,24 @@ def _ec2_p256(value: dict[Any, Any], kty: int) -> ec.EllipticCurvePublicKey:
     y = int.from_bytes(_coordinate(value, -3, 32), "big")
     if x >= _P256 or y >= _P256:
         raise KeyRefused("An EC2 coordinate is not a field element.")
-    try:
-        # cryptography checks that the point is on the curve.
-        return ec.EllipticCurvePublicNumbers(x, y, ec.SECP256R1()).public_key()
-    except ValueError:
-        raise KeyRefused("The EC2 point is not on P-256.") from None
+    # On the curve y^2 = x^3 - 3x + b: all a P-256 point needs (its cofactor is 1, and the
+    # point at infinity has no affine coordinates).
+    if (y * y - (x * x * x - 3 * x + _P256_B)) % _P256:
+        raise KeyRefused("The EC2 point is not on P-256.")
+    return ec.EllipticCurvePublicNumbers(x, y, ec.SECP256R1())
 
 
-def _okp_ed25519(value: dict[Any, Any], kty: int) -> ed25519.Ed25519PublicKey:
+def _okp_ed25519(value: dict[Any, Any], kty: int) -> bytes:
     if kty != KTY_OKP or value.get(-1) != CRV_ED25519 or not _is_int(value.get(-1)):
         raise KeyRefused("EdDSA needs an OKP key on Ed25519.")
     _labels(value, {KTY, ALG, -1, -2})
     x = _coordinate(value, -2, 32)
     if not ed25519_point_is_sound(x):
         raise KeyRefused("The Ed25519 key is not a point of the prime-order group.")
-    return ed25519.Ed25519PublicKey.from_public_bytes(x)
+    return x
 
 
-def _rsa(value: dict[Any, Any], kty: int) -> rsa.RSAPublicKey:
+def _rsa(value: dict[Any, Any], kty: int) -> rsa.RSAPublicNumbers:
     if kty != KTY_RSA:
         raise KeyRefused("RS256 needs an RSA key.")
     _labels(value, {KTY, ALG, -1, -2})
@@ -155,7 +168,7 @@ def _rsa(value: dict[Any, Any], kty: int) -> rsa.RSAPublicKey:
         )
     if exponent != RSA_EXPONENT:
         raise KeyRefused(f"An RSA exponent must be {RSA_EXPONENT}.")
-    return rsa.RSAPublicNumbers(exponent, modulus).public_key()
+    return rsa.RSAPublicNumbers(exponent, modulus)
 
 
 # --- Ed25519 points (RFC 8032 §5.1.3) ----------------------------------------------------
