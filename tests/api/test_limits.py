@@ -164,7 +164,7 @@ async def test_failed_recoveries_pause_the_account_whatever_the_address_or_repli
     wrong = await recover(replica.client, username, WRONG, headers=via(f"{new_64()}::2"))
     assert problem_code(wrong) == "recovery_failed"  # the fourth: the ceiling
 
-    # Paused: a right code is refused exactly as a wrong one, and is not used up.
+    # Codes paused: a right one is refused exactly as a wrong one, and is not used up.
     right = await recover(api.client, username, codes[0], headers=via(f"{new_64()}::3"))
     assert (right.status_code, _stable(right)) == (wrong.status_code, _stable(wrong))
     assert (await api.client.get("/v1/me/recovery-codes")).json()["remaining"] == 10
@@ -174,11 +174,9 @@ async def test_failed_recoveries_pause_the_account_whatever_the_address_or_repli
     notice = functools.partial(emails.recovery_paused_notice, pause=api.settings.recovery_pause)
     assert str(notices[-1]["Subject"]) == subject_of(notice, api)
     assert "sign in with your passkey" in " ".join(text_of(notices[-1]).split())
-    # No link goes out while paused.
+    # Links still go out while codes are paused (the owner's way back in).
     assert (await ask_for_link(api.client, address)).status_code == 202
-    assert api.resources.mailer is not None
-    await api.resources.mailer.flush()
-    assert len(smtp.messages_to(address)) == before + 2
+    await link_in_mail(smtp, address, before + 3)
 
 
 async def test_a_passkey_sign_in_is_never_paused_and_lifts_the_pause(
@@ -227,3 +225,31 @@ async def test_the_pause_ends_after_its_time(make_api: ApiFactory) -> None:
     await api.execute("UPDATE users SET recovery_failures_since = :t", t=over)
     async with device(api) as lost:
         assert (await recover(lost, username, codes[0])).status_code == 200
+
+
+async def test_a_pause_stops_codes_only_and_links_still_recover(
+    make_api: ApiFactory, smtp: SmtpServer
+) -> None:
+    """Cheap failed codes must not shut the owner out: links are 256-bit and mailed to the
+    verified address, so a pause stops codes only; a link is still sent and still opens the
+    account (and its use starts the count over)."""
+    api = await _mail_api(make_api, smtp, recovery_max_failures=2)
+    username, address, _ = await user_with_address(api, smtp)
+    codes = await _codes(api)
+    before = len(await smtp.wait_for(address, 2))  # the verification link, the codes notice
+    async with device(api, fresh_ip()) as stranger:
+        for _ in range(2):
+            assert problem_code(await recover(stranger, username, "x")) == "recovery_failed"
+    notices = await smtp.wait_for(address, before + 1)  # the pause notice
+    told = " ".join(text_of(notices[-1]).split())
+    assert "recovery link" in told
+    assert "codes" in told
+    async with device(api, fresh_ip()) as lost:
+        # Codes are paused...
+        assert problem_code(await recover(lost, username, codes[0])) == "recovery_failed"
+        # ...links are not: one is sent, and it opens the account.
+        assert (await ask_for_link(lost, address)).status_code == 202
+        _, token = await link_in_mail(smtp, address, before + 2)
+        opened = await lost.post("/v1/recovery/email/verify", json={"token": token})
+        assert opened.status_code == 200, opened.text
+    assert await api.scalar("SELECT recovery_failures FROM users WHERE email = :a", a=address) == 0

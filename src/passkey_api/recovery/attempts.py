@@ -6,9 +6,11 @@ could be lost, or fall back to one replica's memory).
 A run of failures begins with the first; it ends, and counting starts over, when the
 owner signs in with a passkey after it began (a passkey's `last_used_at`), when a
 recovery succeeds, or PASSKEY_RECOVERY_PAUSE after it began. When a run reaches
-PASSKEY_RECOVERY_MAX_failures, recovery of the account pauses: the run's start moves to
-that moment, so the pause lasts PASSKEY_RECOVERY_PAUSE, or until the owner signs in with
-a passkey. Passkey sign-in itself is never counted nor paused.
+PASSKEY_RECOVERY_MAX_failures, recovery codes of the account pause: the run's start moves
+to that moment, so the pause lasts PASSKEY_RECOVERY_PAUSE, or until the owner signs in
+with a passkey. Passkey sign-in itself is never counted nor paused, and neither are valid
+emailed links (256 bits, mailed to the verified address: not guessable, and the owner's
+way back in); a failed link that names the account counts.
 
 Each attempt reserves its place before its secret is tested (`reserve`, one conditional
 UPDATE), so concurrent attempts on any number of replicas never test more secrets than
@@ -74,17 +76,3 @@ async def reset(db: AsyncSession, user_id: uuid.UUID) -> None:
         .values(recovery_failures=0, recovery_failures_since=None)
         .execution_options(synchronize_session=False)
     )
-
-
-async def paused(
-    db: AsyncSession, user_id: uuid.UUID, *, now: datetime, settings: Settings
-) -> bool:
-    """Whether recovery of the account is paused now (without counting an attempt)."""
-    result = await db.exec(
-        select(col(User.id)).where(
-            col(User.id) == user_id,
-            _failures >= settings.recovery_max_failures,
-            ~_run_over(now, settings),
-        )
-    )
-    return result.first() is not None

@@ -222,11 +222,12 @@ def recovery_paused_notice(
         sender=sender,
         to=to,
         rp_name=rp_name,
-        subject=f"Recovery of your {rp_name} account is paused",
+        subject=f"Recovery codes of your {rp_name} account are paused",
         happened=f"There were too many failed attempts to get into your {rp_name} account "
-        "with a recovery code or link, the last one as below. Recovery of your account is "
-        f"paused for {hours} hours: no code or link works until then. To lift the pause "
-        "now, sign in with your passkey; it was not affected.",
+        "with a recovery code or link, the last one as below. Recovery with codes is "
+        f"paused for {hours} hours: no recovery code works until then. A recovery link "
+        "mailed to this address still works: ask for one where you sign in. To lift the "
+        "pause now, sign in with your passkey; it was not affected.",
         when=when,
         client=client,
     )

@@ -54,13 +54,16 @@ log = logging.getLogger(__name__)
 
 RECOVER = "recover"
 VERIFY_EMAIL = "verify_email"
-# What an attempt refused because recovery of its account is paused (attempts.py) is
-# audited as; it answers what any other failure answers.
+# What a code attempt refused because recovery codes of its account are paused
+# (attempts.py) is audited as; it answers what any other failure answers. A pause stops
+# codes only: a link is 256 bits, mailed to the verified address, and cannot be guessed, so
+# pausing links would protect nothing and only lock the owner out.
 PAUSED = "recovery_paused"
 # One answer for every failed code, which therefore also names the pause.
 CODE_FAILED = (
-    "The username or code is wrong, or the code was used; or recovery of this account "
-    "is paused after too many failed attempts (its owner was told)."
+    "The username or code is wrong, or the code was used; or recovery codes of this "
+    "account are paused after too many failed attempts (its owner was told; an emailed "
+    "recovery link still works)."
 )
 
 
@@ -246,12 +249,8 @@ async def send_recovery_link(
     place = outbox.reserve()
     try:
         user = await users.get_by_email(db, address)
+        # A pause of codes (attempts.py) does not stop links: the owner's way back in.
         target = user if user is not None and user.disabled_at is None else None
-        # The same query whether the address is known or not.
-        if await attempts.paused(
-            db, target.id if target is not None else uuid.uuid4(), now=now, settings=settings
-        ):
-            target = None  # while paused, no link goes out (the owner was told why)
         token = tokens.new_token()
         # An unknown address gets a token bound to no account: stored alike, opening nothing.
         await links.put(
@@ -270,11 +269,7 @@ async def send_recovery_link(
             client=client,
             now=now,
             success=target is not None,
-            code=None
-            if target is not None
-            else PAUSED
-            if user is not None and user.disabled_at is None
-            else "unknown_address",
+            code=None if target is not None else "unknown_address",
         )
         await db.commit()
     except BaseException:
@@ -320,22 +315,20 @@ async def redeem_link(
         state = await links.take(_link_key(token))
         user_id = state.get("user_id") if state is not None else None
         user = await users.get(db, uuid.UUID(user_id)) if isinstance(user_id, str) else None
-        # Only a real link names an account (tokens cannot be guessed): its use counts
-        # against the account's ceiling, and is refused while recovery of the account is
-        # paused.
-        attempt: int | None = None
-        if user is not None:
-            attempt = await attempts.reserve(db, user.id, now=now, settings=settings)
-            await db.commit()
-        paused = user is not None and attempt is None
         if (
             state is None
             or state.get("purpose") != RECOVER
             or user is None
             or user.disabled_at is not None
             or user.email != state.get("email")
-            or paused
         ):
+            # Only a real link names an account (tokens cannot be guessed): a failed one
+            # (its address no longer the account's) counts against the account's ceiling.
+            # A valid link is never refused for a pause: that stops codes only.
+            attempt: int | None = None
+            if user is not None:
+                attempt = await attempts.reserve(db, user.id, now=now, settings=settings)
+                await db.commit()
             owner = _Owner.of(user)  # read before the failure's rollback expires `user`
             await audit.record_failure(
                 db,
@@ -343,7 +336,7 @@ async def redeem_link(
                 user_id=user.id if user is not None else None,
                 client=client,
                 now=now,
-                code=PAUSED if paused else RecoveryLinkInvalid.code,
+                code=RecoveryLinkInvalid.code,
             )
             if attempt == settings.recovery_max_failures:
                 await _pause(db, place, settings, owner, client=client, now=now)
@@ -558,9 +551,9 @@ async def _pause(
     client: ClientInfo,
     now: datetime,
 ) -> None:
-    """The attempt that reached the ceiling failed: recovery of the account is paused
-    (attempts.py holds that already); audit it and tell the owner, once per pause, in the
-    place the attempt took in the outbox for its notice."""
+    """The attempt that reached the ceiling failed: recovery codes of the account are
+    paused (attempts.py holds that already; links still work); audit it and tell the
+    owner, once per pause, in the place the attempt took in the outbox for its notice."""
     if user is None:
         return
     try:
