@@ -288,6 +288,8 @@ class Settings(BaseSettings):
     rate_limit_mail_ip: str = "30/hour"
     rate_limit_mail_account: str = "10/hour"
     rate_limit_mail_address: str = "5/hour"
+    # New sets of recovery codes per account (each costs ten slow hashes).
+    rate_limit_recovery_codes: str = "5/hour"
     # Failed recovery attempts (codes, links) one account takes, whatever the client,
     # before its recovery pauses (NIST SP 800-63B 5.2.2: at most 100). Failures are
     # counted in a run that ends with a passkey sign-in by the owner, a successful
@@ -295,6 +297,10 @@ class Settings(BaseSettings):
     # last counted failure, or until the owner signs in with a passkey (recovery/attempts.py).
     recovery_max_failures: int = Field(default=100, ge=1, le=100_000)
     recovery_pause: timedelta = Field(default=timedelta(hours=24), gt=timedelta(0))
+    # Slow hashes of recovery codes (scrypt, ~30 ms each, two at a time) waiting or running
+    # in one process at most: a code attempt needs one, a new set ten; beyond, 503
+    # `recovery_busy` before anything is counted or written (recovery/codes.py).
+    recovery_hash_queue: int = Field(default=64, ge=10, le=10_000)
     max_body_bytes: int = Field(default=65_536, ge=1024, le=10_485_760)
     # Reverse proxies whose X-Forwarded-For is believed (IPs or CIDRs); none by default,
     # so a client cannot choose the IP it is rate-limited and audited under.
@@ -400,6 +406,7 @@ class Settings(BaseSettings):
         "rate_limit_mail_ip",
         "rate_limit_mail_account",
         "rate_limit_mail_address",
+        "rate_limit_recovery_codes",
     )
     @classmethod
     def _rates_parse(cls, value: str) -> str:

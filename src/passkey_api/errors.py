@@ -429,6 +429,15 @@ class MailQueueFull(ApiError):
     retry_after = 30
 
 
+class RecoveryBusy(ApiError):
+    """The slow hashes of recovery codes waiting in this process are at
+    PASSKEY_RECOVERY_HASH_QUEUE: a request that needs more is refused before it counts or
+    writes anything, rather than queue behind a flood (recovery/codes.py)."""
+
+    status, code, title = 503, "recovery_busy", "Too many recovery codes are being checked"
+    retry_after = 2
+
+
 # Answered by `passkey-api serve`'s protocol itself (serving.py), before or around the app.
 
 

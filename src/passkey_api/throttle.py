@@ -105,6 +105,15 @@ async def limit_mail(resources: Resources, request: Request, *, email: str, acco
         await mail_limits(resources, resources.addresses.limit_key_of(request), email, account)
 
 
+async def limit_codes(resources: Resources, *, account: str) -> None:
+    """New sets of recovery codes per account: each costs ten slow hashes of the pool
+    that every code attempt needs (recovery/codes.py)."""
+    if resources.settings.rate_limits:
+        await _enforce(
+            resources, f"recovery-codes:{account}", resources.settings.rate_limit_recovery_codes
+        )
+
+
 async def recovery_limits(resources: Resources, request: Request) -> None:
     """/v1/recovery/*: per client IP; per (username, IP) for codes, as for ceremonies; and
     per address whatever the IP for emailed links, so that nobody can flood a mailbox

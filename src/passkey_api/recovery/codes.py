@@ -17,15 +17,18 @@ key (`digest`); they keep working until used or replaced by a new set.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import secrets
 import unicodedata
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
+
+from passkey_api.errors import RecoveryBusy
 
 T = TypeVar("T")
 
@@ -46,6 +49,10 @@ _SLOW_CONTEXT = b"passkey-api recovery code scrypt\x00"
 # attempts or of new sets waits in this pool's queue, holding no thread of the event
 # loop's shared executor (which mail and the database driver need) and no connection.
 _SLOW_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="recovery-scrypt")
+# Slow hashes waiting or running on _SLOW_POOL, held by slow_turn(): its queue is bounded
+# (an executor's own queue is not), so a flood is refused rather than delaying everyone.
+# Only the event loop's thread changes it.
+_queued = 0
 # What a miss is checked against, so that it costs what a hit does.
 _MISS_SALT = bytes(SALT_BYTES)
 
@@ -104,6 +111,26 @@ def slow_hash(user_id: uuid.UUID, typed: Typed, salt: bytes) -> bytes:
     off_the_loop()."""
     password = _SLOW_CONTEXT + user_id.bytes + f"{typed.lookup}:{typed.secret}".encode("ascii")
     return hashlib.scrypt(password, salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, dklen=32)
+
+
+def queued() -> int:
+    """Slow hashes waiting or running now (held by slow_turn)."""
+    return _queued
+
+
+@contextlib.contextmanager
+def slow_turn(hashes: int, limit: int) -> Iterator[None]:
+    """Hold `hashes` places in the pool's queue for the block (PASSKEY_RECOVERY_HASH_QUEUE
+    is `limit`), or RecoveryBusy at once when they would exceed it: taken before the work
+    counts or writes anything, so a refusal leaves nothing behind."""
+    global _queued
+    if _queued + hashes > limit:
+        raise RecoveryBusy("Too many recovery codes are being checked; try again shortly.")
+    _queued += hashes
+    try:
+        yield
+    finally:
+        _queued -= hashes
 
 
 async def off_the_loop(work: Callable[[], T]) -> T:

@@ -78,7 +78,7 @@ def _signed_in(
 @router.post(
     "/verify",
     responses=problem_responses(
-        errors.RecoveryFailed, errors.InvalidUsername, errors.MailQueueFull
+        errors.RecoveryFailed, errors.InvalidUsername, errors.MailQueueFull, errors.RecoveryBusy
     ),
 )
 async def recover_with_code(
@@ -175,12 +175,16 @@ async def recovery_codes_status(active: CurrentSession, db: DbDep) -> RecoveryCo
 @me_router.post(
     "/recovery-codes",
     status_code=status.HTTP_201_CREATED,
-    responses=problem_responses(errors.ReauthenticationRequired, errors.MailQueueFull),
+    responses=problem_responses(
+        errors.ReauthenticationRequired, errors.MailQueueFull, errors.RecoveryBusy
+    ),
 )
 async def generate_recovery_codes(
     active: ManageRecovery, db: DbDep, resources: ResourcesDep, client: Client
 ) -> RecoveryCodes:
-    """A new set of 10 one-time codes, shown this once; the previous set stops working."""
+    """A new set of 10 one-time codes, shown this once; the previous set stops working.
+    Limited per account (PASSKEY_RATE_LIMIT_RECOVERY_CODES)."""
+    await throttle.limit_codes(resources, account=str(active.user.id))
     now = datetime.now(UTC)
     new = await service.generate_codes(
         db,

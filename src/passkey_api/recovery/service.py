@@ -96,10 +96,13 @@ async def generate_codes(
     now: datetime,
 ) -> list[str]:
     """A new set of codes, returned this once; the previous set stops working."""
-    with _place(outbox, settings, needed=_notified(user.email, user.email_verified_at)) as place:
-        new = codes.new_codes()
-        # Ten slow hashes, in a thread: the event loop goes on serving meanwhile.
+    new = codes.new_codes()
+    # Ten slow hashes, in a thread: the event loop goes on serving meanwhile. Their turn in
+    # the bounded queue first (RecoveryBusy when full), and the place in the outbox only
+    # after them: a set waiting for its hashes holds no place anyone else's mail needs.
+    with codes.slow_turn(len(new), settings.recovery_hash_queue):
         stored = await codes.off_the_loop(lambda: [codes.store(user.id, c) for c in new])
+    with _place(outbox, settings, needed=_notified(user.email, user.email_verified_at)) as place:
         await repository.replace(db, user.id, stored, now)
         await audit.record(
             db, "recovery_codes_generated", user_id=user.id, client=client, now=now, count=len(new)
@@ -135,9 +138,16 @@ async def redeem_code(
 ) -> Started:
     """Use one recovery code: a restricted session, or `recovery_failed` whether the user
     is unknown (or disabled), the code wrong or already used."""
+    # A code of the current form costs one slow hash: its turn in the bounded queue before
+    # anything is counted (RecoveryBusy when full), whoever asks; the old form costs none.
+    turn = (
+        codes.slow_turn(1, settings.recovery_hash_queue)
+        if codes.parse(code) is not None
+        else contextlib.nullcontext()
+    )
     # A place for the owner's notice (of the code's use, or of the pause this attempt may
     # start) whoever asks, before anything is counted: a full outbox answers alike for all.
-    with _place(outbox, settings) as place:
+    with turn, _place(outbox, settings) as place:
         user: User | None
         try:
             user = await users.get_by_username_key(db, names.normalize(username)[1])

@@ -459,6 +459,7 @@ export interface paths {
         /**
          * Generate Recovery Codes
          * @description A new set of 10 one-time codes, shown this once; the previous set stops working.
+         *     Limited per account (PASSKEY_RATE_LIMIT_RECOVERY_CODES).
          */
         post: operations["generate_recovery_codes_v1_me_recovery_codes_post"];
         delete?: never;
@@ -2980,7 +2981,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Problem codes: `mail_queue_full` */
+            /** @description Problem codes: `mail_queue_full`, `recovery_busy` */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -3215,7 +3216,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Problem codes: `mail_queue_full` */
+            /** @description Problem codes: `mail_queue_full`, `recovery_busy` */
             503: {
                 headers: {
                     [name: string]: unknown;
