@@ -229,3 +229,44 @@ async def test_a_full_outbox_refuses_a_recovery_code_before_it_counts(
         await settled(api)
         recovered = await recover(lost, username, code)
         assert recovered.status_code == 200, recovered.text
+
+
+async def test_code_attempts_take_an_outbox_place_only_when_a_notice_is_due(
+    make_api: ApiFactory, silent_smtp: SmtpServer
+) -> None:
+    """Attempts waiting for their hash hold no place: with the outbox full, an unknown
+    username and a wrong code answer as always. A place is needed only by a code that
+    matched (its notice) or the attempt that may pause codes (the pause notice): those
+    answer 503 with nothing used up or counted."""
+    api = await _mail_api(
+        make_api,
+        silent_smtp,
+        mail_queue_size=1,
+        smtp_timeout=timedelta(seconds=2),
+        recovery_max_failures=2,
+    )
+    authenticator, username = SoftAuthenticator(), new_username()
+    assert (await api.sign_up(authenticator, username)).status_code == 201
+    await api.execute(
+        "UPDATE users SET email = :email, email_verified_at = CURRENT_TIMESTAMP",
+        email=new_address(),
+    )
+    made = await api.client.post("/v1/me/recovery-codes")
+    assert made.status_code == 201  # its notice fills the outbox
+    failures = "SELECT recovery_failures FROM users"
+    async with device(api, fresh_ip()) as stranger:
+        nobody = await recover(stranger, new_username(), "AAAA-BBBB-CCCC-DDDD")
+        assert problem_code(nobody) == "recovery_failed"
+        wrong = await recover(stranger, username, "AAAA-BBBB-CCCC-DDDD")
+        assert problem_code(wrong) == "recovery_failed"
+        assert await api.scalar(failures) == 1
+        # The second would pause codes: its notice has no room, so it is not tested.
+        pausing = await recover(stranger, username, "AAAA-BBBB-CCCC-DDDD")
+        assert (pausing.status_code, problem_code(pausing)) == (503, "mail_queue_full")
+        assert await api.scalar(failures) == 1
+        # A matching code: not used up, not counted.
+        right = await recover(stranger, username, made.json()["codes"][0])
+        assert (right.status_code, problem_code(right)) == (503, "mail_queue_full")
+        assert await api.scalar(failures) == 1
+        await settled(api)
+        assert (await recover(stranger, username, made.json()["codes"][0])).status_code == 200

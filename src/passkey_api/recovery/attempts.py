@@ -68,6 +68,17 @@ async def reserve(
     return None if row is None else int(row[0])
 
 
+async def give_back(db: AsyncSession, user_id: uuid.UUID) -> None:
+    """An attempt refused after `reserve` for a reason of ours (no room for its notice),
+    its code not used up: it does not count (in the caller's unit of work)."""
+    await untracked(db).exec(
+        update(User)
+        .where(col(User.id) == user_id, _failures > 0)
+        .values(recovery_failures=_failures - 1)
+        .execution_options(synchronize_session=False)
+    )
+
+
 async def reset(db: AsyncSession, user_id: uuid.UUID) -> None:
     """A recovery succeeded: the run is over (in the caller's unit of work)."""
     await untracked(db).exec(

@@ -14,7 +14,9 @@ mail failure fails nothing.
 
 Every unit of work that may send a message takes its place in the outbox first (`_place`,
 mail.py), before it changes anything: a full outbox refuses the request whole, and a
-message, notice or link, is never dropped for want of room.
+message, notice or link, is never dropped for want of room. A code attempt takes one only
+once a notice is due (redeem_code says when), so that attempts waiting for their slow hash
+hold none.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from passkey_api.errors import (
     ApiError,
     EmailRecoveryDisabled,
     EmailTaken,
+    MailQueueFull,
     RecoveryFailed,
     RecoveryLinkInvalid,
 )
@@ -145,9 +148,7 @@ async def redeem_code(
         if codes.parse(code) is not None
         else contextlib.nullcontext()
     )
-    # A place for the owner's notice (of the code's use, or of the pause this attempt may
-    # start) whoever asks, before anything is counted: a full outbox answers alike for all.
-    with turn, _place(outbox, settings) as place:
+    with turn:
         user: User | None
         try:
             user = await users.get_by_username_key(db, names.normalize(username)[1])
@@ -161,45 +162,63 @@ async def redeem_code(
         )
         await db.commit()
         paused = usable and attempt is None
-        # The same work for everyone, whatever is wrong; a random id matches no row (so
-        # while paused, no code is tested and none is used up, at the same cost).
-        subject = user.id if user is not None and usable and not paused else uuid.uuid4()
-        consumed = await _consume_code(db, secret_key, subject, code, now)
-        if user is None or not consumed:
-            owner = _Owner.of(user)  # read before the failure's rollback expires `user`
-            await audit.record_failure(
+        owner = _Owner.of(user)  # plain values, which a rollback leaves alone
+        told = owner is not None and _notified(owner.email, owner.email_verified_at)
+        # A place in the outbox only for a notice that is due, never while the code waits
+        # for its hash: the attempt that may pause codes takes it before its code is tested,
+        # a matching code after its test and before it is used up. Without room, either
+        # answers 503 with its attempt given back (nothing tested, or nothing used up).
+        # Neither happens for an unknown username or a plain wrong code, which answer as
+        # always: a full outbox tells a stranger only what a matching code or the
+        # ceiling's own attempt on a real account tells.
+        place: Place | None = None
+        try:
+            if told and attempt == settings.recovery_max_failures:
+                assert owner is not None
+                place = await _place_or_give_back(db, outbox, settings, owner.id)
+            # The same work for everyone, whatever is wrong; a random id matches no row (so
+            # while paused, no code is tested and none is used up, at the same cost).
+            subject = user.id if user is not None and usable and not paused else uuid.uuid4()
+            consumed = await _consume_code(db, secret_key, subject, code, now)
+            if user is None or not consumed:
+                await audit.record_failure(
+                    db,
+                    "recovery_code_used",
+                    user_id=user.id if user is not None else None,
+                    client=client,
+                    now=now,
+                    code=PAUSED if paused else RecoveryFailed.code,
+                )
+                if attempt == settings.recovery_max_failures:
+                    await _pause(db, place, settings, owner, client=client, now=now)
+                raise RecoveryFailed(CODE_FAILED)
+            if told and place is None:
+                place = await _place_or_give_back(db, outbox, settings, user.id)
+            await attempts.reset(db, user.id)
+            started = await _start(db, settings, user, "recovery_code", client=client, now=now)
+            remaining, _, _ = await repository.status(db, user.id)
+            await audit.record(
                 db,
                 "recovery_code_used",
-                user_id=user.id if user is not None else None,
+                user_id=user.id,
                 client=client,
                 now=now,
-                code=PAUSED if paused else RecoveryFailed.code,
+                session=str(started.session.id),
+                remaining=remaining,
             )
-            if attempt == settings.recovery_max_failures:
-                await _pause(db, place, settings, owner, client=client, now=now)
-            raise RecoveryFailed(CODE_FAILED)
-        await attempts.reset(db, user.id)
-        started = await _start(db, settings, user, "recovery_code", client=client, now=now)
-        remaining, _, _ = await repository.status(db, user.id)
-        await audit.record(
-            db,
-            "recovery_code_used",
-            user_id=user.id,
-            client=client,
-            now=now,
-            session=str(started.session.id),
-            remaining=remaining,
-        )
-        await db.commit()
-        _notify(
-            place,
-            settings,
-            user.email,
-            user.email_verified_at,
-            emails.code_used_notice,
-            client=client,
-            now=now,
-        )
+            await db.commit()
+            _notify(
+                place,
+                settings,
+                user.email,
+                user.email_verified_at,
+                emails.code_used_notice,
+                client=client,
+                now=now,
+            )
+        finally:
+            if place is not None:
+                place.release()
     return started
 
 
@@ -497,6 +516,23 @@ async def remove_email(
 def _notified(address: str | None, verified_at: datetime | None) -> bool:
     """Whether an account's notices go anywhere: only to a verified address."""
     return address is not None and verified_at is not None
+
+
+async def _place_or_give_back(
+    db: AsyncSession, outbox: Outbox | None, settings: Settings, user_id: uuid.UUID
+) -> Place | None:
+    """A place for a code attempt's due notice; without room, the attempt is given back
+    (what the unit of work did is rolled back: the code is not used up) and MailQueueFull
+    goes up."""
+    if outbox is None or not settings.email_recovery:
+        return None
+    try:
+        return outbox.reserve()
+    except MailQueueFull:
+        await db.rollback()
+        await attempts.give_back(db, user_id)
+        await db.commit()
+        raise
 
 
 @contextlib.contextmanager
