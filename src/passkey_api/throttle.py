@@ -78,10 +78,15 @@ RECOVERY_EMAIL = "/v1/recovery/email"
 
 
 def _address_key(raw: str) -> str:
+    """One key per mailbox: a sub-address (local+tag@domain) lands in local@domain's, so
+    its tag is dropped here (only here: the address is stored as given)."""
     try:
         address = emails.normalize(raw)
     except Exception:
         address = raw[:320].strip().lower()
+    local, at, domain = address.rpartition("@")
+    if at and "+" in local:
+        address = f"{local.split('+', 1)[0]}@{domain}"
     return _digest(f"email:{address}")
 
 

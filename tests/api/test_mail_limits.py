@@ -270,3 +270,14 @@ async def test_code_attempts_take_an_outbox_place_only_when_a_notice_is_due(
         assert await api.scalar(failures) == 1
         await settled(api)
         assert (await recover(stranger, username, made.json()["codes"][0])).status_code == 200
+
+
+async def test_sub_addresses_count_as_their_mailbox(make_api: ApiFactory, smtp: SmtpServer) -> None:
+    """victim+tag@ lands in victim@'s mailbox: one count for all its tags."""
+    api = await limited(make_api, smtp, rate_limit_mail_address="2/hour")
+    local, domain = new_address().split("@")
+    client = await mailer(api)
+    answers = [await set_address(client, f"{local}+{n}x{n}@{domain}") for n in range(3)]
+    assert [refused(a) for a in answers] == [False, False, True]
+    assert refused(await set_address(client, f"{local}@{domain}"))
+    await client.aclose()
