@@ -81,31 +81,30 @@ class MemoryChallengeStore:
     fills it."""
 
     def __init__(self, max_entries: int = 100_000) -> None:
-        self._entries: OrderedDict[bytes, tuple[float, dict[str, Any]]] = OrderedDict()
+        # One lane per lifetime (ceremonies, social sign-in flows, one-time codes): a lane
+        # is in insertion order, and so in expiry order, so what has expired is at the
+        # front of its lane and the earliest expiry is the front of one. No put scans the
+        # store, however full.
+        self._lanes: dict[float, OrderedDict[bytes, tuple[float, dict[str, Any]]]] = {}
         self._max_entries = max_entries
-        # The earliest expiry of an entry (or earlier: taking one does not move it), so
-        # that a full store is scanned only when something may have expired.
-        self._soonest = math.inf
 
     async def put(self, challenge: bytes, state: dict[str, Any], ttl: timedelta) -> None:
         now = time.monotonic()
         self._purge(now)
-        if len(self._entries) >= self._max_entries and challenge not in self._entries:
-            if now >= self._soonest:
-                self._purge_all(now)
-            if len(self._entries) >= self._max_entries:
-                wait = max(1, math.ceil(self._soonest - now))
-                raise ChallengeStoreFull(
-                    "Too many ceremonies are in progress; try again shortly.",
-                    headers={"Retry-After": str(wait)},
-                )
-        expires_at = now + ttl.total_seconds()
-        self._entries[challenge] = (expires_at, state)
-        self._soonest = min(self._soonest, expires_at)
+        held = self._pop(challenge) is not None
+        if not held and sum(map(len, self._lanes.values())) >= self._max_entries:
+            wait = max(1, math.ceil(self._soonest() - now))
+            raise ChallengeStoreFull(
+                "Too many ceremonies are in progress; try again shortly.",
+                headers={"Retry-After": str(wait)},
+            )
+        seconds = ttl.total_seconds()
+        # Put at the back of its lane (again, if it was held): it lives from now.
+        self._lanes.setdefault(seconds, OrderedDict())[challenge] = (now + seconds, state)
 
     async def take(self, challenge: bytes) -> dict[str, Any] | None:
         # No await between lookup and removal: atomic on the event loop.
-        entry = self._entries.pop(challenge, None)
+        entry = self._pop(challenge)
         if entry is None or entry[0] <= time.monotonic():
             return None
         return entry[1]
@@ -114,22 +113,25 @@ class MemoryChallengeStore:
         return None
 
     async def close(self) -> None:
-        self._entries.clear()
+        self._lanes.clear()
+
+    def _pop(self, challenge: bytes) -> tuple[float, dict[str, Any]] | None:
+        for lane in self._lanes.values():
+            entry = lane.pop(challenge, None)
+            if entry is not None:
+                return entry
+        return None
 
     def _purge(self, now: float) -> None:
-        # Entries are in insertion order and mostly share one TTL, so expired ones mostly
-        # sit at the front: the cheap pass for every put.
-        while self._entries:
-            first = next(iter(self._entries.values()))
-            if first[0] > now:
-                break
-            self._entries.popitem(last=False)
+        for seconds, lane in list(self._lanes.items()):
+            while lane and next(iter(lane.values()))[0] <= now:
+                lane.popitem(last=False)
+            if not lane:
+                del self._lanes[seconds]
 
-    def _purge_all(self, now: float) -> None:
-        # Stores mix lifetimes (ceremonies, social sign-in flows): when full, every entry.
-        for key in [k for k, (end, _) in self._entries.items() if end <= now]:
-            del self._entries[key]
-        self._soonest = min((end for end, _ in self._entries.values()), default=math.inf)
+    def _soonest(self) -> float:
+        # After _purge every lane holds an entry.
+        return min(next(iter(lane.values()))[0] for lane in self._lanes.values())
 
 
 def _ms(ttl: timedelta) -> int:

@@ -143,6 +143,13 @@ def _refuse_unsafe_start(settings: Settings) -> None:
     help="Open connections per worker; one more is answered 503 and closed  [default: 1000]",
 )
 @click.option(
+    "--max-client-connections",
+    envvar="PASSKEY_MAX_CLIENT_CONNECTIONS",
+    type=click.IntRange(min=1),
+    help="Open connections per worker from one client (IPv4 address, IPv6 /64; trusted "
+    "proxies exempt); one more is answered 503  [default: a tenth of --max-connections]",
+)
+@click.option(
     "--keep-alive-timeout",
     default=5,
     show_default=True,
@@ -157,6 +164,7 @@ def serve(
     no_migrate: bool,
     read_timeout: float | None,
     max_connections: int | None,
+    max_client_connections: int | None,
     keep_alive_timeout: int,
 ) -> None:
     """Apply pending migrations, then serve HTTP."""
@@ -168,6 +176,8 @@ def serve(
         os.environ["PASSKEY_READ_TIMEOUT"] = str(read_timeout)
     if max_connections is not None:
         os.environ["PASSKEY_MAX_CONNECTIONS"] = str(max_connections)
+    if max_client_connections is not None:
+        os.environ["PASSKEY_MAX_CLIENT_CONNECTIONS"] = str(max_client_connections)
     settings = _settings()
     if "PASSKEY_ORIGINS" not in os.environ and settings.rp_id == "localhost":
         # Zero-config local run: the page is served from this very port.

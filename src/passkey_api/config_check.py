@@ -18,8 +18,10 @@ from passkey_api.wellknown import PUBLIC_SUFFIXES, related_origin_problems
 _LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
 # A trusted proxy network outside the private ranges may be no wider than this: wider, it
 # is no one's proxy fleet but a share of the internet whose every client could choose the
-# IP it is rate-limited and audited under (0.0.0.0/0 believes everyone).
-_WIDEST_PUBLIC_PREFIX = {4: 8, 6: 16}
+# IP it is rate-limited and audited under (0.0.0.0/0 believes everyone). The widest
+# ranges a CDN publishes for its proxies are about this wide (Cloudflare: 104.16.0.0/13,
+# 2a06:98c0::/29).
+_WIDEST_PUBLIC_PREFIX = {4: 12, 6: 29}
 _PRIVATE_NETWORKS = [
     ipaddress.ip_network(n)
     for n in (
@@ -52,7 +54,10 @@ def _shared_secret_problems(settings: Settings) -> list[str]:
 
 def _too_wide(proxy: str) -> bool:
     network = ipaddress.ip_network(proxy, strict=False)
-    if network.version == 6 and network.subnet_of(_MAPPED):  # type: ignore[arg-type]
+    if network.version == 6 and network.overlaps(_MAPPED):
+        if not network.subnet_of(_MAPPED):  # type: ignore[arg-type]
+            # It holds all of ::ffff:0:0/96: every IPv4 client of a dual-stack socket.
+            return True
         # IPv4 as a dual-stack socket reports it: judged as the IPv4 network it is.
         mapped = network.network_address.ipv4_mapped
         assert mapped is not None

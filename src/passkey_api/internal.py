@@ -1,18 +1,19 @@
 """InternalOnly: /metrics and the API's documentation (Swagger UI, ReDoc, /openapi.json)
 answered only to clients on PASSKEY_INTERNAL_NETWORKS, for a listener that faces the
-public. Everyone else gets the 404 an unknown path gets. Installed only when the setting
-is set, so no other deployment pays for the check."""
+public. Everyone else gets the 404 an unknown path gets, the same in every byte but the
+request id, so which paths are kept internal cannot be told either. Installed only when
+the setting is set, so no other deployment pays for the check."""
 
 from __future__ import annotations
 
 import ipaddress
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from passkey_api.client_info import ClientAddresses
-from passkey_api.errors import NotFound
 from passkey_api.guards import route_path
-from passkey_api.problems import api_error_response
+from passkey_api.problems import http_error_response
 
 
 class InternalOnly:
@@ -31,7 +32,8 @@ class InternalOnly:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and route_path(scope) in self.paths and not self._inside(scope):
-            await api_error_response(NotFound("Not Found"), scope)(scope, receive, send)
+            # What the router answers for a path it does not know.
+            await http_error_response(HTTPException(404))(scope, receive, send)
             return
         await self.app(scope, receive, send)
 

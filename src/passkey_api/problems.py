@@ -83,12 +83,18 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(error.problem(instance_of(request.scope)) | {"errors": details})
 
 
-async def _http_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, HTTPException)
+def http_error_response(exc: HTTPException) -> JSONResponse:
+    """Starlette's own refusals (an unknown path, a wrong method); also for middleware that
+    must answer exactly as one of them does."""
     code = _HTTP_CODES.get(exc.status_code, "http_error")
     detail = exc.detail if isinstance(exc.detail, str) else "HTTP error"
     body = problem_body(status=exc.status_code, code=code, title=detail, detail=detail)
     return problem_response(body, headers=dict(exc.headers) if exc.headers else None)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    return http_error_response(exc)
 
 
 async def _database_down(request: Request, exc: Exception) -> JSONResponse:

@@ -27,14 +27,21 @@ front (uvicorn bounds only the idle time between requests, `timeout_keep_alive`)
   its way) and closed. The time the app takes to answer is not counted.
 - At most `PASSKEY_MAX_CONNECTIONS` (`serve --max-connections`) connections per process: one
   more is answered 503 `server_busy` as soon as it opens, and closed.
+- At most `PASSKEY_MAX_CLIENT_CONNECTIONS` (`serve --max-client-connections`, default a
+  tenth of the total) of them from one client, counted as the rate limits count clients
+  (client_info.limit_key: an IPv4 address, an IPv6 /64) by the socket's peer address: one
+  address cannot hold every connection and shut everyone else out. A peer on
+  PASSKEY_TRUSTED_PROXIES is a proxy carrying many clients, and is not held to it.
 
 A normal request pays for it with three attribute writes (one timer per connection, not
-per request, re-armed only when it fires).
+per request, re-armed only when it fires); a connection, with one dictionary update at
+each end.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import os
 from http import HTTPStatus
@@ -43,6 +50,7 @@ from typing import Any
 from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from passkey_api.client_info import limit_key
 from passkey_api.errors import PROBLEM_CONTENT_TYPE, ApiError, RequestTimeout, ServerBusy
 
 DEFAULT_READ_TIMEOUT = 10.0
@@ -50,8 +58,42 @@ DEFAULT_MAX_CONNECTIONS = 1000
 # `serve` sets both for its workers (new processes); read once, when uvicorn loads this.
 READ_TIMEOUT = float(os.environ.get("PASSKEY_READ_TIMEOUT") or DEFAULT_READ_TIMEOUT)
 MAX_CONNECTIONS = int(os.environ.get("PASSKEY_MAX_CONNECTIONS") or DEFAULT_MAX_CONNECTIONS)
-if READ_TIMEOUT <= 0 or MAX_CONNECTIONS < 1:
-    raise ValueError("PASSKEY_READ_TIMEOUT must be > 0 and PASSKEY_MAX_CONNECTIONS >= 1")
+MAX_CLIENT_CONNECTIONS = int(
+    os.environ.get("PASSKEY_MAX_CLIENT_CONNECTIONS") or max(1, MAX_CONNECTIONS // 10)
+)
+if READ_TIMEOUT <= 0 or MAX_CONNECTIONS < 1 or MAX_CLIENT_CONNECTIONS < 1:
+    raise ValueError(
+        "PASSKEY_READ_TIMEOUT must be > 0, PASSKEY_MAX_CONNECTIONS and "
+        "PASSKEY_MAX_CLIENT_CONNECTIONS >= 1"
+    )
+
+
+def _networks(value: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """PASSKEY_TRUSTED_PROXIES as Settings reads it: a JSON list or comma-separated."""
+    items = json.loads(value) if value.lstrip().startswith("[") else value.split(",")
+    return [ipaddress.ip_network(str(item).strip(), strict=False) for item in items if item]
+
+
+_PROXIES = _networks(os.environ.get("PASSKEY_TRUSTED_PROXIES", ""))
+
+
+def _client_of(peer: tuple[str, int] | None) -> str | None:
+    """Whom a connection counts against: None for a trusted proxy or no address (a Unix
+    socket: something local in front)."""
+    if peer is None:
+        return None
+    if _PROXIES:
+        try:
+            ip = ipaddress.ip_address(peer[0])
+        except ValueError:
+            return None
+        if any(ip in network for network in _PROXIES):
+            return None
+    return limit_key(peer[0])
+
+
+# Open connections per client in this process.
+_per_client: dict[str, int] = {}
 
 
 def _answer(error: ApiError) -> bytes:
@@ -172,11 +214,18 @@ class HttpProtocol(HttpToolsProtocol):
     _reading_since: float | None = None
     _headers_read = False
     _read_timer: asyncio.TimerHandle | None = None
+    # Whom this connection counts against (_per_client); None: no one.
+    _counted: str | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self._joined = _OneWritePerAnswer(transport, self.loop)
         super().connection_made(self._joined)
-        if len(self.connections) > MAX_CONNECTIONS:  # this one included
+        client = self._counted = _client_of(self.client)
+        mine = 0
+        if client is not None:  # counted until connection_lost, refused or not
+            mine = _per_client[client] = _per_client.get(client, 0) + 1
+        # This one included in both counts.
+        if len(self.connections) > MAX_CONNECTIONS or mine > MAX_CLIENT_CONNECTIONS:
             self._joined.write(_BUSY)
             self._joined.close()
             return
@@ -223,6 +272,14 @@ class HttpProtocol(HttpToolsProtocol):
         if self._read_timer is not None:
             self._read_timer.cancel()
             self._read_timer = None
+        client = self._counted
+        if client is not None:
+            self._counted = None
+            left = _per_client[client] - 1
+            if left:
+                _per_client[client] = left
+            else:
+                del _per_client[client]
         super().connection_lost(exc)
 
     def on_response_complete(self) -> None:

@@ -62,6 +62,20 @@ NameText = Annotated[PlainText, AfterValidator(_nickname)]
 
 DisplayName = Annotated[NameText, AfterValidator(_fits_display)]
 
+# The passkeys.name column: VARCHAR(64), counted in characters.
+PASSKEY_NAME_LENGTH = 64
+
+
+def _fits_passkey_name(value: str) -> str:
+    # Checked on the enforced name: NFKC expands (U+FDFA is 18 characters), so a bound on
+    # what was sent does not bound what is stored.
+    if len(value) > PASSKEY_NAME_LENGTH:
+        raise ValueError(f"name is longer than {PASSKEY_NAME_LENGTH} characters once normalised")
+    return value
+
+
+PasskeyName = Annotated[NameText, AfterValidator(_fits_passkey_name)]
+
 
 def clean_name(value: str, limit: int) -> str | None:
     """A name from elsewhere (a social provider's profile) made one that NameText accepts,

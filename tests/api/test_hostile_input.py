@@ -133,3 +133,40 @@ async def test_names_in_any_script_are_kept(api: Api, text: str, stored: str) ->
     renamed = await api.client.patch(f"/v1/me/passkeys/{credential_id}", json={"name": text})
     assert renamed.status_code == 200, renamed.text
     assert renamed.json()["name"] == stored
+
+
+# NFKC (which RFC 8266 enforces) expands some code points: U+FDFA is 18 characters, U+33AF
+# six. The limits hold for the name as stored, not as sent, on both backends.
+@pytest.mark.parametrize(
+    "text",
+    ["\ufdfa" * 4, "\u33af" * 64, "\ufdfa" * 3 + "x" * 11],
+    ids=["fdfa-x4", "33af-x64", "65-characters"],
+)
+async def test_names_that_nfkc_expands_past_the_limit(api: Api, text: str) -> None:
+    response = await api.post(
+        "/v1/registration/options", {"username": new_username(), "display_name": text}
+    )
+    assert (response.status_code, problem_code(response)) == (422, "validation_error")
+    authenticator = SoftAuthenticator()
+    user = (await api.sign_up(authenticator)).json()["user"]
+    credential_id = b64url(next(iter(authenticator.credentials)))
+    before = (await api.client.get("/v1/me/passkeys")).json()["passkeys"][0]["name"]
+    for path, payload in (
+        ("/v1/me", {"display_name": text}),
+        (f"/v1/me/passkeys/{credential_id}", {"name": text}),
+    ):
+        response = await api.client.patch(path, json=payload)
+        assert (response.status_code, problem_code(response)) == (422, "validation_error"), path
+    assert (await api.client.get("/v1/me")).json()["display_name"] == user["display_name"]
+    passkeys = (await api.client.get("/v1/me/passkeys")).json()["passkeys"]
+    assert passkeys[0]["name"] == before
+
+
+async def test_an_expanded_passkey_name_that_fits_is_kept(api: Api) -> None:
+    authenticator = SoftAuthenticator()
+    await api.sign_up(authenticator)
+    credential_id = b64url(next(iter(authenticator.credentials)))
+    text = "\ufdfa" * 3 + "x" * 10  # 3 * 18 + 10 = 64 characters once enforced
+    renamed = await api.client.patch(f"/v1/me/passkeys/{credential_id}", json={"name": text})
+    assert renamed.status_code == 200, renamed.text
+    assert len(renamed.json()["name"]) == 64

@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 
+import httpx
 import pytest
 
 from passkey_api.observability import JsonFormatter
@@ -161,6 +162,24 @@ async def test_metrics_and_docs_kept_to_internal_networks(make_api: ApiFactory) 
     default = await make_api()
     for path in INTERNAL_PATHS[:4]:
         assert (await default.client.get(path)).status_code == 200, path
+
+
+@pytest.mark.parametrize("method", ["GET", "POST", "HEAD"])
+async def test_a_blocked_internal_path_answers_as_an_unknown_path(
+    make_api: ApiFactory, method: str
+) -> None:
+    api = await make_api(internal_networks=["10.0.0.0/8"])
+
+    def seen(response: httpx.Response) -> tuple[int, list[tuple[str, str]], bytes]:
+        # Everything a client can see but the request id, which is new for each request.
+        headers = sorted((k, v) for k, v in response.headers.items() if k != "x-request-id")
+        return response.status_code, headers, response.content
+
+    unknown = seen(await api.client.request(method, "/no-such-path"))
+    assert unknown[0] == 404
+    for path in INTERNAL_PATHS:
+        blocked = await api.client.request(method, path)
+        assert seen(blocked) == unknown, path
 
 
 async def test_readyz_reads_the_migration_scripts_once(

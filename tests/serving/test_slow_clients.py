@@ -3,8 +3,9 @@ past the limit are refused, on a real server process and real sockets.
 
 A client that trickles its headers or its body, or says nothing at all, is closed once
 `--read-timeout` has passed since its request began, with a 408 problem;
-connections past `--max-connections` are answered 503 at once; everyone else is served
-as before."""
+connections past `--max-connections`, or past `--max-client-connections` from one client
+(an IPv4 address, an IPv6 /64), are answered 503 at once; everyone else is served as
+before. Loopback is all of 127/8, so clients of their own are 127.0.0.2, 127.0.0.3, ..."""
 
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ import pytest
 
 READ_TIMEOUT = 2.0
 MAX_CONNECTIONS = 20
+# Above the 15 slow clients one address opens below, under the total.
+CLIENT_CONNECTIONS = 16
 # What the bound may be late by on a loaded 2-core machine (event loop and scheduling).
 SLACK = 1.5
 
@@ -39,7 +42,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     port = _free_port()
     data = tmp_path_factory.mktemp("serve")
     env = {k: v for k, v in os.environ.items() if not k.startswith("PASSKEY_")}
-    env |= {"PASSKEY_DATA_DIR": str(data), "PASSKEY_SECRET_KEY": secrets.token_urlsafe(40)}
+    env |= {
+        "PASSKEY_DATA_DIR": str(data),
+        "PASSKEY_SECRET_KEY": secrets.token_urlsafe(40),
+        "PASSKEY_MAX_CLIENT_CONNECTIONS": str(CLIENT_CONNECTIONS),
+    }
     command = [
         str(Path(sys.executable).with_name("passkey-api")),
         "serve",
@@ -72,9 +79,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
         log.close()
 
 
-async def _get(port: int, path: str = "/healthz") -> int:
+async def _get(port: int, path: str = "/healthz", source: str = "127.0.0.1") -> int:
     """A normal client: one request, its status."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0))
     try:
         request = f"GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
         writer.write(request.encode())
@@ -83,10 +90,12 @@ async def _get(port: int, path: str = "/healthz") -> int:
         writer.close()
 
 
-async def _trickle(port: int, head: bytes, drip: bytes) -> tuple[float, bytes]:
+async def _trickle(
+    port: int, head: bytes, drip: bytes, source: str = "127.0.0.1"
+) -> tuple[float, bytes]:
     """Send `head`, then `drip` a byte every 0.1 s for ever; the seconds until the server
     closed the connection and what it answered. Fails the test after 10 s."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0))
     started = time.monotonic()
     writer.write(head)
 
@@ -136,8 +145,10 @@ async def test_slow_clients_are_closed_within_the_read_timeout(
 
 
 async def test_connections_past_the_limit_are_refused(server: int) -> None:
+    # Each from its own address: the total is what is tested here, not one client's share.
     slow = [
-        asyncio.create_task(_trickle(server, *HEADERS_TRICKLED)) for _ in range(MAX_CONNECTIONS)
+        asyncio.create_task(_trickle(server, *HEADERS_TRICKLED, source=f"127.0.1.{n + 1}"))
+        for n in range(MAX_CONNECTIONS)
     ]
     await asyncio.sleep(0.5)  # all of them open
     try:
@@ -150,9 +161,35 @@ async def test_connections_past_the_limit_are_refused(server: int) -> None:
     assert all(elapsed <= READ_TIMEOUT + SLACK for elapsed, _ in closed)
     # Once the slow ones are gone, everyone is served again.
     assert (
-        await asyncio.gather(*(_get(server) for _ in range(MAX_CONNECTIONS)))
+        await asyncio.gather(
+            *(_get(server, source=f"127.0.1.{n + 1}") for n in range(MAX_CONNECTIONS))
+        )
         == [200] * MAX_CONNECTIONS
     )
+
+
+async def test_one_client_holds_no_more_than_its_share(server: int) -> None:
+    hog = "127.0.2.1"
+    slow = [
+        asyncio.create_task(_trickle(server, *HEADERS_TRICKLED, source=hog))
+        for _ in range(CLIENT_CONNECTIONS)
+    ]
+    await asyncio.sleep(0.5)  # all of them open
+    try:
+        # Its next connection is refused at once, though the total has room...
+        elapsed, answer = await _trickle(server, *HEADERS_TRICKLED, source=hog)
+        assert elapsed < 1, elapsed
+        assert answer.startswith(b"HTTP/1.1 503 "), answer
+        assert b'"code":"server_busy"' in answer, answer
+        # ... and everyone else is served. Its IPv4 address is the client, not its port.
+        assert (
+            await asyncio.gather(*(_get(server, source="127.0.2.2") for _ in range(3))) == [200] * 3
+        )
+    finally:
+        closed = await asyncio.gather(*slow)
+    assert all(answer.startswith(b"HTTP/1.1 408 ") for _, answer in closed)
+    # Its connections gone, its share is free again.
+    assert await _get(server, source=hog) == 200
 
 
 async def test_a_kept_alive_connection_serves_many_requests(server: int) -> None:

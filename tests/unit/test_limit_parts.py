@@ -109,3 +109,64 @@ async def test_expired_challenges_make_room_wherever_they_are() -> None:
     await store.put(b"new" * 4, {"n": 3}, timedelta(minutes=5))
     assert await store.take(b"long" * 4) == {"n": 1}
     assert await store.take(b"new" * 4) == {"n": 3}
+
+
+class Clock:
+    """time.monotonic as the challenge store reads it, moved by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+async def test_a_full_challenge_store_under_a_flood_is_not_scanned_on_each_put(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = Clock()
+    monkeypatch.setattr("passkey_api.challenges.time", clock)
+    size, ttl = 50_000, timedelta(seconds=300)
+    store = MemoryChallengeStore(max_entries=size)
+    for n in range(size):  # one ceremony begun every 6 ms: they end one by one
+        clock.now += 0.006
+        await store.put(n.to_bytes(16, "big"), {}, ttl)
+    # A steady flood: each time the earliest entry ends, one new one gets in, the rest are
+    # refused. Before, each ending cost a scan of every entry (a stale earliest expiry).
+    started = time.perf_counter()
+    admitted, waits = 0, set()
+    for n in range(500):
+        clock.now += 0.006
+        for flood in range(4):
+            try:
+                await store.put(f"flood-{n}-{flood}".encode(), {}, ttl)
+                admitted += 1
+            except ChallengeStoreFull as refused:
+                waits.add((refused.headers or {}).get("Retry-After"))
+    elapsed = time.perf_counter() - started
+    assert (admitted, waits) == (500, {"1"})
+    assert elapsed < 0.25, f"{elapsed:.3f} s for 2,000 puts into a full store"
+
+
+async def test_lifetimes_mixed_in_one_store(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = Clock()
+    monkeypatch.setattr("passkey_api.challenges.time", clock)
+    store = MemoryChallengeStore(max_entries=3)
+    await store.put(b"flow", {"n": 1}, timedelta(minutes=10))
+    await store.put(b"ceremony", {"n": 2}, timedelta(minutes=5))
+    await store.put(b"code", {"n": 3}, timedelta(minutes=1))
+    with pytest.raises(ChallengeStoreFull) as refused:
+        await store.put(b"more", {}, timedelta(minutes=5))
+    assert refused.value.headers == {"Retry-After": "60"}  # when the earliest one ends
+    clock.now += 61  # the last one put ends first, and makes room
+    await store.put(b"more", {"n": 4}, timedelta(minutes=5))
+    with pytest.raises(ChallengeStoreFull) as refused:
+        await store.put(b"again", {}, timedelta(minutes=5))
+    assert refused.value.headers == {"Retry-After": "239"}  # the ceremony ends
+    # Put again, an entry lives from then on.
+    await store.put(b"ceremony", {"n": 5}, timedelta(minutes=10))
+    clock.now += 240
+    assert await store.take(b"ceremony") == {"n": 5}
+    assert await store.take(b"more") == {"n": 4}
+    assert await store.take(b"code") is None
+    assert await store.take(b"flow") == {"n": 1}

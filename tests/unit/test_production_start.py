@@ -114,6 +114,14 @@ UNSAFE = {
     "every IPv6 address a proxy": {"PASSKEY_TRUSTED_PROXIES": "::/0"},
     "every IPv4-mapped address a proxy": {"PASSKEY_TRUSTED_PROXIES": "::ffff:0:0/96"},
     "half the internet a proxy": {"PASSKEY_TRUSTED_PROXIES": "128.0.0.0/1"},
+    # IPv6 networks that hold ::ffff:0:0/96, and so every IPv4 client of a dual-stack socket.
+    "an IPv6 /80 holding all of IPv4": {"PASSKEY_TRUSTED_PROXIES": "::/80"},
+    "an IPv6 /95 holding all of IPv4": {"PASSKEY_TRUSTED_PROXIES": "::fffe:0:0/95"},
+    "an IPv6 /16 holding all of IPv4": {"PASSKEY_TRUSTED_PROXIES": "::/16"},
+    "a public IPv6 /16": {"PASSKEY_TRUSTED_PROXIES": "2001::/16"},
+    "a public IPv6 /28": {"PASSKEY_TRUSTED_PROXIES": "2a00::/28"},
+    "a public IPv4 /11": {"PASSKEY_TRUSTED_PROXIES": "104.0.0.0/11"},
+    "a public IPv4 /11, mapped": {"PASSKEY_TRUSTED_PROXIES": "::ffff:104.0.0.0/107"},
     "the compose default database password": {
         "PASSKEY_DATABASE_URL": "postgresql://postgres:postgres@postgres:5432/passkey"
     },
@@ -143,7 +151,15 @@ def test_serve_refuses_what_check_config_production_refuses(
 
 
 @pytest.mark.parametrize(
-    "proxies", ["10.0.0.0/8", "172.16.0.0/12,192.168.0.0/16", "fd00::/8", "2a06:98c0::/29"]
+    "proxies",
+    [
+        "10.0.0.0/8",
+        "172.16.0.0/12,192.168.0.0/16",
+        "fd00::/8",
+        # The widest ranges a CDN publishes (Cloudflare's), IPv4-mapped private networks.
+        "104.16.0.0/13,2a06:98c0::/29",
+        "::ffff:10.0.0.0/104,::ffff:203.0.113.0/120",
+    ],
 )
 def test_narrow_proxy_networks_are_fine(
     started: Started, monkeypatch: pytest.MonkeyPatch, proxies: str

@@ -250,3 +250,19 @@ async def test_a_client_that_half_closes_after_its_request_gets_the_answer(
         status, _, body = await _answer(reader)
         assert (status, body) == (b"HTTP/1.1 200 OK", b"hello ")
         writer.close()
+
+
+def test_whom_a_connection_counts_against(monkeypatch: pytest.MonkeyPatch) -> None:
+    from passkey_api import serving
+
+    monkeypatch.setattr(serving, "_PROXIES", serving._networks('["10.0.0.0/8", "2001:db8::/32"]'))
+    assert serving._networks(" 10.0.0.0/8, 2001:db8::/32 ") == serving._PROXIES
+    # A trusted proxy carries many clients; a Unix socket is something local in front.
+    assert [serving._client_of(p) for p in (("10.1.2.3", 1), ("2001:db8::1", 1), None)] == [
+        None
+    ] * 3
+    # Anyone else as the rate limits count them: an IPv4 address, an IPv6 /64.
+    assert serving._client_of(("198.51.100.4", 5)) == "198.51.100.4"
+    assert serving._client_of(("::ffff:198.51.100.4", 5)) == "198.51.100.4"
+    assert serving._client_of(("2001:db9::1", 1)) == "2001:db9::/64"
+    assert serving._client_of(("2001:db9::ffff:1", 2)) == "2001:db9::/64"

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from passkey_api import base64url
 from passkey_api.models import Passkey
 from passkey_api.passkeys.providers import provider
-from passkey_api.text import NameText
+from passkey_api.text import PASSKEY_NAME_LENGTH, PasskeyName
 
 
 class ProviderOut(BaseModel):
@@ -95,4 +95,6 @@ class PasskeyRenamed(PasskeyOut):
 class RenamePasskey(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: NameText = Field(min_length=1, max_length=64)
+    # max_length bounds what is sent (and the work of enforcing it); PasskeyName bounds
+    # what is stored.
+    name: PasskeyName = Field(min_length=1, max_length=PASSKEY_NAME_LENGTH)
