@@ -12,7 +12,7 @@ types WebAuthn knows: a float, `undefined` or a simple value is refused, not coe
 from __future__ import annotations
 
 import io
-from typing import Any
+from typing import Any, NoReturn
 
 import cbor2
 
@@ -42,11 +42,9 @@ class _NoTags(dict[int, Any]):
         return True
 
 
-def _refuse_tag(decoder: cbor2.CBORDecoder) -> Any:
-    raise CborError("CBOR tags are not used in WebAuthn structures.")
-
-
-def _refuse_unknown_tag(tag: cbor2.CBORTag, immutable: bool) -> Any:
+def _refuse_tag(*_: Any) -> NoReturn:
+    # Both cbor2's tag decoders (called with the decoder) and its tag_hook (called with
+    # the tag) land here.
     raise CborError("CBOR tags are not used in WebAuthn structures.")
 
 
@@ -59,7 +57,7 @@ def decode_prefix(data: bytes | memoryview) -> tuple[Any, int]:
     stream = io.BytesIO(data)
     decoder = cbor2.CBORDecoder(
         stream,
-        tag_hook=_refuse_unknown_tag,
+        tag_hook=_refuse_tag,
         semantic_decoders=_NO_TAGS,
         max_depth=MAX_DEPTH,
         allow_indefinite=False,

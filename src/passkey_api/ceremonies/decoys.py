@@ -34,6 +34,7 @@ _SHAPES: tuple[tuple[int, list[str]], ...] = (
     (64, ["nfc", "usb"]),
     (48, ["usb"]),
 )
+_SHORTEST = min(length for length, _ in _SHAPES)
 
 
 def _key(secret_key: bytes) -> bytes:
@@ -56,7 +57,7 @@ def descriptor(secret_key: bytes, username_key: str) -> Descriptor:
 
 
 def is_decoy(secret_key: bytes, credential_id: bytes) -> bool:
-    if len(credential_id) < _SHAPES[0][0]:
+    if len(credential_id) < _SHORTEST:
         return False
     body, tag = credential_id[:-_TAG_BYTES], credential_id[-_TAG_BYTES:]
     return hmac.compare_digest(tag, _tag(_key(secret_key), body))
