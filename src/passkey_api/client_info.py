@@ -68,7 +68,8 @@ class ClientAddresses:
     def __init__(self, trusted: list[str]) -> None:
         self._networks = [ipaddress.ip_network(t, strict=False) for t in trusted]
 
-    def _trusted(self, address: str) -> bool:
+    def trusts(self, address: str) -> bool:
+        """Whether `address` is one of the trusted proxies (an unreadable one is not)."""
         try:
             ip = ipaddress.ip_address(address)
         except ValueError:
@@ -78,7 +79,7 @@ class ClientAddresses:
     def resolve(self, peer: str | None, forwarded_for: list[str]) -> str | None:
         """`forwarded_for`: every X-Forwarded-For line, in order (a proxy may append its
         own line after one the client wrote, so all of them count, right-most first)."""
-        if peer is None or not self._networks or not forwarded_for or not self._trusted(peer):
+        if peer is None or not self._networks or not forwarded_for or not self.trusts(peer):
             return peer
         hops = [h.strip() for line in forwarded_for for h in line.split(",") if h.strip()]
         for hop in reversed(hops):

@@ -196,6 +196,16 @@ def origin_of(parts: SplitResult) -> str:
     )
 
 
+def split_list(value: object) -> object:
+    """A list setting as the environment gives it: a JSON list, or comma-separated (blank
+    items dropped); anything else is left to the field's own validation."""
+    if isinstance(value, str) and value.lstrip().startswith("["):
+        return json.loads(value)
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PASSKEY_", extra="ignore", frozen=True)
 
@@ -336,11 +346,7 @@ class Settings(BaseSettings):
     )
     @classmethod
     def _split_commas(cls, value: object) -> object:
-        if isinstance(value, str) and value.lstrip().startswith("["):
-            return json.loads(value)
-        if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
-        return value
+        return split_list(value)
 
     @field_validator("origins", "related_origins")
     @classmethod

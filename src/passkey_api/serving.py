@@ -41,7 +41,6 @@ each end.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import json
 import os
 from http import HTTPStatus
@@ -50,7 +49,8 @@ from typing import Any
 from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from passkey_api.client_info import limit_key
+from passkey_api.client_info import ClientAddresses, limit_key
+from passkey_api.config import split_list
 from passkey_api.errors import PROBLEM_CONTENT_TYPE, ApiError, RequestTimeout, ServerBusy
 
 DEFAULT_READ_TIMEOUT = 10.0
@@ -68,27 +68,17 @@ if READ_TIMEOUT <= 0 or MAX_CONNECTIONS < 1 or MAX_CLIENT_CONNECTIONS < 1:
     )
 
 
-def _networks(value: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
-    """PASSKEY_TRUSTED_PROXIES as Settings reads it: a JSON list or comma-separated."""
-    items = json.loads(value) if value.lstrip().startswith("[") else value.split(",")
-    return [ipaddress.ip_network(str(item).strip(), strict=False) for item in items if item]
-
-
-_PROXIES = _networks(os.environ.get("PASSKEY_TRUSTED_PROXIES", ""))
+# PASSKEY_TRUSTED_PROXIES read as Settings reads it (the settings object itself needs the
+# whole environment, and this module is loaded by uvicorn before any app exists).
+_trusted_list = split_list(os.environ.get("PASSKEY_TRUSTED_PROXIES", ""))
+_PROXIES = ClientAddresses(_trusted_list if isinstance(_trusted_list, list) else [])
 
 
 def _client_of(peer: tuple[str, int] | None) -> str | None:
     """Whom a connection counts against: None for a trusted proxy or no address (a Unix
-    socket: something local in front)."""
-    if peer is None:
+    socket: something local in front). A socket's peer is always a readable address."""
+    if peer is None or _PROXIES.trusts(peer[0]):
         return None
-    if _PROXIES:
-        try:
-            ip = ipaddress.ip_address(peer[0])
-        except ValueError:
-            return None
-        if any(ip in network for network in _PROXIES):
-            return None
     return limit_key(peer[0])
 
 

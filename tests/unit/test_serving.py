@@ -254,9 +254,13 @@ async def test_a_client_that_half_closes_after_its_request_gets_the_answer(
 
 def test_whom_a_connection_counts_against(monkeypatch: pytest.MonkeyPatch) -> None:
     from passkey_api import serving
+    from passkey_api.client_info import ClientAddresses
+    from passkey_api.config import split_list
 
-    monkeypatch.setattr(serving, "_PROXIES", serving._networks('["10.0.0.0/8", "2001:db8::/32"]'))
-    assert serving._networks(" 10.0.0.0/8, 2001:db8::/32 ") == serving._PROXIES
+    # PASSKEY_TRUSTED_PROXIES in either form the settings take, read the same.
+    proxies = split_list('["10.0.0.0/8", "2001:db8::/32"]')
+    assert split_list(" 10.0.0.0/8, 2001:db8::/32 ") == proxies == ["10.0.0.0/8", "2001:db8::/32"]
+    monkeypatch.setattr(serving, "_PROXIES", ClientAddresses(proxies))
     # A trusted proxy carries many clients; a Unix socket is something local in front.
     assert [serving._client_of(p) for p in (("10.1.2.3", 1), ("2001:db8::1", 1), None)] == [
         None
