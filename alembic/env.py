@@ -7,9 +7,9 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from passkey_api import models
 from passkey_api.config import Settings
-from passkey_api.db import create_engine, is_sqlite
+from passkey_api.storage import models
+from passkey_api.storage.db import create_engine, is_sqlite
 
 target_metadata = models.SQLModel.metadata
 

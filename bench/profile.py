@@ -35,9 +35,9 @@ import uvloop
 
 from bench.instructions import UNDER_CALLGRIND, Counter, rerun_under_callgrind
 from bench.run import ADMIN_URL, REDIS_URL
-from passkey_api import migrations
 from passkey_api.app import create_app
 from passkey_api.config import Settings
+from passkey_api.storage import migrations
 from tests.softauthn import SoftAuthenticator
 
 ORIGIN = "http://localhost:8000"

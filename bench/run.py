@@ -37,7 +37,7 @@ import asyncpg
 
 from bench.client import Connection
 from bench.seed import seed
-from passkey_api import migrations
+from passkey_api.storage import migrations
 from tests.softauthn import SoftAuthenticator
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -155,7 +155,7 @@ def verify_rate(seconds: float = 2.0) -> float:
     """py_webauthn's verify_authentication_response, in-process, one core."""
     from webauthn import verify_authentication_response
 
-    from passkey_api import base64url
+    from passkey_api.kit import base64url
 
     origin = "http://localhost:8000"
     auth = SoftAuthenticator()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from passkey_api import migrations
+from passkey_api.storage import migrations
 from tests.services import REDIS_URL, SECRET_KEY, SKIPPED, postgres_database, require_redis
 
 __all__ = ["REDIS_URL", "SECRET_KEY", "Backend"]

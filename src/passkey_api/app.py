@@ -14,35 +14,37 @@ from fastapi import APIRouter, FastAPI
 from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import configure_mappers
 
-from passkey_api import __version__, housekeeping, openapi, problems
-from passkey_api.admin.router import router as admin_router
-from passkey_api.ceremonies.router import router as ceremonies_router
-from passkey_api.challenges import LINK_PREFIX, create_challenge_store
-from passkey_api.client_info import ClientAddresses
+from passkey_api import __version__
+from passkey_api.api.admin import router as admin_router
+from passkey_api.api.ceremonies import router as ceremonies_router
+from passkey_api.api.identities import router as identities_router
+from passkey_api.api.me import router as me_router
+from passkey_api.api.oauth import router as oauth_router
+from passkey_api.api.ops import router as ops_router
+from passkey_api.api.passkeys import router as passkeys_router
+from passkey_api.api.recovery import me_router as recovery_me_router
+from passkey_api.api.recovery import router as recovery_router
+from passkey_api.api.session import router as session_router
+from passkey_api.api.wellknown import router as wellknown_router
 from passkey_api.config import Settings
-from passkey_api.cors import Cors
-from passkey_api.db import create_engine, create_pool, create_sessionmaker
-from passkey_api.dispatch import DirectRoutes
-from passkey_api.guards import BodyLimitMiddleware, OriginCheckMiddleware
-from passkey_api.headers import SecurityHeadersMiddleware
-from passkey_api.identities.router import router as identities_router
-from passkey_api.internal import InternalOnly
-from passkey_api.mail import Mailer
+from passkey_api.kit.client_info import ClientAddresses
 from passkey_api.oauth.providers import OAuthClients
-from passkey_api.oauth.router import router as oauth_router
-from passkey_api.observability import RequestMiddleware
-from passkey_api.ops import router as ops_router
-from passkey_api.passkeys.router import router as passkeys_router
-from passkey_api.ratelimit import RateLimiter
-from passkey_api.recovery.router import me_router as recovery_me_router
-from passkey_api.recovery.router import router as recovery_router
-from passkey_api.redispipe import RedisPipe
-from passkey_api.resources import Resources
+from passkey_api.sessions import housekeeping
 from passkey_api.sessions.cache import MemoryEpoch, RedisEpoch, SessionCache
-from passkey_api.sessions.router import router as session_router
-from passkey_api.throttle import RateLimitGuard
-from passkey_api.users.router import router as me_router
-from passkey_api.wellknown import router as wellknown_router
+from passkey_api.storage.challenges import LINK_PREFIX, create_challenge_store
+from passkey_api.storage.db import create_engine, create_pool, create_sessionmaker
+from passkey_api.storage.mail import Mailer
+from passkey_api.storage.ratelimit import RateLimiter
+from passkey_api.storage.redispipe import RedisPipe
+from passkey_api.web import openapi, problems
+from passkey_api.web.cors import Cors
+from passkey_api.web.dispatch import DirectRoutes
+from passkey_api.web.guards import BodyLimitMiddleware, OriginCheckMiddleware
+from passkey_api.web.headers import SecurityHeadersMiddleware
+from passkey_api.web.internal import InternalOnly
+from passkey_api.web.observability import RequestMiddleware
+from passkey_api.web.resources import Resources
+from passkey_api.web.throttle import RateLimitGuard
 
 log = logging.getLogger(__name__)
 

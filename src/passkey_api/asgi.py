@@ -5,7 +5,7 @@ Each worker process imports this, so logging is configured here, per process."""
 from passkey_api.app import create_app
 from passkey_api.config import Settings
 from passkey_api.config_check import refusals
-from passkey_api.observability import configure_logging
+from passkey_api.web.observability import configure_logging
 
 settings = Settings()
 configure_logging(settings.log_format, settings.log_level.upper())

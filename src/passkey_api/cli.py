@@ -18,8 +18,8 @@ from pydantic import ValidationError
 from pydantic_settings import SettingsError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from passkey_api import migrations
 from passkey_api.config import Settings
+from passkey_api.storage import migrations
 
 T = TypeVar("T")
 
@@ -51,9 +51,9 @@ async def _unit_of_work(settings: Settings) -> AsyncIterator[AsyncSession]:
     """A unit of work on the configured database. With Redis configured, a change it
     commits to users or sessions outdates the servers' cached sessions at once
     (sessions/cache.py); without, they see it within PASSKEY_SESSION_CACHE_TTL."""
-    from passkey_api.db import create_engine, create_sessionmaker
-    from passkey_api.redispipe import RedisPipe
     from passkey_api.sessions.cache import RedisEpoch, SessionCache
+    from passkey_api.storage.db import create_engine, create_sessionmaker
+    from passkey_api.storage.redispipe import RedisPipe
 
     engine = create_engine(settings.resolved_database_url, pool_size=1)
     redis = RedisPipe(settings.redis_url) if settings.redis_url else None
@@ -209,7 +209,7 @@ def serve(
         log_level=log_level,
         # uvicorn's httptools protocol, writing each answer's head and body at once, with
         # the read timeout and the connection cap above.
-        http="passkey_api.serving:HttpProtocol",
+        http="passkey_api.web.serving:HttpProtocol",
         timeout_keep_alive=keep_alive_timeout,
         # The app logs each request itself (observability.py), as JSON with its request id.
         access_log=False,
@@ -269,7 +269,7 @@ def sessions() -> None:
 @sessions.command("prune")
 def sessions_prune() -> None:
     """Delete expired sessions and audit entries past PASSKEY_AUDIT_RETENTION."""
-    from passkey_api import housekeeping
+    from passkey_api.sessions import housekeeping
 
     settings = _settings()
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ipaddress
 from urllib.parse import urlsplit
 
+from passkey_api.api.wellknown import PUBLIC_SUFFIXES, related_origin_problems
 from passkey_api.config import (
     SECRET_MIN_LENGTH,
     UNSHARED_KEY_PROBLEM,
@@ -13,7 +14,6 @@ from passkey_api.config import (
     known_placeholder,
     placeholder_secret,
 )
-from passkey_api.wellknown import PUBLIC_SUFFIXES, related_origin_problems
 
 _LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
 # A trusted proxy network outside the private ranges may be no wider than this: wider, it

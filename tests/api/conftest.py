@@ -14,7 +14,7 @@ from sqlalchemy import text
 
 from passkey_api.app import create_app
 from passkey_api.config import Settings
-from passkey_api.resources import Resources
+from passkey_api.web.resources import Resources
 from tests.conftest import Backend
 from tests.services import SECRET_KEY
 from tests.softauthn import SoftAuthenticator

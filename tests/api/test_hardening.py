@@ -12,7 +12,7 @@ import pytest
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from passkey_api.sessions.dependencies import CurrentSession, OptionalSession
+from passkey_api.api.dependencies import CurrentSession, OptionalSession
 from tests.api.conftest import ORIGIN, Api, ApiFactory, new_username, problem_code
 from tests.softauthn import SoftAuthenticator
 

@@ -140,7 +140,7 @@ async def test_an_account_holds_at_most_50_passkeys(api: Api) -> None:
     from sqlmodel import select
 
     from passkey_api.ceremonies.service import MAX_PASSKEYS_PER_USER
-    from passkey_api.models import Passkey
+    from passkey_api.storage.models import Passkey
 
     laptop = SoftAuthenticator()
     assert (await api.sign_up(laptop)).status_code == 201

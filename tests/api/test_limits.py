@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from passkey_api.challenges import MemoryChallengeStore
 from passkey_api.recovery import emails
+from passkey_api.storage.challenges import MemoryChallengeStore
 from tests.api.conftest import ORIGIN, Api, ApiFactory, new_username, problem_code
 from tests.api.test_recovery_codes import device, fresh_ip, recover
 from tests.api.test_recovery_email import _mail_api, ask_for_link, link_in_mail, user_with_address

@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from passkey_api.models import Identity
+from passkey_api.storage.models import Identity
 from passkey_api.users import repository as users_repository
 from tests import oauth_servers
 from tests.api.conftest import ORIGIN, Api, ApiFactory, problem_code

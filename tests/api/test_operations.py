@@ -9,7 +9,7 @@ import logging
 import httpx
 import pytest
 
-from passkey_api.observability import JsonFormatter
+from passkey_api.web.observability import JsonFormatter
 from tests.api.conftest import ORIGIN, Api, ApiFactory, new_username, problem_code
 from tests.softauthn import SoftAuthenticator, b64url
 

@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from passkey_api.db import create_pool
-from passkey_api.pgpool import LeanPool
+from passkey_api.storage.db import create_pool
+from passkey_api.storage.pgpool import LeanPool
 from tests.services import postgres_database
 
 

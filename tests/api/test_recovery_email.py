@@ -15,8 +15,8 @@ import httpx
 import pytest
 from starlette.types import Message, Receive, Scope, Send
 
+from passkey_api.api.recovery import SAME_ANSWER
 from passkey_api.recovery import emails
-from passkey_api.recovery.router import SAME_ANSWER
 from tests.api.conftest import ORIGIN, Api, ApiFactory, new_username, problem_code
 from tests.api.test_recovery_codes import device, fresh_ip
 from tests.smtp import SmtpServer, smtp_server

@@ -12,7 +12,7 @@ from email.message import EmailMessage
 
 import pytest
 
-from passkey_api.client_info import ClientInfo
+from passkey_api.kit.client_info import ClientInfo
 from passkey_api.recovery import emails
 from tests.api.conftest import Api, ApiFactory, new_username
 from tests.api.test_recovery_codes import device, fresh_ip, recover, user_with_codes

@@ -12,10 +12,10 @@ import pytest
 from sqlalchemy import delete, text, update
 from sqlmodel import col, select
 
-from passkey_api.db import create_sessionmaker, untracked
-from passkey_api.models import Session, User
-from passkey_api.redispipe import RedisRefused, RedisUnavailable
 from passkey_api.sessions.cache import Lookup, MemoryEpoch, RedisEpoch, SessionCache
+from passkey_api.storage.db import create_sessionmaker, untracked
+from passkey_api.storage.models import Session, User
+from passkey_api.storage.redispipe import RedisRefused, RedisUnavailable
 from tests.api.conftest import Api, ApiFactory, problem_code
 from tests.softauthn import SoftAuthenticator
 

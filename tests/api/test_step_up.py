@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from passkey_api import tokens
+from passkey_api.kit import tokens
 from tests.api.conftest import ORIGIN, Api, problem_code
 from tests.api.test_recovery_codes import device, recover, user_with_codes
 from tests.softauthn import SoftAuthenticator

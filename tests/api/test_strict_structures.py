@@ -238,7 +238,7 @@ def _mutations(seed: int, raw: bytes, count: int) -> list[bytes]:
 async def test_mutated_registrations_never_500_nor_store(api: Api) -> None:
     """Mutations of valid attestation objects, through the whole API: a clean problem or
     a success, and every key stored one of the accepted profiles, each with its user."""
-    from passkey_api import cose
+    from passkey_api.kit import cose
 
     outcomes: set[int] = set()
     for seed in range(80):

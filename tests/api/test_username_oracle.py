@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from passkey_api import keys
 from passkey_api.ceremonies import decoys
+from passkey_api.kit import keys
 from tests.api.conftest import ORIGIN, Api, new_username
 from tests.softauthn import SoftAuthenticator, b64url, b64url_decode
 

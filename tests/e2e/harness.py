@@ -23,8 +23,8 @@ import redis.asyncio as aioredis
 from playwright.async_api import Browser, BrowserContext, CDPSession, Page
 from sqlalchemy import text
 
-from passkey_api.db import create_engine
 from passkey_api.sessions.cache import EPOCH_KEY
+from passkey_api.storage.db import create_engine
 
 ROOT = Path(__file__).resolve().parents[2]
 # The console script installed next to the running interpreter (normally .venv/bin).

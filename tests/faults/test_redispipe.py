@@ -16,8 +16,8 @@ import hiredis
 import pytest
 import redis.asyncio as aioredis
 
-from passkey_api import redispipe
-from passkey_api.redispipe import RedisPipe, RedisRefused, RedisUnavailable
+from passkey_api.storage import redispipe
+from passkey_api.storage.redispipe import RedisPipe, RedisRefused, RedisUnavailable
 from tests.faults.proxy import CuttableProxy
 from tests.services import REDIS_URL, require_redis
 

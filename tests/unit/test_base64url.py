@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from passkey_api import base64url
+from passkey_api.kit import base64url
 
 
 @given(st.binary(max_size=300))

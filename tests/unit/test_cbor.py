@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from passkey_api import cbor
 from passkey_api.ceremonies import structures
 from passkey_api.errors import ApiError
+from passkey_api.kit import cbor
 
 plain = st.recursive(
     st.none()

@@ -144,7 +144,7 @@ def test_origins_are_kept_as_browsers_send_them() -> None:
 def test_memory_counter_evicts_past_windows_not_everything() -> None:
     import time
 
-    from passkey_api.ratelimit import MemoryCounter
+    from passkey_api.storage.ratelimit import MemoryCounter
 
     counter = MemoryCounter(max_keys=3)
     now = time.time()

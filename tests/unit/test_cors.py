@@ -9,7 +9,7 @@ import pytest
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import Message, Receive, Scope, Send
 
-from passkey_api.cors import Cors
+from passkey_api.web.cors import Cors
 
 ALLOWED = "https://app.example"
 OPTIONS: dict[str, Any] = {

@@ -10,7 +10,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa, x25519
 
-from passkey_api import cose
+from passkey_api.kit import cose
 
 ED25519_P = 2**255 - 19
 

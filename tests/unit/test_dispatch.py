@@ -16,11 +16,12 @@ from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Mount
 
-from passkey_api import errors, problems
+from passkey_api import errors
 from passkey_api.app import create_app
 from passkey_api.config import Settings
-from passkey_api.dispatch import DirectRoutes
-from passkey_api.routing import LeanRoute
+from passkey_api.web import problems
+from passkey_api.web.dispatch import DirectRoutes
+from passkey_api.web.routing import LeanRoute
 
 
 class Item(BaseModel):

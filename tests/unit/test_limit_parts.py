@@ -9,10 +9,10 @@ from datetime import timedelta
 
 import pytest
 
-from passkey_api.challenges import MemoryChallengeStore
-from passkey_api.client_info import ClientAddresses, limit_key
 from passkey_api.errors import ChallengeStoreFull
-from passkey_api.ratelimit import Limit, MemoryCounter, RateLimiter
+from passkey_api.kit.client_info import ClientAddresses, limit_key
+from passkey_api.storage.challenges import MemoryChallengeStore
+from passkey_api.storage.ratelimit import Limit, MemoryCounter, RateLimiter
 
 PROXY = "10.0.0.1"
 
@@ -125,7 +125,7 @@ async def test_a_full_challenge_store_under_a_flood_is_not_scanned_on_each_put(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     clock = Clock()
-    monkeypatch.setattr("passkey_api.challenges.time", clock)
+    monkeypatch.setattr("passkey_api.storage.challenges.time", clock)
     size, ttl = 50_000, timedelta(seconds=300)
     store = MemoryChallengeStore(max_entries=size)
     for n in range(size):  # one ceremony begun every 6 ms: they end one by one
@@ -150,7 +150,7 @@ async def test_a_full_challenge_store_under_a_flood_is_not_scanned_on_each_put(
 
 async def test_lifetimes_mixed_in_one_store(monkeypatch: pytest.MonkeyPatch) -> None:
     clock = Clock()
-    monkeypatch.setattr("passkey_api.challenges.time", clock)
+    monkeypatch.setattr("passkey_api.storage.challenges.time", clock)
     store = MemoryChallengeStore(max_entries=3)
     await store.put(b"flow", {"n": 1}, timedelta(minutes=10))
     await store.put(b"ceremony", {"n": 2}, timedelta(minutes=5))

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 
-from passkey_api.text import DISPLAY_NAME_BYTES, DisplayName, clean_name
+from passkey_api.kit.text import DISPLAY_NAME_BYTES, DisplayName, clean_name
 
 DISPLAY = TypeAdapter(DisplayName)
 

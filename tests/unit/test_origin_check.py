@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from starlette.datastructures import Headers
 from starlette.requests import cookie_parser
 
-from passkey_api.guards import OriginCheckMiddleware
+from passkey_api.web.guards import OriginCheckMiddleware
 
 ORIGINS = ["https://app.example", "http://localhost:8000"]
 COOKIES = ("__Host-passkey_session", "passkey_session")

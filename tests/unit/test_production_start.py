@@ -22,7 +22,7 @@ class Started:
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.migrated: list[str] = []
         self.served = False
-        monkeypatch.setattr("passkey_api.migrations.upgrade", self.migrated.append)
+        monkeypatch.setattr("passkey_api.storage.migrations.upgrade", self.migrated.append)
         monkeypatch.setattr("uvicorn.run", self._run)
 
     def _run(self, *args: Any, **kwargs: Any) -> None:

@@ -22,11 +22,11 @@ from webauthn.helpers.structs import (
     RegistrationCredential,
 )
 
-from passkey_api import cose
 from passkey_api.ceremonies import assertion, attestation, checks, options, structures
 from passkey_api.ceremonies.schemas import AuthenticationResponseJSON, RegistrationResponseJSON
 from passkey_api.config import Settings
-from passkey_api.models import Passkey, User
+from passkey_api.kit import cose
+from passkey_api.storage.models import Passkey, User
 from tests.softauthn import b64url_decode
 
 FIXTURES = sorted((Path(__file__).parents[1] / "fixtures" / "authenticators").glob("*.json"))

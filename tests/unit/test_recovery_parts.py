@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import ValidationError
 
-from passkey_api.client_info import ClientInfo
 from passkey_api.config import Settings
 from passkey_api.errors import InvalidEmail
+from passkey_api.kit.client_info import ClientInfo
 from passkey_api.recovery import codes, emails
 
 KEY = b"k" * 32

@@ -6,7 +6,7 @@ import ssl
 
 import pytest
 
-from passkey_api.redispipe import RedisPipe
+from passkey_api.storage.redispipe import RedisPipe
 
 
 def _hello(url: str) -> list[tuple[object, ...]]:

@@ -18,11 +18,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from passkey_api import problems
 from passkey_api.app import create_app
 from passkey_api.config import Settings
-from passkey_api.dispatch import DirectRoutes
-from passkey_api.routing import LeanRoute
+from passkey_api.web import problems
+from passkey_api.web.dispatch import DirectRoutes
+from passkey_api.web.routing import LeanRoute
 
 
 class Inner(BaseModel):

@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from passkey_api.serving import _MAX_HELD, HttpProtocol, _OneWritePerAnswer
+from passkey_api.web.serving import _MAX_HELD, HttpProtocol, _OneWritePerAnswer
 
 
 class Recording(asyncio.Transport):
@@ -253,9 +253,9 @@ async def test_a_client_that_half_closes_after_its_request_gets_the_answer(
 
 
 def test_whom_a_connection_counts_against(monkeypatch: pytest.MonkeyPatch) -> None:
-    from passkey_api import serving
-    from passkey_api.client_info import ClientAddresses
     from passkey_api.config import split_list
+    from passkey_api.kit.client_info import ClientAddresses
+    from passkey_api.web import serving
 
     # PASSKEY_TRUSTED_PROXIES in either form the settings take, read the same.
     proxies = split_list('["10.0.0.0/8", "2001:db8::/32"]')

@@ -1,4 +1,4 @@
-from passkey_api import tokens
+from passkey_api.kit import tokens
 
 KEY = b"k" * 32
 

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 import pytest
 from fastapi import Response
 
-from passkey_api import tokens
 from passkey_api.config import Settings
-from passkey_api.sessions import transport
+from passkey_api.kit import tokens
+from passkey_api.web import transport
 
 KEY = b"k" * 32
 

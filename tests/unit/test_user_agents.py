@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from passkey_api.user_agents import UNKNOWN_BROWSER, describe
+from passkey_api.kit.user_agents import UNKNOWN_BROWSER, describe
 
 REAL = [
     (

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from passkey_api.models import AuditEvent
+from passkey_api.storage.models import AuditEvent
 
 
 class AuditEventOut(BaseModel):

@@ -15,9 +15,9 @@ from sqlalchemy import delete
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from passkey_api.client_info import ClientInfo
-from passkey_api.db import insert_row, model_from
-from passkey_api.models import AuditEvent
+from passkey_api.kit.client_info import ClientInfo
+from passkey_api.storage.db import insert_row, model_from
+from passkey_api.storage.models import AuditEvent
 
 log = logging.getLogger(__name__)
 

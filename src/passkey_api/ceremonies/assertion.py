@@ -20,7 +20,6 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from webauthn import verify_authentication_response
 from webauthn.helpers.structs import AuthenticationCredential, AuthenticatorAssertionResponse
 
-from passkey_api import cose
 from passkey_api.ceremonies import checks, structures
 from passkey_api.ceremonies.checks import ClientData
 from passkey_api.ceremonies.schemas import AuthenticationResponseJSON
@@ -35,7 +34,8 @@ from passkey_api.errors import (
     UserHandleMissing,
     UserVerificationRequired,
 )
-from passkey_api.models import Passkey, User
+from passkey_api.kit import cose
+from passkey_api.storage.models import Passkey, User
 
 log = logging.getLogger(__name__)
 

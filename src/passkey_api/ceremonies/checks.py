@@ -14,7 +14,6 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from passkey_api import base64url
 from passkey_api.ceremonies.structures import MAX_CREDENTIAL_ID_BYTES, AuthenticatorData
 from passkey_api.errors import (
     ClientDataTypeMismatch,
@@ -27,6 +26,7 @@ from passkey_api.errors import (
     UserPresenceRequired,
     UserVerificationRequired,
 )
+from passkey_api.kit import base64url
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from passkey_api import keys
+from passkey_api.kit import keys
 
 Descriptor = tuple[bytes, list[str]]
 

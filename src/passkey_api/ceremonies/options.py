@@ -18,8 +18,8 @@ from webauthn.helpers.structs import (
     UserVerificationRequirement,
 )
 
-from passkey_api import cose
 from passkey_api.config import Settings
+from passkey_api.kit import cose
 
 # Ed25519, ES256, RS256: every platform authenticator and security key has one of them.
 # Offered in cose.py's order of preference, and only what cose.py has a key profile for.

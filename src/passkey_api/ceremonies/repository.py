@@ -13,9 +13,9 @@ from typing import Any
 from sqlalchemy import Boolean, Table, bindparam, insert, or_, select, update
 from sqlmodel import SQLModel
 
-from passkey_api.db import RawStatement
-from passkey_api.models import AuditEvent, Passkey, Session, User
-from passkey_api.pgpool import LeanPool
+from passkey_api.storage.db import RawStatement
+from passkey_api.storage.models import AuditEvent, Passkey, Session, User
+from passkey_api.storage.pgpool import LeanPool
 
 _PASSKEYS: Table = Passkey.__table__  # type: ignore[attr-defined]
 _SESSIONS: Table = Session.__table__  # type: ignore[attr-defined]

@@ -12,8 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler, GetJson
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import PydanticCustomError, core_schema
 
-from passkey_api import base64url
-from passkey_api.text import DisplayName
+from passkey_api.kit import base64url
+from passkey_api.kit.text import DisplayName
 
 
 @dataclass(frozen=True)

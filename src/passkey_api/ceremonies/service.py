@@ -21,7 +21,6 @@ import asyncpg
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from passkey_api import base64url, metrics
 from passkey_api.audit import service as audit
 from passkey_api.ceremonies import assertion, attestation, checks, decoys, options, repository
 from passkey_api.ceremonies.schemas import (
@@ -31,10 +30,7 @@ from passkey_api.ceremonies.schemas import (
     RegistrationOptionsRequest,
     RegistrationResponseJSON,
 )
-from passkey_api.challenges import ChallengeStore
-from passkey_api.client_info import ClientInfo
 from passkey_api.config import Settings
-from passkey_api.db import Databases, insert_row, model_from
 from passkey_api.errors import (
     AccountDisabled,
     ApiError,
@@ -46,13 +42,17 @@ from passkey_api.errors import (
     TooManyPasskeys,
     UsernameTaken,
 )
-from passkey_api.models import AuditEvent, Passkey, Session, User
+from passkey_api.kit import base64url, metrics
+from passkey_api.kit.client_info import ClientInfo
 from passkey_api.passkeys import repository as passkeys
 from passkey_api.passkeys import service as passkey_service
 from passkey_api.passkeys.providers import provider
 from passkey_api.passkeys.schemas import Signals
 from passkey_api.sessions import service as sessions
 from passkey_api.sessions.service import ActiveSession
+from passkey_api.storage.challenges import ChallengeStore
+from passkey_api.storage.db import Databases, insert_row, model_from
+from passkey_api.storage.models import AuditEvent, Passkey, Session, User
 from passkey_api.users import names
 from passkey_api.users import repository as users
 

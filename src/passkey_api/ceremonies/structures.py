@@ -16,7 +16,6 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
-from passkey_api import cbor, cose
 from passkey_api.errors import (
     CredentialIdTooLong,
     InvalidPublicKey,
@@ -24,6 +23,7 @@ from passkey_api.errors import (
     MalformedAuthenticatorData,
     UnsupportedAlgorithm,
 )
+from passkey_api.kit import cbor, cose
 
 MAX_CREDENTIAL_ID_BYTES = 1023
 

@@ -11,8 +11,8 @@ from sqlalchemy import delete, update
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from passkey_api.db import insert_row
-from passkey_api.models import Identity, Passkey, Session, User
+from passkey_api.storage.db import insert_row
+from passkey_api.storage.models import Identity, Passkey, Session, User
 
 
 async def add(db: AsyncSession, identity: Identity) -> None:

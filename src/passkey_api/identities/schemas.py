@@ -5,8 +5,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from passkey_api.models import Identity
 from passkey_api.oauth.schemas import ProviderOut
+from passkey_api.storage.models import Identity
 
 
 class IdentityOut(BaseModel):

@@ -10,11 +10,11 @@ from datetime import datetime
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from passkey_api.audit import service as audit
-from passkey_api.client_info import ClientInfo
 from passkey_api.errors import LastSignInMethod, NotFound
 from passkey_api.identities import repository
-from passkey_api.models import Identity, User
+from passkey_api.kit.client_info import ClientInfo
 from passkey_api.sessions.service import ActiveSession
+from passkey_api.storage.models import Identity, User
 
 
 async def list_for(db: AsyncSession, user: User) -> list[Identity]:

@@ -18,8 +18,8 @@ from dataclasses import asdict, dataclass
 from datetime import timedelta
 from typing import Literal
 
-from passkey_api import base64url
-from passkey_api.challenges import ChallengeStore
+from passkey_api.kit import base64url
+from passkey_api.storage.challenges import ChallengeStore
 
 Mode = Literal["cookie", "code"]
 Purpose = Literal["sign_in", "link"]

@@ -30,12 +30,8 @@ from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from passkey_api import metrics
 from passkey_api.audit import service as audit
-from passkey_api.challenges import ChallengeStore
-from passkey_api.client_info import ClientInfo
 from passkey_api.config import OAuthProvider, Settings, origin_of
-from passkey_api.db import Databases
 from passkey_api.errors import (
     AccountDisabled,
     AccountExistsSignInFirst,
@@ -56,7 +52,9 @@ from passkey_api.errors import (
     ValidationFailed,
 )
 from passkey_api.identities import repository as identities
-from passkey_api.models import Identity, Session, User
+from passkey_api.kit import metrics
+from passkey_api.kit.client_info import ClientInfo
+from passkey_api.kit.text import DISPLAY_NAME_BYTES, clean_name
 from passkey_api.oauth import flows
 from passkey_api.oauth.flows import Flow, Mode, OneTimeCode
 from passkey_api.oauth.providers import OAuthClients, ProviderAccount
@@ -66,7 +64,9 @@ from passkey_api.passkeys.schemas import Signals
 from passkey_api.sessions import service as sessions
 from passkey_api.sessions.cache import SessionCache
 from passkey_api.sessions.service import ActiveSession
-from passkey_api.text import DISPLAY_NAME_BYTES, clean_name
+from passkey_api.storage.challenges import ChallengeStore
+from passkey_api.storage.db import Databases
+from passkey_api.storage.models import Identity, Session, User
 from passkey_api.users import names
 from passkey_api.users import repository as users
 

@@ -9,9 +9,9 @@ from sqlalchemy import delete, update
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from passkey_api.db import PairQuery, insert_row
-from passkey_api.models import Passkey, User
-from passkey_api.pgpool import LeanPool
+from passkey_api.storage.db import PairQuery, insert_row
+from passkey_api.storage.models import Passkey, User
+from passkey_api.storage.pgpool import LeanPool
 
 _BY_CREDENTIAL_ID = PairQuery(Passkey, User, foreign_key="user_id", key="credential_id")
 

@@ -5,10 +5,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from passkey_api import base64url
-from passkey_api.models import Passkey
+from passkey_api.kit import base64url
+from passkey_api.kit.text import PASSKEY_NAME_LENGTH, PasskeyName
 from passkey_api.passkeys.providers import provider
-from passkey_api.text import PASSKEY_NAME_LENGTH, PasskeyName
+from passkey_api.storage.models import Passkey
 
 
 class ProviderOut(BaseModel):

@@ -9,14 +9,14 @@ from datetime import datetime
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from passkey_api import base64url, cose
 from passkey_api.audit import service as audit
-from passkey_api.client_info import ClientInfo
 from passkey_api.errors import LastPasskey, NotFound
-from passkey_api.models import Passkey, User
+from passkey_api.kit import base64url, cose
+from passkey_api.kit.client_info import ClientInfo
+from passkey_api.kit.text import one_line
 from passkey_api.passkeys import repository
 from passkey_api.passkeys.schemas import AllAcceptedCredentials, CurrentUserDetails, Signals
-from passkey_api.text import one_line
+from passkey_api.storage.models import Passkey, User
 
 
 async def list_for(db: AsyncSession, user: User) -> list[Passkey]:

@@ -29,8 +29,8 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from passkey_api.config import Settings
-from passkey_api.db import untracked
-from passkey_api.models import Passkey, User
+from passkey_api.storage.db import untracked
+from passkey_api.storage.models import Passkey, User
 
 _failures = col(User.recovery_failures)
 _since = col(User.recovery_failures_since)

@@ -12,9 +12,9 @@ from email.utils import formatdate, make_msgid
 from typing import Protocol
 from urllib.parse import urlsplit
 
-from passkey_api import user_agents
-from passkey_api.client_info import ClientInfo
 from passkey_api.errors import InvalidEmail
+from passkey_api.kit import user_agents
+from passkey_api.kit.client_info import ClientInfo
 
 MAX_LENGTH = 254
 # A deliberately plain shape: ASCII, one @, a dotted domain. Whether it is a mailbox the

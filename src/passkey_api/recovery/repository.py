@@ -9,9 +9,9 @@ from sqlalchemy import delete, update
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from passkey_api.db import insert_row
-from passkey_api.models import RecoveryCode
 from passkey_api.recovery import codes
+from passkey_api.storage.db import insert_row
+from passkey_api.storage.models import RecoveryCode
 
 
 async def replace(

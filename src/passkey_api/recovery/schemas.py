@@ -4,10 +4,10 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from passkey_api.models import User
+from passkey_api.kit.text import PlainText
 from passkey_api.passkeys.schemas import PasskeyOut
 from passkey_api.sessions.schemas import SessionListItem, SessionOut
-from passkey_api.text import PlainText
+from passkey_api.storage.models import User
 
 # Link tokens are what tokens.new_token() makes: 32 bytes, unpadded base64url.
 LINK_FORMAT = r"^[A-Za-z0-9_-]{43}$"

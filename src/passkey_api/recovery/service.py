@@ -33,10 +33,7 @@ from datetime import datetime
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from passkey_api import tokens
 from passkey_api.audit import service as audit
-from passkey_api.challenges import ChallengeStore
-from passkey_api.client_info import ClientInfo
 from passkey_api.config import Settings
 from passkey_api.errors import (
     ApiError,
@@ -46,10 +43,13 @@ from passkey_api.errors import (
     RecoveryFailed,
     RecoveryLinkInvalid,
 )
-from passkey_api.mail import Outbox, Place
-from passkey_api.models import Session, User
+from passkey_api.kit import tokens
+from passkey_api.kit.client_info import ClientInfo
 from passkey_api.recovery import attempts, codes, emails, repository
 from passkey_api.sessions import service as sessions
+from passkey_api.storage.challenges import ChallengeStore
+from passkey_api.storage.mail import Outbox, Place
+from passkey_api.storage.models import Session, User
 from passkey_api.users import names
 from passkey_api.users import repository as users
 

@@ -55,9 +55,9 @@ from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import JSON
 
-from passkey_api.db import model_from
-from passkey_api.models import Session, User
-from passkey_api.redispipe import RedisPipe, RedisRefused, RedisUnavailable
+from passkey_api.storage.db import model_from
+from passkey_api.storage.models import Session, User
+from passkey_api.storage.redispipe import RedisPipe, RedisRefused, RedisUnavailable
 
 log = logging.getLogger(__name__)
 

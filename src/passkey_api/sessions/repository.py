@@ -12,8 +12,8 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from passkey_api.db import Databases, PairQuery, insert_row
-from passkey_api.models import Session, User
+from passkey_api.storage.db import Databases, PairQuery, insert_row
+from passkey_api.storage.models import Session, User
 
 
 async def add(db: AsyncSession, session: Session) -> None:

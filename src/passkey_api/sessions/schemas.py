@@ -6,9 +6,9 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from passkey_api.ceremonies.schemas import Hints
-from passkey_api.models import Session
 from passkey_api.passkeys.schemas import Signals
 from passkey_api.sessions.service import Purpose, Scope
+from passkey_api.storage.models import Session
 from passkey_api.users.schemas import UserOut
 
 METHOD_DESCRIPTION = (

@@ -17,11 +17,8 @@ from typing import Literal
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from passkey_api import tokens
 from passkey_api.audit import service as audit
-from passkey_api.client_info import ClientInfo
 from passkey_api.config import Lifetimes
-from passkey_api.db import Databases, model_from, untracked
 from passkey_api.errors import (
     FreshSignInRequired,
     NotAuthenticated,
@@ -29,11 +26,14 @@ from passkey_api.errors import (
     PasskeyRequired,
     ReauthenticationRequired,
 )
-from passkey_api.models import Session, User
+from passkey_api.kit import tokens
+from passkey_api.kit.client_info import ClientInfo
+from passkey_api.kit.tokens import token_hash
 from passkey_api.passkeys import repository as passkeys
 from passkey_api.sessions import repository
 from passkey_api.sessions.cache import SessionCache
-from passkey_api.tokens import token_hash
+from passkey_api.storage.db import Databases, model_from, untracked
+from passkey_api.storage.models import Session, User
 
 # What a re-authentication is for: a step-up for one does not authorise another.
 # "recovery": recovery codes and the recovery email address; "identities": linking and

@@ -11,8 +11,8 @@ from sqlalchemy.orm import aliased
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from passkey_api.db import Databases, RawStatement, insert_row
-from passkey_api.models import Passkey, Session, User
+from passkey_api.storage.db import Databases, RawStatement, insert_row
+from passkey_api.storage.models import Passkey, Session, User
 
 
 async def add(db: AsyncSession, user: User) -> None:

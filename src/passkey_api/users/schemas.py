@@ -5,9 +5,9 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from passkey_api.models import User
+from passkey_api.kit.text import DisplayName
 from passkey_api.passkeys.schemas import Signals
-from passkey_api.text import DisplayName
+from passkey_api.storage.models import User
 
 
 class UserOut(BaseModel):

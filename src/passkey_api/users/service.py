@@ -10,11 +10,11 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from passkey_api.audit import service as audit
-from passkey_api.client_info import ClientInfo
 from passkey_api.errors import LastAdmin, NotFound, ValidationFailed
-from passkey_api.models import User
+from passkey_api.kit.client_info import ClientInfo
+from passkey_api.kit.text import one_line
 from passkey_api.sessions import repository as sessions
-from passkey_api.text import one_line
+from passkey_api.storage.models import User
 from passkey_api.users import names, repository
 
 ROLE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
