@@ -84,8 +84,8 @@ def _with_db(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -
 
 async def _create_admin(settings: Settings, username: str) -> int:
     """Kept for the tests: the create-admin command without the process around it."""
+    from passkey_api.admin import service
     from passkey_api.errors import ApiError
-    from passkey_api.users import service
 
     async with _unit_of_work(settings) as db:
         try:

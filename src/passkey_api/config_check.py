@@ -6,7 +6,6 @@ from __future__ import annotations
 import ipaddress
 from urllib.parse import urlsplit
 
-from passkey_api.api.wellknown import PUBLIC_SUFFIXES, related_origin_problems
 from passkey_api.config import (
     SECRET_MIN_LENGTH,
     UNSHARED_KEY_PROBLEM,
@@ -14,6 +13,33 @@ from passkey_api.config import (
     known_placeholder,
     placeholder_secret,
 )
+
+# Browsers honour at most this many distinct registrable-domain labels in
+# /.well-known/webauthn (WebAuthn L3, Related Origin Requests).
+MAX_RELATED_LABELS = 5
+# Two-part public suffixes (a small list, not the whole PSL).
+PUBLIC_SUFFIXES = {"co.uk", "com.au", "co.jp", "com.br", "co.nz", "co.in", "org.uk"}
+
+
+def label(origin: str) -> str:
+    """The registrable domain's label ("example" for https://login.example.co.uk), with a
+    small built-in list of two-part public suffixes instead of the whole PSL."""
+    host = (urlsplit(origin).hostname or "").rstrip(".")
+    parts = host.split(".")
+    if len(parts) >= 3 and ".".join(parts[-2:]) in PUBLIC_SUFFIXES:
+        return parts[-3]
+    return parts[-2] if len(parts) >= 2 else host
+
+
+def related_origin_problems(settings: Settings) -> list[str]:
+    labels = list(dict.fromkeys(label(o) for o in settings.web_origins))
+    if len(labels) > MAX_RELATED_LABELS:
+        return [
+            f"/.well-known/webauthn lists {len(labels)} registrable domains "
+            f"({', '.join(labels)}); browsers honour only the first {MAX_RELATED_LABELS}"
+        ]
+    return []
+
 
 _LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
 # A trusted proxy network outside the private ranges may be no wider than this: wider, it

@@ -15,11 +15,11 @@ from fastapi.routing import APIRoute
 from sqlalchemy import text
 
 from passkey_api.api.dependencies import (
-    RECOVERY_ALLOWED,
     current_session,
     optional_session,
 )
 from passkey_api.recovery import codes
+from passkey_api.sessions.service import RECOVERY_ALLOWED
 from passkey_api.storage.db import insert_row
 from passkey_api.storage.models import RecoveryCode
 from tests.api.conftest import ORIGIN, Api, ApiFactory, new_username, problem_code

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from passkey_api import errors
+from passkey_api.admin import service
 from passkey_api.api.dependencies import Admin, Client, require_reauthentication
 from passkey_api.audit import service as audit
 from passkey_api.audit.schemas import AuditEventOut, AuditPage
@@ -17,7 +18,6 @@ from passkey_api.sessions.schemas import Revoked
 from passkey_api.sessions.service import ActiveSession
 from passkey_api.storage.models import User
 from passkey_api.users import repository as users_repository
-from passkey_api.users import service
 from passkey_api.users.schemas import AdminUpdateUser, AdminUserOut, AdminUserPage, UserOut
 from passkey_api.web.openapi import problem_responses
 from passkey_api.web.resources import DbDep

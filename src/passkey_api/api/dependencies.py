@@ -11,22 +11,9 @@ from fastapi import Depends, Request, Response
 from passkey_api.errors import NotAuthenticated, RecoverySessionRestricted, RoleRequired
 from passkey_api.kit.client_info import ClientInfo
 from passkey_api.sessions import service
-from passkey_api.sessions.service import RECOVERY, ActiveSession, Purpose
+from passkey_api.sessions.service import RECOVERY, RECOVERY_ALLOWED, ActiveSession, Purpose
 from passkey_api.web import throttle, transport
 from passkey_api.web.resources import Resources, ResourcesDep, resources_of
-
-# Everything a recovery session may do, as (method, route path as declared): see its
-# session, run the add-passkey ceremony (which upgrades it) and sign out. Every other
-# route that reads the session refuses it here, in one place, so a route added later is
-# closed by default, an embedder's routes included.
-RECOVERY_ALLOWED = frozenset(
-    {
-        ("GET", "/v1/session"),
-        ("DELETE", "/v1/session"),
-        ("POST", "/v1/me/passkeys/options"),
-        ("POST", "/v1/me/passkeys/verify"),
-    }
-)
 
 
 def _route_path(request: Request) -> str | None:

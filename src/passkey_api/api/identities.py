@@ -11,9 +11,15 @@ from fastapi import APIRouter, Depends, Request, Response, status
 from passkey_api import errors
 from passkey_api.api.dependencies import Client, CurrentSession, require_reauthentication
 from passkey_api.identities import service
-from passkey_api.identities.schemas import IdentityList, IdentityOut, LinkRequest, LinkStarted
+from passkey_api.identities.schemas import IdentityOut
 from passkey_api.oauth import service as oauth
-from passkey_api.oauth.schemas import ProviderName, ProviderOut
+from passkey_api.oauth.schemas import (
+    IdentityList,
+    LinkRequest,
+    LinkStarted,
+    ProviderName,
+    ProviderOut,
+)
 from passkey_api.sessions.service import ActiveSession
 from passkey_api.web import oauth_binding as binding
 from passkey_api.web import transport

@@ -16,11 +16,14 @@ from passkey_api.api.dependencies import (
     require_reauthentication,
 )
 from passkey_api.ceremonies import service as ceremonies
-from passkey_api.ceremonies.schemas import AuthenticationResponseJSON, RequestOptionsJSON
-from passkey_api.sessions import service
-from passkey_api.sessions.schemas import (
+from passkey_api.ceremonies.schemas import (
+    AuthenticationResponseJSON,
     Reauthenticated,
     ReauthenticationOptionsRequest,
+    RequestOptionsJSON,
+)
+from passkey_api.sessions import service
+from passkey_api.sessions.schemas import (
     Revoked,
     SessionInfo,
     SessionList,

@@ -8,7 +8,6 @@ the service on the RP ID's domain (or proxy these paths to it) for them to take 
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
@@ -18,12 +17,6 @@ from passkey_api.errors import NotFound
 from passkey_api.web.resources import SettingsDep
 
 router = APIRouter(prefix="/.well-known", include_in_schema=False)
-
-# Browsers honour at most this many distinct registrable-domain labels in
-# /.well-known/webauthn (WebAuthn L3, Related Origin Requests).
-MAX_RELATED_LABELS = 5
-# Two-part public suffixes (a small list, not the whole PSL).
-PUBLIC_SUFFIXES = {"co.uk", "com.au", "co.jp", "com.br", "co.nz", "co.in", "org.uk"}
 
 
 def assetlinks(settings: Settings) -> list[dict[str, Any]]:
@@ -49,26 +42,6 @@ def apple_app_site_association(settings: Settings) -> dict[str, Any]:
 
 def related_origins(settings: Settings) -> dict[str, Any]:
     return {"origins": settings.web_origins}
-
-
-def label(origin: str) -> str:
-    """The registrable domain's label ("example" for https://login.example.co.uk), with a
-    small built-in list of two-part public suffixes instead of the whole PSL."""
-    host = (urlsplit(origin).hostname or "").rstrip(".")
-    parts = host.split(".")
-    if len(parts) >= 3 and ".".join(parts[-2:]) in PUBLIC_SUFFIXES:
-        return parts[-3]
-    return parts[-2] if len(parts) >= 2 else host
-
-
-def related_origin_problems(settings: Settings) -> list[str]:
-    labels = list(dict.fromkeys(label(o) for o in settings.web_origins))
-    if len(labels) > MAX_RELATED_LABELS:
-        return [
-            f"/.well-known/webauthn lists {len(labels)} registrable domains "
-            f"({', '.join(labels)}); browsers honour only the first {MAX_RELATED_LABELS}"
-        ]
-    return []
 
 
 @router.get("/assetlinks.json")

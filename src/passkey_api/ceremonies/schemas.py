@@ -6,6 +6,7 @@ Every binary field is strict unpadded base64url, decoded to bytes at the edge.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler, GetJsonSchemaHandler
@@ -14,6 +15,7 @@ from pydantic_core import PydanticCustomError, core_schema
 
 from passkey_api.kit import base64url
 from passkey_api.kit.text import DisplayName
+from passkey_api.sessions.service import Purpose
 
 
 @dataclass(frozen=True)
@@ -202,3 +204,26 @@ class RequestOptionsJSON(BaseModel):
     allowCredentials: list[CredentialDescriptorJSON]
     userVerification: Literal["discouraged", "preferred", "required"]
     hints: list[Hint]
+
+
+# The step-up: the same assertion ceremony, for a signed-in session.
+
+
+class ReauthenticationOptionsRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    purpose: Purpose
+    hints: Hints = []
+
+
+class Reauthenticated(BaseModel):
+    purpose: Purpose
+    valid_until: datetime = Field(
+        description="Sensitive actions of this purpose are allowed until then."
+    )
+    session_token: str | None = Field(
+        default=None,
+        description="The step-up gives the session a new token and the old one stops "
+        "working at once. Only when the session came as a bearer token: the new one, to "
+        "send from now on. Browsers get a new cookie instead.",
+    )

@@ -3,9 +3,8 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
-from passkey_api.oauth.schemas import ProviderOut
 from passkey_api.storage.models import Identity
 
 
@@ -27,22 +26,3 @@ class IdentityOut(BaseModel):
             created_at=identity.created_at,
             last_used_at=identity.last_used_at,
         )
-
-
-class IdentityList(BaseModel):
-    identities: list[IdentityOut]
-    providers: list[ProviderOut] = Field(description="Every provider that can be linked")
-
-
-class LinkRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    redirect_to: str = Field(
-        max_length=2048,
-        description="A page on one of PASSKEY_ORIGINS; it gets `?linked=<provider>` or "
-        "`?error=<code>`.",
-    )
-
-
-class LinkStarted(BaseModel):
-    authorize_url: str = Field(description="Navigate the browser there (top level).")

@@ -6,6 +6,7 @@ from fastapi import Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from passkey_api.config import OAuthProvider
+from passkey_api.identities.schemas import IdentityOut
 
 ProviderName = Annotated[str, Path(description="A key of PASSKEY_OAUTH_PROVIDERS", max_length=64)]
 RedirectTo = Annotated[
@@ -60,3 +61,25 @@ class ExchangeRequest(BaseModel):
         max_length=128,
         description="The verifier of the code_challenge given to /authorize (required)",
     )
+
+
+# Linking a provider to a signed-in account (/v1/me/identities).
+
+
+class IdentityList(BaseModel):
+    identities: list[IdentityOut]
+    providers: list[ProviderOut] = Field(description="Every provider that can be linked")
+
+
+class LinkRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    redirect_to: str = Field(
+        max_length=2048,
+        description="A page on one of PASSKEY_ORIGINS; it gets `?linked=<provider>` or "
+        "`?error=<code>`.",
+    )
+
+
+class LinkStarted(BaseModel):
+    authorize_url: str = Field(description="Navigate the browser there (top level).")

@@ -3,11 +3,10 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
-from passkey_api.ceremonies.schemas import Hints
 from passkey_api.passkeys.schemas import Signals
-from passkey_api.sessions.service import Purpose, Scope
+from passkey_api.sessions.service import Scope
 from passkey_api.storage.models import Session
 from passkey_api.users.schemas import UserOut
 
@@ -98,23 +97,3 @@ class SessionList(BaseModel):
 
 class Revoked(BaseModel):
     revoked: int
-
-
-class ReauthenticationOptionsRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    purpose: Purpose
-    hints: Hints = []
-
-
-class Reauthenticated(BaseModel):
-    purpose: Purpose
-    valid_until: datetime = Field(
-        description="Sensitive actions of this purpose are allowed until then."
-    )
-    session_token: str | None = Field(
-        default=None,
-        description="The step-up gives the session a new token and the old one stops "
-        "working at once. Only when the session came as a bearer token: the new one, to "
-        "send from now on. Browsers get a new cookie instead.",
-    )

@@ -40,10 +40,23 @@ from passkey_api.storage.models import Session, User
 # unlinking social sign-in providers.
 Purpose = Literal["passkeys", "sessions", "admin", "recovery", "identities"]
 
-# A session's powers: "full", or "recovery" (only adding a passkey; see dependencies.py).
+# A session's powers: "full", or "recovery" (only adding a passkey: RECOVERY_ALLOWED).
 Scope = Literal["full", "recovery"]
 FULL: Scope = "full"
 RECOVERY: Scope = "recovery"
+
+# Everything a recovery session may do, as (method, route path as declared): see its
+# session, run the add-passkey ceremony (which upgrades it) and sign out. Every other
+# route that reads the session refuses it (api/dependencies.py), in one place, so a route
+# added later is closed by default, an embedder's routes included.
+RECOVERY_ALLOWED = frozenset(
+    {
+        ("GET", "/v1/session"),
+        ("DELETE", "/v1/session"),
+        ("POST", "/v1/me/passkeys/options"),
+        ("POST", "/v1/me/passkeys/verify"),
+    }
+)
 
 # last_seen_at is informational; writing it on every request would cost a write per read.
 LAST_SEEN_GRANULARITY = timedelta(hours=1)

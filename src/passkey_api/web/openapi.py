@@ -7,8 +7,8 @@ from typing import Any, Literal
 from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict, Field
 
-from passkey_api.api.dependencies import RECOVERY_ALLOWED
 from passkey_api.errors import PROBLEM_CONTENT_TYPE, ApiError, RecoverySessionRestricted
+from passkey_api.sessions.service import RECOVERY_ALLOWED
 
 
 class UnknownCredentialSignal(BaseModel):
