@@ -4,7 +4,7 @@ Each worker process imports this, so logging is configured here, per process."""
 
 from passkey_api.app import create_app
 from passkey_api.config import Settings
-from passkey_api.config_check import refusals
+from passkey_api.config.check import refusals
 from passkey_api.web.observability import configure_logging
 
 settings = Settings()

@@ -108,8 +108,8 @@ def main() -> None:
 
 def _refuse_unsafe_start(settings: Settings) -> None:
     """Exit before touching the database when the settings are unsafe to serve with: in
-    production, whatever `check-config --production` finds (config_check.refusals)."""
-    from passkey_api.config_check import refusals
+    production, whatever `check-config --production` finds (config/check.py: refusals)."""
+    from passkey_api.config.check import refusals
 
     found = refusals(settings)
     for problem in found:
@@ -333,7 +333,7 @@ def openapi(output: str | None) -> None:
 )
 def check_config(production: bool) -> None:
     """Validate the settings and the origin registry; non-zero exit on any problem."""
-    from passkey_api.config_check import problems
+    from passkey_api.config.check import problems
 
     settings = _settings()
     found = problems(settings, production=production or settings.env == "production")

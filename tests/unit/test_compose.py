@@ -66,7 +66,7 @@ def _refusals(environment: dict[str, str]) -> list[str]:
     from pydantic import ValidationError
 
     from passkey_api.config import Settings
-    from passkey_api.config_check import refusals
+    from passkey_api.config.check import refusals
 
     values: dict[str, Any] = {
         k.removeprefix("PASSKEY_").lower(): v for k, v in environment.items() if v

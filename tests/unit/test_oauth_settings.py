@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from passkey_api.config import Settings
-from passkey_api.config_check import problems
+from passkey_api.config.check import problems
 from passkey_api.oauth.service import check_redirect
 from passkey_api.users import names
 

@@ -1,5 +1,5 @@
 """/.well-known/*: what Android, iOS and browsers fetch from the RP ID's domain to trust
-the apps and related sites configured in the one origin registry (config.py).
+the apps and related sites configured in the one origin registry (config/).
 
 Each document is served only when something is configured for it (404 otherwise). Serve
 the service on the RP ID's domain (or proxy these paths to it) for them to take effect.

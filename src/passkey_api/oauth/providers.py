@@ -275,7 +275,7 @@ class OAuthClients:
     # --- documents, cached ---------------------------------------------------------------
 
     async def _metadata(self, provider: OAuthProvider) -> dict[str, Any]:
-        assert provider.issuer is not None  # oidc providers have one (config.py)
+        assert provider.issuer is not None  # oidc providers have one (config/providers.py)
         issuer = provider.issuer.rstrip("/")
         document = await self._cached(f"{issuer}/.well-known/openid-configuration")
         # OpenID Connect Discovery 4.3: the document must be the issuer's own.

@@ -253,7 +253,7 @@ def check_redirect(settings: Settings, redirect_to: str, mode: Mode) -> None:
         return
     try:
         parts = urlsplit(redirect_to)
-        # Serialised like PASSKEY_ORIGINS (config.py): [::1] and [0:0::1] are one origin.
+        # Serialised like PASSKEY_ORIGINS (config/origins.py): [::1] and [0:0::1] are one origin.
         origin = origin_of(parts)
     except ValueError:
         raise RedirectNotAllowed() from None

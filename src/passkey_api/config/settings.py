@@ -1,8 +1,7 @@
-"""The one settings object. Reads PASSKEY_* variables; imports nothing of ours."""
+"""The one settings object: Settings reads the PASSKEY_* variables."""
 
 from __future__ import annotations
 
-import base64
 import ipaddress
 import json
 import os
@@ -14,11 +13,9 @@ from datetime import datetime, timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
-from urllib.parse import SplitResult, urlsplit
+from urllib.parse import urlsplit
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     SecretStr,
     ValidationInfo,
@@ -26,6 +23,10 @@ from pydantic import (
     model_validator,
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from passkey_api.config.origins import AndroidApp, IosApp, origin_of
+from passkey_api.config.providers import PROVIDER_NAME, OAuthProvider
+from passkey_api.config.secrets import SECRET_MIN_LENGTH, MissingSecretKey, placeholder_secret
 
 
 @dataclass(frozen=True)
@@ -39,161 +40,8 @@ class Lifetimes:
         return min(now + self.idle, created_at + self.absolute)
 
 
-class AndroidApp(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    package: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)+$")
-    # Debug, upload and Play signing keys: "AB:CD:..." (32 bytes, as keytool prints them).
-    sha256_cert_fingerprints: list[str] = Field(min_length=1)
-
-    @field_validator("sha256_cert_fingerprints")
-    @classmethod
-    def _fingerprints(cls, value: list[str]) -> list[str]:
-        normalised = []
-        for fingerprint in value:
-            digits = fingerprint.replace(":", "").strip()
-            if len(digits) != 64 or any(c not in "0123456789abcdefABCDEF" for c in digits):
-                raise ValueError(f"{fingerprint!r} is not a SHA-256 fingerprint (AB:CD:...)")
-            normalised.append(":".join(digits[i : i + 2] for i in range(0, 64, 2)).upper())
-        return normalised
-
-    def origins(self) -> list[str]:
-        """What Android puts in clientDataJSON.origin for this app."""
-        return [
-            "android:apk-key-hash:"
-            + base64.urlsafe_b64encode(bytes.fromhex(f.replace(":", ""))).rstrip(b"=").decode()
-            for f in self.sha256_cert_fingerprints
-        ]
-
-
-class IosApp(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    team_id: str = Field(pattern=r"^[A-Z0-9]{10}$")
-    bundle_id: str = Field(pattern=r"^[A-Za-z0-9.-]+$")
-
-    @property
-    def app_id(self) -> str:
-        return f"{self.team_id}.{self.bundle_id}"
-
-
-# Provider names appear in URLs and in sessions.method ("oauth:<name>", 32 characters).
-PROVIDER_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,25}$")
-
-GITHUB_SCOPES = ["read:user", "user:email"]
-OIDC_SCOPES = ["openid", "email", "profile"]
-
-
-class OAuthProvider(BaseModel):
-    """One social sign-in provider: any OpenID Connect issuer (discovery, ID tokens), or
-    GitHub (OAuth 2 without ID tokens: the user comes from its REST API)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    kind: Literal["oidc", "github"]
-    client_id: str = Field(min_length=1)
-    client_secret: SecretStr | None = None
-    # oidc: the issuer; its /.well-known/openid-configuration names everything else.
-    issuer: str | None = None
-    # Defaults: openid email profile (oidc), read:user user:email (github).
-    scopes: list[str] | None = None
-    # github: overridable so that a GitHub Enterprise server (or a test double) can be used.
-    authorization_endpoint: str = "https://github.com/login/oauth/authorize"
-    token_endpoint: str = "https://github.com/login/oauth/access_token"  # noqa: S105 (a URL)
-    api_url: str = "https://api.github.com"
-    # Shown to people (e.g. "Sign in with Google"); defaults to the provider's key.
-    display_name: str | None = None
-
-    @model_validator(mode="after")
-    def _complete(self) -> OAuthProvider:
-        if self.kind == "oidc" and not self.issuer:
-            raise ValueError("an oidc provider needs its issuer URL")
-        if self.kind == "github" and self.client_secret is None:
-            raise ValueError("GitHub needs the client secret")
-        for url in (self.issuer, self.authorization_endpoint, self.token_endpoint, self.api_url):
-            if url is not None and urlsplit(url).scheme not in ("https", "http"):
-                raise ValueError(f"{url!r} is not an http(s) URL")
-        return self
-
-    @property
-    def scope_list(self) -> list[str]:
-        if self.scopes is not None:
-            return list(self.scopes)
-        return list(OIDC_SCOPES if self.kind == "oidc" else GITHUB_SCOPES)
-
-
 # "60/minute": ratelimit.Limit parses settings with this same pattern.
 RATE_PATTERN = re.compile(r"^\s*(\d+)\s*/\s*(second|minute|hour|day)s?\s*$")
-
-PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret"}
-# Words that mark a value as an example someone was meant to replace, and the values this
-# project has shipped as examples (a known secret forges sessions and, through the decoys,
-# tells which usernames exist).
-_PLACEHOLDER_MARKS = ("changeme", "change-me", "change_me", "replace-me", "placeholder", "example")
-SHIPPED_SECRETS = {
-    "change-me-to-at-least-32-random-characters",
-    "dev-only-secret-change-me-0123456789abcdef",
-    "change-me-too",
-    "postgres",
-    "password",
-}
-SECRET_MIN_LENGTH = 32
-# Random keys of 32 characters or more use far more different characters than this.
-_SECRET_MIN_SYMBOLS = 8
-
-
-def known_placeholder(value: str) -> bool:
-    """Whether a secret is empty, one this project shipped, or marked as an example."""
-    folded = value.strip().lower()
-    return (
-        folded in PLACEHOLDER_SECRETS
-        or folded in SHIPPED_SECRETS
-        or any(mark in folded for mark in _PLACEHOLDER_MARKS)
-    )
-
-
-def placeholder_secret(value: str) -> bool:
-    """Whether a key is a known placeholder or plainly not random (few characters)."""
-    return known_placeholder(value) or len(set(value.strip().lower())) < _SECRET_MIN_SYMBOLS
-
-
-class MissingSecretKey(RuntimeError):
-    """A shared database without PASSKEY_SECRET_KEY: every replica would make its own."""
-
-    def __init__(self) -> None:
-        super().__init__(UNSHARED_KEY_PROBLEM)
-
-
-UNSHARED_KEY_PROBLEM = (
-    "PASSKEY_SECRET_KEY is not set but PASSKEY_DATABASE_URL is: every replica would make "
-    "its own key (sessions refused by the next replica, recovery codes void after a "
-    "redeploy); a generated key is for the embedded SQLite backend only"
-)
-
-DEFAULT_PORTS = {"http": 80, "https": 443}
-# A bracketed host is an IPv6 address and nothing else: no zone id, nothing after the
-# bracket but a port (urlsplit alone lets "[::1]x" and "[v1.x]" through).
-_BRACKETED = re.compile(r"^\[([0-9a-f:.]+)\](?::[0-9]*)?$")
-
-
-def origin_of(parts: SplitResult) -> str:
-    """The origin of an http(s) URL as browsers serialise it (RFC 6454, WHATWG URL):
-    lowercase scheme and host, an IPv6 address compressed (RFC 5952) and in brackets, no
-    default port. ValueError when it has none (another scheme, no host, a bad port, a
-    malformed bracketed host), so that two spellings of one origin compare equal and
-    nothing else does."""
-    scheme, host, netloc = parts.scheme.lower(), parts.hostname, parts.netloc.lower()
-    port = parts.port  # ValueError when not a number in range
-    if scheme not in DEFAULT_PORTS or not host:
-        raise ValueError("not an http(s) URL with a host")
-    if "[" in netloc or "]" in netloc or ":" in host:
-        bracketed = _BRACKETED.match(netloc.rpartition("@")[2])
-        if bracketed is None:
-            raise ValueError("a bracketed host must be an IPv6 address")
-        host = f"[{ipaddress.IPv6Address(bracketed.group(1)).compressed}]"
-    return f"{scheme}://{host}" + (
-        f":{port}" if port is not None and port != DEFAULT_PORTS[scheme] else ""
-    )
 
 
 def split_list(value: object) -> object:

@@ -6,13 +6,13 @@ from __future__ import annotations
 import ipaddress
 from urllib.parse import urlsplit
 
-from passkey_api.config import (
+from passkey_api.config.secrets import (
     SECRET_MIN_LENGTH,
     UNSHARED_KEY_PROBLEM,
-    Settings,
     known_placeholder,
     placeholder_secret,
 )
+from passkey_api.config.settings import Settings
 
 # Browsers honour at most this many distinct registrable-domain labels in
 # /.well-known/webauthn (WebAuthn L3, Related Origin Requests).
