@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from passkey_api.config import Settings
 from passkey_api.config.check import problems
-from passkey_api.oauth.service import check_redirect
+from passkey_api.oauth.start import check_redirect
 from passkey_api.users import names
 
 GOOGLE = {"kind": "oidc", "issuer": "https://accounts.example.com", "client_id": "abc"}

@@ -12,7 +12,7 @@ from passkey_api import errors
 from passkey_api.api.dependencies import Client, CurrentSession, require_reauthentication
 from passkey_api.identities import service
 from passkey_api.identities.schemas import IdentityOut
-from passkey_api.oauth import service as oauth
+from passkey_api.oauth import start as oauth
 from passkey_api.oauth.schemas import (
     IdentityList,
     LinkRequest,

@@ -10,7 +10,8 @@ from fastapi.responses import RedirectResponse
 
 from passkey_api import errors
 from passkey_api.api.dependencies import Client
-from passkey_api.oauth import service
+from passkey_api.oauth import native, start
+from passkey_api.oauth.callback import finish
 from passkey_api.oauth.schemas import (
     CallbackValue,
     CodeChallenge,
@@ -76,7 +77,7 @@ async def authorize(
     It goes on to the provider; a failure after redirect_to was accepted goes back to it
     with `?error=<code>`."""
     settings = resources.settings
-    result = await service.begin_sign_in(
+    result = await start.begin_sign_in(
         store,
         settings,
         resources.oauth,
@@ -115,7 +116,7 @@ async def callback(
     `linked`, or `error`; an unknown or used `state` is a problem response."""
     settings = resources.settings
     session_token, via = transport.read_token(request, settings, resources.secret_key)
-    result = await service.finish(
+    result = await finish(
         db,
         resources.databases,
         store,
@@ -154,7 +155,7 @@ async def exchange(
 ) -> SignedIn:
     """Native apps: the one-time `code` from redirect_to (valid once, for
     PASSKEY_OAUTH_CODE_TTL) for a session; send `session_token` as a bearer token."""
-    result = await service.exchange(
+    result = await native.exchange(
         db,
         store,
         resources.settings,
@@ -174,7 +175,7 @@ async def exchange(
 
 
 def _redirect(
-    result: service.Redirect, resources: ResourcesDep, session_token: str | None = None
+    result: start.Redirect, resources: ResourcesDep, session_token: str | None = None
 ) -> Response:
     response = RedirectResponse(result.location, status_code=status.HTTP_303_SEE_OTHER)
     if result.renewed is not None and session_token is not None:

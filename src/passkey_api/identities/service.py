@@ -1,5 +1,5 @@
 """The signed-in user's linked provider accounts: list and unlink. Linking itself is a
-social sign-in flow (oauth/service.py, begin_link)."""
+social sign-in flow (oauth/start.py, begin_link)."""
 
 from __future__ import annotations
 

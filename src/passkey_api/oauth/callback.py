@@ -1,37 +1,17 @@
-"""Social sign-in and linking (OAuth 2.0 authorization code + PKCE; OpenID Connect).
-
-/authorize remembers a flow (flows.py) and sends the browser to the provider;
-/callback takes the flow back (single use), checks that it is the same browser, exchanges
-the code, and then:
-
-- sign-in: the provider account's linked user signs in; an unknown provider account
-  becomes a new account, unless its verified email is already known for an account (no
-  takeover by email: that user signs in with a passkey and links); a disabled user is
-  refused. Browsers get the session cookie; native apps a one-time code for /exchange.
-- link: the provider account is linked to the user who started the flow.
-
-Every outcome goes back to the app's `redirect_to`: `?error=<code>` when refused.
-Refusals are audited; the unit of work of a refused callback is rolled back.
-"""
+"""The callback: the flow taken back (single use), the same browser, the code exchanged,
+then a sign-in, a new account or a link; every outcome a redirect to the app."""
 
 from __future__ import annotations
 
-import hmac
-import re
 import secrets
-import unicodedata
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
-from urllib.parse import urlsplit
 
-from authlib.common.urls import add_params_to_uri
-from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from passkey_api.audit import service as audit
-from passkey_api.config import OAuthProvider, Settings, origin_of
+from passkey_api.config import Settings
 from passkey_api.errors import (
     AccountDisabled,
     AccountExistsSignInFirst,
@@ -39,31 +19,24 @@ from passkey_api.errors import (
     IdentityInUse,
     NotAuthenticated,
     OAuthBrowserMismatch,
-    OAuthCodeChallengeRequired,
-    OAuthCodeInvalid,
-    OAuthCodeVerifierMismatch,
     OAuthDenied,
     OAuthProviderError,
     OAuthProviderUnavailable,
-    OAuthProviderUnknown,
     OAuthStateInvalid,
-    RedirectNotAllowed,
     UsernameTaken,
-    ValidationFailed,
 )
 from passkey_api.identities import repository as identities
 from passkey_api.kit import metrics
 from passkey_api.kit.client_info import ClientInfo
 from passkey_api.kit.text import DISPLAY_NAME_BYTES, clean_name
 from passkey_api.oauth import flows
-from passkey_api.oauth.flows import Flow, Mode, OneTimeCode
+from passkey_api.oauth.flows import Flow, OneTimeCode
 from passkey_api.oauth.providers import OAuthClients, ProviderAccount
+from passkey_api.oauth.signed_in import SignedIn, start_session
+from passkey_api.oauth.start import Redirect, provider_of, with_params
 from passkey_api.passkeys import repository as passkeys
-from passkey_api.passkeys import service as passkey_service
-from passkey_api.passkeys.schemas import Signals
 from passkey_api.sessions import service as sessions
 from passkey_api.sessions.cache import SessionCache
-from passkey_api.sessions.service import ActiveSession
 from passkey_api.storage.challenges import ChallengeStore
 from passkey_api.storage.db import Databases
 from passkey_api.storage.models import Identity, Session, User
@@ -71,208 +44,15 @@ from passkey_api.users import names
 from passkey_api.users import repository as users
 
 USER_HANDLE_BYTES = 32
-MAX_REDIRECT_LENGTH = 2048
 # Concurrent sign-ups that collide on a username: tries before giving up (username_taken).
 NEW_ACCOUNT_ATTEMPTS = 4
-# RFC 7636 4.2: BASE64URL(SHA256(verifier)) is 43 characters.
-CODE_CHALLENGE = re.compile(r"^[A-Za-z0-9_-]{43}$")
-CODE_VERIFIER = re.compile(r"^[A-Za-z0-9._~-]{43,128}$")
 # What the provider may say instead of a code (RFC 6749 4.1.2.1, OIDC Core 3.1.2.6).
 _DENIALS = frozenset(
     {"access_denied", "login_required", "consent_required", "interaction_required"}
 )
 
 
-@dataclass(frozen=True)
-class SignedIn:
-    user: User
-    session: Session
-    token: str
-    signals: Signals
-    # The account has no passkey yet: the app should offer to create one.
-    passkey_suggested: bool
-
-
-@dataclass(frozen=True)
-class Redirect:
-    """Where the browser goes next, and what it carries there."""
-
-    location: str
-    # A new or renewed browser-binding cookie for the flow that was just started.
-    binding: str | None = None
-    # Cookie mode: the session cookie to set.
-    signed_in: SignedIn | None = None
-    # Link: the session that finished it, slid forward by this request (its cookie is
-    # sent again with the new expiry).
-    renewed: Session | None = None
-
-
-@dataclass(frozen=True)
-class LinkStarted:
-    authorize_url: str
-    binding: str
-
-
-def provider_of(settings: Settings, name: str) -> OAuthProvider:
-    provider = settings.oauth_providers.get(name)
-    if provider is None:
-        raise OAuthProviderUnknown(f"No sign-in provider {name!r} is configured.")
-    return provider
-
-
 # --- starting a flow -------------------------------------------------------------------
-
-
-async def begin_sign_in(
-    store: ChallengeStore,
-    settings: Settings,
-    oauth: OAuthClients,
-    *,
-    provider: str,
-    redirect_to: str,
-    mode: Mode,
-    code_challenge: str | None,
-    binding: str | None,
-    secret_key: bytes,
-) -> Redirect:
-    """The provider's authorization URL; once redirect_to is known to be ours, any
-    failure goes back there as `?error=<code>`."""
-    config = provider_of(settings, provider)
-    check_redirect(settings, redirect_to, mode)
-    if code_challenge is not None and (mode != "code" or not CODE_CHALLENGE.match(code_challenge)):
-        raise ValidationFailed("code_challenge is for mode=code: BASE64URL(SHA-256(verifier)).")
-    if mode == "code" and code_challenge is None:
-        # The one-time code lands in a URL another app may be able to read (a custom
-        # scheme is not owned by anyone): only the app that began the flow, holding the
-        # verifier, may exchange it (RFC 8252 8.1, RFC 9700 2.1.1).
-        raise OAuthCodeChallengeRequired()
-    try:
-        url, binding = await _begin(
-            store,
-            settings,
-            oauth,
-            config,
-            secret_key,
-            binding,
-            provider=provider,
-            purpose="sign_in",
-            mode=mode,
-            redirect_to=redirect_to,
-            code_challenge=code_challenge,
-        )
-    except ApiError as exc:
-        metrics.ceremony("oauth", "failed", exc.code)
-        return Redirect(location=with_params(redirect_to, error=exc.code))
-    return Redirect(location=url, binding=binding)
-
-
-async def begin_link(
-    store: ChallengeStore,
-    settings: Settings,
-    oauth: OAuthClients,
-    active: ActiveSession,
-    *,
-    provider: str,
-    redirect_to: str,
-    binding: str | None,
-    secret_key: bytes,
-) -> LinkStarted:
-    """Start linking a provider account to the signed-in user (after a step-up)."""
-    config = provider_of(settings, provider)
-    check_redirect(settings, redirect_to, "cookie")
-    url, binding = await _begin(
-        store,
-        settings,
-        oauth,
-        config,
-        secret_key,
-        binding,
-        provider=provider,
-        purpose="link",
-        mode="cookie",
-        redirect_to=redirect_to,
-        user_id=str(active.user.id),
-        session_id=str(active.session.id),
-    )
-    return LinkStarted(authorize_url=url, binding=binding)
-
-
-async def _begin(
-    store: ChallengeStore,
-    settings: Settings,
-    oauth: OAuthClients,
-    config: OAuthProvider,
-    secret_key: bytes,
-    binding: str | None,
-    *,
-    provider: str,
-    purpose: flows.Purpose,
-    mode: Mode,
-    redirect_to: str,
-    user_id: str | None = None,
-    session_id: str | None = None,
-    code_challenge: str | None = None,
-) -> tuple[str, str]:
-    # One binding per browser, kept across flows, so that two tabs can each sign in
-    # (43 base64url characters, the shape of every secret here).
-    if binding is None or not CODE_CHALLENGE.match(binding):
-        binding = flows.new_secret()
-    state, nonce, verifier = flows.new_secret(), flows.new_secret(), flows.new_secret()
-    url = await oauth.authorization_url(
-        provider,
-        config,
-        state=state,
-        nonce=nonce,
-        code_challenge=create_s256_code_challenge(verifier),
-    )
-    flow = Flow(
-        kind="oauth_flow",
-        provider=provider,
-        purpose=purpose,
-        mode=mode,
-        redirect_to=redirect_to,
-        nonce=nonce,
-        code_verifier=verifier,
-        browser=flows.browser_hash(binding),
-        user_id=user_id,
-        session_id=session_id,
-        code_challenge=code_challenge,
-    )
-    await flows.put_flow(store, secret_key, state, flow, settings.oauth_flow_ttl)
-    metrics.ceremony("oauth", "started")
-    return url, binding
-
-
-def check_redirect(settings: Settings, redirect_to: str, mode: Mode) -> None:
-    """Browsers (mode=cookie) go back to a page on one of PASSKEY_ORIGINS; native apps
-    (mode=code) only to one of their exact PASSKEY_OAUTH_APP_REDIRECTS: a one-time code
-    delivered to a web page would leak through its history, logs and Referer."""
-    if mode == "code":
-        if redirect_to not in settings.oauth_app_redirects:
-            raise RedirectNotAllowed("mode=code goes back only to PASSKEY_OAUTH_APP_REDIRECTS.")
-        return
-    try:
-        parts = urlsplit(redirect_to)
-        # Serialised like PASSKEY_ORIGINS (config/origins.py): [::1] and [0:0::1] are one origin.
-        origin = origin_of(parts)
-    except ValueError:
-        raise RedirectNotAllowed() from None
-    if (
-        len(redirect_to) > MAX_REDIRECT_LENGTH
-        or parts.scheme not in ("https", "http")
-        or parts.username is not None
-        or parts.password is not None
-        or parts.fragment
-        or "\\" in redirect_to
-        or any(unicodedata.category(ch) == "Cc" for ch in redirect_to)
-    ):
-        raise RedirectNotAllowed()
-    if origin not in settings.origins:
-        raise RedirectNotAllowed(f"{origin} is not one of the allowed origins.")
-
-
-def with_params(url: str, **params: str) -> str:
-    return str(add_params_to_uri(url, list(params.items())))
 
 
 # --- the callback ----------------------------------------------------------------------
@@ -396,7 +176,7 @@ async def _sign_in(
             settings.oauth_code_ttl,
         )
         return {"code": code}, None
-    signed_in = await _start_session(db, settings, user, flow.provider, client=client, now=now)
+    signed_in = await start_session(db, settings, user, flow.provider, client=client, now=now)
     params = {"signed_in": flow.provider}
     if signed_in.passkey_suggested:
         params["passkey_suggested"] = "true"
@@ -516,81 +296,7 @@ async def _link(
 # --- native apps: the one-time code ----------------------------------------------------
 
 
-async def exchange(
-    db: AsyncSession,
-    store: ChallengeStore,
-    settings: Settings,
-    *,
-    code: str,
-    code_verifier: str | None,
-    secret_key: bytes,
-    client: ClientInfo,
-    now: datetime,
-) -> SignedIn:
-    """Turn a one-time code from the callback into a session (a bearer token)."""
-    user_id: uuid.UUID | None = None
-    try:
-        entry = await flows.take_code(store, secret_key, code)
-        if entry is None:
-            raise OAuthCodeInvalid()
-        user_id = uuid.UUID(entry.user_id)
-        # Codes are only issued with the app's challenge (begin_sign_in); one without is
-        # refused all the same.
-        if not (
-            entry.code_challenge is not None
-            and code_verifier is not None
-            and CODE_VERIFIER.match(code_verifier)
-            and hmac.compare_digest(create_s256_code_challenge(code_verifier), entry.code_challenge)
-        ):
-            raise OAuthCodeVerifierMismatch()
-        user = await users.get(db, user_id)
-        if user is None:
-            raise OAuthCodeInvalid()
-        if user.disabled_at is not None:
-            raise AccountDisabled()
-        return await _start_session(db, settings, user, entry.provider, client=client, now=now)
-    except ApiError as exc:
-        await audit.record_failure(
-            db, "sign_in", user_id=user_id, client=client, now=now, code=exc.code
-        )
-        raise
-
-
 # --- shared steps ----------------------------------------------------------------------
-
-
-async def _start_session(
-    db: AsyncSession,
-    settings: Settings,
-    user: User,
-    provider: str,
-    *,
-    client: ClientInfo,
-    now: datetime,
-) -> SignedIn:
-    """Audit the sign-in, start the session and commit the unit of work."""
-    method = f"oauth:{provider}"
-    await audit.record(db, "sign_in", user_id=user.id, client=client, now=now, method=method)
-    token, session = await sessions.start(
-        db,
-        user=user,
-        # A provider's word is not a user verification by one of our passkeys.
-        user_verified=False,
-        client=client,
-        lifetimes=settings.session_lifetimes,
-        now=now,
-        method=method,
-    )
-    credential_ids = await passkeys.credential_ids_of(db, user.id)
-    signals = passkey_service.signals(settings.rp_id, user, credential_ids)
-    await db.commit()
-    return SignedIn(
-        user=user,
-        session=session,
-        token=token,
-        signals=signals,
-        passkey_suggested=not credential_ids,
-    )
 
 
 def _identity(
