@@ -131,9 +131,7 @@ async def client_info(request: Request) -> ClientInfo:
 
 
 def client_of(request: Request, resources: Resources) -> ClientInfo:
-    return ClientInfo(
-        user_agent=request.headers.get("user-agent"), ip=resources.addresses.of(request)
-    )
+    return ClientInfo(user_agent=request.headers.get("user-agent"), ip=resources.client_ip(request))
 
 
 OptionalSession = Annotated[ActiveSession | None, Depends(optional_session)]

@@ -10,16 +10,11 @@ from fastapi import APIRouter, Depends, Request, Response, status
 
 from passkey_api import errors
 from passkey_api.api.dependencies import Client, CurrentSession, require_reauthentication
+from passkey_api.api.oauth import ProviderName
 from passkey_api.identities import service
 from passkey_api.identities.schemas import IdentityOut
 from passkey_api.oauth import start as oauth
-from passkey_api.oauth.schemas import (
-    IdentityList,
-    LinkRequest,
-    LinkStarted,
-    ProviderName,
-    ProviderOut,
-)
+from passkey_api.oauth.schemas import IdentityList, LinkRequest, LinkStarted, ProviderOut
 from passkey_api.sessions.service import ActiveSession
 from passkey_api.web import oauth_binding as binding
 from passkey_api.web import transport

@@ -3,25 +3,16 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, Path, Query, Request, Response, status
 from fastapi.responses import RedirectResponse
 
 from passkey_api import errors
 from passkey_api.api.dependencies import Client
 from passkey_api.oauth import native, start
 from passkey_api.oauth.callback import finish
-from passkey_api.oauth.schemas import (
-    CallbackValue,
-    CodeChallenge,
-    ExchangeRequest,
-    FlowMode,
-    ProviderList,
-    ProviderName,
-    ProviderOut,
-    RedirectTo,
-)
+from passkey_api.oauth.schemas import ExchangeRequest, ProviderList, ProviderOut
 from passkey_api.sessions.schemas import SessionOut, SignedIn
 from passkey_api.users.schemas import UserOut
 from passkey_api.web import oauth_binding as binding
@@ -36,6 +27,35 @@ router = APIRouter(
     tags=["oauth"],
     responses=problem_responses(errors.RateLimited),
 )
+
+# The query and path parameters of the flow's routes.
+ProviderName = Annotated[str, Path(description="A key of PASSKEY_OAUTH_PROVIDERS", max_length=64)]
+RedirectTo = Annotated[
+    str,
+    Query(
+        description="Where the browser returns: a page on one of PASSKEY_ORIGINS (with "
+        "mode=code: exactly one of PASSKEY_OAUTH_APP_REDIRECTS). It gets `signed_in`, "
+        "`passkey_suggested`, `linked`, `code` (mode=code) or `error` (a problem code).",
+        max_length=2048,
+    ),
+]
+FlowMode = Annotated[
+    Literal["cookie", "code"],
+    Query(
+        description="`cookie` (browsers): the session cookie is set. `code` (native apps): "
+        "redirect_to gets a one-time `code` for POST /v1/oauth/exchange.",
+    ),
+]
+CodeChallenge = Annotated[
+    str | None,
+    Query(
+        description="Required with mode=code: BASE64URL(SHA-256(code_verifier)) (S256); "
+        "the exchange needs the code_verifier, so an intercepted code is useless to "
+        "another app.",
+        max_length=128,
+    ),
+]
+CallbackValue = Annotated[str | None, Query(max_length=2048)]
 
 _REDIRECT: dict[int | str, dict[str, Any]] = {
     status.HTTP_303_SEE_OTHER: {"description": "To the provider, or back to the app"}

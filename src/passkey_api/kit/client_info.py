@@ -6,8 +6,6 @@ import ipaddress
 import re
 from dataclasses import dataclass
 
-from starlette.requests import Request
-
 
 @dataclass(frozen=True)
 class ClientInfo:
@@ -89,13 +87,3 @@ class ClientAddresses:
             if not any(ip in network for network in self._networks):
                 return str(ip)
         return peer
-
-    def of(self, request: Request) -> str | None:
-        return self.resolve(
-            request.client.host if request.client else None,
-            request.headers.getlist("x-forwarded-for"),
-        )
-
-    def limit_key_of(self, request: Request) -> str:
-        """The client as the rate limits count it (limit_key)."""
-        return limit_key(self.of(request))

@@ -1,40 +1,11 @@
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
-from fastapi import Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from passkey_api.config import OAuthProvider
 from passkey_api.identities.schemas import IdentityOut
-
-ProviderName = Annotated[str, Path(description="A key of PASSKEY_OAUTH_PROVIDERS", max_length=64)]
-RedirectTo = Annotated[
-    str,
-    Query(
-        description="Where the browser returns: a page on one of PASSKEY_ORIGINS (with "
-        "mode=code: exactly one of PASSKEY_OAUTH_APP_REDIRECTS). It gets `signed_in`, "
-        "`passkey_suggested`, `linked`, `code` (mode=code) or `error` (a problem code).",
-        max_length=2048,
-    ),
-]
-FlowMode = Annotated[
-    Literal["cookie", "code"],
-    Query(
-        description="`cookie` (browsers): the session cookie is set. `code` (native apps): "
-        "redirect_to gets a one-time `code` for POST /v1/oauth/exchange.",
-    ),
-]
-CodeChallenge = Annotated[
-    str | None,
-    Query(
-        description="Required with mode=code: BASE64URL(SHA-256(code_verifier)) (S256); "
-        "the exchange needs the code_verifier, so an intercepted code is useless to "
-        "another app.",
-        max_length=128,
-    ),
-]
-CallbackValue = Annotated[str | None, Query(max_length=2048)]
 
 
 class ProviderOut(BaseModel):

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from passkey_api.config import Settings
-from passkey_api.kit.client_info import ClientAddresses
+from passkey_api.kit.client_info import ClientAddresses, limit_key
 from passkey_api.oauth.providers import OAuthClients
 from passkey_api.sessions.cache import SessionCache
 from passkey_api.storage.challenges import ChallengeStore
@@ -45,6 +45,17 @@ class Resources:
     @cached_property
     def databases(self) -> Databases:
         return Databases(self.sessionmaker, self.pool)
+
+    def client_ip(self, request: Request) -> str | None:
+        """The client's IP address, as far as the trusted proxies tell it."""
+        return self.addresses.resolve(
+            request.client.host if request.client else None,
+            request.headers.getlist("x-forwarded-for"),
+        )
+
+    def limit_key_of(self, request: Request) -> str:
+        """The client as the rate limits count it (client_info.limit_key)."""
+        return limit_key(self.client_ip(request))
 
 
 def resources_of(request: Request) -> Resources:

@@ -50,7 +50,7 @@ async def _json_body(request: Request) -> Any:
 
 async def ceremony_limits(resources: Resources, request: Request) -> None:
     settings = resources.settings
-    ip = resources.addresses.limit_key_of(request)
+    ip = resources.limit_key_of(request)
     await _enforce(resources, f"ip:{ip}", settings.rate_limit_ip)
     body = await _json_body(request)
     account: str | None = None
@@ -108,7 +108,7 @@ async def mail_limits(
 async def limit_mail(resources: Resources, request: Request, *, email: str, account: str) -> None:
     """mail_limits for a signed-in route (the guard cannot know its account)."""
     if resources.settings.rate_limits and resources.mailer is not None:
-        await mail_limits(resources, resources.addresses.limit_key_of(request), email, account)
+        await mail_limits(resources, resources.limit_key_of(request), email, account)
 
 
 async def limit_codes(resources: Resources, *, account: str) -> None:
@@ -125,7 +125,7 @@ async def recovery_limits(resources: Resources, request: Request) -> None:
     per address whatever the IP for emailed links, so that nobody can flood a mailbox
     (which also lets someone delay a victim's recovery email for the window: accepted)."""
     settings = resources.settings
-    ip = resources.addresses.limit_key_of(request)
+    ip = resources.limit_key_of(request)
     await _enforce(resources, f"recovery-ip:{ip}", settings.rate_limit_recovery_ip)
     body = await _json_body(request)
     key: str | None = None
@@ -162,7 +162,7 @@ async def limit_session(resources: Resources, request: Request, token: str | Non
     key = f"session:{tokens.token_hash(token).hex()[:32]}" if token else None
     await _enforce(
         resources,
-        key or f"anon:{resources.addresses.limit_key_of(request)}",
+        key or f"anon:{resources.limit_key_of(request)}",
         settings.rate_limit_session,
     )
 
