@@ -16,56 +16,104 @@ Each attempt reserves its place before its secret is tested (`reserve`, one cond
 UPDATE), so concurrent attempts on any number of replicas never test more secrets than
 the ceiling allows. The writes are `untracked`: they change nothing a cached session
 holds (no session check reads these columns).
+
+An attempt naming no usable account (an unknown or disabled username, a failed link
+naming none) reserves against a stand-in row instead (models.RecoveryStandIn), by the
+same statement: a conditional UPDATE that changes one row, and a commit that writes it,
+whoever is named. (An UPDATE matching no row would leave its commit nothing to write,
+about half a millisecond less on either backend: an oracle of usernames.) A username's
+stand-in is one of STAND_INS rows, chosen by a keyed hash of its uniqueness key, so
+attempts on one unknown name queue on one row's lock as those on one account do, and a
+flood of other names cannot single out its row. A stand-in's run starts over before its
+ceiling: it never pauses, nor ever stops writing. (A paused account's attempts match no
+row and write nothing: telling that costs a stranger the full ceiling of attempts on the
+name, as the pausing attempt's own work does.)
 """
 
 from __future__ import annotations
 
+import hmac
+import secrets
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import case, or_, update
+from sqlalchemy import ColumnElement, case, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from passkey_api.config import Settings
+from passkey_api.kit import keys
 from passkey_api.storage.db import untracked
-from passkey_api.storage.models import Passkey, User
+from passkey_api.storage.models import Passkey, RecoveryStandIn, User
 
 _failures = col(User.recovery_failures)
 _since = col(User.recovery_failures_since)
 
+# Rows in recovery_stand_ins (migration 0009 makes them), their ids the first numbers.
+STAND_INS = 64
+_STAND_IN_KEY = "passkey-api recovery stand-ins"
 
-def _run_over(now: datetime, settings: Settings) -> Any:
+
+@dataclass(frozen=True)
+class StandIn:
+    """The stand-in row an attempt naming no usable account counts against."""
+
+    id: uuid.UUID
+
+
+def stand_in(username_key: str | None = None, secret_key: bytes = b"") -> StandIn:
+    """The stand-in of a username (its uniqueness key, or the name as typed when it
+    cannot be one), or a random one for an attempt that names none."""
+    if username_key is None:
+        number = secrets.randbelow(STAND_INS)
+    else:
+        mac = hmac.digest(
+            keys.derive(secret_key, _STAND_IN_KEY), username_key.encode("utf-8"), "sha256"
+        )
+        number = int.from_bytes(mac[:8], "big") % STAND_INS
+    return StandIn(uuid.UUID(int=number))
+
+
+def _run_over(
+    table: type[User] | type[RecoveryStandIn], now: datetime, settings: Settings
+) -> ColumnElement[bool]:
     """Whether the account's current run of failures (and any pause) has ended."""
+    since = col(table.recovery_failures_since)
     signed_in_since = (
         select(col(Passkey.id))
-        .where(col(Passkey.user_id) == col(User.id), col(Passkey.last_used_at) > _since)
+        .where(col(Passkey.user_id) == col(table.id), col(Passkey.last_used_at) > since)
         .exists()
     )
-    return or_(_since.is_(None), _since <= now - settings.recovery_pause, signed_in_since)
+    return or_(since.is_(None), since <= now - settings.recovery_pause, signed_in_since)
 
 
 async def reserve(
-    db: AsyncSession, user_id: uuid.UUID, *, now: datetime, settings: Settings
+    db: AsyncSession, account: uuid.UUID | StandIn, *, now: datetime, settings: Settings
 ) -> int | None:
-    """Count one attempt on the account before its secret is tested: the attempt's
-    number in the run, or None when recovery of the account is paused (or there is no
-    such account: a random id matches no row, and costs the same UPDATE)."""
+    """Count one attempt on the account (a user's id) before its secret is tested: the
+    attempt's number in the run, or None when recovery of the account is paused. For a
+    StandIn, the same UPDATE of the stand-in's row, and None."""
     ceiling = settings.recovery_max_failures
-    over = _run_over(now, settings)
+    table: type[User] | type[RecoveryStandIn]
+    table, key = (RecoveryStandIn, account.id) if isinstance(account, StandIn) else (User, account)
+    failures, since = col(table.recovery_failures), col(table.recovery_failures_since)
+    over = _run_over(table, now, settings)
+    if table is RecoveryStandIn:
+        # A stand-in's run starts over before its ceiling: it never pauses.
+        over = or_(over, failures + 1 >= ceiling)
     result = await untracked(db).exec(
-        update(User)
-        .where(col(User.id) == user_id, or_(over, _failures < ceiling))
+        update(table)
+        .where(col(table.id) == key, or_(over, failures < ceiling))
         .values(
-            recovery_failures=case((over, 1), else_=_failures + 1),
-            recovery_failures_since=case((or_(over, _failures + 1 >= ceiling), now), else_=_since),
+            recovery_failures=case((over, 1), else_=failures + 1),
+            recovery_failures_since=case((or_(over, failures + 1 >= ceiling), now), else_=since),
         )
-        .returning(_failures)
+        .returning(failures)
         .execution_options(synchronize_session=False)
     )
     row = result.first()
-    return None if row is None else int(row[0])
+    return None if row is None or isinstance(account, StandIn) else int(row[0])
 
 
 async def give_back(db: AsyncSession, user_id: uuid.UUID) -> None:

@@ -151,14 +151,19 @@ async def redeem_code(
     with turn:
         user: User | None
         try:
-            user = await users.get_by_username_key(db, names.normalize(username)[1])
+            key = names.normalize(username)[1]
+            user = await users.get_by_username_key(db, key)
         except ApiError:
-            user = None  # an impossible name is an unknown one
+            key, user = username, None  # an impossible name is an unknown one
         usable = user is not None and user.disabled_at is None
         # The attempt counts against the account's ceiling before the code is tested, in
-        # its own commit (a failure rolls back the unit of work).
+        # its own commit (a failure rolls back the unit of work); naming no usable
+        # account, against the name's stand-in: the same write, and the same commit.
         attempt = await attempts.reserve(
-            db, user.id if user is not None and usable else uuid.uuid4(), now=now, settings=settings
+            db,
+            user.id if user is not None and usable else attempts.stand_in(key, secret_key),
+            now=now,
+            settings=settings,
         )
         await db.commit()
         paused = usable and attempt is None
@@ -352,12 +357,16 @@ async def redeem_link(
             or user.email != state.get("email")
         ):
             # Only a real link names an account (tokens cannot be guessed): a failed one
-            # (its address no longer the account's) counts against the account's ceiling.
+            # (its address no longer the account's) counts against the account's ceiling;
+            # one naming none, against a stand-in (the same write, and the same commit).
             # A valid link is never refused for a pause: that stops codes only.
-            attempt: int | None = None
-            if user is not None:
-                attempt = await attempts.reserve(db, user.id, now=now, settings=settings)
-                await db.commit()
+            attempt = await attempts.reserve(
+                db,
+                user.id if user is not None else attempts.stand_in(),
+                now=now,
+                settings=settings,
+            )
+            await db.commit()
             owner = _Owner.of(user)  # read before the failure's rollback expires `user`
             await audit.record_failure(
                 db,

@@ -106,6 +106,23 @@ class User(SQLModel, table=True):
     )
 
 
+class RecoveryStandIn(SQLModel, table=True):
+    """What a recovery attempt naming no usable account counts against instead of a
+    user's row (recovery/attempts.py), so that it writes a row and commits as one on a
+    real account does. A fixed set made by the migration, never added to nor deleted."""
+
+    __tablename__ = "recovery_stand_ins"
+
+    id: uuid.UUID = Field(primary_key=True)
+    # User's columns of the same names, written by the same statement.
+    recovery_failures: int = Field(
+        default=0, sa_column=Column(Integer, nullable=False, server_default="0")
+    )
+    recovery_failures_since: datetime | None = Field(
+        default=None, sa_column=_utc_column(nullable=True)
+    )
+
+
 class Passkey(SQLModel, table=True):
     __tablename__ = "passkeys"
 
