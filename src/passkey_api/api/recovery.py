@@ -10,7 +10,8 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Header, Request, Respon
 
 from passkey_api import errors
 from passkey_api.api.dependencies import Client, CurrentSession, require_reauthentication
-from passkey_api.recovery import service
+from passkey_api.recovery import by_code, by_link, email_address
+from passkey_api.recovery.outcomes import Started
 from passkey_api.recovery.schemas import (
     EmailOut,
     EmailVerificationSent,
@@ -59,7 +60,7 @@ SAME_ANSWER = "If this address recovers an account, a link to recover it is on i
 
 
 def _signed_in(
-    started: service.Started, response: Response, resources: ResourcesDep, native: bool
+    started: Started, response: Response, resources: ResourcesDep, native: bool
 ) -> SignedIn:
     return SignedIn(
         user=UserOut.of(started.user),
@@ -92,7 +93,7 @@ async def recover_with_code(
     """Use one recovery code: a restricted session (`session.scope` = `recovery`, for
     PASSKEY_RECOVERY_SESSION_LIFETIME) that can only add a passkey. An unknown user, a
     wrong code and a used one all answer `recovery_failed`."""
-    started = await service.redeem_code(
+    started = await by_code.redeem_code(
         db,
         resources.mailer,
         resources.settings,
@@ -122,7 +123,7 @@ async def request_recovery_email(
     """Mail a one-time recovery link (valid PASSKEY_RECOVERY_LINK_LIFETIME) to the address,
     if it recovers an account. The answer is the same either way, and comes before any
     message is made."""
-    after_answer = await service.send_recovery_link(
+    after_answer = await by_link.send_recovery_link(
         db,
         resources.links,
         resources.mailer,
@@ -151,7 +152,7 @@ async def recover_with_link(
 ) -> SignedIn:
     """Follow a recovery link (POST the token from its fragment): a restricted session,
     as with a recovery code. Single use."""
-    started = await service.redeem_link(
+    started = await by_link.redeem_link(
         db,
         resources.links,
         resources.mailer,
@@ -166,7 +167,7 @@ async def recover_with_link(
 @me_router.get("/recovery-codes")
 async def recovery_codes_status(active: CurrentSession, db: DbDep) -> RecoveryCodesStatus:
     """How many recovery codes are left (never the codes)."""
-    found = await service.codes_status(db, active.user)
+    found = await by_code.codes_status(db, active.user)
     return RecoveryCodesStatus(
         remaining=found.remaining, total=found.total, generated_at=found.generated_at
     )
@@ -186,7 +187,7 @@ async def generate_recovery_codes(
     Limited per account (PASSKEY_RATE_LIMIT_RECOVERY_CODES)."""
     await throttle.limit_codes(resources, account=str(active.user.id))
     now = datetime.now(UTC)
-    new = await service.generate_codes(
+    new = await by_code.generate_codes(
         db,
         resources.mailer,
         resources.settings,
@@ -225,7 +226,7 @@ async def set_recovery_email(
     client IP, per account and per address (PASSKEY_RATE_LIMIT_MAIL_*)."""
     await throttle.limit_mail(resources, request, email=body.email, account=str(active.user.id))
     now = datetime.now(UTC)
-    address = await service.start_email_change(
+    address = await email_address.start_email_change(
         db,
         resources.links,
         resources.mailer,
@@ -254,7 +255,7 @@ async def verify_recovery_email(
     client: Client,
 ) -> EmailOut:
     """Follow the verification link (POST the token from its fragment); single use."""
-    user = await service.confirm_email(
+    user = await email_address.confirm_email(
         db,
         resources.links,
         resources.mailer,
@@ -276,6 +277,6 @@ async def remove_recovery_email(
     active: ManageRecovery, db: DbDep, resources: ResourcesDep, client: Client
 ) -> None:
     """No recovery by email any more."""
-    await service.remove_email(
+    await email_address.remove_email(
         db, resources.mailer, resources.settings, active.user, client=client, now=datetime.now(UTC)
     )
