@@ -11,7 +11,7 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import click
 from pydantic import ValidationError
@@ -24,17 +24,36 @@ from passkey_api.storage import migrations
 T = TypeVar("T")
 
 
-def _settings() -> Settings:
+def _settings(*, warn: bool = True) -> Settings:
+    """The settings from the environment, or exit 2 with a line per refusal. `warn`: also
+    a warning for each PASSKEY_* variable that is not a setting (check-config lists those
+    as problems instead)."""
+    from passkey_api.config.check import unknown_variables
+
+    for problem in unknown_variables(os.environ) if warn else ():
+        click.echo(f"passkey-api: warning: {problem}", err=True)
     try:
         return Settings()
     except ValidationError as exc:
         for error in exc.errors():
-            where = ".".join(str(p) for p in error["loc"]) or "settings"
-            click.echo(f"passkey-api: bad setting {where}: {error['msg']}", err=True)
+            click.echo(f"passkey-api: {_in_words(error)}", err=True)
         raise SystemExit(2) from None
     except SettingsError as exc:  # e.g. a JSON setting that is not JSON
         click.echo(f"passkey-api: bad setting: {exc}", err=True)
         raise SystemExit(2) from None
+
+
+def _in_words(error: Any) -> str:
+    """One line per refusal, naming the variable: `PASSKEY_X: what is wrong`. A refusal of
+    the settings as a whole names its variables in its own words."""
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if str(error["type"]).startswith("time_delta"):
+        message = f"{error['input']!r} is not a duration; write seconds (3600) or ISO 8601 (PT1H)"
+    if not error["loc"]:
+        return message
+    field = str(error["loc"][0])
+    rest = ".".join(str(part) for part in error["loc"][1:])
+    return f"PASSKEY_{field.upper()}{f' ({rest})' if rest else ''}: {message}"
 
 
 def openapi_json() -> str:
@@ -333,10 +352,11 @@ def openapi(output: str | None) -> None:
 )
 def check_config(production: bool) -> None:
     """Validate the settings and the origin registry; non-zero exit on any problem."""
-    from passkey_api.config.check import problems
+    from passkey_api.config.check import problems, unknown_variables
 
-    settings = _settings()
-    found = problems(settings, production=production or settings.env == "production")
+    settings = _settings(warn=False)
+    found = unknown_variables(os.environ)
+    found += problems(settings, production=production or settings.env == "production")
     for problem in found:
         click.echo(f"problem: {problem}", err=True)
     if found:

@@ -82,7 +82,7 @@ def test_origin_outside_the_rp_id_is_refused(env: Path, monkeypatch: pytest.Monk
     monkeypatch.setenv("PASSKEY_ORIGINS", "https://example.org")
     result = CliRunner().invoke(main, ["check-config"])
     assert result.exit_code == 2
-    assert "not within RP ID" in result.output
+    assert "not within PASSKEY_RP_ID" in result.output
 
 
 def test_production_without_a_secret_is_refused(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -154,3 +154,63 @@ def test_memory_counter_evicts_past_windows_not_everything() -> None:
     counter.hit("old-2", now - 1)
     counter.hit("new", now + 60)  # full: the past windows go, the live count stays
     assert counter.hit("live", now + 60) == 3
+
+
+def test_a_mistyped_variable_is_named_with_the_real_one(
+    env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("PASSKEY_ORIGIN", "https://app.example.com")
+    monkeypatch.setenv("passkey_sesion_lifetime", "3600")
+    result = CliRunner().invoke(main, ["check-config"])
+    assert result.exit_code == 1
+    assert "PASSKEY_ORIGIN is not a setting; did you mean PASSKEY_ORIGINS?" in result.output
+    assert "did you mean PASSKEY_SESSION_LIFETIME?" in result.output
+    # Every other command starts, with a warning per such variable.
+    from passkey_api.cli import _settings
+
+    _settings()
+    assert "warning: PASSKEY_ORIGIN is not a setting; did you mean PASSKEY_ORIGINS?" in (
+        capsys.readouterr().err
+    )
+
+
+def test_variables_read_elsewhere_are_not_called_mistakes(
+    env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PASSKEY_READ_TIMEOUT", "10")  # serve's own option
+    monkeypatch.setenv("PASSKEY_API_URL", "http://localhost:8000")  # the SvelteKit example's
+    monkeypatch.setenv("PASSKEY_TEST_DATABASE_URL", "postgresql://x/y")  # the test suite's
+    assert CliRunner().invoke(main, ["check-config"]).exit_code == 0
+
+
+def test_durations_take_plain_seconds(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import timedelta
+
+    from passkey_api.config import Settings
+
+    monkeypatch.setenv("PASSKEY_SESSION_CACHE_TTL", "0")  # the README's way to turn it off
+    monkeypatch.setenv("PASSKEY_SESSION_LIFETIME", "3600")
+    monkeypatch.setenv("PASSKEY_REAUTH_WINDOW", "PT5M")
+    settings = Settings()
+    assert settings.session_cache_ttl == timedelta(0)
+    assert settings.session_lifetime == timedelta(hours=1)
+    assert settings.reauth_window == timedelta(minutes=5)
+    monkeypatch.setenv("PASSKEY_SESSION_LIFETIME", "soon")
+    result = CliRunner().invoke(main, ["check-config"])
+    assert result.exit_code == 2
+    assert "PASSKEY_SESSION_LIFETIME: 'soon' is not a duration; write seconds" in result.output
+
+
+def test_the_example_files_placeholder_secret_is_refused(
+    env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PASSKEY_SECRET_KEY", "change-me-to-at-least-32-random-characters")
+    result = CliRunner().invoke(main, ["check-config", "--production"])
+    assert result.exit_code == 1
+    assert "PASSKEY_SECRET_KEY is a placeholder or shorter than 32 characters; make one" in (
+        result.output
+    )
+    monkeypatch.setenv("PASSKEY_ENV", "production")
+    result = CliRunner().invoke(main, ["check-config"])
+    assert result.exit_code == 2
+    assert result.output.startswith("passkey-api: PASSKEY_SECRET_KEY is a placeholder")

@@ -87,9 +87,9 @@ def test_links_carry_the_token_in_the_fragment() -> None:
 def test_recovery_settings_are_checked() -> None:
     base = {"rp_id": "example.com", "origins": "https://example.com"}
     Settings(**base, recovery_url="https://example.com/recover")  # type: ignore[arg-type]
-    with pytest.raises(ValidationError, match="recovery_url"):
+    with pytest.raises(ValidationError, match="PASSKEY_RECOVERY_URL"):
         Settings(**base, recovery_url="https://evil.example/recover")  # type: ignore[arg-type]
-    with pytest.raises(ValidationError, match="recovery_url"):
+    with pytest.raises(ValidationError, match="PASSKEY_RECOVERY_URL"):
         Settings(**base, recovery_url="https://example.com/recover#x")  # type: ignore[arg-type]
     with pytest.raises(ValidationError, match="PASSKEY_SMTP_FROM"):
         Settings(**base, smtp_host="smtp.example.com")  # type: ignore[arg-type]

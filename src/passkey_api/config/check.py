@@ -3,7 +3,9 @@ what `serve` refuses to start on (`refusals`)."""
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
+from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from passkey_api.config.secrets import (
@@ -65,6 +67,31 @@ _PRIVATE_NETWORKS = [
 _MAPPED = ipaddress.ip_network("::ffff:0:0/96")
 
 
+# PASSKEY_* variables read by something else than Settings: `serve`'s own options, and
+# the SvelteKit example's address of the API; the test and benchmark tools read theirs.
+COMMAND_VARIABLES = frozenset(
+    {"PASSKEY_READ_TIMEOUT", "PASSKEY_MAX_CONNECTIONS", "PASSKEY_MAX_CLIENT_CONNECTIONS"}
+)
+_OTHER_VARIABLES = frozenset({"PASSKEY_API_URL"})
+_TOOL_PREFIXES = ("PASSKEY_TEST_", "PASSKEY_BENCH_", "PASSKEY_FUZZ_")
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """Every PASSKEY_* variable that nothing reads (a typo is otherwise silently ignored,
+    and the default it meant to change stays in force), with the closest real name."""
+    known = {f"PASSKEY_{name.upper()}" for name in Settings.model_fields}
+    known |= COMMAND_VARIABLES | _OTHER_VARIABLES
+    found = []
+    for name in sorted(environ):
+        upper = name.upper()  # Settings reads its variables regardless of case
+        if not upper.startswith("PASSKEY_") or upper in known or upper.startswith(_TOOL_PREFIXES):
+            continue
+        closest = difflib.get_close_matches(upper, sorted(known), n=1, cutoff=0.6)
+        hint = f"; did you mean {closest[0]}?" if closest else "; it is ignored"
+        found.append(f"{name} is not a setting{hint}")
+    return found
+
+
 def refusals(settings: Settings) -> list[str]:
     """What `serve` refuses to start on: in production, everything `check-config
     --production` finds; in any mode, a shared database without a shared secret key."""
@@ -103,36 +130,54 @@ def _url_password(url: str | None) -> str | None:
         return None
 
 
+_MAKE_A_KEY = "make one with `python -c 'import secrets; print(secrets.token_urlsafe(48))'`"
+
+
 def problems(settings: Settings, *, production: bool) -> list[str]:
+    """Each a line naming the variable and the fix."""
     found = list(related_origin_problems(settings))
     found += _shared_secret_problems(settings)
     rp_id = settings.rp_id.lower()
     try:
         ipaddress.ip_address(rp_id.strip("[]"))
-        found.append(f"RP ID {settings.rp_id!r} is an IP address, not a domain")
+        found.append(
+            f"PASSKEY_RP_ID {settings.rp_id!r} is an IP address; set the site's domain "
+            "(example.com), which passkeys are bound to"
+        )
     except ValueError:
         if ("." not in rp_id and rp_id != "localhost") or rp_id in PUBLIC_SUFFIXES:
-            found.append(f"RP ID {settings.rp_id!r} is not a registrable domain")
+            found.append(
+                f"PASSKEY_RP_ID {settings.rp_id!r} is not a registrable domain; set the "
+                "site's domain (example.com) or localhost"
+            )
     for origin in settings.origins:
         host = urlsplit(origin).hostname or ""
         if host != rp_id and not host.endswith("." + rp_id):
-            found.append(f"origin {origin!r} is not within RP ID {settings.rp_id!r}")
+            found.append(
+                f"PASSKEY_ORIGINS: {origin!r} is not within PASSKEY_RP_ID "
+                f"{settings.rp_id!r}; use an origin on that domain or change the RP ID"
+            )
     if production:
         if not settings.cookie_secure:
-            found.append("PASSKEY_COOKIE_SECURE=false: session cookies would travel over http")
+            found.append(
+                "PASSKEY_COOKIE_SECURE=false: session cookies would travel over http; "
+                "remove it (the default is true)"
+            )
         secret = settings.secret_key.get_secret_value() if settings.secret_key else ""
         if not secret:
             if not settings.shares_database:  # else said above already
-                found.append("PASSKEY_SECRET_KEY is not set")
+                found.append(f"PASSKEY_SECRET_KEY is not set; {_MAKE_A_KEY}")
         elif placeholder_secret(secret) or len(secret) < SECRET_MIN_LENGTH:
-            found.append("PASSKEY_SECRET_KEY is a placeholder or shorter than 32 characters")
+            found.append(
+                f"PASSKEY_SECRET_KEY is a placeholder or shorter than 32 characters; {_MAKE_A_KEY}"
+            )
         for name, url in (
             ("PASSKEY_DATABASE_URL", settings.database_url),
             ("PASSKEY_REDIS_URL", settings.redis_url),
         ):
             password = _url_password(url)
             if password is not None and known_placeholder(password):
-                found.append(f"{name} has a placeholder password")
+                found.append(f"{name} has a placeholder password; give the account a random one")
         for proxy in settings.trusted_proxies:
             if _too_wide(proxy):
                 found.append(
@@ -142,7 +187,7 @@ def problems(settings: Settings, *, production: bool) -> list[str]:
         for origin in settings.web_origins:
             parts = urlsplit(origin)
             if parts.scheme != "https" and parts.hostname not in _LOCAL_HOSTS:
-                found.append(f"origin {origin!r} is plain http")
+                found.append(f"PASSKEY_ORIGINS: {origin!r} is plain http; serve it over https")
         for name, provider in settings.oauth_providers.items():
             urls = (
                 [provider.issuer]
@@ -155,18 +200,33 @@ def problems(settings: Settings, *, production: bool) -> list[str]:
             )
             for url in urls:
                 if url and urlsplit(url).scheme != "https":
-                    found.append(f"OAuth provider {name!r}: {url!r} is plain http")
+                    found.append(
+                        f"PASSKEY_OAUTH_PROVIDERS: {name!r} uses {url!r}, plain http; "
+                        "use the provider's https address"
+                    )
         if settings.public_url and urlsplit(settings.public_url).scheme != "https":
-            found.append(f"PASSKEY_PUBLIC_URL {settings.public_url!r} is plain http")
+            found.append(
+                f"PASSKEY_PUBLIC_URL {settings.public_url!r} is plain http; use the https "
+                "address browsers reach this API at"
+            )
         if settings.database_url is None:
-            found.append("PASSKEY_DATABASE_URL is not set: production runs on PostgreSQL")
+            found.append(
+                "PASSKEY_DATABASE_URL is not set: production runs on PostgreSQL; set "
+                "postgresql+asyncpg://user:password@host/db"
+            )
         if settings.redis_url is None:
-            found.append("PASSKEY_REDIS_URL is not set: challenges would live in one process")
+            found.append(
+                "PASSKEY_REDIS_URL is not set: challenges would live in one process; set "
+                "redis://host:6379/0"
+            )
         if (
             settings.smtp_host is not None
             and not settings.smtp_starttls
             and settings.smtp_host not in _LOCAL_HOSTS
         ):
             # Recovery links are as good as a session for whoever reads them on the way.
-            found.append("PASSKEY_SMTP_STARTTLS=false: recovery links would cross the network")
+            found.append(
+                "PASSKEY_SMTP_STARTTLS=false: recovery links would cross the network in the "
+                "clear; remove it (the default is true)"
+            )
     return found

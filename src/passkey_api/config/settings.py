@@ -16,6 +16,7 @@ from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
+    BeforeValidator,
     Field,
     SecretStr,
     ValidationInfo,
@@ -54,6 +55,21 @@ def split_list(value: object) -> object:
     return value
 
 
+_PLAIN_SECONDS = re.compile(r"\s*\d+(?:\.\d+)?\s*")
+
+
+def _seconds(value: object) -> object:
+    """A duration given as plain seconds ("0", "3600", "1.5"), as the README promises;
+    anything else is left to pydantic's own reading (ISO 8601, e.g. "P30D", "PT10M")."""
+    if isinstance(value, str) and _PLAIN_SECONDS.fullmatch(value):
+        return float(value)
+    return value
+
+
+# A duration setting: ISO 8601 ("P30D", "PT15M") or plain seconds ("3600").
+Duration = Annotated[timedelta, BeforeValidator(_seconds)]
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PASSKEY_", extra="ignore", frozen=True)
 
@@ -81,27 +97,27 @@ class Settings(BaseSettings):
 
     cookie_secure: bool = True
     # Idle lifetime: a session unused this long expires; used, it slides (see sessions/).
-    session_lifetime: timedelta = timedelta(days=30)
+    session_lifetime: Duration = timedelta(days=30)
     # Absolute lifetime: no session outlives this from its sign-in, however active.
-    session_absolute_lifetime: timedelta = timedelta(days=90)
-    challenge_ttl: timedelta = timedelta(minutes=5)
+    session_absolute_lifetime: Duration = timedelta(days=90)
+    challenge_ttl: Duration = timedelta(minutes=5)
     # Audit entries older than this are pruned (hourly, and by `sessions prune`).
-    audit_retention: timedelta = timedelta(days=365)
+    audit_retention: Duration = timedelta(days=365)
     # The longest a session check trusts a resolved session kept in the process without
     # reading the database (sessions/cache.py); any change the service makes to users or
     # sessions outdates it at once on every replica, so this bounds only changes made
     # around the service (psql). 0 turns the cache off.
-    session_cache_ttl: timedelta = timedelta(seconds=30)
+    session_cache_ttl: Duration = timedelta(seconds=30)
     # How long a re-authentication (sudo mode) authorises sensitive actions of its purpose.
-    reauth_window: timedelta = timedelta(minutes=10)
+    reauth_window: Duration = timedelta(minutes=10)
     # WebAuthn `timeout` hint given to the browser, in milliseconds.
     ceremony_timeout_ms: int = Field(default=300_000, ge=10_000, le=600_000)
 
     # Account recovery. A recovery code or an emailed link gives a restricted session that
     # may only add a passkey, for this long (it does not slide).
-    recovery_session_lifetime: timedelta = timedelta(minutes=15)
+    recovery_session_lifetime: Duration = timedelta(minutes=15)
     # How long an emailed link (recovery or address verification) can be followed, once.
-    recovery_link_lifetime: timedelta = timedelta(minutes=15)
+    recovery_link_lifetime: Duration = timedelta(minutes=15)
     # The page of your front end that takes the emailed recovery link; the token is added
     # as the fragment (#token=...), which browsers never send to a server. Must be on one
     # of `origins`. The verification link for a new address goes to email_verification_url
@@ -116,7 +132,7 @@ class Settings(BaseSettings):
     smtp_from: str | None = None
     # STARTTLS before authenticating (required unless the relay is on localhost).
     smtp_starttls: bool = True
-    smtp_timeout: timedelta = timedelta(seconds=10)
+    smtp_timeout: Duration = timedelta(seconds=10)
     # At most this many messages wait in the outbox (or are being sent); a request that would
     # mail someone beyond it answers 503 `mail_queue_full` before it changes anything.
     mail_queue_size: int = Field(default=1000, ge=1, le=100_000)
@@ -154,7 +170,7 @@ class Settings(BaseSettings):
     # recovery, or recovery_pause after it began; a pause lasts recovery_pause from the
     # last counted failure, or until the owner signs in with a passkey (recovery/attempts.py).
     recovery_max_failures: int = Field(default=100, ge=1, le=100_000)
-    recovery_pause: timedelta = Field(default=timedelta(hours=24), gt=timedelta(0))
+    recovery_pause: Duration = Field(default=timedelta(hours=24), gt=timedelta(0))
     # Slow hashes of recovery codes (scrypt, ~30 ms each, two at a time) waiting or running
     # in one process at most: a code attempt needs one, a new set ten; beyond, 503
     # `recovery_busy` before anything is counted or written (recovery/codes.py).
@@ -177,10 +193,10 @@ class Settings(BaseSettings):
     # a one-time code; web redirects must be on one of `origins`.
     oauth_app_redirects: Annotated[list[str], NoDecode] = []
     # How long a user may take at the provider, and how long a one-time code lives.
-    oauth_flow_ttl: timedelta = timedelta(minutes=10)
-    oauth_code_ttl: timedelta = timedelta(seconds=60)
+    oauth_flow_ttl: Duration = timedelta(minutes=10)
+    oauth_code_ttl: Duration = timedelta(seconds=60)
     # Provider discovery documents and signing keys are cached this long.
-    oauth_metadata_ttl: timedelta = timedelta(hours=1)
+    oauth_metadata_ttl: Duration = timedelta(hours=1)
     # Every call to a provider gives up after this many seconds.
     oauth_timeout: float = Field(default=10.0, gt=0, le=60)
 
@@ -276,7 +292,10 @@ class Settings(BaseSettings):
             # WebAuthn only lets a page use an RP ID equal to its host or a registrable
             # suffix of it; any other pairing fails in every browser, so say so at start-up.
             if host != rp_id and not host.endswith("." + rp_id):
-                raise ValueError(f"origin {origin!r} is not within RP ID {self.rp_id!r}")
+                raise ValueError(
+                    f"PASSKEY_ORIGINS: {origin!r} is not within PASSKEY_RP_ID {self.rp_id!r}; "
+                    "use an origin on that domain or change the RP ID"
+                )
         for name in ("recovery_url", "email_verification_url"):
             url = getattr(self, name)
             if url is not None:
@@ -288,16 +307,25 @@ class Settings(BaseSettings):
                     page_origin = None
                 if page_origin not in self.origins or parts.fragment or parts.username:
                     raise ValueError(
-                        f"{name} {url!r} must be a page on one of the origins, without a "
-                        "fragment (the token goes there)"
+                        f"PASSKEY_{name.upper()} {url!r} must be a page on one of PASSKEY_ORIGINS, "
+                        "without a fragment (the token goes there)"
                     )
         if self.smtp_host and not (self.smtp_from and self.recovery_url):
-            raise ValueError("email recovery needs PASSKEY_SMTP_FROM and PASSKEY_RECOVERY_URL")
+            raise ValueError(
+                "PASSKEY_SMTP_HOST is set: email recovery also needs PASSKEY_SMTP_FROM and "
+                "PASSKEY_RECOVERY_URL; set both, or unset PASSKEY_SMTP_HOST"
+            )
         if self.env == "production":
             if self.secret_key is None or not self.secret_key.get_secret_value():
-                raise ValueError("PASSKEY_SECRET_KEY must be set in production")
+                raise ValueError(
+                    "PASSKEY_SECRET_KEY must be set in production; make one with "
+                    "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`"
+                )
             if len(self.secret_key.get_secret_value()) < SECRET_MIN_LENGTH:
-                raise ValueError("PASSKEY_SECRET_KEY must be at least 32 characters")
+                raise ValueError(
+                    "PASSKEY_SECRET_KEY must be at least 32 characters; make one with "
+                    "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`"
+                )
             if placeholder_secret(self.secret_key.get_secret_value()):
                 raise ValueError(
                     "PASSKEY_SECRET_KEY is a placeholder or not random; make one with "
