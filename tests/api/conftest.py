@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+import redis.asyncio as redis
 from sqlalchemy import text
 
 from passkey_api.app import create_app
@@ -138,6 +139,12 @@ async def make_api(backend: Backend, tmp_path: Any) -> AsyncIterator[ApiFactory]
             "rate_limits": False,
         }
         values.update(overrides)
+        if (
+            values["rate_limits"]
+            and values["redis_url"]
+            and not any(instance.settings.rate_limits for _, instance in opened)
+        ):
+            await _forget_counters(values["redis_url"])
         settings = Settings(**values)
         app = create_app(settings)
         lifespan = app.router.lifespan_context(app)
@@ -161,6 +168,19 @@ async def make_api(backend: Backend, tmp_path: Any) -> AsyncIterator[ApiFactory]
     for lifespan, instance in reversed(opened):
         await instance.client.aclose()
         await lifespan.__aexit__(None, None, None)
+
+
+async def _forget_counters(redis_url: str) -> None:
+    """A test about limits starts from no counts: the counters live in Redis for their
+    window (up to a day), and every test, and every run of the suite within the window,
+    comes from the same client address."""
+    client = redis.Redis.from_url(redis_url)
+    try:
+        keys = [key async for key in client.scan_iter(match="passkey-api:rl:*", count=1000)]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
 
 
 @pytest.fixture
