@@ -40,7 +40,7 @@ from passkey_api.web import openapi, problems
 from passkey_api.web.cors import Cors
 from passkey_api.web.dispatch import DirectRoutes
 from passkey_api.web.guards import BodyLimitMiddleware, OriginCheckMiddleware
-from passkey_api.web.headers import SecurityHeadersMiddleware
+from passkey_api.web.headers import SecurityHeadersMiddleware, page_csp
 from passkey_api.web.internal import InternalOnly
 from passkey_api.web.observability import RequestMiddleware
 from passkey_api.web.resources import Resources
@@ -192,10 +192,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.router.routes.sort(key=lambda route: getattr(route, "path", None) not in HOT_PATHS)
     if settings.demo_page:
         page = package_files.files("passkey_api").joinpath("static/index.html").read_text()
+        page_headers = {"Content-Security-Policy": page_csp(page)}
 
         @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
         async def demo_page() -> HTMLResponse:
-            return HTMLResponse(page)
+            return HTMLResponse(page, headers=page_headers)
 
     return app
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import logging
+import re
 import secrets
 from collections.abc import AsyncIterator
 
@@ -13,6 +16,7 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 
 from passkey_api.api.dependencies import CurrentSession, OptionalSession
+from passkey_api.web import headers as security_headers
 from tests.api.conftest import ORIGIN, Api, ApiFactory, new_username, problem_code
 from tests.softauthn import SoftAuthenticator
 
@@ -309,6 +313,23 @@ async def test_security_headers_everywhere(api: Api) -> None:
     for path in ("/v1/session", "/v1/authentication/options"):
         response = await api.client.request("POST" if "options" in path else "GET", path, json={})
         assert response.headers["cache-control"] == "no-store", path
+
+
+async def test_the_page_runs_only_its_own_script_and_style(api: Api) -> None:
+    """The built-in page's CSP allows its one inline script and style by their SHA-256,
+    never 'unsafe-inline' (so no injected script or handler attribute runs); any other
+    HTML gets no script at all."""
+    page = await api.client.get("/")
+    directives = dict(
+        part.strip().split(" ", 1) for part in page.headers["content-security-policy"].split(";")
+    )
+    for kind in ("script", "style"):
+        [text] = re.findall(rf"<{kind}>(.*?)</{kind}>", page.text, re.DOTALL)
+        digest = base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()
+        assert directives[f"{kind}-src"] == f"'sha256-{digest}'"
+    assert "unsafe" not in page.headers["content-security-policy"]
+    assert directives["connect-src"] == "'self'"
+    assert "script-src 'none'" in security_headers._HTML_CSP
 
 
 async def test_tokens_in_urls_are_never_accepted(api: Api) -> None:

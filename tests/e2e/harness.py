@@ -204,9 +204,12 @@ async def serve(
 
 
 @contextlib.asynccontextmanager
-async def open_tab(server: Server, browser: Browser) -> AsyncIterator[Tab]:
-    """A fresh browser context (its own cookies) with a page and a WebAuthn CDP session."""
-    context = await browser.new_context(base_url=server.base_url)
+async def open_tab(
+    server: Server, browser: Browser, *, user_agent: str | None = None
+) -> AsyncIterator[Tab]:
+    """A fresh browser context (its own cookies) with a page and a WebAuthn CDP session;
+    `user_agent` instead of headless Chromium's own (which names "HeadlessChrome")."""
+    context = await browser.new_context(base_url=server.base_url, user_agent=user_agent)
     try:
         # Nothing here waits for a person: a stuck step should fail fast, not after 30 s.
         context.set_default_timeout(10_000)

@@ -262,9 +262,7 @@ async def test_add_a_security_key_then_sign_in_with_it(tab: Tab) -> None:
     shots.mkdir(parents=True, exist_ok=True)
     await tab.page.set_viewport_size({"width": 960, "height": 860})
     await tab.open()
-    await tab.page.wait_for_function(
-        "() => document.getElementById('status').classList.contains('in')"
-    )
+    await tab.page.wait_for_function("() => document.body.dataset.view === 'account'")
     await tab.page.screenshot(path=shots / "06-added-security-key.png", full_page=True)
 
 

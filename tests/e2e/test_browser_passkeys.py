@@ -2,7 +2,7 @@
 authenticators standing in for a laptop, a FIDO2 security key, a U2F-only key and a phone.
 
 Each test drives the page's window.passkey functions (the same code its buttons run) and
-asserts on the API's status codes and JSON; one test clicks through the page itself.
+asserts on the API's status codes and JSON; test_console.py clicks through the page itself.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from tests.e2e.harness import ARTIFACTS, Tab, b64
+from tests.e2e.harness import Tab, b64
 
 pytestmark = pytest.mark.e2e
 
@@ -230,52 +230,3 @@ async def test_autofill_signs_in_on_page_load(tab: Tab) -> None:
     current = assert_signed_in(await wait_for_session(tab), 200, username)
     assert current["user"]["id"] == signed_up["user"]["id"]
     assert current["session"]["id"] != signed_up["session"]["id"]
-
-
-async def test_click_through_the_page(tab: Tab) -> None:
-    """The visible page, driven by clicks; screenshots go to artifacts/e2e/<backend>/."""
-    shots = ARTIFACTS / tab.server.backend
-    shots.mkdir(parents=True, exist_ok=True)
-    page = tab.page
-    await page.set_viewport_size({"width": 960, "height": 860})
-    # A security key: Chromium offers no autofill for it, so nothing signs in unasked.
-    await tab.add_authenticator("usb")
-    await tab.open()
-    # Functions, not expressions: the page's CSP forbids the eval() an expression needs.
-    signed_in = "() => document.getElementById('status').classList.contains('in')"
-    signed_out = "() => !document.getElementById('status').classList.contains('in')"
-    await page.screenshot(path=shots / "01-signed-out.png", full_page=True)
-
-    username = new_username("grace")
-    await page.fill("#username", username)
-    await page.fill("#display-name", "Grace Hopper")
-    await page.click("#signup")
-    await page.wait_for_function(signed_in)
-    current = assert_signed_in(await tab.session(), 200, username)
-    assert current["user"]["display_name"] == "Grace Hopper"
-    assert await page.text_content("#error") == ""
-    await page.screenshot(path=shots / "02-signed-up.png", full_page=True)
-
-    await page.click("#signout")
-    await page.wait_for_function(signed_out)
-    assert_problem(await tab.session(), 401, "not_authenticated")
-    await page.screenshot(path=shots / "03-signed-out.png", full_page=True)
-
-    await page.click("#signup")  # the same name again
-    await page.wait_for_function("() => document.getElementById('error').textContent !== ''")
-    assert "(username_taken)" in (await page.text_content("#error") or "")
-    assert_problem(await tab.session(), 401, "not_authenticated")
-    await page.screenshot(path=shots / "04-username-taken.png", full_page=True)
-
-    await page.click("#signin-other-device")
-    await page.wait_for_function(signed_in)
-    assert_signed_in(await tab.session(), 200, username)
-    assert await page.text_content("#error") == ""
-    await page.screenshot(path=shots / "05-signed-in.png", full_page=True)
-
-    await page.click("#signout")
-    await page.wait_for_function(signed_out)
-    await page.fill("#signin-name", username)
-    await page.click("#signin-username")
-    await page.wait_for_function(signed_in)
-    assert_signed_in(await tab.session(), 200, username)

@@ -21,7 +21,14 @@ from passkey_api.ceremonies.schemas import (
     RegistrationResponseJSON,
 )
 from passkey_api.passkeys import service
-from passkey_api.passkeys.schemas import PasskeyList, PasskeyOut, PasskeyRenamed, RenamePasskey
+from passkey_api.passkeys.schemas import (
+    PasskeyList,
+    PasskeyOut,
+    PasskeyRenamed,
+    RenamePasskey,
+    SafeguardOut,
+)
+from passkey_api.recovery import by_code, mailing
 from passkey_api.recovery.schemas import PasskeyAdded, Recovered
 from passkey_api.sessions.schemas import SessionListItem, SessionOut
 from passkey_api.sessions.service import ActiveSession
@@ -48,11 +55,21 @@ _SUDO: tuple[type[errors.ApiError], ...] = (errors.NotAuthenticated, *errors.STE
 
 @router.get("", responses=problem_responses(*_SIGNED_IN))
 async def list_passkeys(active: CurrentSession, db: DbDep, settings: SettingsDep) -> PasskeyList:
-    passkeys = await service.list_for(db, active.user)
+    user = active.user
+    passkeys = await service.list_for(db, user)
+    codes = await by_code.codes_status(db, user)
+    safeguards = service.safeguards(
+        passkeys,
+        unused_codes=codes.remaining,
+        verified_address=settings.email_recovery
+        and mailing.notified(user.email, user.email_verified_at),
+    )
     return PasskeyList(
         passkeys=[PasskeyOut.of(p) for p in passkeys],
-        recovery_risk=service.recovery_risk(passkeys),
-        signals=service.signals(settings.rp_id, active.user, [p.credential_id for p in passkeys]),
+        recovery_risk=not safeguards,
+        recovery_safeguards=[SafeguardOut(kind=s.kind, detail=s.detail) for s in safeguards],
+        recovery_advice=service.recovery_advice(passkeys, safeguards),
+        signals=service.signals(settings.rp_id, user, [p.credential_id for p in passkeys]),
     )
 
 

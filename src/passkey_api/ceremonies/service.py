@@ -46,7 +46,7 @@ from passkey_api.kit import base64url, metrics
 from passkey_api.kit.client_info import ClientInfo
 from passkey_api.passkeys import repository as passkeys
 from passkey_api.passkeys import service as passkey_service
-from passkey_api.passkeys.providers import provider
+from passkey_api.passkeys.naming import new_passkey_name
 from passkey_api.passkeys.schemas import Signals
 from passkey_api.sessions import service as sessions
 from passkey_api.sessions.service import ActiveSession
@@ -184,7 +184,7 @@ async def sign_up(
         created_at=now,
         roles=["user"],
     )
-    passkey = _new_passkey(user, verified, now)
+    passkey = _new_passkey(user, verified, credential.authenticatorAttachment, client, now)
     if databases.pool is not None:
         token, session = sessions.new(
             user=user,
@@ -451,7 +451,7 @@ async def add_passkey(
     _refuse_decoy(secret_key, verified.credential_id)
     await _refuse_known_credential(db, verified.credential_id)
     await _refuse_past_the_limit(db, user)
-    passkey = _new_passkey(user, verified, now)
+    passkey = _new_passkey(user, verified, credential.authenticatorAttachment, client, now)
     try:
         await passkeys.add(db, passkey)
     except IntegrityError:
@@ -683,7 +683,13 @@ async def _refuse_known_credential(db: AsyncSession, credential_id: bytes) -> No
         raise CredentialExists()
 
 
-def _new_passkey(user: User, verified: attestation.NewCredential, now: datetime) -> Passkey:
+def _new_passkey(
+    user: User,
+    verified: attestation.NewCredential,
+    attachment: str | None,
+    client: ClientInfo,
+    now: datetime,
+) -> Passkey:
     return model_from(
         Passkey,
         id=uuid.uuid4(),
@@ -699,8 +705,15 @@ def _new_passkey(user: User, verified: attestation.NewCredential, now: datetime)
         attestation_format=verified.attestation_format,
         user_verified=verified.user_verified,
         created_at=now,
-        # New passkeys are named after their provider; the user can rename them.
-        name=provider(verified.aaguid, verified.transports).name,
+        # Named after their provider, or what they are (passkeys/naming.py); the user can
+        # rename them.
+        name=new_passkey_name(
+            aaguid=verified.aaguid,
+            transports=verified.transports,
+            attachment=attachment,
+            user_agent=client.user_agent,
+            created_at=now,
+        ),
     )
 
 

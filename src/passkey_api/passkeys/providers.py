@@ -8,10 +8,14 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
+# What an authenticator built into a computer or phone is called when its model is not
+# known: true on every device that shows it (so never "This device").
+PLATFORM = "Computer or phone"
+
 # AAGUIDs are all zero when the authenticator hides its model (U2F keys, attestation
 # "none" on some platforms): the transports are then the best hint.
 _BY_TRANSPORT = (
-    ("internal", "This device"),
+    ("internal", PLATFORM),
     ("hybrid", "Phone or tablet"),
     ("usb", "Security key"),
     ("nfc", "Security key"),

@@ -79,11 +79,32 @@ class Signals(BaseModel):
     current_user_details: CurrentUserDetails
 
 
+SafeguardKind = Literal[
+    "passkeys_on_several_authenticators", "synced_passkey", "recovery_codes", "recovery_address"
+]
+
+
+class SafeguardOut(BaseModel):
+    kind: SafeguardKind = Field(
+        description="passkeys_on_several_authenticators: two or more devices or password "
+        "managers hold the passkeys; synced_passkey: one is synced (backup eligible); "
+        "recovery_codes: unused recovery codes; recovery_address: a verified recovery "
+        "address (with email recovery on)"
+    )
+    detail: str = Field(description="The same, in a sentence for the account's owner")
+
+
 class PasskeyList(BaseModel):
     passkeys: list[PasskeyOut]
     recovery_risk: bool = Field(
-        description="true when every passkey is device-bound: losing the device locks the "
-        "user out, so urge them to add another"
+        description="true when nothing in recovery_safeguards protects the account: losing "
+        "one device locks the user out, so urge them to add a spare (recovery_advice)"
+    )
+    recovery_safeguards: list[SafeguardOut] = Field(
+        description="What lets the user back in after losing a device; empty when nothing does"
+    )
+    recovery_advice: str | None = Field(
+        description="When recovery_risk: what to do, in a sentence; null otherwise"
     )
     signals: Signals
 

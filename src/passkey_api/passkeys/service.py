@@ -15,7 +15,13 @@ from passkey_api.kit import base64url, cose
 from passkey_api.kit.client_info import ClientInfo
 from passkey_api.kit.text import one_line
 from passkey_api.passkeys import repository
-from passkey_api.passkeys.schemas import AllAcceptedCredentials, CurrentUserDetails, Signals
+from passkey_api.passkeys.providers import provider
+from passkey_api.passkeys.schemas import (
+    AllAcceptedCredentials,
+    CurrentUserDetails,
+    SafeguardKind,
+    Signals,
+)
 from passkey_api.storage.models import Passkey, User
 
 
@@ -23,8 +29,83 @@ async def list_for(db: AsyncSession, user: User) -> list[Passkey]:
     return await repository.list_for_user(db, user.id)
 
 
-def recovery_risk(passkeys: list[Passkey]) -> bool:
-    return all(not passkey.backup_eligible for passkey in passkeys)
+@dataclass(frozen=True)
+class Safeguard:
+    """Something that lets the owner back in after losing a device, and why, in words."""
+
+    kind: SafeguardKind
+    detail: str
+
+
+def authenticators(passkeys: list[Passkey]) -> int:
+    """How many authenticators hold the passkeys, at the least. A device-bound passkey
+    has its authenticator to itself: adding a passkey lists every passkey of the account
+    in excludeCredentials, so no authenticator takes a second one for it (two keys of
+    one model, one AAGUID, are still two keys). Synced passkeys of one provider (one
+    AAGUID) may all sit in one account of that provider: they count once."""
+    bound = sum(1 for passkey in passkeys if not passkey.backup_eligible)
+    synced = {passkey.aaguid for passkey in passkeys if passkey.backup_eligible}
+    return bound + len(synced)
+
+
+def safeguards(
+    passkeys: list[Passkey], *, unused_codes: int, verified_address: bool
+) -> list[Safeguard]:
+    """What keeps the account reachable when one device is lost; empty: nothing does."""
+    found: list[Safeguard] = []
+    held_by = authenticators(passkeys)
+    if held_by >= 2:
+        found.append(
+            Safeguard(
+                "passkeys_on_several_authenticators",
+                f"Your passkeys are on {held_by} different devices or password managers: "
+                "lose one and another still signs you in.",
+            )
+        )
+    synced = next((p for p in passkeys if p.backup_eligible), None)
+    if synced is not None:
+        manager = provider(synced.aaguid, synced.transports)
+        which = f"in {manager.name}" if manager.known else f"“{synced.name}”"
+        found.append(
+            Safeguard(
+                "synced_passkey",
+                f"Your passkey {which} is synced: sign in to its password manager on a "
+                "new device and the passkey is there.",
+            )
+        )
+    if unused_codes > 0:
+        codes = (
+            "1 unused recovery code"
+            if unused_codes == 1
+            else (f"{unused_codes} unused recovery codes")
+        )
+        found.append(
+            Safeguard(
+                "recovery_codes",
+                f"You have {codes}: one lets you back in to add a new passkey.",
+            )
+        )
+    if verified_address:
+        found.append(
+            Safeguard(
+                "recovery_address",
+                "Your recovery address is verified: a link mailed to it lets you back in "
+                "to add a new passkey.",
+            )
+        )
+    return found
+
+
+def recovery_advice(passkeys: list[Passkey], found: list[Safeguard]) -> str | None:
+    """What to do when nothing in `found` protects the account."""
+    if found:
+        return None
+    if not passkeys:
+        return "You have no passkey yet: add one, then a spare."
+    return (
+        "Your only passkey is bound to one device: lose it and you are locked out. Add a "
+        "security key or a phone as a spare, or make recovery codes."
+    )
 
 
 def signals(rp_id: str, user: User, credential_ids: list[bytes]) -> Signals:

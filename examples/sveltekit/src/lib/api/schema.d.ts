@@ -1150,9 +1150,19 @@ export interface components {
             passkeys: components["schemas"]["PasskeyOut"][];
             /**
              * Recovery Risk
-             * @description true when every passkey is device-bound: losing the device locks the user out, so urge them to add another
+             * @description true when nothing in recovery_safeguards protects the account: losing one device locks the user out, so urge them to add a spare (recovery_advice)
              */
             recovery_risk: boolean;
+            /**
+             * Recovery Safeguards
+             * @description What lets the user back in after losing a device; empty when nothing does
+             */
+            recovery_safeguards: components["schemas"]["SafeguardOut"][];
+            /**
+             * Recovery Advice
+             * @description When recovery_risk: what to do, in a sentence; null otherwise
+             */
+            recovery_advice: string | null;
             signals: components["schemas"]["Signals"];
         };
         /** PasskeyOut */
@@ -1486,6 +1496,20 @@ export interface components {
             id: string;
             /** Name */
             name: string;
+        };
+        /** SafeguardOut */
+        SafeguardOut: {
+            /**
+             * Kind
+             * @description passkeys_on_several_authenticators: two or more devices or password managers hold the passkeys; synced_passkey: one is synced (backup eligible); recovery_codes: unused recovery codes; recovery_address: a verified recovery address (with email recovery on)
+             * @enum {string}
+             */
+            kind: "passkeys_on_several_authenticators" | "synced_passkey" | "recovery_codes" | "recovery_address";
+            /**
+             * Detail
+             * @description The same, in a sentence for the account's owner
+             */
+            detail: string;
         };
         /** SessionInfo */
         SessionInfo: {
