@@ -56,6 +56,58 @@ def _in_words(error: Any) -> str:
     return f"PASSKEY_{field.upper()}{f' ({rest})' if rest else ''}: {message}"
 
 
+def _migrate(settings: Settings) -> str:
+    """Apply pending migrations; what happened, in words."""
+    from passkey_api.storage.db import create_engine
+
+    async def read() -> str | None:
+        engine = create_engine(settings.resolved_database_url, pool_size=1)
+        try:
+            return await migrations.current_revision(engine)
+        finally:
+            await engine.dispose()
+
+    before = asyncio.run(read())
+    due = migrations.pending(before)
+    migrations.upgrade(settings.resolved_database_url)
+    if not due:
+        return f"none pending (at {before})"
+    start = f"from {before}" if before else "to an empty database"
+    return f"{len(due)} applied {start}, now at {due[-1]}"
+
+
+_LOOPBACK = {"127.0.0.1", "::1", "localhost", "0.0.0.0", "::"}  # noqa: S104 (names, not binds)
+
+
+def _banner(settings: Settings, host: str, port: int, migrated: str) -> list[str]:
+    """What a person starting the service needs to know: where the page is (the address
+    passkeys work at, which is an origin of PASSKEY_ORIGINS, not the bound address),
+    the backend, and the migrations."""
+    lines = []
+    page = settings.origins[0] + "/"
+    if settings.demo_page:
+        lines.append(f"the account page is at {page}")
+    else:
+        lines.append(f"the API is at {settings.origins[0]}/v1 for {page}")
+    if settings.rp_id == "localhost" and host != "localhost":
+        lines.append(
+            f"  as localhost, not {host}: the RP ID is localhost, and browsers refuse passkeys "
+            "on a page whose host is an IP address or another name"
+            + ("" if host in _LOOPBACK else " (to serve it there: PASSKEY_RP_ID, PASSKEY_ORIGINS)")
+        )
+    if settings.database_url:
+        backend = "PostgreSQL" + (" + Redis" if settings.redis_url else " (no Redis)")
+    else:
+        backend = "embedded (SQLite in " + str(settings.data_dir) + ", challenges in-process)"
+    lines.append(f"backend: {backend}")
+    lines.append(f"migrations: {migrated}")
+    lines.append(
+        f"listening on {host}:{port} (RP ID {settings.rp_id}; origins "
+        f"{', '.join(settings.allowed_origins)})"
+    )
+    return lines
+
+
 def openapi_json() -> str:
     """The committed openapi.json, exactly: tests compare the file with this."""
     from passkey_api.app import create_app
@@ -197,27 +249,23 @@ def serve(
         os.environ["PASSKEY_MAX_CONNECTIONS"] = str(max_connections)
     if max_client_connections is not None:
         os.environ["PASSKEY_MAX_CLIENT_CONNECTIONS"] = str(max_client_connections)
-    settings = _settings()
+    # The ASGI entry point, which each worker imports, warns of stray variables itself.
+    settings = _settings(warn=False)
     if "PASSKEY_ORIGINS" not in os.environ and settings.rp_id == "localhost":
         # Zero-config local run: the page is served from this very port.
         os.environ["PASSKEY_ORIGINS"] = f"http://localhost:{port}"
-        settings = _settings()
+        settings = _settings(warn=False)
     _refuse_unsafe_start(settings)
     if workers > 1 and not settings.redis_url:
         raise click.UsageError(
             "--workers > 1 needs PASSKEY_REDIS_URL: the in-process challenge store is per "
             "process, so a ceremony could end on another worker"
         )
-    if not no_migrate:
-        migrations.upgrade(settings.resolved_database_url)
+    migrated = "not checked (--no-migrate)" if no_migrate else _migrate(settings)
     import uvicorn
 
-    click.echo(
-        f"passkey-api: serving http://{host}:{port} (RP ID {settings.rp_id}, origins "
-        f"{', '.join(settings.allowed_origins)}, "
-        f"{'Redis' if settings.redis_url else 'in-process'} challenge store)",
-        err=True,
-    )
+    for line in _banner(settings, host, port, migrated):
+        click.echo(f"passkey-api: {line}", err=True)
     uvicorn.run(
         "passkey_api.asgi:app",
         host=host,

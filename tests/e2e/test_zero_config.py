@@ -16,6 +16,12 @@ pytestmark = pytest.mark.e2e
 
 async def test_sign_up_and_in_with_no_configuration(browser: Browser, tmp_path: Path) -> None:
     async with serve("embedded", tmp_path, {}, zero_config=True) as server:
+        # The banner points at the address passkeys work at, which the test then opens.
+        banner = server.log_path.read_text()
+        assert f"passkey-api: the account page is at {server.base_url}/" in banner, banner
+        assert server.base_url.startswith("http://localhost:")
+        assert "passkey-api: backend: embedded" in banner
+        assert "passkey-api: migrations: " in banner
         async with open_tab(server, browser) as tab:
             await tab.open()
             await tab.add_authenticator("internal")

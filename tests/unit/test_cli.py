@@ -214,3 +214,41 @@ def test_the_example_files_placeholder_secret_is_refused(
     result = CliRunner().invoke(main, ["check-config"])
     assert result.exit_code == 2
     assert result.output.startswith("passkey-api: PASSKEY_SECRET_KEY is a placeholder")
+
+
+def test_the_banner_gives_the_address_passkeys_work_at(env: Path) -> None:
+    from passkey_api.cli import _banner
+    from passkey_api.config import Settings
+
+    settings = Settings(origins=["http://localhost:8000"])
+    lines = _banner(settings, "127.0.0.1", 8000, "none pending (at 0009)")
+    assert lines[0] == "the account page is at http://localhost:8000/"
+    assert lines[1].startswith("  as localhost, not 127.0.0.1: the RP ID is localhost")
+    assert "backend: embedded (SQLite in " in lines[2]
+    assert lines[3] == "migrations: none pending (at 0009)"
+    assert lines[4].startswith("listening on 127.0.0.1:8000")
+    elsewhere = _banner(settings, "192.0.2.5", 8000, "")
+    assert "(to serve it there: PASSKEY_RP_ID, PASSKEY_ORIGINS)" in elsewhere[1]
+    shared = Settings(
+        rp_id="example.com",
+        origins=["https://example.com"],
+        database_url="postgresql://db/x",
+        redis_url="redis://cache",
+    )
+    lines = _banner(shared, "0.0.0.0", 8000, "")  # noqa: S104
+    assert lines[0] == "the account page is at https://example.com/"
+    assert lines[1] == "backend: PostgreSQL + Redis"
+
+
+def test_migrations_say_what_they_did(env: Path) -> None:
+    from passkey_api.cli import _migrate
+    from passkey_api.config import Settings
+    from passkey_api.storage import migrations
+
+    settings = Settings()
+    head = migrations.head_revision()
+    assert (
+        _migrate(settings)
+        == f"{len(migrations.pending(None))} applied to an empty database, now at {head}"
+    )
+    assert _migrate(settings) == f"none pending (at {head})"

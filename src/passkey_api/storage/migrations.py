@@ -33,6 +33,13 @@ def upgrade(database_url: str) -> None:
     command.upgrade(_config(database_url), "head")
 
 
+def pending(current: str | None) -> list[str]:
+    """The revisions after `current` (None: an empty database), oldest first."""
+    scripts = ScriptDirectory.from_config(_config(""))
+    newer = scripts.iterate_revisions("head", current or "base")
+    return [revision.revision for revision in reversed(list(newer))]
+
+
 @functools.cache
 def head_revision() -> str | None:
     """The newest revision of the scripts: read once per process (/readyz asks on every
