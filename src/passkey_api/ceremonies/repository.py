@@ -1,7 +1,10 @@
-"""A sign-up's and a sign-in's writes on PostgreSQL, each as one statement through the
-hot-statement pool (db.py): one round trip instead of seven, atomic without a transaction
-around it (the data-modifying CTEs of one statement commit together or not at all).
-SQLite, which has no data-modifying CTEs, takes the step-by-step path in service.py.
+"""The ceremonies' writes, each one function with one contract for both backends.
+
+On PostgreSQL each is one statement through the hot-statement pool (db.py): one round
+trip instead of seven, atomic without a transaction around it (the data-modifying CTEs of
+one statement commit together or not at all). SQLite, which has no data-modifying CTEs,
+runs the same writes in one transaction. The sign-in's write still takes the pool
+(PostgreSQL only; service.py keeps SQLite's steps).
 """
 
 from __future__ import annotations
@@ -10,12 +13,19 @@ import functools
 import uuid
 from typing import Any
 
+import asyncpg
 from sqlalchemy import Boolean, Table, bindparam, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel
+from sqlmodel.ext.asyncio.session import AsyncSession
 
-from passkey_api.storage.db import RawStatement
+from passkey_api.errors import CredentialExists, UsernameTaken
+from passkey_api.passkeys import repository as passkeys
+from passkey_api.sessions import repository as sessions
+from passkey_api.storage.db import Databases, RawStatement, insert_row
 from passkey_api.storage.models import AuditEvent, Passkey, Session, User
 from passkey_api.storage.pgpool import LeanPool
+from passkey_api.users import repository as users
 
 _PASSKEYS: Table = Passkey.__table__  # type: ignore[attr-defined]
 _SESSIONS: Table = Session.__table__  # type: ignore[attr-defined]
@@ -131,17 +141,52 @@ CREDENTIAL_CONSTRAINT = "uq_passkeys_credential_id"
 
 
 async def record_sign_up(
-    pool: LeanPool, *, user: User, passkey: Passkey, session: Session, event: AuditEvent
+    databases: Databases, *, user: User, passkey: Passkey, session: Session, event: AuditEvent
 ) -> None:
     """Insert the account, its passkey, its session and the audit row, all or none.
-    Raises asyncpg.UniqueViolationError naming the constraint on a taken username or a
-    known credential."""
-    await _SIGN_UP.execute(
-        pool,
-        {
-            **_params(user, "u_"),
-            **_params(passkey, "p_"),
-            **_params(session, "s_"),
-            **_params(event, "a_"),
-        },
-    )
+
+    The UNIQUE constraints decide, in the same write (no check-then-write race): raises
+    UsernameTaken when the username is taken, else CredentialExists when the credential
+    is registered already, and nothing is written."""
+    if databases.pool is not None:
+        try:
+            await _SIGN_UP.execute(
+                databases.pool,
+                {
+                    **_params(user, "u_"),
+                    **_params(passkey, "p_"),
+                    **_params(session, "s_"),
+                    **_params(event, "a_"),
+                },
+            )
+        except asyncpg.UniqueViolationError as exc:
+            if exc.constraint_name not in (USERNAME_CONSTRAINT, CREDENTIAL_CONSTRAINT):
+                raise
+            # The statement names the first constraint it ran into, in an order PostgreSQL
+            # does not promise: a taken username is the answer whenever it is one.
+            if exc.constraint_name == USERNAME_CONSTRAINT or await users.username_exists(
+                databases, user.username_key
+            ):
+                raise UsernameTaken() from None
+            raise CredentialExists() from None
+        return
+    async with databases.session() as db:
+        # Checked first for a precise answer; the UNIQUE constraints decide any race.
+        await _refuse_taken(db, user, passkey)
+        try:
+            await users.add(db, user)
+            await passkeys.add(db, passkey)  # after the user: the foreign key needs it
+        except IntegrityError:
+            await db.rollback()
+            await _refuse_taken(db, user, passkey)
+            raise
+        await insert_row(db, event)
+        await sessions.add(db, session)
+        await db.commit()
+
+
+async def _refuse_taken(db: AsyncSession, user: User, passkey: Passkey) -> None:
+    if await users.username_taken(db, user.username_key):
+        raise UsernameTaken()
+    if await passkeys.credential_exists(db, passkey.credential_id):
+        raise CredentialExists()

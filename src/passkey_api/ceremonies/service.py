@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, ParamSpec, TypeVar
 
-import asyncpg
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -162,8 +161,8 @@ async def sign_up(
     client: ClientInfo,
     now: datetime,
 ) -> SignedIn:
-    """Verify a registration; create the account, its passkey and a session, all or none:
-    one statement on PostgreSQL, one transaction elsewhere."""
+    """Verify a registration; create the account, its passkey and a session, all or none
+    (repository.record_sign_up)."""
     client_data = checks.client_data(credential.response.clientDataJSON)
     pending = await _take(store, client_data.challenge, "registration")
     verified = attestation.verify(
@@ -185,57 +184,24 @@ async def sign_up(
         roles=["user"],
     )
     passkey = _new_passkey(user, verified, now)
-    if databases.pool is not None:
-        token, session = sessions.new(
-            user=user,
-            user_verified=verified.user_verified,
-            client=client,
-            lifetimes=settings.session_lifetimes,
-            now=now,
-            stepped_up=_steps_up(verified.user_verified, passkey),
-        )
-        try:
-            await repository.record_sign_up(
-                databases.pool,
-                user=user,
-                passkey=passkey,
-                session=session,
-                event=_signed_in_event("sign_up", user, passkey, client, now),
-            )
-        except asyncpg.UniqueViolationError as exc:
-            # The UNIQUE constraints decide, in the same statement: no check-then-write race.
-            if exc.constraint_name == repository.USERNAME_CONSTRAINT:
-                raise UsernameTaken() from None
-            if exc.constraint_name == repository.CREDENTIAL_CONSTRAINT:
-                raise CredentialExists() from None
-            raise
-        signals = passkey_service.signals(settings.rp_id, user, [passkey.credential_id])
-        return SignedIn(user=user, session=session, token=token, signals=signals)
-    async with databases.session() as db:
-        # Checked first for a precise answer; the UNIQUE constraints decide any race.
-        if await users.username_taken(db, user.username_key):
-            raise UsernameTaken()
-        await _refuse_known_credential(db, verified.credential_id)
-        try:
-            await users.add(db, user)
-            await passkeys.add(db, passkey)  # after the user: the foreign key needs it
-        except IntegrityError:
-            await db.rollback()
-            if await users.username_taken(db, user.username_key):
-                raise UsernameTaken() from None
-            await _refuse_known_credential(db, verified.credential_id)
-            raise
-        return await _start_session(
-            db,
-            settings,
-            "sign_up",
-            user,
-            passkey,
-            verified.user_verified,
-            _steps_up(verified.user_verified, passkey),
-            client,
-            now,
-        )
+    token, session = sessions.new(
+        user=user,
+        user_verified=verified.user_verified,
+        client=client,
+        lifetimes=settings.session_lifetimes,
+        now=now,
+        stepped_up=_steps_up(verified.user_verified, passkey),
+    )
+    # UsernameTaken or CredentialExists from the UNIQUE constraints, in the same write.
+    await repository.record_sign_up(
+        databases,
+        user=user,
+        passkey=passkey,
+        session=session,
+        event=_signed_in_event("sign_up", user, passkey, client, now),
+    )
+    signals = passkey_service.signals(settings.rp_id, user, [passkey.credential_id])
+    return SignedIn(user=user, session=session, token=token, signals=signals)
 
 
 # --- sign-in ----------------------------------------------------------------------------
