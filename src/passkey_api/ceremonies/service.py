@@ -12,7 +12,7 @@ import contextlib
 import functools
 import secrets
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, ParamSpec, TypeVar
@@ -50,7 +50,7 @@ from passkey_api.passkeys.schemas import Signals
 from passkey_api.sessions import service as sessions
 from passkey_api.sessions.service import ActiveSession
 from passkey_api.storage.challenges import ChallengeStore
-from passkey_api.storage.db import Databases, insert_row, model_from
+from passkey_api.storage.db import Databases, model_from
 from passkey_api.storage.models import AuditEvent, Passkey, Session, User
 from passkey_api.users import names
 from passkey_api.users import repository as users
@@ -265,50 +265,27 @@ async def sign_in(
     client: ClientInfo,
     now: datetime,
 ) -> SignedIn:
-    """Verify an assertion, record the passkey's use and start a session, all or none.
-    On PostgreSQL the lookup and the writes are one statement each; elsewhere the writes
-    are one transaction."""
+    """Verify an assertion, record the passkey's use and start a session, all or none
+    (repository.record_sign_in)."""
     user_id: uuid.UUID | None = None
     try:
         client_data = checks.client_data(credential.response.clientDataJSON)
-        if databases.pool is None:
-            pending = await _take(store, client_data.challenge, "authentication")
-            user_id = uuid.UUID(pending.user_id) if pending.user_id else None
-            async with databases.session() as db:
-                found = await _find_passkey(db, settings, credential, client_data)
-                if found is not None:
-                    user_id = found[1].id  # failures from here on show in its activity
-                passkey, user, asserted = _verify(
-                    settings, credential, client_data, pending, found, secret_key
-                )
-                if user.disabled_at is not None:
-                    raise AccountDisabled()
-                await _record_use(db, passkey, asserted, now)
-                return await _start_session(
-                    db,
-                    settings,
-                    "sign_in",
-                    user,
-                    passkey,
-                    asserted.user_verified,
-                    _steps_up(asserted.user_verified, passkey),
-                    client,
-                    now,
-                )
-        # The challenge is taken and the credential read at once: two round trips in one
-        # wait. The challenge still decides first, and is consumed whatever follows.
-        lookup = asyncio.ensure_future(passkeys.get_with_user(databases.pool, credential.rawId))
         try:
-            pending = await _take(store, client_data.challenge, "authentication")
-        except BaseException:
-            with contextlib.suppress(Exception):
-                await lookup  # not cancelled: that would cost its connection
+            # What the response says of itself, checked before anything is read for it.
+            _check_response(settings, credential, client_data)
+        except ApiError:
+            # The challenge still decides first, and is consumed whatever follows.
+            user_id = _user_id(await _take(store, client_data.challenge, "authentication"))
             raise
-        user_id = uuid.UUID(pending.user_id) if pending.user_id else None
-        found = await lookup
-        _check_response(settings, credential, client_data)
+        pending, found = await _take_while(
+            store,
+            client_data.challenge,
+            "authentication",
+            passkeys.get_with_user(databases, credential.rawId),
+        )
+        user_id = _user_id(pending)
         if found is not None:
-            user_id = found[1].id
+            user_id = found[1].id  # failures from here on show in its activity
         passkey, user, asserted = _verify(
             settings, credential, client_data, pending, found, secret_key
         )
@@ -322,8 +299,9 @@ async def sign_in(
             now=now,
             stepped_up=_steps_up(asserted.user_verified, passkey),
         )
+        # SignCountRegression when a concurrent sign-in used a newer counter value.
         credential_ids = await repository.record_sign_in(
-            databases.pool,
+            databases,
             passkey_id=passkey.id,
             sign_count=asserted.sign_count,
             backup_state=asserted.backup_state,
@@ -331,8 +309,6 @@ async def sign_in(
             session=session,
             event=_signed_in_event("sign_in", user, passkey, client, now),
         )
-        if credential_ids is None:
-            raise SignCountRegression("A concurrent sign-in used a newer counter value.")
         signals = passkey_service.signals(settings.rp_id, user, credential_ids)
         return SignedIn(user=user, session=session, token=token, signals=signals)
     except ApiError as exc:
@@ -573,6 +549,26 @@ async def _take(store: ChallengeStore, challenge: bytes, ceremony: Ceremony) -> 
     return pending
 
 
+async def _take_while(
+    store: ChallengeStore, challenge: bytes, ceremony: Ceremony, reading: Coroutine[Any, Any, T]
+) -> tuple[PendingCeremony, T]:
+    """_take(), with `reading` run meanwhile: two round trips in one wait. The challenge
+    still decides first, and is consumed whatever follows."""
+    read = asyncio.ensure_future(reading)
+    try:
+        pending = await _take(store, challenge, ceremony)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            await read  # not cancelled: that would cost its connection
+        raise
+    return pending, await read
+
+
+def _user_id(pending: PendingCeremony) -> uuid.UUID | None:
+    """The account the ceremony was started for, if any."""
+    return uuid.UUID(pending.user_id) if pending.user_id else None
+
+
 async def _find_passkey(
     db: AsyncSession,
     settings: Settings,
@@ -580,7 +576,7 @@ async def _find_passkey(
     client_data: checks.ClientData,
 ) -> tuple[Passkey, User] | None:
     _check_response(settings, credential, client_data)
-    return await passkeys.get_with_user(db, credential.rawId)
+    return await passkeys.get_with_user_on(db, credential.rawId)
 
 
 def _check_response(
@@ -690,30 +686,3 @@ def _steps_up(user_verified: bool, passkey: Passkey) -> bool:
     or presence from a passkey that never verified anyone (an old U2F key). `passkey` as
     stored before this use; a new one (sign-up, added in recovery) always counts."""
     return user_verified or not passkey.user_verified
-
-
-async def _start_session(
-    db: AsyncSession,
-    settings: Settings,
-    event: str,
-    user: User,
-    passkey: Passkey,
-    user_verified: bool,
-    stepped_up: bool,
-    client: ClientInfo,
-    now: datetime,
-) -> SignedIn:
-    """Audit the sign-up or sign-in, start the session and commit the unit of work."""
-    await insert_row(db, _signed_in_event(event, user, passkey, client, now))
-    token, session = await sessions.start(
-        db,
-        user=user,
-        user_verified=user_verified,
-        client=client,
-        lifetimes=settings.session_lifetimes,
-        now=now,
-        stepped_up=stepped_up,
-    )
-    signals = await passkey_service.signals_for(db, settings.rp_id, user)
-    await db.commit()
-    return SignedIn(user=user, session=session, token=token, signals=signals)
