@@ -22,12 +22,12 @@ async def add(db: AsyncSession, passkey: Passkey) -> None:
 async def get_with_user(databases: Databases, credential_id: bytes) -> tuple[Passkey, User] | None:
     """The passkey and its owner, detached (the passkey is written with record_use() or
     the sign-in's own write), read outside any unit of work: through the hot-statement
-    pool on PostgreSQL; otherwise in autocommit (one round trip, no BEGIN/ROLLBACK)."""
+    pool on PostgreSQL; otherwise on a connection of its own (no transaction: SQLite's
+    driver begins one at the first write)."""
     if databases.pool is not None:
         return await _BY_CREDENTIAL_ID.one_raw(databases.pool, credential_id)
-    async with databases.session() as db:
-        await db.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-        return await _BY_CREDENTIAL_ID.one(db, credential_id)
+    async with databases.connect() as connection:
+        return await _BY_CREDENTIAL_ID.one_on(connection, credential_id)
 
 
 async def get_with_user_on(db: AsyncSession, credential_id: bytes) -> tuple[Passkey, User] | None:
