@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from passkey_api.passkeys import repository as passkeys_repository
 from tests.api.conftest import ORIGIN, Api, new_username, problem_code
 from tests.softauthn import SoftAuthenticator, b64url, b64url_decode, tamper
 
@@ -152,6 +153,38 @@ async def test_client_data_type_must_match(api: Api, authenticator: SoftAuthenti
     options = await api.sign_in_options()
     credential = authenticator.get(options, origin=ORIGIN, client_data_type="webauthn.create")
     assert await _verify(api, credential) == (400, "client_data_type_mismatch")
+
+
+@pytest.mark.parametrize("username_bound", [False, True])
+async def test_a_response_refused_by_its_own_checks_reads_no_passkey(
+    api: Api, monkeypatch: pytest.MonkeyPatch, username_bound: bool
+) -> None:
+    """What the response says of itself (its type, origin, ids) is checked before any
+    passkey is read for it; the challenge is consumed all the same, and the refusal is
+    audited for the account the ceremony was started for (none in a discoverable one),
+    never for the owner of a passkey it did not look up."""
+    authenticator, username = await _registered(api)
+    options = await api.sign_in_options(username if username_bound else None)
+    looked_up: list[bytes] = []
+    lookup = passkeys_repository.get_with_user
+
+    async def counted(databases: Any, credential_id: bytes) -> Any:
+        looked_up.append(credential_id)
+        return await lookup(databases, credential_id)
+
+    monkeypatch.setattr(passkeys_repository, "get_with_user", counted)
+    wrong = authenticator.get(options, origin=ORIGIN, client_data_type="webauthn.create")
+    assert await _verify(api, wrong) == (400, "client_data_type_mismatch")
+    assert looked_up == []
+    again = authenticator.get(options, origin=ORIGIN)  # the same challenge, now taken
+    assert await _verify(api, again) == (400, "challenge_expired")
+    assert (await api.sign_in(authenticator, username)).status_code == 200
+    # Each response that passed its own checks was looked up (while its challenge was
+    # taken, in the same wait): the expired one and the last one.
+    assert looked_up == [next(iter(authenticator.credentials))] * 2
+    events = (await api.client.get("/v1/me/activity", params={"limit": 100})).json()["events"]
+    refusals = [e["code"] for e in events if e["event"] == "sign_in" and not e["success"]]
+    assert refusals == (["client_data_type_mismatch"] if username_bound else [])
 
 
 async def test_tampered_signature(api: Api, authenticator: SoftAuthenticator) -> None:

@@ -85,8 +85,8 @@ async def test_a_passkey_sign_in_racing_the_disable_makes_a_session_that_never_w
     user_id = (await api.sign_up(laptop)).json()["user"]["id"]
     assert (await api.client.delete("/v1/session")).status_code == 204
 
-    # PostgreSQL: the credential lookup through the pool, then one statement writes;
-    # SQLite: the same lookup in the unit of work, before its first write.
+    # The credential lookup (PostgreSQL: through the pool; SQLite: in autocommit), then
+    # the one write (ceremonies/repository.py record_sign_in).
     fired = right_after(
         monkeypatch,
         passkeys_repository,

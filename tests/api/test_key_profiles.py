@@ -139,7 +139,7 @@ async def test_rsa_keys_past_4096_bits_are_refused(api: Api) -> None:
 async def test_an_account_holds_at_most_50_passkeys(api: Api) -> None:
     from sqlmodel import select
 
-    from passkey_api.ceremonies.service import MAX_PASSKEYS_PER_USER
+    from passkey_api.ceremonies.add_passkey import MAX_PASSKEYS_PER_USER
     from passkey_api.storage.models import Passkey
 
     laptop = SoftAuthenticator()

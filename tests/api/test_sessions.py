@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import httpx
 from sqlalchemy import text
 
+from passkey_api.sessions import housekeeping
+from passkey_api.sessions import repository as session_repository
 from tests.api.conftest import Api, ApiFactory, problem_code
 from tests.softauthn import SoftAuthenticator
 
@@ -207,3 +210,26 @@ async def test_session_revoked_while_read_is_not_a_500(api: Api) -> None:
             await other.execute(text("DELETE FROM sessions"))
         assert await repository.update(db, session, last_seen_at=datetime.now(UTC)) is False
         await db.rollback()
+
+
+async def test_one_replica_prunes_at_a_time(api: Api) -> None:
+    """The pruning's lock (sessions.repository.lock_pruning) lasts until the transaction
+    that took it ends: meanwhile another replica's prune skips on PostgreSQL. SQLite's
+    database belongs to one host, whose writers take turns: a prune never skips there."""
+    now = datetime.now(UTC)
+    retention = api.settings.audit_retention
+    async with api.resources.databases.session() as holder:
+        # The app's own hourly prune, started with it, may hold the lock for a moment.
+        for _ in range(100):
+            if await session_repository.lock_pruning(holder):
+                break
+            await holder.rollback()
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the pruning lock was never free")
+        async with api.resources.databases.session() as db:
+            meanwhile = await housekeeping.prune(db, now=now, audit_retention=retention)
+        assert meanwhile.skipped is (api.resources.pool is not None)
+        await holder.rollback()
+    async with api.resources.databases.session() as db:
+        assert not (await housekeeping.prune(db, now=now, audit_retention=retention)).skipped

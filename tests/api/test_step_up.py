@@ -88,7 +88,7 @@ async def test_presence_is_the_step_up_for_an_account_whose_passkeys_cannot_veri
     api: Api,
 ) -> None:
     """The explicit step-up takes a presence-only assertion from a key that never verified
-    anyone (reauthentication_options: "preferred"), so a sign-in with it counts too."""
+    anyone (step_up.options: "preferred"), so a sign-in with it counts too."""
     key = security_key(user_verifying=False)
     signed_up = await api.sign_up(key)
     assert signed_up.json()["session"]["user_verified"] is False

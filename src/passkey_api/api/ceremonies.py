@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 
 from passkey_api import errors
 from passkey_api.api.dependencies import client_of
-from passkey_api.ceremonies import service
+from passkey_api.ceremonies import sign_in, sign_up, steps
 from passkey_api.ceremonies.schemas import (
     AuthenticationOptionsRequest,
     AuthenticationResponseJSON,
@@ -60,7 +60,7 @@ async def authentication_options(
     `{"username"}` to list that user's passkeys. Never tells whether a username exists."""
     resources = resources_of(request)
     return _options(
-        await service.authentication_options(
+        await sign_in.options(
             resources.databases,
             resources.challenges,
             resources.settings,
@@ -82,7 +82,7 @@ async def authentication_verify(
     `unknown_credential` with `signal_unknown_credential` for
     `PublicKeyCredential.signalUnknownCredential()`."""
     resources = resources_of(request)
-    result = await service.sign_in(
+    result = await sign_in.verify(
         resources.databases,
         resources.challenges,
         resources.settings,
@@ -110,9 +110,7 @@ async def registration_options(body: RegistrationOptionsRequest, request: Reques
     `PublicKeyCredential.parseCreationOptionsFromJSON()`."""
     resources = resources_of(request)
     return _options(
-        await service.registration_options(
-            resources.databases, resources.challenges, resources.settings, body
-        )
+        await sign_up.options(resources.databases, resources.challenges, resources.settings, body)
     )
 
 
@@ -127,7 +125,7 @@ async def registration_verify(
 ) -> Response:
     """Finish a sign-up with `credential.toJSON()`: creates the account and signs it in."""
     resources = resources_of(request)
-    result = await service.sign_up(
+    result = await sign_up.verify(
         resources.databases,
         resources.challenges,
         resources.settings,
@@ -144,7 +142,7 @@ def _options(data: dict[str, Any]) -> JSONResponse:
 
 
 def _signed_in(
-    result: service.SignedIn,
+    result: steps.SignedIn,
     resources: Resources,
     client_type: str | None,
     status_code: int,

@@ -14,7 +14,7 @@ from passkey_api.api.dependencies import (
     passkey_enrolment,
     require_reauthentication,
 )
-from passkey_api.ceremonies import service as ceremonies
+from passkey_api.ceremonies import add_passkey
 from passkey_api.ceremonies.schemas import (
     AddPasskeyOptionsRequest,
     CreationOptionsJSON,
@@ -97,7 +97,7 @@ async def add_passkey_options(
     excludeCredentials lists the user's passkeys so one authenticator is not added twice.
     A recovery session may do this (and only this) without a step-up."""
     # Returned as data, not a Response, so that a refreshed session cookie goes out too.
-    return await ceremonies.add_passkey_options(db, store, settings, active.user, body)
+    return await add_passkey.options(db, store, settings, active.user, body)
 
 
 @router.post(
@@ -118,7 +118,7 @@ async def add_passkey_verify(
     """Store the new passkey. In a recovery session, the session is replaced by a full one
     (a new cookie, or `recovered.session_token` for a bearer client) and `recovered`
     lists the account's other sessions for review."""
-    added = await ceremonies.add_passkey(
+    added = await add_passkey.verify(
         db,
         store,
         resources.settings,

@@ -15,7 +15,7 @@ from passkey_api.api.dependencies import (
     OptionalSession,
     require_reauthentication,
 )
-from passkey_api.ceremonies import service as ceremonies
+from passkey_api.ceremonies import step_up
 from passkey_api.ceremonies.schemas import (
     AuthenticationResponseJSON,
     Reauthenticated,
@@ -94,7 +94,7 @@ async def reauthentication_options(
     """Start a step-up for one purpose: an assertion restricted to the user's own passkeys,
     with user verification required (preferred only for users who hold a key that cannot
     verify anyone, such as an old U2F key)."""
-    return await ceremonies.reauthentication_options(
+    return await step_up.options(
         db, store, settings, active, purpose=body.purpose, hints=list(body.hints)
     )
 
@@ -117,9 +117,7 @@ async def reauthenticate(
     actions for PASSKEY_REAUTH_WINDOW, under a new token: a new cookie, or
     `session_token` for a bearer client. The old token stops working at once."""
     settings, now = resources.settings, datetime.now(UTC)
-    stepped = await ceremonies.reauthenticate(
-        db, store, settings, active, body, client=client, now=now
-    )
+    stepped = await step_up.verify(db, store, settings, active, body, client=client, now=now)
     return Reauthenticated(
         purpose=stepped.purpose,
         valid_until=now + settings.reauth_window,

@@ -64,7 +64,7 @@ def verify(
     credential id is one this service listed for an unknown username (decoys.py), so it
     must pass for a real one with a bad signature, in any ceremony.
     `require_uv_if_capable`: UV is demanded of a passkey that verified its user once (a
-    step-up; see ceremonies/service.py reauthentication_options)."""
+    step-up; see ceremonies/step_up.py options)."""
     response = credential.response
     auth_data = structures.authenticator_data(response.authenticatorData, registration=False)
     checks.flags_fit(auth_data, rp_id=settings.rp_id, require_uv=require_uv)

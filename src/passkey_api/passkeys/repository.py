@@ -9,9 +9,8 @@ from sqlalchemy import delete, update
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from passkey_api.storage.db import PairQuery, insert_row
+from passkey_api.storage.db import Databases, PairQuery, insert_row
 from passkey_api.storage.models import Passkey, User
-from passkey_api.storage.pgpool import LeanPool
 
 _BY_CREDENTIAL_ID = PairQuery(Passkey, User, foreign_key="user_id", key="credential_id")
 
@@ -20,13 +19,19 @@ async def add(db: AsyncSession, passkey: Passkey) -> None:
     await insert_row(db, passkey)
 
 
-async def get_with_user(
-    db: AsyncSession | LeanPool, credential_id: bytes
-) -> tuple[Passkey, User] | None:
-    """The passkey and its owner, detached: the passkey is written with record_use().
-    On `db`'s transaction, or through PostgreSQL's hot-statement pool."""
-    if isinstance(db, LeanPool):
-        return await _BY_CREDENTIAL_ID.one_raw(db, credential_id)
+async def get_with_user(databases: Databases, credential_id: bytes) -> tuple[Passkey, User] | None:
+    """The passkey and its owner, detached (the passkey is written with record_use() or
+    the sign-in's own write), read outside any unit of work: through the hot-statement
+    pool on PostgreSQL; otherwise on a connection of its own (no transaction: SQLite's
+    driver begins one at the first write)."""
+    if databases.pool is not None:
+        return await _BY_CREDENTIAL_ID.one_raw(databases.pool, credential_id)
+    async with databases.connect() as connection:
+        return await _BY_CREDENTIAL_ID.one_on(connection, credential_id)
+
+
+async def get_with_user_on(db: AsyncSession, credential_id: bytes) -> tuple[Passkey, User] | None:
+    """get_with_user() on `db`'s unit of work."""
     return await _BY_CREDENTIAL_ID.one(db, credential_id)
 
 

@@ -1,6 +1,6 @@
 """Account recovery: recovery codes and emailed links, each leading to a restricted
 session that can only add a passkey (sessions.service.RECOVERY_ALLOWED); adding one turns it
-into a full session (the add-passkey ceremony).
+into a full session (ceremonies/add_passkey.py).
 
 Whoever asks, the answers do not tell whether an account or an address exists, nor (for
 codes) whether a code was wrong or already used: the same problem code, after the same

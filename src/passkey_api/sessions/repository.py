@@ -105,6 +105,18 @@ async def delete_for_user(
     return int(result.rowcount or 0)
 
 
+_PRUNING_LOCK = 0x70617373  # "pass": any constant shared by all replicas
+
+
+async def lock_pruning(db: AsyncSession) -> bool:
+    """Take the pruning's lock until `db`'s transaction ends; False when another replica
+    holds it. On PostgreSQL a transaction-scoped advisory lock, tried, not waited for;
+    SQLite's database belongs to one host, whose writers take turns anyway: always True."""
+    if db.get_bind().dialect.name != "postgresql":
+        return True
+    return bool((await db.exec(select(func.pg_try_advisory_xact_lock(_PRUNING_LOCK)))).one())
+
+
 async def count_active(db: AsyncSession, now: datetime) -> int:
     result = await db.exec(
         select(func.count()).select_from(Session).where(col(Session.expires_at) > now)

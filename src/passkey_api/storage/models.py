@@ -80,11 +80,12 @@ class User(SQLModel, table=True):
     # forced sign-out) deletes them and adds one here. So a session being written at that
     # moment, by a sign-in that read the account just before the change committed, never
     # works either, not even once the account is enabled again. Why a number and not a
-    # lock: the read and the write of a sign-in are apart (PostgreSQL: a lookup, then one
-    # statement through the pool, outside any transaction; SQLite: one transaction, and
-    # SQLite has no row locks), and a deletion cannot reach a row not yet written. Two
-    # numbers of the same rows compare alike on both backends, with no lock to take and
-    # no clock to trust (a time would be the requests' own, taken before their reads).
+    # lock: the read and the write of a sign-in are apart (a lookup, then one write:
+    # PostgreSQL's one statement through the pool, outside any transaction; SQLite's one
+    # transaction, and SQLite has no row locks), and a deletion cannot reach a row not yet
+    # written. Two numbers of the same rows compare alike on both backends, with no lock
+    # to take and no clock to trust (a time would be the requests' own, taken before
+    # their reads).
     session_generation: int = Field(
         default=0, sa_column=Column(Integer, nullable=False, server_default="0")
     )
