@@ -17,16 +17,22 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class Started:
-    """What serve did: migrations applied, uvicorn run (stubbed: nothing listens)."""
+    """What serve did: migrations applied, uvicorn run (stubbed: no database is read or
+    written, nothing listens)."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.migrated: list[str] = []
         self.served = False
         monkeypatch.setattr("passkey_api.storage.migrations.upgrade", self.migrated.append)
+        monkeypatch.setattr("passkey_api.storage.migrations.current_revision", _empty)
         monkeypatch.setattr("uvicorn.run", self._run)
 
     def _run(self, *args: Any, **kwargs: Any) -> None:
         self.served = True
+
+
+async def _empty(engine: Any) -> None:
+    """The revision of a database without migrations."""
 
 
 @pytest.fixture
