@@ -115,6 +115,12 @@ UNSAFE = {
         "PASSKEY_SECRET_KEY": "dev-only-secret-change-me-0123456789abcdef"
     },
     "a secret of few characters": {"PASSKEY_SECRET_KEY": "ab" * 24},
+    "the .env.example secret as the previous key": {
+        "PASSKEY_SECRET_KEY_PREVIOUS": "change-me-to-at-least-32-random-characters"
+    },
+    "a short previous key among others": {
+        "PASSKEY_SECRET_KEY_PREVIOUS": f"{secrets.token_urlsafe(48)},too-short-a-key"
+    },
     "a plain-http cookie": {"PASSKEY_COOKIE_SECURE": "false"},
     "every address a proxy": {"PASSKEY_TRUSTED_PROXIES": "10.0.0.0/8,0.0.0.0/0"},
     "every IPv6 address a proxy": {"PASSKEY_TRUSTED_PROXIES": "::/0"},
