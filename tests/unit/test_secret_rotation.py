@@ -1,5 +1,7 @@
 """The secret key with the keys it replaced (PASSKEY_SECRET_KEY_PREVIOUS): read from the
-environment, and a previous key held to the rules of a key in production."""
+environment, new values signed with the current key, values of either accepted, and a
+previous key held to the rules of a key in production. The whole rotation, on both
+backends: tests/api/test_key_rotation.py."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from click.testing import CliRunner
 
 from passkey_api.cli import main
 from passkey_api.config import SecretKey, Settings
-from passkey_api.kit import keys
+from passkey_api.kit import keys, tokens
 
 NEW = secrets.token_urlsafe(48)
 OLD = secrets.token_urlsafe(48)
@@ -36,6 +38,18 @@ def test_the_key_is_its_current_bytes_and_hides_them() -> None:
     assert OLD not in repr(key)
     assert keys.accepted(key) == (NEW.encode(), OLD.encode())
     assert keys.accepted(b"plain") == (b"plain",)
+
+
+def test_tokens_are_signed_with_the_new_key_and_accepted_under_either() -> None:
+    rotated = SecretKey(NEW.encode(), [OLD.encode()])
+    token = tokens.new_token()
+    old_value = tokens.sign(OLD.encode(), token)
+    assert tokens.unsign(rotated, old_value) == token
+    assert tokens.unsign(SecretKey(NEW.encode()), old_value) is None
+    new_value = tokens.sign(rotated, token)
+    assert new_value == tokens.sign(NEW.encode(), token)
+    assert tokens.unsign(NEW.encode(), new_value) == token
+    assert tokens.unsign(OLD.encode(), new_value) is None
 
 
 @pytest.mark.parametrize("previous", ["change-me-to-at-least-32-random-characters", "short"])
