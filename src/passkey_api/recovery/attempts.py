@@ -26,10 +26,10 @@ stand-in is one of STAND_INS rows, chosen by a keyed hash of its uniqueness key,
 attempts on one unknown name queue on one row's lock as those on one account do, and a
 flood of other names cannot single out its row. (Keyed with the current secret key only:
 a rotation moves names to other stand-ins, which is harmless, since a stand-in's count
-never pauses anything and only its row's lock is shared.) A stand-in's run starts over before its
-ceiling: it never pauses, nor ever stops writing. (A paused account's attempts match no
-row and write nothing: telling that costs a stranger the full ceiling of attempts on the
-name, as the pausing attempt's own work does.)
+never pauses anything and only its row's lock is shared.) A stand-in's run starts over
+before its ceiling: it never pauses, nor ever stops writing. (A paused account's attempts
+match no row and write nothing: telling that costs a stranger the full ceiling of
+attempts on the name, as the pausing attempt's own work does.)
 """
 
 from __future__ import annotations
