@@ -8,10 +8,12 @@ import os
 from passkey_api.app import create_app
 from passkey_api.config import Settings
 from passkey_api.config.check import refusals, unknown_variables
+from passkey_api.storage import metric_files
 from passkey_api.web.observability import configure_logging
 
 settings = Settings()
 configure_logging(settings.log_format, settings.log_level.upper())
+metric_files.worker_started()
 for _problem in unknown_variables(os.environ):
     logging.getLogger(__name__).warning(_problem)
 # What `serve` refuses, a server started some other way (uvicorn, gunicorn) refuses too.

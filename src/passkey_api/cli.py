@@ -19,7 +19,7 @@ from pydantic_settings import SettingsError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from passkey_api.config import Settings
-from passkey_api.storage import migrations
+from passkey_api.storage import metric_files, migrations
 
 T = TypeVar("T")
 
@@ -261,6 +261,7 @@ def serve(
             "--workers > 1 needs PASSKEY_REDIS_URL: the in-process challenge store is per "
             "process, so a ceremony could end on another worker"
         )
+    metric_files.share_between_workers(workers)  # /metrics then speaks for every worker
     migrated = "not checked (--no-migrate)" if no_migrate else _migrate(settings)
     import uvicorn
 

@@ -17,16 +17,22 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class Started:
-    """What serve did: migrations applied, uvicorn run (stubbed: nothing listens)."""
+    """What serve did: migrations applied, uvicorn run (stubbed: no database is read or
+    written, nothing listens)."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.migrated: list[str] = []
         self.served = False
         monkeypatch.setattr("passkey_api.storage.migrations.upgrade", self.migrated.append)
+        monkeypatch.setattr("passkey_api.storage.migrations.current_revision", _empty)
         monkeypatch.setattr("uvicorn.run", self._run)
 
     def _run(self, *args: Any, **kwargs: Any) -> None:
         self.served = True
+
+
+async def _empty(engine: Any) -> None:
+    """The revision of a database without migrations."""
 
 
 @pytest.fixture
@@ -109,6 +115,12 @@ UNSAFE = {
         "PASSKEY_SECRET_KEY": "dev-only-secret-change-me-0123456789abcdef"
     },
     "a secret of few characters": {"PASSKEY_SECRET_KEY": "ab" * 24},
+    "the .env.example secret as the previous key": {
+        "PASSKEY_SECRET_KEY_PREVIOUS": "change-me-to-at-least-32-random-characters"
+    },
+    "a short previous key among others": {
+        "PASSKEY_SECRET_KEY_PREVIOUS": f"{secrets.token_urlsafe(48)},too-short-a-key"
+    },
     "a plain-http cookie": {"PASSKEY_COOKIE_SECURE": "false"},
     "every address a proxy": {"PASSKEY_TRUSTED_PROXIES": "10.0.0.0/8,0.0.0.0/0"},
     "every IPv6 address a proxy": {"PASSKEY_TRUSTED_PROXIES": "::/0"},

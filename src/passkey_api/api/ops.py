@@ -15,7 +15,7 @@ from sqlalchemy import text
 
 from passkey_api.kit import metrics
 from passkey_api.sessions import repository as sessions_repository
-from passkey_api.storage import migrations
+from passkey_api.storage import metric_files, migrations
 from passkey_api.web.resources import ResourcesDep
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,8 @@ _active_sessions_checked = 0.0
 
 @router.get("/metrics", include_in_schema=False)
 async def prometheus_metrics(resources: ResourcesDep) -> Response:
-    """Prometheus exposition format. Put it behind your network's access rules."""
+    """Prometheus exposition format, for the whole server (every worker's counts: see
+    storage/metric_files.py). Put it behind your network's access rules."""
     global _active_sessions_checked
     now = time.monotonic()
     if now - _active_sessions_checked > 15:  # a count, not a hot path: at most every 15 s
@@ -70,4 +71,5 @@ async def prometheus_metrics(resources: ResourcesDep) -> Response:
             metrics.ACTIVE_SESSIONS.set(count)
         except Exception:  # the gauge goes stale; the rest of the metrics still matter
             log.warning("could not count active sessions for /metrics")
-    return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)
+    exposed = generate_latest(metric_files.registry(metrics.REGISTRY))
+    return Response(exposed, media_type=CONTENT_TYPE_LATEST)

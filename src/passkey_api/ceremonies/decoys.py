@@ -12,6 +12,9 @@ of its own (keys.derive: HKDF-SHA256, keys.DECOY_CREDENTIALS), so that no other 
 the secret key (session tokens, recovery codes) shares it, and whoever knows the
 session-signing key alone (leaked, or a placeholder that production refuses) cannot tell
 a decoy from a real passkey.
+
+While the secret key is being rotated, decoys are made with the new key's, and a decoy
+made with a previous key's (listed before the rotation) is still recognised as one.
 """
 
 from __future__ import annotations
@@ -57,7 +60,8 @@ def descriptor(secret_key: bytes, username_key: str) -> Descriptor:
 
 
 def is_decoy(secret_key: bytes, credential_id: bytes) -> bool:
+    """Whether the id is a decoy, made with the secret key or one it replaced."""
     if len(credential_id) < _SHORTEST:
         return False
     body, tag = credential_id[:-_TAG_BYTES], credential_id[-_TAG_BYTES:]
-    return hmac.compare_digest(tag, _tag(_key(secret_key), body))
+    return any(hmac.compare_digest(tag, _tag(_key(key), body)) for key in keys.accepted(secret_key))

@@ -171,6 +171,13 @@ def problems(settings: Settings, *, production: bool) -> list[str]:
             found.append(
                 f"PASSKEY_SECRET_KEY is a placeholder or shorter than 32 characters; {_MAKE_A_KEY}"
             )
+        previous = [key.get_secret_value() for key in settings.secret_key_previous]
+        if any(placeholder_secret(key) or len(key) < SECRET_MIN_LENGTH for key in previous):
+            # Whoever knows such a key could sign with it: what it signed must end.
+            found.append(
+                "PASSKEY_SECRET_KEY_PREVIOUS holds a placeholder or a key shorter than 32 "
+                "characters, which anyone could sign with; remove it (what it signed ends)"
+            )
         for name, url in (
             ("PASSKEY_DATABASE_URL", settings.database_url),
             ("PASSKEY_REDIS_URL", settings.redis_url),

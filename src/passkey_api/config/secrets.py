@@ -1,7 +1,10 @@
 """What a secret must not be: a placeholder, one this project shipped as an example, or
-plainly not random; and the refusal of a shared database without a shared key."""
+plainly not random; the refusal of a shared database without a shared key; and the
+secret key as the service holds it during a rotation (SecretKey)."""
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret"}
 
@@ -55,3 +58,23 @@ UNSHARED_KEY_PROBLEM = (
     "its own key (sessions refused by the next replica, recovery codes void after a "
     "redeploy); a generated key is for the embedded SQLite backend only"
 )
+
+
+class SecretKey(bytes):
+    """The secret key as the service holds it: the bytes of PASSKEY_SECRET_KEY, which sign
+    and key everything made from now on, carrying the keys it replaced
+    (PASSKEY_SECRET_KEY_PREVIOUS), which what verifies or looks up a value made before
+    still accepts during a rotation (`accepted`: this key first). Being the current key's
+    bytes, it goes wherever a key did; only verifiers ask for more (kit/keys.py)."""
+
+    previous: tuple[bytes, ...]
+    accepted: tuple[bytes, ...]
+
+    def __new__(cls, current: bytes, previous: Iterable[bytes] = ()) -> SecretKey:
+        key = super().__new__(cls, current)
+        key.previous = tuple(dict.fromkeys(old for old in previous if old and old != current))
+        key.accepted = (bytes(current), *key.previous)
+        return key
+
+    def __repr__(self) -> str:
+        return f"SecretKey(<hidden>, {len(self.previous)} previous)"

@@ -27,7 +27,12 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from passkey_api.config.origins import AndroidApp, IosApp, origin_of
 from passkey_api.config.providers import PROVIDER_NAME, OAuthProvider
-from passkey_api.config.secrets import SECRET_MIN_LENGTH, MissingSecretKey, placeholder_secret
+from passkey_api.config.secrets import (
+    SECRET_MIN_LENGTH,
+    MissingSecretKey,
+    SecretKey,
+    placeholder_secret,
+)
 
 
 @dataclass(frozen=True)
@@ -94,6 +99,9 @@ class Settings(BaseSettings):
     database_url: str | None = None
     redis_url: str | None = None
     secret_key: SecretStr | None = None
+    # While rotating the secret key: the key(s) it replaced (comma-separated, or a JSON
+    # list), still accepted for what they signed; nothing new is made with them.
+    secret_key_previous: Annotated[list[SecretStr], NoDecode] = []
 
     cookie_secure: bool = True
     # Idle lifetime: a session unused this long expires; used, it slides (see sessions/).
@@ -206,6 +214,7 @@ class Settings(BaseSettings):
         "internal_networks",
         "related_origins",
         "oauth_app_redirects",
+        "secret_key_previous",
         mode="before",
     )
     @classmethod
@@ -387,8 +396,14 @@ class Settings(BaseSettings):
         and so must share the secret key too."""
         return bool(self.database_url)
 
-    def secret_key_bytes(self) -> bytes:
-        """The signing key. Only the embedded backend makes one (once, kept in data_dir):
+    def secret_key_bytes(self) -> SecretKey:
+        """The signing key, carrying the previous keys still accepted for verification
+        (PASSKEY_SECRET_KEY_PREVIOUS: config/secrets.py SecretKey)."""
+        previous = [key.get_secret_value().encode() for key in self.secret_key_previous]
+        return SecretKey(self._current_secret_key(), previous)
+
+    def _current_secret_key(self) -> bytes:
+        """PASSKEY_SECRET_KEY. Only the embedded backend makes one (once, kept in data_dir):
         a database that replicas share needs the key they share, so without it this
         refuses (MissingSecretKey) rather than let each replica make its own."""
         if self.secret_key is not None and self.secret_key.get_secret_value():

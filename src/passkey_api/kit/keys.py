@@ -1,5 +1,6 @@
 """Keys derived from PASSKEY_SECRET_KEY, one per use (HKDF-SHA256, RFC 5869, with a label
-of its own as `info`), so that a value made with one key says nothing about another."""
+of its own as `info`), so that a value made with one key says nothing about another; and
+the keys a value made before may have been made with, during a rotation (`accepted`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from functools import lru_cache
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from passkey_api.config import SecretKey
 
 # The decoy credentials given for unknown usernames (ceremonies/decoys.py).
 DECOY_CREDENTIALS = "passkey-api decoy credential ids"
@@ -18,3 +21,10 @@ def derive(secret_key: bytes, label: str) -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=label.encode("ascii")).derive(
         secret_key
     )
+
+
+def accepted(secret_key: bytes) -> tuple[bytes, ...]:
+    """The keys to verify (or look up) a value made with the secret key under: the current
+    one first, then those it replaced (PASSKEY_SECRET_KEY_PREVIOUS) while a rotation runs.
+    Everything new is made with the current one: the secret key's own bytes."""
+    return secret_key.accepted if isinstance(secret_key, SecretKey) else (secret_key,)

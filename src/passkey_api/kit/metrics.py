@@ -1,5 +1,6 @@
-"""Prometheus metrics (served at /metrics). Per process: with --workers N, scrape each
-worker or run one worker per container, as is usual with uvicorn."""
+"""Prometheus metrics (served at /metrics). With `serve --workers N` every worker writes
+its values to files that /metrics sums (prometheus_client's multiprocess mode:
+storage/metric_files.py), so whichever worker answers speaks for the whole server."""
 
 from __future__ import annotations
 
@@ -34,6 +35,9 @@ ACTIVE_SESSIONS = Gauge(
     "passkey_active_sessions",
     "Sessions not yet expired (counted at scrape time, at most every 15 s).",
     registry=REGISTRY,
+    # A count of the database's, set by whichever worker answers a scrape: across
+    # workers, the value set last is the one that holds.
+    multiprocess_mode="mostrecent",
 )
 CHALLENGE_STORE = Histogram(
     "passkey_challenge_store_duration_seconds",

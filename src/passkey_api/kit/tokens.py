@@ -2,7 +2,9 @@
 
 A token is 32 random bytes (256 bits). What a client holds is `<token>.<hmac>`, so a forged
 or tampered value is refused by a constant-time compare before any database lookup; the
-database keeps only SHA-256(token), so a leaked table lets nobody sign in.
+database keeps only SHA-256(token), so a leaked table lets nobody sign in. Values are
+signed with the secret key; while it is being rotated, a value signed with a key it
+replaced is still accepted (keys.accepted), and the token inside is the same.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import hashlib
 import hmac
 import secrets
 
-from passkey_api.kit import base64url
+from passkey_api.kit import base64url, keys
 
 TOKEN_BYTES = 32
 
@@ -33,12 +35,14 @@ def sign(key: bytes, token: str) -> str:
 
 
 def unsign(key: bytes, value: str) -> str | None:
-    """The token inside a signed value, or None when the value was not signed by us."""
+    """The token inside a signed value, or None when the value was not signed by us: with
+    the secret key, or one it replaced (keys.accepted)."""
     if not value.isascii():
         return None
     token, sep, mac = value.partition(".")
     if not sep or len(token) != 43 or len(mac) != 43:
         return None
-    if not hmac.compare_digest(_mac(key, token), mac):
-        return None
-    return token
+    for accepted in keys.accepted(key):
+        if hmac.compare_digest(_mac(accepted, token), mac):
+            return token
+    return None

@@ -6,7 +6,9 @@ GETDEL or in-process): single use, expiring.
 - A one-time code (native apps) lives from /callback to /v1/oauth/exchange.
 
 Keys are HMAC(secret key, kind + value): the store never holds a usable state or code,
-and nobody can make a WebAuthn challenge that names one of these entries.
+and nobody can make a WebAuthn challenge that names one of these entries. While the secret
+key is being rotated, entries are put under the new key and taken under it or, when not
+there, under each key it replaced: a flow begun before the rotation still finishes.
 """
 
 from __future__ import annotations
@@ -16,9 +18,9 @@ import hmac
 import secrets
 from dataclasses import asdict, dataclass
 from datetime import timedelta
-from typing import Literal
+from typing import Any, Literal
 
-from passkey_api.kit import base64url
+from passkey_api.kit import base64url, keys
 from passkey_api.storage.challenges import ChallengeStore
 
 Mode = Literal["cookie", "code"]
@@ -74,6 +76,17 @@ def _key(secret_key: bytes, kind: str, value: str) -> bytes:
     return hmac.new(secret_key, f"{kind}:{value}".encode(), hashlib.sha256).digest()
 
 
+async def _take(
+    store: ChallengeStore, secret_key: bytes, kind: str, value: str
+) -> dict[str, Any] | None:
+    """The entry put under the secret key, or under a key it replaced; taken (single use)."""
+    for key in keys.accepted(secret_key):
+        found = await store.take(_key(key, kind, value))
+        if found is not None:
+            return found
+    return None
+
+
 async def put_flow(
     store: ChallengeStore, secret_key: bytes, state: str, flow: Flow, ttl: timedelta
 ) -> None:
@@ -83,7 +96,7 @@ async def put_flow(
 async def take_flow(store: ChallengeStore, secret_key: bytes, state: str) -> Flow | None:
     if not 0 < len(state) <= MAX_VALUE_LENGTH or not state.isascii():
         return None
-    found = await store.take(_key(secret_key, "oauth-flow", state))
+    found = await _take(store, secret_key, "oauth-flow", state)
     if found is None or found.get("kind") != "oauth_flow":
         return None
     return Flow(**found)
@@ -98,7 +111,7 @@ async def put_code(
 async def take_code(store: ChallengeStore, secret_key: bytes, code: str) -> OneTimeCode | None:
     if not 0 < len(code) <= MAX_VALUE_LENGTH or not code.isascii():
         return None
-    found = await store.take(_key(secret_key, "oauth-code", code))
+    found = await _take(store, secret_key, "oauth-code", code)
     if found is None or found.get("kind") != "oauth_code":
         return None
     return OneTimeCode(**found)

@@ -24,10 +24,12 @@ whoever is named. (An UPDATE matching no row would leave its commit nothing to w
 about half a millisecond less on either backend: an oracle of usernames.) A username's
 stand-in is one of STAND_INS rows, chosen by a keyed hash of its uniqueness key, so
 attempts on one unknown name queue on one row's lock as those on one account do, and a
-flood of other names cannot single out its row. A stand-in's run starts over before its
-ceiling: it never pauses, nor ever stops writing. (A paused account's attempts match no
-row and write nothing: telling that costs a stranger the full ceiling of attempts on the
-name, as the pausing attempt's own work does.)
+flood of other names cannot single out its row. (Keyed with the current secret key only:
+a rotation moves names to other stand-ins, which is harmless, since a stand-in's count
+never pauses anything and only its row's lock is shared.) A stand-in's run starts over
+before its ceiling: it never pauses, nor ever stops writing. (A paused account's attempts
+match no row and write nothing: telling that costs a stranger the full ceiling of
+attempts on the name, as the pausing attempt's own work does.)
 """
 
 from __future__ import annotations

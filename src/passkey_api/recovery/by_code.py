@@ -200,9 +200,10 @@ async def _consume_code(
     secret, whatever is wrong."""
     typed = codes.parse(code)
     if typed is None:
-        # A code made before lookups (or no code): its HMAC and one conditional UPDATE.
-        digest = codes.digest(secret_key, subject, code)
-        return await repository.consume(db, subject, digest, now)
+        # A code made before lookups (or no code): its HMAC (under each key accepted while
+        # the secret key is rotated) and one conditional UPDATE.
+        digests = codes.digests(secret_key, subject, code)
+        return await repository.consume(db, subject, digests, now)
     # The lookup names one row: one slow hash, found or not, then its UPDATE.
     found = await repository.unused(db, subject, typed.lookup)
     # The read's connection goes back to the pool while scrypt runs (or waits its turn).

@@ -11,7 +11,9 @@ scrypt per code and guess (OWASP ASVS 5.0 6.5.2 for lookup secrets under 112 bit
 lookup makes one attempt cost one scrypt, however many codes the user has.
 
 Codes of 12 symbols were made before lookups and stored as an HMAC keyed with the secret
-key (`digest`); they keep working until used or replaced by a new set.
+key (`digest`); they keep working until used or replaced by a new set, and across a
+rotation of the secret key as long as the key they were made with is among the previous
+ones (`digests`: one per accepted key).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from passkey_api.errors import RecoveryBusy
+from passkey_api.kit import keys
 
 T = TypeVar("T")
 
@@ -157,3 +160,9 @@ def digest(secret_key: bytes, user_id: uuid.UUID, typed: str) -> bytes:
     """The HMAC that codes made before lookups were stored as."""
     message = _CONTEXT + user_id.bytes + normalize(typed).encode("utf-8", "surrogatepass")
     return hmac.new(secret_key, message, hashlib.sha256).digest()
+
+
+def digests(secret_key: bytes, user_id: uuid.UUID, typed: str) -> list[bytes]:
+    """What a code made before lookups may be stored as: its HMAC under the secret key and
+    under each key it replaced (keys.accepted), during a rotation."""
+    return [digest(key, user_id, typed) for key in keys.accepted(secret_key)]

@@ -62,15 +62,18 @@ async def consume_row(db: AsyncSession, code_id: uuid.UUID, now: datetime) -> bo
     return bool(result.rowcount)
 
 
-async def consume(db: AsyncSession, user_id: uuid.UUID, digest: bytes, now: datetime) -> bool:
-    """Mark a code made before lookups used, found by its HMAC; False when there is no
-    such unused code. One conditional UPDATE, as consume_row."""
+async def consume(
+    db: AsyncSession, user_id: uuid.UUID, digests: list[bytes], now: datetime
+) -> bool:
+    """Mark a code made before lookups used, found by its HMAC (under any key accepted
+    during a rotation of the secret key: codes.digests); False when there is no such
+    unused code. One conditional UPDATE, as consume_row."""
     result = await db.exec(
         update(RecoveryCode)
         .where(
             col(RecoveryCode.user_id) == user_id,
             col(RecoveryCode.lookup).is_(None),
-            col(RecoveryCode.code_hash) == digest,
+            col(RecoveryCode.code_hash).in_(digests),
             col(RecoveryCode.used_at).is_(None),
         )
         .values(used_at=now)

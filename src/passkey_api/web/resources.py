@@ -11,7 +11,7 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from passkey_api.config import Settings
+from passkey_api.config import SecretKey, Settings
 from passkey_api.kit.client_info import ClientAddresses, limit_key
 from passkey_api.oauth.providers import OAuthClients
 from passkey_api.sessions.cache import SessionCache
@@ -30,7 +30,8 @@ class Resources:
     # PostgreSQL only: asyncpg directly, for the statements every request runs (db.py).
     pool: LeanPool | None
     challenges: ChallengeStore
-    secret_key: bytes
+    # Signs and keys what is made; verifies with the keys it replaced too (config/secrets.py).
+    secret_key: SecretKey
     limiter: RateLimiter
     addresses: ClientAddresses
     # Tokens of emailed links (recovery, address verification), single use like challenges.
