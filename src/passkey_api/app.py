@@ -38,7 +38,7 @@ from passkey_api.storage.ratelimit import RateLimiter
 from passkey_api.storage.redispipe import RedisPipe
 from passkey_api.web import openapi, problems
 from passkey_api.web.cors import Cors
-from passkey_api.web.dispatch import DirectRoutes
+from passkey_api.web.fast.dispatch import DirectRoutes
 from passkey_api.web.guards import BodyLimitMiddleware, OriginCheckMiddleware
 from passkey_api.web.headers import SecurityHeadersMiddleware
 from passkey_api.web.internal import InternalOnly

@@ -209,7 +209,7 @@ def serve(
         log_level=log_level,
         # uvicorn's httptools protocol, writing each answer's head and body at once, with
         # the read timeout and the connection cap above.
-        http="passkey_api.web.serving:HttpProtocol",
+        http="passkey_api.web.fast.protocol:HttpProtocol",
         timeout_keep_alive=keep_alive_timeout,
         # The app logs each request itself (observability.py), as JSON with its request id.
         access_log=False,

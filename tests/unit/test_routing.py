@@ -21,8 +21,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from passkey_api.app import create_app
 from passkey_api.config import Settings
 from passkey_api.web import problems
-from passkey_api.web.dispatch import DirectRoutes
-from passkey_api.web.routing import LeanRoute
+from passkey_api.web.fast.dispatch import DirectRoutes
+from passkey_api.web.fast.routing import LeanRoute
 
 
 class Inner(BaseModel):

@@ -19,9 +19,9 @@ from passkey_api.sessions.service import ActiveSession
 from passkey_api.storage.models import User
 from passkey_api.users import repository as users_repository
 from passkey_api.users.schemas import AdminUpdateUser, AdminUserOut, AdminUserPage, UserOut
+from passkey_api.web.fast.routing import LeanRoute
 from passkey_api.web.openapi import problem_responses
 from passkey_api.web.resources import DbDep
-from passkey_api.web.routing import LeanRoute
 
 router = APIRouter(
     route_class=LeanRoute,

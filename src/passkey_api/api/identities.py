@@ -23,9 +23,9 @@ from passkey_api.oauth.schemas import (
 from passkey_api.sessions.service import ActiveSession
 from passkey_api.web import oauth_binding as binding
 from passkey_api.web import transport
+from passkey_api.web.fast.routing import LeanRoute
 from passkey_api.web.openapi import problem_responses
 from passkey_api.web.resources import ChallengeStoreDep, DbDep, ResourcesDep, SettingsDep
-from passkey_api.web.routing import LeanRoute
 
 router = APIRouter(
     route_class=LeanRoute,

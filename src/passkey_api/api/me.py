@@ -15,9 +15,9 @@ from passkey_api.passkeys import service as passkeys
 from passkey_api.passkeys.schemas import Signals
 from passkey_api.users import service
 from passkey_api.users.schemas import MeUpdated, UpdateMe, UserOut
+from passkey_api.web.fast.routing import LeanRoute
 from passkey_api.web.openapi import problem_responses
 from passkey_api.web.resources import DbDep, SettingsDep
-from passkey_api.web.routing import LeanRoute
 
 router = APIRouter(
     route_class=LeanRoute,

@@ -26,9 +26,9 @@ from passkey_api.sessions.schemas import SessionOut, SignedIn
 from passkey_api.sessions.service import ActiveSession
 from passkey_api.users.schemas import UserOut
 from passkey_api.web import throttle, transport
+from passkey_api.web.fast.routing import LeanRoute
 from passkey_api.web.openapi import problem_responses
 from passkey_api.web.resources import DbDep, ResourcesDep
-from passkey_api.web.routing import LeanRoute
 
 router = APIRouter(
     route_class=LeanRoute,
