@@ -193,6 +193,8 @@ def serve(
         migrations.upgrade(settings.resolved_database_url)
     import uvicorn
 
+    from passkey_api.web import fast
+
     click.echo(
         f"passkey-api: serving http://{host}:{port} (RP ID {settings.rp_id}, origins "
         f"{', '.join(settings.allowed_origins)}, "
@@ -207,9 +209,9 @@ def serve(
         proxy_headers=False,  # client IPs come from PASSKEY_TRUSTED_PROXIES, not uvicorn
         server_header=False,
         log_level=log_level,
-        # uvicorn's httptools protocol, writing each answer's head and body at once, with
-        # the read timeout and the connection cap above.
-        http="passkey_api.web.fast.protocol:HttpProtocol",
+        # uvicorn's httptools protocol with the read timeout and the connection caps above;
+        # with the fast paths, each answer's head and body also written at once.
+        http=fast.http_protocol() if settings.fast_paths else fast.PLAIN_PROTOCOL,
         timeout_keep_alive=keep_alive_timeout,
         # The app logs each request itself (observability.py), as JSON with its request id.
         access_log=False,

@@ -19,12 +19,10 @@ from passkey_api.sessions.service import ActiveSession
 from passkey_api.storage.models import User
 from passkey_api.users import repository as users_repository
 from passkey_api.users.schemas import AdminUpdateUser, AdminUserOut, AdminUserPage, UserOut
-from passkey_api.web.fast.routing import LeanRoute
 from passkey_api.web.openapi import problem_responses
 from passkey_api.web.resources import DbDep
 
 router = APIRouter(
-    route_class=LeanRoute,
     prefix="/v1/admin",
     tags=["admin"],
     responses=problem_responses(errors.NotAuthenticated, errors.RoleRequired, errors.RateLimited),

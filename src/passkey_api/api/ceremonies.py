@@ -26,12 +26,10 @@ from passkey_api.ceremonies.schemas import (
 from passkey_api.sessions.schemas import SessionOut, SignedIn
 from passkey_api.users.schemas import UserOut
 from passkey_api.web import transport
-from passkey_api.web.fast.routing import LeanRoute
 from passkey_api.web.openapi import problem_responses
 from passkey_api.web.resources import Resources, resources_of
 
 router = APIRouter(
-    route_class=LeanRoute,
     prefix="/v1",
     tags=["ceremonies"],
     responses=problem_responses(errors.RateLimited),

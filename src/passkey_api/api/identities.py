@@ -23,12 +23,10 @@ from passkey_api.oauth.schemas import (
 from passkey_api.sessions.service import ActiveSession
 from passkey_api.web import oauth_binding as binding
 from passkey_api.web import transport
-from passkey_api.web.fast.routing import LeanRoute
 from passkey_api.web.openapi import problem_responses
 from passkey_api.web.resources import ChallengeStoreDep, DbDep, ResourcesDep, SettingsDep
 
 router = APIRouter(
-    route_class=LeanRoute,
     prefix="/v1/me/identities",
     tags=["identities"],
     responses=problem_responses(errors.RateLimited),

@@ -15,12 +15,10 @@ from passkey_api.passkeys import service as passkeys
 from passkey_api.passkeys.schemas import Signals
 from passkey_api.users import service
 from passkey_api.users.schemas import MeUpdated, UpdateMe, UserOut
-from passkey_api.web.fast.routing import LeanRoute
 from passkey_api.web.openapi import problem_responses
 from passkey_api.web.resources import DbDep, SettingsDep
 
 router = APIRouter(
-    route_class=LeanRoute,
     prefix="/v1/me",
     tags=["me"],
     responses=problem_responses(errors.RateLimited),

@@ -25,12 +25,10 @@ from passkey_api.sessions.schemas import SessionOut, SignedIn
 from passkey_api.users.schemas import UserOut
 from passkey_api.web import oauth_binding as binding
 from passkey_api.web import transport
-from passkey_api.web.fast.routing import LeanRoute
 from passkey_api.web.openapi import problem_responses
 from passkey_api.web.resources import ChallengeStoreDep, DbDep, ResourcesDep, SettingsDep
 
 router = APIRouter(
-    route_class=LeanRoute,
     prefix="/v1/oauth",
     tags=["oauth"],
     responses=problem_responses(errors.RateLimited),

@@ -26,12 +26,10 @@ from passkey_api.recovery.schemas import PasskeyAdded, Recovered
 from passkey_api.sessions.schemas import SessionListItem, SessionOut
 from passkey_api.sessions.service import ActiveSession
 from passkey_api.web import transport
-from passkey_api.web.fast.routing import LeanRoute
 from passkey_api.web.openapi import problem_responses
 from passkey_api.web.resources import ChallengeStoreDep, DbDep, ResourcesDep, SettingsDep
 
 router = APIRouter(
-    route_class=LeanRoute,
     prefix="/v1/me/passkeys",
     tags=["passkeys"],
     responses=problem_responses(errors.RateLimited),

@@ -26,18 +26,15 @@ from passkey_api.sessions.schemas import SessionOut, SignedIn
 from passkey_api.sessions.service import ActiveSession
 from passkey_api.users.schemas import UserOut
 from passkey_api.web import throttle, transport
-from passkey_api.web.fast.routing import LeanRoute
 from passkey_api.web.openapi import problem_responses
 from passkey_api.web.resources import DbDep, ResourcesDep
 
 router = APIRouter(
-    route_class=LeanRoute,
     prefix="/v1/recovery",
     tags=["recovery"],
     responses=problem_responses(errors.RateLimited, errors.ValidationFailed),
 )
 me_router = APIRouter(
-    route_class=LeanRoute,
     prefix="/v1/me",
     tags=["recovery"],
     responses=problem_responses(errors.NotAuthenticated, errors.RateLimited),
