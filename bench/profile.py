@@ -6,6 +6,7 @@ client. For finding where the time goes; the load benchmark (bench.run) gives th
     .venv/bin/python -m bench.profile --profile session     # + cProfile of one endpoint
     .venv/bin/python -m bench.profile --embedded            # SQLite + in-process store
     .venv/bin/python -m bench.profile --instructions -n 300 # instructions per request
+    .venv/bin/python -m bench.profile --plain               # without the fast paths
 
 CPU time here moves by ±30 % with the machine's neighbours, so it prints the least of
 several rounds; `--instructions` counts under callgrind instead (about 100 s for all the
@@ -156,6 +157,7 @@ async def main_async(args: argparse.Namespace) -> None:
             rate_limits=args.rate_limits,
             log_level="warning",
             data_dir=Path(tempfile.gettempdir()) / "passkey-profile",
+            fast_paths=not args.plain,
         )
         app = create_app(settings)
         await lifespan(app, stack)
@@ -269,6 +271,9 @@ def main() -> None:
     parser.add_argument("--lines", type=int, default=60)
     parser.add_argument("--embedded", action="store_true")
     parser.add_argument("--rate-limits", action="store_true")
+    parser.add_argument(
+        "--plain", action="store_true", help="the app without the fast paths (PASSKEY_FAST_PATHS)"
+    )
     args = parser.parse_args()
     if args.instructions and not os.environ.get(UNDER_CALLGRIND):
         rest = [a for a in sys.argv[1:] if a != "--instructions"]

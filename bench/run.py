@@ -212,7 +212,7 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    def __init__(self, database_url: str, workers: int, pin: bool) -> None:
+    def __init__(self, database_url: str, workers: int, pin: bool, plain: bool = False) -> None:
         self.port = free_port()
         self.origin = f"http://localhost:{self.port}"
         env = {k: v for k, v in os.environ.items() if not k.startswith("PASSKEY_")}
@@ -224,6 +224,7 @@ class ServerProcess:
             "PASSKEY_COOKIE_SECURE": "false",
             "PASSKEY_RATE_LIMITS": "false",  # one client IP plays every user here
             "PASSKEY_DATA_DIR": str(ROOT / ".passkey-api" / "bench"),
+            "PASSKEY_FAST_PATHS": "false" if plain else "true",
         }
         command = [
             str(Path(sys.executable).with_name("passkey-api")),
@@ -382,6 +383,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         "machine": {"cpus": os.cpu_count(), "pinned": pin},
         "workers": args.workers,
         "seed_users": args.seed_users,
+        "fast_paths": not args.plain,
         "runs": [],
     }
     try:
@@ -398,7 +400,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             f"reference: py_webauthn verify_authentication_response in-process: "
             f"{report['reference_verify_per_s']:.0f}/s on one core"
         )
-        server = ServerProcess(database_url, args.workers, pin)
+        server = ServerProcess(database_url, args.workers, pin, plain=args.plain)
         try:
             await server.wait_ready()
             run_id = secrets.token_hex(3)
@@ -482,6 +484,11 @@ def main() -> None:
     )
     parser.add_argument("--json", default=str(ROOT / "bench" / "results.json"))
     parser.add_argument("--plot", help="write a PNG of throughput and p99 against V")
+    parser.add_argument(
+        "--plain",
+        action="store_true",
+        help="serve without the fast paths (PASSKEY_FAST_PATHS=false): the plain FastAPI app",
+    )
     args = parser.parse_args()
     args.vus = [int(v) for v in args.vus.split(",")]
     args.phases = args.phases.split(",")

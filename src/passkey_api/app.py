@@ -1,4 +1,5 @@
-"""create_app(): the lifespan owns the engine and the challenge store; routers; handlers."""
+"""create_app(): the lifespan owns the engine and the challenge store; routers; handlers;
+and, unless PASSKEY_FAST_PATHS=false, the fast paths over it all (web/fast/)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from importlib import resources as package_files
 
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import configure_mappers
 
@@ -36,9 +37,8 @@ from passkey_api.storage.db import create_engine, create_pool, create_sessionmak
 from passkey_api.storage.mail import Mailer
 from passkey_api.storage.ratelimit import RateLimiter
 from passkey_api.storage.redispipe import RedisPipe
-from passkey_api.web import openapi, problems
+from passkey_api.web import fast, openapi, problems
 from passkey_api.web.cors import Cors
-from passkey_api.web.dispatch import DirectRoutes
 from passkey_api.web.guards import BodyLimitMiddleware, OriginCheckMiddleware
 from passkey_api.web.headers import SecurityHeadersMiddleware, page_csp
 from passkey_api.web.internal import InternalOnly
@@ -49,16 +49,6 @@ from passkey_api.web.throttle import RateLimitGuard
 log = logging.getLogger(__name__)
 
 PURGE_INTERVAL = timedelta(hours=1)
-HOT_PATHS = frozenset(
-    {
-        "/healthz",
-        "/v1/session",
-        "/v1/authentication/options",
-        "/v1/authentication/verify",
-        "/v1/registration/options",
-        "/v1/registration/verify",
-    }
-)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -134,9 +124,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     problems.install(app)
     openapi.install(app)
     # Outermost last: headers on every answer, CORS before the guards (preflights), then
-    # the body cap, the CSRF origin check and the rate limits before any route runs; and
-    # innermost, planned routes answered without FastAPI's router.
-    app.add_middleware(DirectRoutes, router=app.router)
+    # the body cap, the CSRF origin check and the rate limits before any route runs.
     if settings.internal_networks:
         app.add_middleware(
             InternalOnly,
@@ -185,11 +173,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         admin_router,
         wellknown_router,
     ):
-        _add_routes(app, router)
-    # Routes are tried in order, each costing every later request a regex match: the
-    # liveness check (load balancers), the session check (every page of an SPA) and the
-    # ceremonies go first.
-    app.router.routes.sort(key=lambda route: getattr(route, "path", None) not in HOT_PATHS)
+        app.include_router(router)
     if settings.demo_page:
         page = package_files.files("passkey_api").joinpath("static/index.html").read_text()
         page_headers = {"Content-Security-Policy": page_csp(page)}
@@ -198,17 +182,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         async def demo_page() -> HTMLResponse:
             return HTMLResponse(page, headers=page_headers)
 
+    # Last, over the finished app: the same answers by shorter ways (web/fast/).
+    if settings.fast_paths:
+        fast.install(app)
     return app
-
-
-def _add_routes(app: FastAPI, router: APIRouter) -> None:
-    """Put a router's routes on the app's own router. An APIRouter bakes its prefix,
-    dependencies, tags and responses into each route as it is declared, so they lose
-    nothing; app.include_router() would instead keep the router as a nested one, which
-    FastAPI (0.165) matches twice per request, twice for every router tried before it:
-    4-6 % of a session check's instructions. What this gives up: app.dependency_overrides
-    does not reach these routes (each route binds its dependencies when declared)."""
-    app.router.routes.extend(router.routes)
 
 
 async def _housekeeping(resources: Resources) -> None:

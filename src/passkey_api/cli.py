@@ -265,6 +265,8 @@ def serve(
     migrated = "not checked (--no-migrate)" if no_migrate else _migrate(settings)
     import uvicorn
 
+    from passkey_api.web import fast
+
     for line in _banner(settings, host, port, migrated):
         click.echo(f"passkey-api: {line}", err=True)
     uvicorn.run(
@@ -275,9 +277,9 @@ def serve(
         proxy_headers=False,  # client IPs come from PASSKEY_TRUSTED_PROXIES, not uvicorn
         server_header=False,
         log_level=log_level,
-        # uvicorn's httptools protocol, writing each answer's head and body at once, with
-        # the read timeout and the connection cap above.
-        http="passkey_api.web.serving:HttpProtocol",
+        # uvicorn's httptools protocol with the read timeout and the connection caps above;
+        # with the fast paths, each answer's head and body also written at once.
+        http=fast.http_protocol() if settings.fast_paths else fast.PLAIN_PROTOCOL,
         timeout_keep_alive=keep_alive_timeout,
         # The app logs each request itself (observability.py), as JSON with its request id.
         access_log=False,

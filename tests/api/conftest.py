@@ -1,4 +1,5 @@
-"""An app per test on the session's backend, an HTTP client, and ceremony helpers."""
+"""An app per test on the session's backend, both ways (with the fast paths and as the
+plain FastAPI app: PASSKEY_FAST_PATHS), an HTTP client, and ceremony helpers."""
 
 from __future__ import annotations
 
@@ -11,10 +12,12 @@ from typing import Any
 import httpx
 import pytest
 import redis.asyncio as redis
+from fastapi import FastAPI
 from sqlalchemy import text
 
 from passkey_api.app import create_app
 from passkey_api.config import Settings
+from passkey_api.web import fast
 from passkey_api.web.resources import Resources
 from tests.conftest import Backend
 from tests.services import SECRET_KEY
@@ -31,6 +34,7 @@ class Api:
     client: httpx.AsyncClient
     resources: Resources
     settings: Settings
+    app: FastAPI
 
     async def post(self, path: str, body: Any, **kwargs: Any) -> httpx.Response:
         return await self.client.post(path, json=body, **kwargs)
@@ -121,8 +125,15 @@ def problem_code(response: httpx.Response) -> str:
 ApiFactory = Callable[..., Awaitable[Api]]
 
 
+@pytest.fixture(params=[True, False], ids=["fast", "plain"])
+def fast_paths(request: pytest.FixtureRequest) -> bool:
+    """Every API test runs with the fast paths (as `serve` runs the app) and without them
+    (the plain FastAPI app): the answers must not depend on them."""
+    return bool(request.param)
+
+
 @pytest.fixture
-async def make_api(backend: Backend, tmp_path: Any) -> AsyncIterator[ApiFactory]:
+async def make_api(backend: Backend, fast_paths: bool, tmp_path: Any) -> AsyncIterator[ApiFactory]:
     """Build an app with settings overrides; all are torn down after the test."""
     opened: list[tuple[Any, Api]] = []
 
@@ -137,6 +148,7 @@ async def make_api(backend: Backend, tmp_path: Any) -> AsyncIterator[ApiFactory]
             "data_dir": tmp_path,
             # Off unless a test is about them: every test shares one client IP and Redis.
             "rate_limits": False,
+            "fast_paths": fast_paths,
         }
         values.update(overrides)
         if (
@@ -147,6 +159,8 @@ async def make_api(backend: Backend, tmp_path: Any) -> AsyncIterator[ApiFactory]
             await _forget_counters(values["redis_url"])
         settings = Settings(**values)
         app = create_app(settings)
+        # Not plain twice: the fast paths fall back silently but for a warning.
+        assert fast.installed(app) == settings.fast_paths
         lifespan = app.router.lifespan_context(app)
         await lifespan.__aenter__()
         client = httpx.AsyncClient(
@@ -155,7 +169,7 @@ async def make_api(backend: Backend, tmp_path: Any) -> AsyncIterator[ApiFactory]
             # What a browser on the allowed origin sends with every state-changing fetch.
             headers={"Origin": ORIGIN},
         )
-        instance = Api(client=client, resources=app.state.resources, settings=settings)
+        instance = Api(client=client, resources=app.state.resources, settings=settings, app=app)
         opened.append((lifespan, instance))
         return instance
 

@@ -160,7 +160,7 @@ async def test_two_admins_demoting_each_other_at_once_leave_one(
         transport=api.client._transport, base_url=ORIGIN, headers={"Origin": ORIGIN}
     )
     async with second:
-        api_second = Api(client=second, resources=api.resources, settings=api.settings)
+        api_second = Api(client=second, resources=api.resources, settings=api.settings, app=api.app)
         await _admin(api_second, "second")
         second_id = (await second.get("/v1/me")).json()["id"]
 

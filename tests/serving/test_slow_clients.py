@@ -5,7 +5,10 @@ A client that trickles its headers or its body, or says nothing at all, is close
 `--read-timeout` has passed since its request began, with a 408 problem;
 connections past `--max-connections`, or past `--max-client-connections` from one client
 (an IPv4 address, an IPv6 /64), are answered 503 at once; everyone else is served as
-before. Loopback is all of 127/8, so clients of their own are 127.0.0.2, 127.0.0.3, ..."""
+before. Loopback is all of 127/8, so clients of their own are 127.0.0.2, 127.0.0.3, ...
+
+They are safety features, not speed-ups: the same with the fast paths (one write per
+answer over the same protocol) and without (PASSKEY_FAST_PATHS=false)."""
 
 from __future__ import annotations
 
@@ -36,8 +39,10 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+@pytest.fixture(scope="module", params=["true", "false"], ids=["fast", "plain"])
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[int]:
     """The service on the embedded backend, as a deployment runs it: one worker."""
     port = _free_port()
     data = tmp_path_factory.mktemp("serve")
@@ -46,6 +51,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
         "PASSKEY_DATA_DIR": str(data),
         "PASSKEY_SECRET_KEY": secrets.token_urlsafe(40),
         "PASSKEY_MAX_CLIENT_CONNECTIONS": str(CLIENT_CONNECTIONS),
+        "PASSKEY_FAST_PATHS": request.param,
     }
     command = [
         str(Path(sys.executable).with_name("passkey-api")),

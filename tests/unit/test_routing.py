@@ -21,8 +21,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from passkey_api.app import create_app
 from passkey_api.config import Settings
 from passkey_api.web import problems
-from passkey_api.web.dispatch import DirectRoutes
-from passkey_api.web.routing import LeanRoute
+from passkey_api.web.fast.dispatch import DirectRoutes
+from passkey_api.web.fast.routing import LeanRoute
 
 
 class Inner(BaseModel):
@@ -193,8 +193,8 @@ async def test_any_json_is_answered_as_fastapi_does(value: Any) -> None:
     assert lean == plain
 
 
-def test_the_hot_routes_are_planned() -> None:
-    app = create_app(Settings())
+def test_the_hot_routes_and_other_simple_ones_are_planned() -> None:
+    app = create_app(Settings(fast_paths=True))
     planned = {
         (method, route.path)
         for route in app.router.routes
@@ -207,6 +207,14 @@ def test_the_hot_routes_are_planned() -> None:
         ("POST", "/v1/authentication/verify"),
         ("POST", "/v1/registration/options"),
         ("POST", "/v1/registration/verify"),
+        # Not hot, but as simple: the same answers by the same shorter way.
+        ("GET", "/readyz"),
+        ("GET", "/metrics"),
+        ("GET", "/.well-known/assetlinks.json"),
+        ("GET", "/.well-known/apple-app-site-association"),
+        ("GET", "/.well-known/webauthn"),
+        ("GET", "/"),  # the demo page
+        ("HEAD", "/"),
     }
 
 

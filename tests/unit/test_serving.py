@@ -1,8 +1,10 @@
-"""serving.HttpProtocol: uvicorn's protocol with each answer written at once.
+"""The protocols of `passkey-api serve`: serving.HttpProtocol (slow clients, connection
+caps) and, with the fast paths, fast.protocol.HttpProtocol (each answer written at once).
 
-First the transport's rules against a recording transport, then the protocol under a real
-uvicorn server on a socket: answers byte for byte, keep-alive, `Connection: close`, a
-request uvicorn refuses, and a body large enough to meet flow control."""
+First the one-write transport's rules against a recording transport, then both protocols
+under a real uvicorn server on a socket: answers byte for byte, keep-alive,
+`Connection: close`, a request uvicorn refuses, and a body large enough to meet flow
+control."""
 
 from __future__ import annotations
 
@@ -21,7 +23,8 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from passkey_api.web.serving import _MAX_HELD, HttpProtocol, _OneWritePerAnswer
+from passkey_api.web import serving
+from passkey_api.web.fast.protocol import _MAX_HELD, HttpProtocol, _OneWritePerAnswer
 
 
 class Recording(asyncio.Transport):
@@ -137,14 +140,14 @@ async def _big(request: Request) -> Response:
     return StreamingResponse(chunks())
 
 
-@pytest.fixture
-async def served() -> AsyncIterator[tuple[int, uvicorn.Server]]:
+@pytest.fixture(params=[HttpProtocol, serving.HttpProtocol], ids=["fast", "plain"])
+async def served(request: pytest.FixtureRequest) -> AsyncIterator[tuple[int, uvicorn.Server]]:
     app = Starlette(
         routes=[Route("/hello", _hello), Route("/big", _big), Route("/then-busy", _then_busy)]
     )
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(app, http=HttpProtocol, log_level="warning", lifespan="off")
+    config = uvicorn.Config(app, http=request.param, log_level="warning", lifespan="off")
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     for _ in range(500):
@@ -187,8 +190,11 @@ async def test_answers_on_a_kept_alive_connection_then_closes_when_asked(
         assert status == b"HTTP/1.1 200 OK"
         assert body == f"hello {n}".encode()
     (connection,) = server.server_state.connections
-    assert isinstance(connection, HttpProtocol)
-    assert isinstance(connection.transport, _OneWritePerAnswer)
+    assert isinstance(connection, serving.HttpProtocol)
+    # With the fast paths, what it writes is held until the answer is whole.
+    assert isinstance(connection.transport, _OneWritePerAnswer) == isinstance(
+        connection, HttpProtocol
+    )
     writer.write(b"GET /hello?n=end HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n")
     status, headers, body = await _answer(reader)
     assert (status, body, headers[b"connection"]) == (b"HTTP/1.1 200 OK", b"hello end", b"close")
@@ -255,7 +261,6 @@ async def test_a_client_that_half_closes_after_its_request_gets_the_answer(
 def test_whom_a_connection_counts_against(monkeypatch: pytest.MonkeyPatch) -> None:
     from passkey_api.config import split_list
     from passkey_api.kit.client_info import ClientAddresses
-    from passkey_api.web import serving
 
     # PASSKEY_TRUSTED_PROXIES in either form the settings take, read the same.
     proxies = split_list('["10.0.0.0/8", "2001:db8::/32"]')

@@ -21,10 +21,8 @@ from passkey_api.users import repository as users_repository
 from passkey_api.users.schemas import AdminUpdateUser, AdminUserOut, AdminUserPage, UserOut
 from passkey_api.web.openapi import problem_responses
 from passkey_api.web.resources import DbDep
-from passkey_api.web.routing import LeanRoute
 
 router = APIRouter(
-    route_class=LeanRoute,
     prefix="/v1/admin",
     tags=["admin"],
     responses=problem_responses(errors.NotAuthenticated, errors.RoleRequired, errors.RateLimited),

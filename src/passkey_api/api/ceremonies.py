@@ -28,10 +28,8 @@ from passkey_api.users.schemas import UserOut
 from passkey_api.web import transport
 from passkey_api.web.openapi import problem_responses
 from passkey_api.web.resources import Resources, resources_of
-from passkey_api.web.routing import LeanRoute
 
 router = APIRouter(
-    route_class=LeanRoute,
     prefix="/v1",
     tags=["ceremonies"],
     responses=problem_responses(errors.RateLimited),

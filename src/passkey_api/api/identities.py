@@ -20,10 +20,8 @@ from passkey_api.web import oauth_binding as binding
 from passkey_api.web import transport
 from passkey_api.web.openapi import problem_responses
 from passkey_api.web.resources import ChallengeStoreDep, DbDep, ResourcesDep, SettingsDep
-from passkey_api.web.routing import LeanRoute
 
 router = APIRouter(
-    route_class=LeanRoute,
     prefix="/v1/me/identities",
     tags=["identities"],
     responses=problem_responses(errors.RateLimited),

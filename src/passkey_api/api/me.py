@@ -17,10 +17,8 @@ from passkey_api.users import service
 from passkey_api.users.schemas import MeUpdated, UpdateMe, UserOut
 from passkey_api.web.openapi import problem_responses
 from passkey_api.web.resources import DbDep, SettingsDep
-from passkey_api.web.routing import LeanRoute
 
 router = APIRouter(
-    route_class=LeanRoute,
     prefix="/v1/me",
     tags=["me"],
     responses=problem_responses(errors.RateLimited),

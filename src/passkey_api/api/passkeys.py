@@ -35,10 +35,8 @@ from passkey_api.sessions.service import ActiveSession
 from passkey_api.web import transport
 from passkey_api.web.openapi import problem_responses
 from passkey_api.web.resources import ChallengeStoreDep, DbDep, ResourcesDep, SettingsDep
-from passkey_api.web.routing import LeanRoute
 
 router = APIRouter(
-    route_class=LeanRoute,
     prefix="/v1/me/passkeys",
     tags=["passkeys"],
     responses=problem_responses(errors.RateLimited),

@@ -29,16 +29,13 @@ from passkey_api.users.schemas import UserOut
 from passkey_api.web import throttle, transport
 from passkey_api.web.openapi import problem_responses
 from passkey_api.web.resources import DbDep, ResourcesDep
-from passkey_api.web.routing import LeanRoute
 
 router = APIRouter(
-    route_class=LeanRoute,
     prefix="/v1/recovery",
     tags=["recovery"],
     responses=problem_responses(errors.RateLimited, errors.ValidationFailed),
 )
 me_router = APIRouter(
-    route_class=LeanRoute,
     prefix="/v1/me",
     tags=["recovery"],
     responses=problem_responses(errors.NotAuthenticated, errors.RateLimited),

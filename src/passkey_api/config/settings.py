@@ -153,6 +153,11 @@ class Settings(BaseSettings):
     # OpenTelemetry providers. Off by default: /metrics has the service's own figures,
     # and the check for providers costs every request.
     opentelemetry: bool = False
+    # The fast paths (web/fast/): speed-ups over the plain FastAPI app and uvicorn that read
+    # their internals, so they run only on the releases they know (else the app is served
+    # plain, with a warning). Off: the app and its server are exactly as FastAPI and uvicorn
+    # make them; the answers are the same either way.
+    fast_paths: bool = True
 
     # Abuse limits (see ratelimit.py). Ceremonies are limited per client IP and per
     # username; everything else per session.

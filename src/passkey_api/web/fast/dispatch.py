@@ -38,8 +38,8 @@ from starlette.requests import Request
 from starlette.routing import BaseRoute, Match, Route, Router, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from passkey_api.web.fast.routing import DECLINED, LeanRoute
 from passkey_api.web.guards import replay_body, route_path
-from passkey_api.web.routing import DECLINED, LeanRoute
 
 # FastAPI marks a request it traces with this scope key; its router reports the route
 # to the trace, so such a request takes the router.
