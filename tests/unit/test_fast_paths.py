@@ -157,3 +157,17 @@ async def test_a_route_outside_the_document_goes_last_only_where_no_other_takes_
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
         for path, text in [("/a/b", "hidden"), ("/shadowed", "shadowed"), ("/x", "named x")]:
             assert (await client.get(path)).text == text
+
+
+def test_a_table_they_do_not_know_is_left_as_it_is(caplog: pytest.LogCaptureFixture) -> None:
+    app = FastAPI()
+    app.include_router(APIRouter())
+    app.mount("/static", Response("static"))
+    routes = list(app.router.routes)
+    with caplog.at_level(logging.WARNING, logger="passkey_api.web.fast"):
+        assert not fast.install(app)
+    assert app.router.routes == routes
+    assert not fast.installed(app)
+    assert _direct_routes(app) == 0
+    (line,) = caplog.records
+    assert "a route of a kind they do not know (Mount)" in line.getMessage()

@@ -155,8 +155,9 @@ class Settings(BaseSettings):
     opentelemetry: bool = False
     # The fast paths (web/fast/): speed-ups over the plain FastAPI app and uvicorn that read
     # their internals, so they run only on the releases they know (else the app is served
-    # plain, with a warning). Off: the app and its server are exactly as FastAPI and uvicorn
-    # make them; the answers are the same either way.
+    # plain, with a warning). Off: the app is as FastAPI builds it and `serve` leaves the
+    # writing to uvicorn (its read timeout and connection caps stay); the answers are the
+    # same either way.
     fast_paths: bool = True
 
     # Abuse limits (see ratelimit.py). Ceremonies are limited per client IP and per
