@@ -171,3 +171,25 @@ def test_a_table_they_do_not_know_is_left_as_it_is(caplog: pytest.LogCaptureFixt
     assert _direct_routes(app) == 0
     (line,) = caplog.records
     assert "a route of a kind they do not know (Mount)" in line.getMessage()
+
+
+def test_each_app_gets_its_own_routes_made_from_the_same_templates() -> None:
+    apps = [create_app(Settings(fast_paths=True)) for _ in range(2)]
+    session = ("/v1/session", {"GET"})
+    first, second = (
+        next(
+            route
+            for route in app.routes
+            if isinstance(route, LeanRoute) and (route.path, route.methods) == session
+        )
+        for app in apps
+    )
+    # Bound each to its app: its overrides, its handler, its plan.
+    assert first is not second
+    assert first.dependency_overrides_provider is apps[0]
+    assert second.dependency_overrides_provider is apps[1]
+    assert first.app is not second.app
+    assert first.answer is not second.answer
+    # Set up once: the same dependency analysis and response models.
+    assert first.dependant is second.dependant
+    assert first.response_field is second.response_field

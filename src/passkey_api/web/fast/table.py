@@ -19,17 +19,37 @@ and the document, made from the routes in it, keeps its order.
 Only what is known to come across whole is flattened: FastAPI's own APIRoute, Starlette's
 plain routes (the docs), routers without form limits or low-priority (frontend) routes.
 Anything else leaves the table as it is, and says why.
+
+Setting up a route is FastAPI's costliest step (its dependencies analysed, a pydantic
+adapter for each response model: 0.3 ms a route, 145 ms an app, twice as FastAPI also
+derives the inclusion's effective routes). The routers are the process's, included
+alike by every app (tests make hundreds): so each included route's LeanRoute is made
+once per process and inclusion, as a template, and each app gets a copy bound to it
+(its overrides provider, its own handler), as `app.include_router()` once copied
+routes.
 """
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.routing import APIRoute, _IncludedRouter
+from fastapi._body_limit import wrap_app_with_body_limit
+from fastapi.routing import (
+    APIRoute,
+    _EffectiveRouteContext,
+    _IncludedRouter,
+    _RouterIncludeContext,
+    request_response,
+)
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from passkey_api.web.fast.routing import LeanRoute
+
+# id(route) -> (the route, its inclusion without the app, its LeanRoute bound to no app).
+_templates: dict[int, tuple[APIRoute, _RouterIncludeContext, LeanRoute]] = {}
 
 
 def flatten(app: FastAPI) -> str | None:
@@ -45,22 +65,71 @@ def flatten(app: FastAPI) -> str | None:
         if type(route) is APIRoute:  # declared on the app itself
             sources: list[Any] = [route]
         elif isinstance(route, _IncludedRouter) and not route.include_context.form_limits:
-            sources = list(route.effective_route_contexts())
+            included = _from_templates(route)
+            if included is not None:
+                flat.extend(included)
+                continue
+            sources = list(route.effective_route_contexts())  # nested routers and such
         else:
             return f"a route of a kind they do not know ({type(route).__name__})"
         for source in sources:
-            original = getattr(source, "original_route", source)
-            if (
-                type(original) is not APIRoute
-                or source.stream_item_type is not None
-                or source.is_sse_stream
-                or source.is_json_stream
-            ):
-                return f"{getattr(source, 'path', '?')} is not a route they know"
-            flat.append(_lean(source, original))
+            refused = _refused(source)
+            if refused:
+                return refused
+            flat.append(_lean(source, getattr(source, "original_route", source)))
     router.routes[:] = _undocumented_last(flat)
     router._mark_routes_changed()
     return None
+
+
+def _refused(source: Any) -> str | None:
+    """Why `source` (an APIRoute or an effective route) cannot be a LeanRoute, if so."""
+    original = getattr(source, "original_route", source)
+    if (
+        type(original) is not APIRoute
+        or source.stream_item_type is not None
+        or source.is_sse_stream
+        or source.is_json_stream
+    ):
+        return f"{getattr(source, 'path', '?')} is not a route they know"
+    return None
+
+
+def _from_templates(included: _IncludedRouter) -> list[LeanRoute] | None:
+    """The LeanRoutes of a router included with no router of its own inside, bound to
+    the including app; None for any other (and for a route that cannot be one: then the
+    general way says why)."""
+    context = included.include_context
+    routes = [route for route in included.original_router.routes if type(route) is APIRoute]
+    if len(routes) != len(included.original_router.routes):
+        return None
+    inclusion = dataclasses.replace(context, dependency_overrides_provider=None)
+    bound = []
+    for route in routes:
+        known = _templates.get(id(route))
+        if known is not None and known[0] is route and known[1] == inclusion:
+            template = known[2]
+        else:
+            effective = _EffectiveRouteContext.from_api_route(
+                original_route=route, include_context=inclusion
+            )
+            if _refused(effective):
+                return None
+            template = _lean(effective, route)
+            _templates[id(route)] = (route, inclusion, template)
+        bound.append(_bound(template, context.dependency_overrides_provider))
+    return bound
+
+
+def _bound(template: LeanRoute, provider: Any) -> LeanRoute:
+    """A copy of `template` whose dependency overrides are `provider`'s, with a handler of
+    its own (made as APIRoute.__init__ makes it)."""
+    route = copy.copy(template)
+    route.dependency_overrides_provider = provider
+    route.app = wrap_app_with_body_limit(
+        request_response(route.get_route_handler()), route.max_body_size
+    )
+    return route
 
 
 def _undocumented_last(routes: list[BaseRoute]) -> list[BaseRoute]:
