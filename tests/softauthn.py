@@ -201,8 +201,11 @@ class SoftAuthenticator:
         challenge: str | None = None,
         cred_props: bool = True,
         credential_id: bytes | None = None,
+        user_present: bool = True,
     ) -> dict[str, Any]:
         """Answer PublicKeyCredentialCreationOptionsJSON with a RegistrationResponseJSON.
+
+        ``user_present=False`` answers as a conditional create may: without the UP flag.
 
         ``rp_id`` only changes the hashed RP ID (to forge a mismatch); the credential is
         stored under the options' RP ID, as the browser would see it.
@@ -243,7 +246,8 @@ class SoftAuthenticator:
             + credential_id
             + cred.cose_public_key()
         )
-        flags = FLAG_UP | FLAG_AT | self._state_flags(self.user_verifying, None, None)
+        flags = (FLAG_UP if user_present else 0) | FLAG_AT
+        flags |= self._state_flags(self.user_verifying, None, None)
         # Registration always reports sign count 0; get() starts counting from there.
         auth_data = self._auth_data(hashed_rp_id, flags, 0) + attested
         att_stmt = self._attestation_statement(cred, auth_data, client_data)

@@ -46,6 +46,7 @@ async def options(
             ceremony="add_passkey",
             user_verification=settings.user_verification,
             user_id=str(user.id),
+            mediation=request.mediation,
         ),
     )
     return creation_options(
@@ -96,8 +97,13 @@ async def verify(
     pending = await steps.take(store, client_data.challenge, "add_passkey")
     if pending.user_id != str(user.id):
         raise CeremonyMismatch("This challenge was issued to another account.")
+    conditional = pending.mediation == "conditional"
     verified = attestation.verify(
-        settings, credential, client_data, require_uv=pending.user_verification == "required"
+        settings,
+        credential,
+        client_data,
+        require_uv=pending.user_verification == "required",
+        require_up=not conditional,
     )
     steps.refuse_decoy(secret_key, verified.credential_id)
     await _refuse_known_credential(db, verified.credential_id)
@@ -116,6 +122,8 @@ async def verify(
         now=now,
         passkey=base64url.encode(passkey.credential_id),
         name=passkey.name,
+        # made by conditional create, perhaps without a gesture: worth knowing in a review
+        **({"conditional": True} if conditional else {}),
     )
     recovered = None
     if active.session.scope == sessions.RECOVERY:

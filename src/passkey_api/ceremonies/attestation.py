@@ -42,7 +42,10 @@ def verify(
     client_data: ClientData,
     *,
     require_uv: bool,
+    require_up: bool = True,
 ) -> NewCredential:
+    """require_up=False only for a conditional create (WebAuthn Level 3, 7.1 step 14: user
+    presence is checked unless the options asked for conditional mediation)."""
     response = credential.response
     checks.client_data_fits(
         client_data, expected_type="webauthn.create", origins=settings.allowed_origins
@@ -51,7 +54,7 @@ def verify(
     # Decoded strictly first: py_webauthn below sees only a structure that means one thing,
     # and the key stored is the one validated here, byte for byte.
     auth_data = structures.attestation_object(response.attestationObject).auth_data
-    checks.flags_fit(auth_data, rp_id=settings.rp_id, require_uv=require_uv)
+    checks.flags_fit(auth_data, rp_id=settings.rp_id, require_uv=require_uv, require_up=require_up)
     attested = auth_data.attested
     assert attested is not None  # a registration's authenticator data must carry it
     if attested.credential_id != credential.rawId:
@@ -70,6 +73,7 @@ def verify(
             expected_challenge=client_data.challenge,
             expected_rp_id=settings.rp_id,
             expected_origin=settings.allowed_origins,
+            require_user_presence=require_up,
             require_user_verification=require_uv,
             supported_pub_key_algs=options.ALGORITHMS,
         )

@@ -86,10 +86,12 @@ def credential_id_fits(credential_id: bytes, text_id: str) -> None:
         raise InvalidCredential("The credential's id and rawId differ.")
 
 
-def flags_fit(data: AuthenticatorData, *, rp_id: str, require_uv: bool) -> None:
+def flags_fit(
+    data: AuthenticatorData, *, rp_id: str, require_uv: bool, require_up: bool = True
+) -> None:
     if data.rp_id_hash != hashlib.sha256(rp_id.encode()).digest():
         raise RpIdMismatch()
-    if not data.up:
+    if require_up and not data.up:
         raise UserPresenceRequired()
     if require_uv and not data.uv:
         raise UserVerificationRequired()

@@ -96,6 +96,15 @@ class RegistrationOptionsRequest(Strict):
 class AddPasskeyOptionsRequest(Strict):
     attachment: Attachment | None = None
     hints: Hints = []
+    mediation: Literal["conditional"] | None = Field(
+        default=None,
+        description=(
+            '"conditional" when the client will call navigator.credentials.create() with '
+            'mediation: "conditional" (WebAuthn Level 3, conditional create): the browser '
+            "may then make the passkey without a gesture, so its verify accepts a response "
+            "without user presence. Only a challenge begun so accepts it."
+        ),
+    )
 
 
 class AuthenticationOptionsRequest(Strict):

@@ -62,6 +62,8 @@ class PendingCeremony:
     # reauthentication: the session to elevate, and for what
     session_id: str | None = None
     purpose: str | None = None
+    # adding a passkey: "conditional" when the browser may create it without a gesture
+    mediation: str | None = None
 
 
 def counted(

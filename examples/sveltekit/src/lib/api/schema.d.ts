@@ -749,6 +749,11 @@ export interface components {
              * @default []
              */
             hints?: ("security-key" | "client-device" | "hybrid")[];
+            /**
+             * Mediation
+             * @description "conditional" when the client will call navigator.credentials.create() with mediation: "conditional" (WebAuthn Level 3, conditional create): the browser may then make the passkey without a gesture, so its verify accepts a response without user presence. Only a challenge begun so accepts it.
+             */
+            mediation?: "conditional" | null;
         };
         /** AdminUpdateUser */
         AdminUpdateUser: {
