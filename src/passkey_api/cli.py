@@ -108,6 +108,22 @@ def _banner(settings: Settings, host: str, port: int, migrated: str) -> list[str
     return lines
 
 
+class _PageAddress(logging.Filter):
+    """uvicorn's last start-up line, "Uvicorn running on http://127.0.0.1:8000", names the
+    bound address, the one a person would click last; passkeys fail there (an IP address
+    is never the RP ID). The line then also names the page's address."""
+
+    def __init__(self, page: str) -> None:
+        super().__init__()
+        self.page = page
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str) and record.msg.startswith("Uvicorn running on"):
+            record.msg += f"; open {self.page}: passkeys work at that address only"
+            record.__dict__.pop("color_message", None)  # its colours would say the old line
+        return True
+
+
 def openapi_json() -> str:
     """The committed openapi.json, exactly: tests compare the file with this."""
     from passkey_api.app import create_app
@@ -269,6 +285,9 @@ def serve(
 
     for line in _banner(settings, host, port, migrated):
         click.echo(f"passkey-api: {line}", err=True)
+    # A filter on the logger, not on a handler: it stays when a worker's asgi.py replaces
+    # the handlers, and it sees the supervisor's line with --workers too.
+    logging.getLogger("uvicorn.error").addFilter(_PageAddress(settings.origins[0] + "/"))
     uvicorn.run(
         "passkey_api.asgi:app",
         host=host,

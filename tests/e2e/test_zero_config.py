@@ -4,6 +4,7 @@ treats http://localhost as a secure context)."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,14 @@ from tests.e2e.harness import open_tab, serve
 pytestmark = pytest.mark.e2e
 
 
+async def _wait_for(log: Path, text: str) -> None:
+    for _ in range(100):
+        if text in await asyncio.to_thread(log.read_text):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{text!r} not in {log}")
+
+
 async def test_sign_up_and_in_with_no_configuration(browser: Browser, tmp_path: Path) -> None:
     async with serve("embedded", tmp_path, {}, zero_config=True) as server:
         # The banner points at the address passkeys work at, which the test then opens.
@@ -22,6 +31,11 @@ async def test_sign_up_and_in_with_no_configuration(browser: Browser, tmp_path: 
         assert server.base_url.startswith("http://localhost:")
         assert "passkey-api: backend: embedded" in banner
         assert "passkey-api: migrations: " in banner
+        # uvicorn's own "running on http://127.0.0.1:..." line, the last one printed, also
+        # points at the page (a person clicks what they read last).
+        await _wait_for(server.log_path, "Uvicorn running on")
+        [running] = [ln for ln in server.log_path.read_text().splitlines() if "running on" in ln]
+        assert f"open {server.base_url}/: passkeys work at that address only" in running
         async with open_tab(server, browser) as tab:
             await tab.open()
             await tab.add_authenticator("internal")
