@@ -34,3 +34,30 @@ export function describeAgent(userAgent: string | null): string {
 	const browser = first(BROWSERS, userAgent, 'A browser');
 	return `${browser} on ${first(SYSTEMS, userAgent, 'another system')}`;
 }
+
+// How a passkey's authenticator is reached, in words rather than WebAuthn's tokens.
+const TRANSPORTS: Record<string, string> = {
+	internal: 'This device',
+	hybrid: 'Phone (hybrid)',
+	usb: 'USB',
+	nfc: 'NFC',
+	ble: 'Bluetooth',
+	'smart-card': 'Smart card'
+};
+
+/** "USB, NFC" from ["usb", "nfc"]; a transport this list does not know is left out. */
+export function describeTransports(transports: string[]): string {
+	return transports
+		.map((transport) => TRANSPORTS[transport])
+		.filter(Boolean)
+		.join(', ');
+}
+
+/** How a session began (its `method`), as the session list says it: "with a passkey". */
+export function describeMethod(method: string): string {
+	if (method === 'passkey') return 'with a passkey';
+	if (method === 'recovery_code') return 'with a recovery code';
+	if (method === 'recovery_email') return 'with an emailed link';
+	if (method.startsWith('oauth:')) return `with ${method.slice('oauth:'.length)}`;
+	return '';
+}
