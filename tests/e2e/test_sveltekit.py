@@ -806,6 +806,7 @@ async def test_signed_out_elsewhere_and_the_step_up_notices(
                 await other.page.wait_for_url("**/account")
                 other_id = (await current_session(other.page))["session"]["id"]
                 # Its authenticator goes, so that autofill cannot sign it straight back in.
+                (moved,) = await other.credentials()
                 await other.remove_authenticator()
 
                 await goto(page, "/account")
@@ -834,6 +835,10 @@ async def test_signed_out_elsewhere_and_the_step_up_notices(
             # Later, adding a key asks for a step-up first: the notice says so while the
             # laptop is asked, then asks for the new key.
             await example.api.age_sign_in()
+            # The passkey comes back with the counter the other browser left it at: the
+            # laptop's older copy would now look cloned (sign_count_regression).
+            await tab.add_authenticator("internal")
+            await tab.add_credential(moved)
             key = await plug(tab, "usb")
             await goto(page, "/account")
             await recorded_statuses(page, "passkeys-section")
