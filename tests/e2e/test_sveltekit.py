@@ -678,6 +678,12 @@ async def test_social_sign_in_offers_a_passkey_and_links_providers(
             await expect(page.get_by_test_id("sign-in-with-github")).to_have_text(
                 "Sign in with GitHub"
             )
+            # Autofill found no passkey of this site here: the browser's refusal of it is
+            # nothing the person did, so nothing is shown.
+            await expect(page.locator("form[data-autofill]")).not_to_have_attribute(
+                "data-autofill", "starting"
+            )
+            await expect(page.get_by_role("alert")).to_have_count(0)
             await shot(page, "08-sign-in-providers")
 
             await page.get_by_test_id("sign-in-with-oidc").click()
@@ -712,6 +718,7 @@ async def test_social_sign_in_offers_a_passkey_and_links_providers(
             )
             await expect(page).to_have_url(example.app.base_url + "/account")  # cleaned up
             await expect(identities).to_have_count(2)
+            await expect(page.get_by_test_id("session")).to_contain_text("with Test OIDC")
             (stepped_up,) = await held(tab, laptop)
             assert stepped_up["signCount"] > credential["signCount"]
             await shot(page, "10-linked-providers")

@@ -54,10 +54,13 @@ export function describeTransports(transports: string[]): string {
 }
 
 /** How a session began (its `method`), as the session list says it: "with a passkey". */
-export function describeMethod(method: string): string {
+export function describeMethod(
+	method: string,
+	providerName: (provider: string) => string = (provider) => provider
+): string {
 	if (method === 'passkey') return 'with a passkey';
 	if (method === 'recovery_code') return 'with a recovery code';
 	if (method === 'recovery_email') return 'with an emailed link';
-	if (method.startsWith('oauth:')) return `with ${method.slice('oauth:'.length)}`;
+	if (method.startsWith('oauth:')) return `with ${providerName(method.slice('oauth:'.length))}`;
 	return '';
 }
