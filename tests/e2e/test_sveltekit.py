@@ -4,9 +4,12 @@ Redis, and clicked through page by page with CDP virtual authenticators.
 
 The app forwards /api/* to the service (same origin for the browser), so the service lists
 the app's origin in PASSKEY_ORIGINS and believes its X-Forwarded-For
-(PASSKEY_TRUSTED_PROXIES). Screenshots of the pages go to artifacts/e2e/sveltekit/, the
-folder the example's README names. Without Node.js and npm the tests are skipped, unless
-CI=true, where they fail.
+(PASSKEY_TRUSTED_PROXIES). For social sign-in and email recovery it is also configured
+with the suite's OpenID Connect provider and GitHub fake (tests/oauth_servers.py), whose
+callback is the API's through the app's proxy (PASSKEY_PUBLIC_URL), and an SMTP sink
+(tests/smtp.py) whose links land on the app's pages. Screenshots of the pages go to
+artifacts/e2e/sveltekit/, the folder the example's README names. Without Node.js and npm
+the tests are skipped, unless CI=true, where they fail.
 """
 
 from __future__ import annotations
