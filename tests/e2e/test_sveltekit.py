@@ -391,7 +391,7 @@ async def test_passkeys_from_sign_up_to_a_second_device(example: Example, browse
             assert laptop_credential["signCount"] == credential["signCount"]  # not asked
             key_item = page.locator(f'[data-passkey-id="{key_id}"]')
             # Transports in words, not WebAuthn's tokens.
-            await expect(key_item.get_by_test_id("transports")).to_have_text("USB")
+            await expect(key_item.get_by_test_id("transports")).to_have_text("Connects by USB")
             await expect(key_item.get_by_test_id("device-type")).to_have_text("Device-bound")
 
             # The same key again: it already holds a passkey for this account.
@@ -861,7 +861,7 @@ async def test_signed_out_elsewhere_and_the_step_up_notices(
             assert step_up < new_key < len(statuses) - 1, statuses
             assert statuses[-1].startswith("Added"), statuses
             key_item = page.locator(f'[data-passkey-id="{credential_id(key_credential)}"]')
-            await expect(key_item.get_by_test_id("transports")).to_have_text("USB")
+            await expect(key_item.get_by_test_id("transports")).to_have_text("Connects by USB")
 
 
 async def tab_cookies(tab: Tab) -> list[str]:

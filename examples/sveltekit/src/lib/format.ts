@@ -35,22 +35,28 @@ export function describeAgent(userAgent: string | null): string {
 	return `${browser} on ${first(SYSTEMS, userAgent, 'another system')}`;
 }
 
-// How a passkey's authenticator is reached, in words rather than WebAuthn's tokens.
+// How a passkey's authenticator is reached, in words rather than WebAuthn's tokens, as the
+// service's built-in page says it. "internal" is "built into the device", never "this
+// device": the list is read on every device of the account.
 const TRANSPORTS: Record<string, string> = {
-	internal: 'This device',
-	hybrid: 'Phone (hybrid)',
+	hybrid: 'QR code',
 	usb: 'USB',
 	nfc: 'NFC',
 	ble: 'Bluetooth',
-	'smart-card': 'Smart card'
+	'smart-card': 'smart card'
 };
 
-/** "USB, NFC" from ["usb", "nfc"]; a transport this list does not know is left out. */
+/** "Connects by USB or NFC", "Built into the device"; transports this list does not
+ * know are left out, and no known one gives "". */
 export function describeTransports(transports: string[]): string {
-	return transports
-		.map((transport) => TRANSPORTS[transport])
-		.filter(Boolean)
-		.join(', ');
+	const words = transports.map((transport) => TRANSPORTS[transport]).filter(Boolean);
+	const by = words.length
+		? `connects by ${words.join(', ').replace(/, ([^,]*)$/, ' or $1')}`
+		: '';
+	if (transports.includes('internal')) {
+		return by ? `Built into the device, or ${by}` : 'Built into the device';
+	}
+	return by.charAt(0).toUpperCase() + by.slice(1);
 }
 
 /** How a session began (its `method`), as the session list says it: "with a passkey". */
