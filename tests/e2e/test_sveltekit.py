@@ -4,9 +4,12 @@ Redis, and clicked through page by page with CDP virtual authenticators.
 
 The app forwards /api/* to the service (same origin for the browser), so the service lists
 the app's origin in PASSKEY_ORIGINS and believes its X-Forwarded-For
-(PASSKEY_TRUSTED_PROXIES). Screenshots of the pages go to artifacts/e2e/sveltekit/, the
-folder the example's README names. Without Node.js and npm the tests are skipped, unless
-CI=true, where they fail.
+(PASSKEY_TRUSTED_PROXIES). For social sign-in and email recovery it is also configured
+with the suite's OpenID Connect provider and GitHub fake (tests/oauth_servers.py), whose
+callback is the API's through the app's proxy (PASSKEY_PUBLIC_URL), and an SMTP sink
+(tests/smtp.py) whose links land on the app's pages. Screenshots of the pages go to
+artifacts/e2e/sveltekit/, the folder the example's README names. Without Node.js and npm
+the tests are skipped, unless CI=true, where they fail.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -40,7 +44,19 @@ from tests.e2e.harness import (
 )
 from tests.e2e.test_browser_accounts import credential_id, held, plug
 from tests.e2e.test_browser_passkeys import new_username
+from tests.oauth_servers import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    GitHubFake,
+    GitHubUser,
+    OidcProvider,
+    serving,
+)
+from tests.oauth_servers import (
+    TestUser as OidcUser,  # not a test class: as its own name pytest would collect it
+)
 from tests.services import REDIS_URL, postgres_database, require_redis, unavailable
+from tests.smtp import SmtpServer, smtp_server
 
 pytestmark = pytest.mark.e2e
 
@@ -111,6 +127,9 @@ class Example:
     app: Server  # the SvelteKit app; its base_url is what the browser opens
     api: Server  # passkey-api
     database_url: str
+    oidc: OidcProvider  # the social sign-in providers the service is configured with
+    github: GitHubFake
+    smtp: SmtpServer  # where the service mails recovery links
 
     @contextlib.contextmanager
     def logs_on_failure(self) -> Iterator[None]:
@@ -147,6 +166,29 @@ async def run_app(port: int, api_url: str, log_path: Path) -> AsyncIterator[Serv
         await _stop(process)
 
 
+def social_providers(oidc: OidcProvider, github: GitHubFake) -> dict[str, Any]:
+    """PASSKEY_OAUTH_PROVIDERS for the test's OpenID Connect provider and GitHub fake."""
+    base = github.base_url
+    return {
+        "oidc": {
+            "kind": "oidc",
+            "issuer": oidc.issuer,
+            "client_id": CLIENT_ID,
+            "client_secret": CLIENT_SECRET,
+            "display_name": "Test OIDC",
+        },
+        "github": {
+            "kind": "github",
+            "client_id": CLIENT_ID,
+            "client_secret": CLIENT_SECRET,
+            "authorization_endpoint": f"{base}/login/oauth/authorize",
+            "token_endpoint": f"{base}/login/oauth/access_token",
+            "api_url": f"{base}/api",
+            "display_name": "GitHub",
+        },
+    }
+
+
 @pytest.fixture(scope="session")
 async def example(
     node_modules: None, tmp_path_factory: pytest.TempPathFactory
@@ -155,20 +197,48 @@ async def example(
     await run("npm", "run", "build")
     data_dir = tmp_path_factory.mktemp("passkey-sveltekit")
     port = _free_port()
-    async with postgres_database("passkey_sveltekit") as database_url:
-        env = {
-            "PASSKEY_DATABASE_URL": database_url,
-            "PASSKEY_REDIS_URL": REDIS_URL,
-            # WebAuthn responses and state-changing requests come from the app's origin...
-            "PASSKEY_ORIGINS": f"http://localhost:{port}",
-            # ...through the app's server, which says who the browser is.
-            "PASSKEY_TRUSTED_PROXIES": "127.0.0.1,::1",
-        }
-        async with serve("postgres", data_dir, env) as api:
-            # The API listens on 127.0.0.1 only; Node may resolve "localhost" to ::1.
-            api_url = api.base_url.replace("//localhost:", "//127.0.0.1:")
-            async with run_app(port, api_url, data_dir / "sveltekit.log") as app:
-                yield Example(app=app, api=api, database_url=database_url)
+    app_origin = f"http://localhost:{port}"
+    oidc, github = OidcProvider(), GitHubFake()
+    with serving(oidc.app) as oidc_url, serving(github.app) as github_url:
+        oidc.issuer, github.base_url = oidc_url, github_url
+        # The providers send the browser back to the API's callback through the app's
+        # proxy (PASSKEY_PUBLIC_URL), so that the flow's cookies are the app's.
+        for name, fake in (("oidc", oidc), ("github", github)):
+            fake.redirect_uris.add(f"{app_origin}/api/v1/oauth/{name}/callback")
+        async with (
+            smtp_server(data_dir) as smtp,
+            postgres_database("passkey_sveltekit") as database_url,
+        ):
+            env = {
+                "PASSKEY_DATABASE_URL": database_url,
+                "PASSKEY_REDIS_URL": REDIS_URL,
+                # WebAuthn responses and state-changing requests come from the app's
+                # origin, where social sign-ins also return (redirect_to)...
+                "PASSKEY_ORIGINS": app_origin,
+                # ...through the app's server, which says who the browser is.
+                "PASSKEY_TRUSTED_PROXIES": "127.0.0.1,::1",
+                "PASSKEY_PUBLIC_URL": f"{app_origin}/api",
+                "PASSKEY_OAUTH_PROVIDERS": json.dumps(social_providers(oidc, github)),
+                # Emailed links land on the app's pages.
+                "PASSKEY_SMTP_HOST": smtp.host,
+                "PASSKEY_SMTP_PORT": str(smtp.port),
+                "PASSKEY_SMTP_FROM": "passkey-api <no-reply@example.test>",
+                "PASSKEY_SMTP_STARTTLS": "false",
+                "PASSKEY_RECOVERY_URL": f"{app_origin}/recover/link",
+                "PASSKEY_EMAIL_VERIFICATION_URL": f"{app_origin}/account/email",
+            }
+            async with serve("postgres", data_dir, env) as api:
+                # The API listens on 127.0.0.1 only; Node may resolve "localhost" to ::1.
+                api_url = api.base_url.replace("//localhost:", "//127.0.0.1:")
+                async with run_app(port, api_url, data_dir / "sveltekit.log") as app:
+                    yield Example(
+                        app=app,
+                        api=api,
+                        database_url=database_url,
+                        oidc=oidc,
+                        github=github,
+                        smtp=smtp,
+                    )
 
 
 @contextlib.asynccontextmanager
@@ -185,8 +255,17 @@ async def app_tab(example: Example, browser: Browser) -> AsyncIterator[Tab]:
                 else None
             ),
         )
-        yield tab
+        # An exception in the page (a hydration that failed, say) fails the test too.
+        errors: list[str] = []
+        tab.page.on("pageerror", lambda error: errors.append(f"{error.name}: {error.message}"))
+        try:
+            yield tab
+        except BaseException as exc:
+            if errors:
+                exc.add_note("--- errors in the page ---\n" + "\n".join(errors))
+            raise
         assert violations == []
+        assert errors == []
 
 
 # --- driving the pages ------------------------------------------------------------------
@@ -311,7 +390,8 @@ async def test_passkeys_from_sign_up_to_a_second_device(example: Example, browse
             (laptop_credential,) = await held(tab, laptop)
             assert laptop_credential["signCount"] == credential["signCount"]  # not asked
             key_item = page.locator(f'[data-passkey-id="{key_id}"]')
-            await expect(key_item).to_contain_text("usb")
+            # Transports in words, not WebAuthn's tokens.
+            await expect(key_item.get_by_test_id("transports")).to_have_text("Connects by USB")
             await expect(key_item.get_by_test_id("device-type")).to_have_text("Device-bound")
 
             # The same key again: it already holds a passkey for this account.
@@ -404,7 +484,10 @@ async def test_passkeys_from_sign_up_to_a_second_device(example: Example, browse
             await expect(key_item).to_be_visible()
             await key_item.get_by_test_id("delete").click()
             await key_item.get_by_test_id("confirm-delete").click()
-            await expect(problem_shown(page, "last_passkey")).to_be_visible()
+            # A sentence, with the code kept small for support.
+            refusal = problem_shown(page, "last_passkey")
+            await expect(refusal).to_contain_text("This is your only passkey")
+            await expect(refusal.locator(".code")).to_have_text("Code: last_passkey")
             await expect(page.get_by_test_id("passkey")).to_have_count(1)
 
             # Each load of /account passes the API's signals to the Signal API: an
@@ -559,3 +642,374 @@ async def test_the_proxy_forwards_only_the_api(example: Example) -> None:
 
             for path in ("/api/healthz", "/api/docs", "/api/openapi.json"):
                 assert (await client.get(path)).status_code == 404, path
+
+
+# --- social sign-in, recovery, and what a person reads ---------------------------------
+
+
+async def hydrated(page: Page) -> None:
+    await page.locator("html[data-hydrated]").wait_for(state="attached")
+
+
+async def conditional_create(page: Page) -> str:
+    """What became of the passkey offer's conditional create once started: `pending`
+    (Chromium keeps it waiting, for a saved password to upgrade, which a test browser
+    never has), `created`, `refused` or `unsupported` (data-conditional on the offer)."""
+    offer = page.get_by_test_id("passkey-offer")
+    await expect(offer).not_to_have_attribute("data-conditional", "checking")
+    state = await offer.get_attribute("data-conditional")
+    assert state in ("pending", "created", "refused", "unsupported"), state
+    return state
+
+
+async def test_social_sign_in_offers_a_passkey_and_links_providers(
+    example: Example, browser: Browser
+) -> None:
+    """Signing in with "Test OIDC" goes through the provider and back to /welcome, which
+    offers a passkey (conditional create where the browser allows it, else the button); then on
+    /account GitHub is linked (a step-up with that passkey first) and unlinked, and the
+    passkey signs in."""
+    example.oidc.knobs.user = OidcUser(name="Mary Somerville")
+    with example.logs_on_failure():
+        async with app_tab(example, browser) as tab:
+            page = tab.page
+            laptop = await tab.add_authenticator("internal")
+            await goto(page, "/signin")
+            await expect(page.get_by_test_id("sign-in-with-oidc")).to_have_text(
+                "Sign in with Test OIDC"
+            )
+            await expect(page.get_by_test_id("sign-in-with-github")).to_have_text(
+                "Sign in with GitHub"
+            )
+            # Autofill found no passkey of this site here: the browser's refusal of it is
+            # nothing the person did, so nothing is shown.
+            await expect(page.locator("form[data-autofill]")).not_to_have_attribute(
+                "data-autofill", "starting"
+            )
+            await expect(page.get_by_role("alert")).to_have_count(0)
+            await shot(page, "08-sign-in-providers")
+
+            await page.get_by_test_id("sign-in-with-oidc").click()
+            await page.wait_for_url("**/welcome?**")
+            await hydrated(page)
+            signed_in = await current_session(page)
+            assert signed_in["session"]["method"] == "oauth:oidc"
+            assert signed_in["user"]["display_name"] == "Mary Somerville"
+            await expect(page.get_by_test_id("signed-in-with")).to_have_text("Test OIDC")
+            await shot(page, "09-passkey-offer")
+
+            # Chromium accepts the conditional create and keeps it waiting (it would upgrade a
+            # saved password, and there is none); the button stops it and makes the passkey.
+            assert await conditional_create(page) == "pending"
+            if await conditional_create(page) != "created":
+                await page.get_by_test_id("offer-create-passkey").click()
+            await page.wait_for_url("**/account")
+            (credential,) = await held(tab, laptop)
+            await expect(page.get_by_test_id("passkey")).to_have_count(1)
+            identities = page.get_by_test_id("identity")
+            await expect(identities).to_have_count(1)
+            await expect(identities).to_contain_text("Test OIDC")
+
+            # Linking GitHub: only a passkey steps up once the account has one (the social
+            # sign-in does not count), then the trip to GitHub and back.
+            await page.get_by_test_id("link-github").click()
+            await page.wait_for_url("**/account?linked=github")
+            await hydrated(page)
+            section = page.get_by_test_id("identities-section")
+            await expect(section.get_by_role("status")).to_have_text(
+                "GitHub is linked: it signs you in too."
+            )
+            await expect(page).to_have_url(example.app.base_url + "/account")  # cleaned up
+            await expect(identities).to_have_count(2)
+            await expect(page.get_by_test_id("session")).to_contain_text("with Test OIDC")
+            (stepped_up,) = await held(tab, laptop)
+            assert stepped_up["signCount"] > credential["signCount"]
+            await shot(page, "10-linked-providers")
+
+            await page.locator('[data-provider="github"]').get_by_test_id("unlink").click()
+            await expect(section.get_by_role("status")).to_have_text(
+                "GitHub no longer signs you in."
+            )
+            await expect(identities).to_have_count(1)
+
+            # The passkey made on /welcome signs in.
+            await sign_out(example, page)
+            response = await page.goto("/account")
+            assert response is not None
+            await page.wait_for_url("**/account")
+            assert (await current_session(page))["session"]["method"] == "passkey"
+
+
+async def test_the_last_way_in_cannot_be_unlinked(example: Example, browser: Browser) -> None:
+    """A provider refusing the sign-in, and an account with only GitHub: each refusal is
+    a sentence, with its code small beside it."""
+    with example.logs_on_failure():
+        async with app_tab(example, browser) as tab:
+            page = tab.page
+            example.oidc.knobs.deny = "access_denied"
+            try:
+                await goto(page, "/signin")
+                await page.get_by_test_id("sign-in-with-oidc").click()
+                await page.wait_for_url("**/signin?**error=oauth_denied**")
+                await hydrated(page)
+                denied = problem_shown(page, "oauth_denied")
+                await expect(denied).to_contain_text("cancelled at the provider")
+                await expect(denied.locator(".code")).to_have_text("Code: oauth_denied")
+                await assert_signed_out(page)
+            finally:
+                example.oidc.reset()
+
+            example.github.user = GitHubUser(name="Octo Cat")
+            await page.get_by_test_id("sign-in-with-github").click()
+            await page.wait_for_url("**/welcome?**")
+            await hydrated(page)
+            await page.get_by_test_id("not-now").click()
+            await page.wait_for_url("**/account")
+            await expect(page.get_by_test_id("recovery-risk")).to_be_visible()
+            await page.locator('[data-provider="github"]').get_by_test_id("unlink").click()
+            refusal = problem_shown(page, "last_sign_in_method")
+            await expect(refusal).to_contain_text("That is your last way to sign in")
+            await expect(refusal.locator(".code")).to_have_text("Code: last_sign_in_method")
+            await expect(page.get_by_test_id("identity")).to_have_count(1)
+            await shot(page, "11-last-way-in")
+
+
+async def recorded_statuses(page: Page, test_id: str) -> None:
+    """From now on, every text the status line inside `test_id` shows, in order (in
+    window.statuses): the tests read what the page said while the browser asked."""
+    await page.evaluate(
+        """(testId) => {
+            window.statuses = [];
+            const root = document.querySelector(`[data-testid="${testId}"]`);
+            const note = () => {
+                const text = root.querySelector('[role="status"]')?.textContent.trim();
+                if (text && window.statuses.at(-1) !== text) window.statuses.push(text);
+            };
+            new MutationObserver(note).observe(
+                root, {childList: true, subtree: true, characterData: true});
+        }""",
+        test_id,
+    )
+
+
+async def test_signed_out_elsewhere_and_the_step_up_notices(
+    example: Example, browser: Browser
+) -> None:
+    """A browser signed out from another device lands on sign-in with "You were signed out
+    on another device" (once); adding a key after a step-up, the notice follows the
+    browser: first the step-up, then the new key."""
+    username = new_username("emmy")
+    with example.logs_on_failure():
+        async with app_tab(example, browser) as tab:
+            page = tab.page
+            laptop = await tab.add_authenticator("internal")
+            await goto(page, "/signup")
+            await page.fill("#username", username)
+            await page.get_by_test_id("create-passkey").click()
+            await page.wait_for_url("**/account")
+            (laptop_credential,) = await held(tab, laptop)
+
+            async with app_tab(example, browser) as other:
+                await other.add_authenticator("internal")
+                await other.add_credential(laptop_credential)
+                await goto(other.page, "/signin")
+                await other.page.wait_for_url("**/account")
+                other_id = (await current_session(other.page))["session"]["id"]
+                # Its authenticator goes, so that autofill cannot sign it straight back in.
+                (moved,) = await other.credentials()
+                await other.remove_authenticator()
+
+                await goto(page, "/account")
+                await (
+                    page.locator(f'[data-session-id="{other_id}"]').get_by_test_id("revoke").click()
+                )
+                await expect(page.get_by_test_id("session")).to_have_count(1)
+
+                response = await other.page.goto("/account")
+                assert response is not None
+                assert "/signin?redirectTo=%2Faccount" in response.url
+                await hydrated(other.page)
+                told = other.page.get_by_test_id("signed-out-elsewhere")
+                await expect(told).to_contain_text("You were signed out on another device.")
+                await expect(told).to_contain_text("Code: not_authenticated")
+                await shot(other.page, "12-signed-out-elsewhere")
+                # Said once: the dead cookie is cleared, a reload is a plain sign-in page.
+                for _ in range(50):
+                    if "passkey_session" not in await tab_cookies(other):
+                        break
+                    await other.page.wait_for_timeout(100)
+                assert "passkey_session" not in await tab_cookies(other)
+                await goto(other.page, "/signin")
+                await expect(told).to_have_count(0)
+
+            # Later, adding a key asks for a step-up first: the notice says so while the
+            # laptop is asked, then asks for the new key.
+            await example.api.age_sign_in()
+            # The passkey comes back with the counter the other browser left it at: the
+            # laptop's older copy would now look cloned (sign_count_regression).
+            await tab.add_authenticator("internal")
+            await tab.add_credential(moved)
+            key = await plug(tab, "usb")
+            await goto(page, "/account")
+            await recorded_statuses(page, "passkeys-section")
+            await page.get_by_test_id("add-security-key").click()
+            await expect(page.get_by_test_id("passkey")).to_have_count(2)
+            (key_credential,) = await held(tab, key)
+            statuses = await page.evaluate("window.statuses")
+            step_up = statuses.index("First confirm it is you with one of your passkeys…")
+            new_key = statuses.index("Now touch your new security key…")
+            assert step_up < new_key < len(statuses) - 1, statuses
+            assert statuses[-1].startswith("Added"), statuses
+            key_item = page.locator(f'[data-passkey-id="{credential_id(key_credential)}"]')
+            await expect(key_item.get_by_test_id("transports")).to_have_text("Connects by USB")
+
+
+async def tab_cookies(tab: Tab) -> list[str]:
+    return [c["name"] for c in await tab.context.cookies()]
+
+
+async def recovery_link(example: Example, address: str, count: int) -> str:
+    """The link in the `count`th message mailed to `address` (a page of the app)."""
+    message = (await example.smtp.wait_for(address, count))[count - 1]
+    body = message.get_body(("plain",))
+    assert body is not None
+    found = re.search(r"http://localhost:\d+/\S+#token=[A-Za-z0-9_-]{43}", body.get_content())
+    assert found is not None, body.get_content()
+    return found.group(0)
+
+
+async def sign_up(page: Page, username: str) -> None:
+    await goto(page, "/signup")
+    await page.fill("#username", username)
+    await page.get_by_test_id("create-passkey").click()
+    await page.wait_for_url("**/account")
+
+
+async def finish_recovery(example: Example, tab: Tab) -> None:
+    """On /recover in a recovery session: a new passkey on a security key, which turns the
+    session into a full one and lands on /account."""
+    page = tab.page
+    await page.wait_for_url("**/recover")
+    await hydrated(page)
+    await expect(page.get_by_test_id("recovery-passkey")).to_be_visible()
+    assert (await current_session(page))["session"]["scope"] == "recovery"
+    # The account's pages are not for a recovery session: back to its one step.
+    response = await page.goto("/account")
+    assert response is not None
+    assert response.url == example.app.base_url + "/recover"
+    await hydrated(page)
+    await tab.add_authenticator("usb")
+    if await conditional_create(page) != "created":
+        await page.get_by_test_id("offer-create-passkey").click()
+    await page.wait_for_url("**/account")
+    await hydrated(page)
+    session = await current_session(page)
+    assert session["session"]["scope"] == "full"
+    await expect(page.get_by_test_id("sessions-section").get_by_role("status")).to_contain_text(
+        "Your new passkey is added and you are signed in."
+    )
+
+
+async def test_recovery_codes_and_lost_your_passkey(example: Example, browser: Browser) -> None:
+    """Recovery codes made on /account and shown once; the laptop is lost; "Lost your
+    passkey?" with a wrong code (told in words), then a right one: a recovery session that
+    ends with a new passkey on a security key, which then signs in."""
+    username = new_username("ada")
+    with example.logs_on_failure():
+        async with app_tab(example, browser) as tab:
+            page = tab.page
+            await tab.add_authenticator("internal")
+            await sign_up(page, username)
+
+            # One device-bound passkey: the API's advice, not the app's own words.
+            listed = await fetch_json(page, "/api/v1/me/passkeys")
+            advice = listed["body"]["recovery_advice"]
+            assert advice
+            await expect(page.get_by_test_id("recovery-risk")).to_contain_text(advice)
+
+            await page.get_by_test_id("make-recovery-codes").click()
+            codes = page.get_by_test_id("recovery-code")
+            await expect(codes).to_have_count(10)
+            shown = await codes.all_text_contents()
+            await shot(page, "13-recovery-codes")
+            await page.get_by_test_id("codes-saved").click()
+            status = page.get_by_test_id("recovery-codes-status")
+            await expect(status).to_contain_text("10 of 10 codes left")
+            await expect(page.get_by_test_id("recovery-risk")).to_have_count(0)
+            await expect(
+                page.get_by_test_id("recovery-safeguards").locator('[data-kind="recovery_codes"]')
+            ).to_be_visible()
+            await goto(page, "/account")  # shown once: never again
+            await expect(codes).to_have_count(0)
+
+            # The laptop is lost.
+            await sign_out(example, page)
+            await tab.remove_authenticator()
+            await goto(page, "/signin")
+            await page.get_by_test_id("lost-passkey").click()
+            await page.wait_for_url("**/recover")
+            await hydrated(page)
+            await page.fill("#recover-username", username)
+            await page.fill("#recover-code", "AAAA-BBBB-CCCC-DDDD")
+            await page.get_by_test_id("use-recovery-code").click()
+            wrong = problem_shown(page, "recovery_failed")
+            await expect(wrong).to_contain_text("do not work together")
+            await assert_signed_out(page)
+
+            await page.fill("#recover-code", shown[0].lower())  # case does not matter
+            await page.get_by_test_id("use-recovery-code").click()
+            await expect(page.get_by_test_id("recovery-passkey")).to_be_visible()
+            await shot(page, "14-recovery-new-passkey")
+            await finish_recovery(example, tab)
+            await expect(status).to_contain_text("9 of 10 codes left")
+
+            # The new key signs in.
+            await sign_out(example, page)
+            await goto(page, "/signin")
+            await page.get_by_test_id("other-device").click()
+            await page.wait_for_url("**/account")
+            assert (await current_session(page))["user"]["username"] == username
+
+
+async def test_recovery_by_an_emailed_link(example: Example, browser: Browser) -> None:
+    """A recovery address set on /account (confirmed by the link mailed to it); with the
+    laptop lost, "Lost your passkey?" mails a link that lands in the app, and the recovery
+    session ends with a new passkey."""
+    username = new_username("sofia")
+    address = f"{username}@example.org"
+    with example.logs_on_failure():
+        async with app_tab(example, browser) as tab:
+            page = tab.page
+            await tab.add_authenticator("internal")
+            await sign_up(page, username)
+
+            section = page.get_by_test_id("recovery-email-section")
+            await section.locator("#recovery-email-input").fill(address)
+            await section.get_by_test_id("set-recovery-email").click()
+            await expect(section.get_by_role("status")).to_contain_text(
+                f"We sent a link to {address}"
+            )
+            link = await recovery_link(example, address, 1)
+            assert "/account/email#token=" in link
+            await goto(page, link)
+            await expect(page.get_by_test_id("email-confirmation")).to_contain_text(
+                f"{address} is now your recovery address."
+            )
+            assert "#token" not in page.url  # taken out of the address bar
+            await goto(page, "/account")
+            await expect(page.get_by_test_id("recovery-email")).to_contain_text(address)
+            await expect(
+                page.get_by_test_id("recovery-safeguards").locator('[data-kind="recovery_address"]')
+            ).to_be_visible()
+
+            await sign_out(example, page)
+            await tab.remove_authenticator()
+            await goto(page, "/recover")
+            await page.fill("#recover-email", address)
+            await page.get_by_test_id("email-recovery-link").click()
+            await expect(page.get_by_role("status")).to_contain_text("a link is on its way")
+            link = await recovery_link(example, address, 2)
+            assert "/recover/link#token=" in link
+            await page.goto(link)
+            await finish_recovery(example, tab)
+            await expect(page.get_by_test_id("recovery-email")).to_contain_text(address)

@@ -12,6 +12,8 @@ declare global {
 			/** The signed-in user, resolved by hooks.server.ts from GET /v1/session. */
 			user: User | null;
 			session: Session | null;
+			/** The browser's session cookie was refused: it was signed out on another device. */
+			sessionEnded: boolean;
 			/**
 			 * Set-Cookie headers passkey-api sent to server-side calls during this request
 			 * (a sliding session renews its cookie); hooks.server.ts hands them to the browser.
@@ -20,6 +22,7 @@ declare global {
 		}
 		interface PageData {
 			user: User | null;
+			session: Session | null;
 		}
 	}
 }

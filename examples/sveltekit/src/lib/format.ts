@@ -34,3 +34,39 @@ export function describeAgent(userAgent: string | null): string {
 	const browser = first(BROWSERS, userAgent, 'A browser');
 	return `${browser} on ${first(SYSTEMS, userAgent, 'another system')}`;
 }
+
+// How a passkey's authenticator is reached, in words rather than WebAuthn's tokens, as the
+// service's built-in page says it. "internal" is "built into the device", never "this
+// device": the list is read on every device of the account.
+const TRANSPORTS: Record<string, string> = {
+	hybrid: 'QR code',
+	usb: 'USB',
+	nfc: 'NFC',
+	ble: 'Bluetooth',
+	'smart-card': 'smart card'
+};
+
+/** "Connects by USB or NFC", "Built into the device"; transports this list does not
+ * know are left out, and no known one gives "". */
+export function describeTransports(transports: string[]): string {
+	const words = transports.map((transport) => TRANSPORTS[transport]).filter(Boolean);
+	const by = words.length
+		? `connects by ${words.join(', ').replace(/, ([^,]*)$/, ' or $1')}`
+		: '';
+	if (transports.includes('internal')) {
+		return by ? `Built into the device, or ${by}` : 'Built into the device';
+	}
+	return by.charAt(0).toUpperCase() + by.slice(1);
+}
+
+/** How a session began (its `method`), as the session list says it: "with a passkey". */
+export function describeMethod(
+	method: string,
+	providerName: (provider: string) => string = (provider) => provider
+): string {
+	if (method === 'passkey') return 'with a passkey';
+	if (method === 'recovery_code') return 'with a recovery code';
+	if (method === 'recovery_email') return 'with an emailed link';
+	if (method.startsWith('oauth:')) return `with ${providerName(method.slice('oauth:'.length))}`;
+	return '';
+}

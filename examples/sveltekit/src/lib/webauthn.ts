@@ -31,6 +31,19 @@ export async function autofillSupported(): Promise<boolean> {
 	}
 }
 
+/**
+ * Whether the browser can make a passkey without a dialog right after a sign-in without
+ * one (WebAuthn L3 conditional create: `mediation: "conditional"`).
+ */
+export async function conditionalCreateSupported(): Promise<boolean> {
+	if (!webauthnSupported() || !PublicKeyCredential.getClientCapabilities) return false;
+	try {
+		return (await PublicKeyCredential.getClientCapabilities()).conditionalCreate === true;
+	} catch {
+		return false;
+	}
+}
+
 export const UNSUPPORTED = localProblem(
 	'unsupported',
 	'This browser does not support passkeys. Use a recent Chrome, Edge, Firefox or Safari.'
@@ -73,7 +86,7 @@ const NO_CREDENTIAL = {
 /** navigator.credentials.create() from the API's creation options; credential.toJSON(). */
 export async function createCredential(
 	options: CreationOptions,
-	signal?: AbortSignal
+	{ mediation, signal }: { mediation?: 'conditional'; signal?: AbortSignal } = {}
 ): Promise<Outcome<PublicKeyCredentialJSON>> {
 	if (!webauthnSupported()) return { ok: false, problem: UNSUPPORTED };
 	try {
@@ -82,8 +95,10 @@ export async function createCredential(
 			publicKey: PublicKeyCredential.parseCreationOptionsFromJSON(
 				options as unknown as PublicKeyCredentialCreationOptionsJSON
 			),
+			// TypeScript's DOM types do not know `mediation` on create() yet.
+			...(mediation ? { mediation } : {}),
 			signal
-		})) as PublicKeyCredential | null;
+		} as CredentialCreationOptions)) as PublicKeyCredential | null;
 		if (!credential) return NO_CREDENTIAL;
 		return { ok: true, data: credential.toJSON() };
 	} catch (error) {

@@ -34,3 +34,10 @@ export type Problem = Schemas['Problem'] & {
 
 /** What every client-side operation returns: the data, or a problem to show. */
 export type Outcome<T> = { ok: true; data: T } | { ok: false; problem: Problem };
+
+export type PasskeyAdded = Schemas['PasskeyAdded'];
+export type Safeguard = Schemas['SafeguardOut'];
+export type Identity = Schemas['IdentityOut'];
+export type OAuthProvider = Schemas['passkey_api__oauth__schemas__ProviderOut'];
+export type RecoveryCodesStatus = Schemas['RecoveryCodesStatus'];
+export type RecoveryEmail = Schemas['EmailOut'];

@@ -24,8 +24,12 @@ const FORWARDED_REQUEST_HEADERS = [
 	'x-request-id'
 ];
 
-/** Answer headers that mean something to the browser; Set-Cookie is handled apart. */
+/**
+ * Answer headers that mean something to the browser; Set-Cookie is handled apart.
+ * Location carries the social sign-in's redirects (to the provider, back to the app).
+ */
 export const FORWARDED_RESPONSE_HEADERS = [
+	'location',
 	'content-type',
 	'cache-control',
 	'retry-after',
