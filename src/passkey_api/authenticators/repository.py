@@ -21,8 +21,12 @@ async def newest_number(db: AsyncSession) -> int | None:
     return None if number is None else int(number)
 
 
-async def get(db: AsyncSession, number: int) -> AuthenticatorMetadata | None:
-    return await db.get(AuthenticatorMetadata, number)
+async def payload_of(db: AsyncSession, number: int) -> str | None:
+    """A stored version's payload (JSON text), None when it is gone."""
+    result = await db.exec(
+        select(AuthenticatorMetadata.payload).where(AuthenticatorMetadata.no == number)
+    )
+    return result.first()
 
 
 async def add(db: AsyncSession, version: AuthenticatorMetadata) -> None:

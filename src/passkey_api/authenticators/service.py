@@ -92,12 +92,12 @@ class MetadataService:
         number = await repository.newest_number(db)
         if number is None or (self.catalogue is not None and number <= self.catalogue.number):
             return False
-        stored = await repository.get(db, number)
+        stored = await repository.payload_of(db, number)
         await db.rollback()  # read only; end the transaction before the slow parse
         if stored is None:  # removed meanwhile: a newer one is there, next time
             return False
         try:
-            payload = await asyncio.to_thread(blob.parse_payload, stored.payload)
+            payload = await asyncio.to_thread(blob.parse_payload, stored)
         except BlobRefused as exc:  # verified when stored: a release that reads it less
             log.error("authenticator metadata: stored BLOB no %d unreadable: %s", number, exc)
             return False

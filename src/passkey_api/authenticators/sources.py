@@ -4,6 +4,7 @@ httpx) or a file (PASSKEY_MDS_FILE, for a deployment without outbound access).""
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -48,8 +49,26 @@ def _read(path: Path) -> bytes:
     return data
 
 
+class _WithoutQuery(logging.Filter):
+    """httpx logs every request's URL at INFO, and a source's query may hold a token:
+    its log lines name URLs without their query (for every httpx client of the process,
+    whose queries are no business of the log either)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                public(str(arg)) if isinstance(arg, httpx.URL) else arg for arg in record.args
+            )
+        return True
+
+
+_HTTPX_LOG = logging.getLogger("httpx")
+
+
 async def _download(address: str) -> bytes:
     url = public(address)
+    if not any(isinstance(f, _WithoutQuery) for f in _HTTPX_LOG.filters):
+        _HTTPX_LOG.addFilter(_WithoutQuery())
     try:
         async with (
             httpx.AsyncClient(timeout=TIMEOUT, follow_redirects=True, max_redirects=3) as client,
