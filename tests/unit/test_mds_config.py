@@ -56,7 +56,12 @@ def test_a_root_that_cannot_work_is_explained(env: Path, monkeypatch: pytest.Mon
     expired = env / "expired.pem"
     long_ago = datetime.now(UTC) - timedelta(days=30)
     expired.write_bytes(
-        forge.issue(x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "Old Root")]), ca=True, not_before=long_ago, not_after=long_ago).pem
+        forge.issue(
+            x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "Old Root")]),
+            ca=True,
+            not_before=long_ago,
+            not_after=long_ago,
+        ).pem
     )
     assert "no BLOB verifies" in _problems(mds=True, mds_root=expired)[0]
     # And through the command, naming the variable.
