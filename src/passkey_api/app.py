@@ -27,6 +27,7 @@ from passkey_api.api.recovery import me_router as recovery_me_router
 from passkey_api.api.recovery import router as recovery_router
 from passkey_api.api.session import router as session_router
 from passkey_api.api.wellknown import router as wellknown_router
+from passkey_api.authenticators.service import MetadataService
 from passkey_api.config import Settings
 from passkey_api.kit.client_info import ClientAddresses
 from passkey_api.oauth.providers import OAuthClients
@@ -85,8 +86,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             mailer=Mailer(settings) if settings.email_recovery else None,
             oauth=OAuthClients(settings),
             session_cache=session_cache,
+            metadata=MetadataService(settings),
         )
         app.state.resources = resources
+        if settings.mds:
+            # Before the first request: the newest stored version, as every replica has it.
+            await _load_metadata(resources)
         # Everything built so far lives as long as the process: keep it out of the cyclic
         # collector's scans, whose full passes otherwise show up as latency spikes.
         gc.collect()
@@ -205,4 +210,24 @@ async def _housekeeping(resources: Resources) -> None:
                 )
         except Exception:
             log.warning("housekeeping failed; will retry", exc_info=False)
+        if resources.settings.mds:
+            await metadata_housekeeping(resources)
         await asyncio.sleep(PURGE_INTERVAL.total_seconds())
+
+
+async def _load_metadata(resources: Resources) -> None:
+    try:
+        async with resources.sessionmaker() as db:
+            await resources.metadata.load_newest(db)
+    except Exception:  # the database is away: the housekeeping loads it once it is back
+        log.warning("authenticator metadata: could not load the stored version; will retry")
+
+
+async def metadata_housekeeping(resources: Resources) -> None:
+    """Hourly, in every replica: the version another replica stored is picked up, and a
+    refresh is made once the held version's nextUpdate has come (authenticators/)."""
+    try:
+        async with resources.sessionmaker() as db:
+            await resources.metadata.housekeep(db, datetime.now(UTC))
+    except Exception:
+        log.warning("authenticator metadata housekeeping failed; will retry", exc_info=False)

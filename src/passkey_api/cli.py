@@ -405,6 +405,45 @@ def passkeys_audit() -> None:
     click.echo("passkey-api: every stored passkey key fits an accepted profile")
 
 
+@main.group()
+def mds() -> None:
+    """Authenticator metadata from the FIDO Metadata Service (PASSKEY_MDS)."""
+
+
+@mds.command("refresh")
+def mds_refresh() -> None:
+    """Fetch the BLOB now (PASSKEY_MDS_URL, or PASSKEY_MDS_FILE), verify it and store it
+    if its number is newer than the stored one's; every replica takes it up at its next
+    hourly pass. Non-zero exit when nothing was stored."""
+    from passkey_api.authenticators.service import Attempt, MetadataService
+
+    settings = _settings()
+    if not settings.mds:
+        click.echo(
+            "passkey-api: authenticator metadata is off; set PASSKEY_MDS=true (and "
+            "PASSKEY_MDS_FILE for a file instead of the FIDO Alliance's URL)",
+            err=True,
+        )
+        raise SystemExit(2)
+    service = MetadataService(settings)
+
+    async def work(db: AsyncSession) -> Attempt:
+        await service.load_newest(db)
+        return await service.refresh(db, datetime.now(UTC))
+
+    attempt = _with_db(settings, work)
+    held = service.catalogue
+    if attempt.updated and held is not None:
+        click.echo(
+            f"passkey-api: {attempt.message} ({len(held)} entries, next update "
+            f"{held.next_update.isoformat()}); replicas take it up within the hour"
+        )
+        return
+    kept = f"BLOB no {held.number} stays in use" if held else "no metadata is stored yet"
+    click.echo(f"passkey-api: not stored ({attempt.outcome}): {attempt.message}; {kept}", err=True)
+    raise SystemExit(1)
+
+
 @main.command()
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write to this file.")
 def openapi(output: str | None) -> None:

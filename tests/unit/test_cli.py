@@ -21,6 +21,8 @@ COMMANDS = [
     ["sessions", "prune"],
     ["passkeys"],
     ["passkeys", "audit"],
+    ["mds"],
+    ["mds", "refresh"],
     ["openapi"],
     ["check-config"],
 ]

@@ -48,10 +48,12 @@ async def readyz(resources: ResourcesDep) -> JSONResponse:
     except Exception:
         checks["challenge_store"] = "unavailable"
     ready = all(value == "ok" for value in checks.values())
-    return JSONResponse(
-        {"status": "ok" if ready else "unavailable", "checks": checks},
-        status_code=200 if ready else 503,
-    )
+    body: dict[str, Any] = {"status": "ok" if ready else "unavailable", "checks": checks}
+    if resources.metadata.enabled:
+        # Details, not a check: stale or missing metadata never makes a replica unready
+        # (it has what it has either way; the log and passkey_mds_* say more).
+        body["details"] = {"authenticator_metadata": resources.metadata.status(datetime.now(UTC))}
+    return JSONResponse(body, status_code=200 if ready else 503)
 
 
 _active_sessions_checked = 0.0

@@ -8,6 +8,7 @@ from passkey_api.config.origins import origin_of as origin_of
 from passkey_api.config.providers import OAuthProvider as OAuthProvider
 from passkey_api.config.secrets import MissingSecretKey as MissingSecretKey
 from passkey_api.config.secrets import SecretKey as SecretKey
+from passkey_api.config.settings import DEFAULT_MDS_ROOT as DEFAULT_MDS_ROOT
 from passkey_api.config.settings import RATE_PATTERN as RATE_PATTERN
 from passkey_api.config.settings import Lifetimes as Lifetimes
 from passkey_api.config.settings import Settings as Settings

@@ -6,7 +6,12 @@ from __future__ import annotations
 import difflib
 import ipaddress
 from collections.abc import Mapping
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
 from urllib.parse import urlsplit
+
+from cryptography import x509
 
 from passkey_api.config.secrets import (
     SECRET_MIN_LENGTH,
@@ -14,7 +19,7 @@ from passkey_api.config.secrets import (
     known_placeholder,
     placeholder_secret,
 )
-from passkey_api.config.settings import Settings
+from passkey_api.config.settings import DEFAULT_MDS_ROOT, Settings
 
 # Browsers honour at most this many distinct registrable-domain labels in
 # /.well-known/webauthn (WebAuthn L3, Related Origin Requests).
@@ -133,9 +138,78 @@ def _url_password(url: str | None) -> str | None:
 _MAKE_A_KEY = "make one with `python -c 'import secrets; print(secrets.token_urlsafe(48))'`"
 
 
+def _mds_root_problem(path: Path | None) -> str | None:
+    """Why the root a BLOB must chain to cannot be one, if it cannot."""
+    name = f"PASSKEY_MDS_ROOT {str(path)!r}" if path else "the shipped FIDO MDS root"
+    try:
+        if path is None:
+            pem = resources.files("passkey_api").joinpath(DEFAULT_MDS_ROOT).read_bytes()
+        else:
+            pem = path.read_bytes()
+    except OSError as exc:
+        return f"{name}: cannot read it ({exc.strerror or exc}); name a PEM certificate file"
+    try:
+        root = x509.load_pem_x509_certificate(pem)
+    except ValueError:
+        return f"{name} is not a PEM certificate (-----BEGIN CERTIFICATE-----)"
+    try:
+        is_ca = root.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    except x509.ExtensionNotFound:
+        is_ca = False
+    if not is_ca:
+        return f"{name} is not a CA certificate; name the root the BLOB's chain ends at"
+    now = datetime.now(UTC)
+    if not root.not_valid_before_utc <= now <= root.not_valid_after_utc:
+        return (
+            f"{name} is valid only from {root.not_valid_before_utc:%Y-%m-%d} to "
+            f"{root.not_valid_after_utc:%Y-%m-%d}: no BLOB verifies; set PASSKEY_MDS_ROOT "
+            "to the root the Metadata Service signs under now"
+        )
+    return None
+
+
+def mds_problems(settings: Settings, *, production: bool) -> list[str]:
+    """Authenticator metadata settings that cannot work (authenticators/)."""
+    if not settings.mds:
+        return [
+            f"{name} is set but PASSKEY_MDS is off, so nothing reads it; set PASSKEY_MDS=true "
+            "or remove it"
+            for name, value in (
+                ("PASSKEY_MDS_FILE", settings.mds_file),
+                ("PASSKEY_MDS_ROOT", settings.mds_root),
+            )
+            if value is not None
+        ]
+    found = []
+    root_problem = _mds_root_problem(settings.mds_root)
+    if root_problem:
+        found.append(root_problem)
+    if settings.mds_file is not None:
+        try:
+            with settings.mds_file.open("rb"):
+                pass
+        except OSError as exc:
+            found.append(
+                f"PASSKEY_MDS_FILE {str(settings.mds_file)!r}: cannot read it "
+                f"({exc.strerror or exc}); put the BLOB downloaded from the Metadata Service there"
+            )
+    elif production and urlsplit(settings.mds_url).scheme != "https":
+        found.append(
+            f"PASSKEY_MDS_URL {settings.mds_url!r} is plain http: the BLOB is verified, but "
+            "whoever is on the way can hold back a newer one; use https"
+        )
+    if not settings.mds_signer and settings.mds_root is None:
+        found.append(
+            "PASSKEY_MDS_SIGNER is empty with the FIDO Alliance's root, a public CA: anyone "
+            "with a certificate under it could sign a BLOB; set it to mds.fidoalliance.org"
+        )
+    return found
+
+
 def problems(settings: Settings, *, production: bool) -> list[str]:
     """Each a line naming the variable and the fix."""
     found = list(related_origin_problems(settings))
+    found += mds_problems(settings, production=production)
     found += _shared_secret_problems(settings)
     rp_id = settings.rp_id.lower()
     try:

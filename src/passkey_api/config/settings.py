@@ -46,6 +46,10 @@ class Lifetimes:
         return min(now + self.idle, created_at + self.absolute)
 
 
+# The FIDO Metadata Service's root (GlobalSign Root CA - R3), a file of the package: the
+# BLOB's chain ends there unless PASSKEY_MDS_ROOT names another.
+DEFAULT_MDS_ROOT = "data/fido-mds-root.pem"
+
 # "60/minute": ratelimit.Limit parses settings with this same pattern.
 RATE_PATTERN = re.compile(r"^\s*(\d+)\s*/\s*(second|minute|hour|day)s?\s*$")
 
@@ -214,6 +218,23 @@ class Settings(BaseSettings):
     # Every call to a provider gives up after this many seconds.
     oauth_timeout: float = Field(default=10.0, gt=0, le=60)
 
+    # Authenticator metadata (authenticators/): the FIDO Metadata Service's BLOB (MDS3),
+    # verified, kept in the database for every replica, refreshed hourly once its
+    # nextUpdate has come. Off unless true: nothing is then fetched, read or stored.
+    mds: bool = False
+    # Where the BLOB is fetched from...
+    mds_url: str = "https://mds3.fidoalliance.org/"
+    # ...or the file it is read from instead, for a deployment without outbound access
+    # (put a newer BLOB there, then `passkey-api mds refresh`).
+    mds_file: Path | None = None
+    # The root the BLOB's x5c chain must end at (a PEM file); by default the FIDO
+    # Alliance's, GlobalSign Root CA - R3, shipped with the service (DEFAULT_MDS_ROOT).
+    mds_root: Path | None = None
+    # Whose certificate must sign the BLOB (its DNS name or common name): under a public
+    # root, anyone can have a certificate for a name of their own. "" accepts any
+    # certificate under mds_root (a private root that issues for nothing else).
+    mds_signer: str = "mds.fidoalliance.org"
+
     @field_validator(
         "origins",
         "trusted_proxies",
@@ -270,6 +291,14 @@ class Settings(BaseSettings):
             own_scheme = "." in parts.scheme
             if parts.fragment or not (parts.scheme == "https" or own_scheme):
                 raise ValueError(f"{uri!r}: app redirects are https or an app's own scheme")
+        return value
+
+    @field_validator("mds_url")
+    @classmethod
+    def _mds_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise ValueError(f"{value!r} is not an http(s) URL")
         return value
 
     @field_validator("public_url")

@@ -53,6 +53,29 @@ DATABASE = Histogram(
     registry=REGISTRY,
 )
 
+# Authenticator metadata (authenticators/service.py). Each worker holds its own copy in
+# memory: across workers, the gauges speak for the live workers, the number for the one
+# furthest behind and staleness for any that is stale.
+MDS_REFRESHES = Counter(
+    "passkey_mds_refresh",
+    "Refreshes of the FIDO Metadata Service BLOB by outcome (updated, not_newer, "
+    "unreachable, untrusted, bad_signature, unparsable, failed).",
+    ["outcome"],
+    registry=REGISTRY,
+)
+MDS_BLOB_NUMBER = Gauge(
+    "passkey_mds_blob_number",
+    "The serial number (no) of the metadata BLOB this process uses; 0 for none.",
+    registry=REGISTRY,
+    multiprocess_mode="livemin",
+)
+MDS_STALE = Gauge(
+    "passkey_mds_stale",
+    "1 when the metadata in use is past its nextUpdate (or none could be had), else 0.",
+    registry=REGISTRY,
+    multiprocess_mode="livemax",
+)
+
 
 # Label children by their label values: labels() checks and locks on every call, which
 # costs every request more than the count itself. Bounded, should values ever run wild.

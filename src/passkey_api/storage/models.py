@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -17,6 +17,7 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     String,
+    Text,
     UniqueConstraint,
 )
 from sqlalchemy.types import TypeDecorator
@@ -254,3 +255,21 @@ class AuditEvent(SQLModel, table=True):
     ip: str | None = Field(default=None, max_length=64)
     user_agent: str | None = Field(default=None, max_length=512)
     details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class AuthenticatorMetadata(SQLModel, table=True):
+    """A version of the FIDO Metadata Service's BLOB, verified before it was stored
+    (authenticators/): every replica reads the newest one, so all use the same."""
+
+    __tablename__ = "authenticator_metadata"
+
+    # The BLOB's serial number (`no`); a newer BLOB has a greater one. The key decides
+    # between replicas storing the same version at once.
+    no: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    # The BLOB's nextUpdate: from that day on a newer one is due.
+    next_update: date
+    stored_at: datetime = Field(sa_column=_utc_column())
+    # Where it came from: the URL, or the file's path.
+    source: str = Field(max_length=1024)
+    # The verified payload, the JSON text as it was signed.
+    payload: str = Field(sa_column=Column(Text, nullable=False))

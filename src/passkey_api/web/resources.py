@@ -11,6 +11,7 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from passkey_api.authenticators.service import MetadataService
 from passkey_api.config import SecretKey, Settings
 from passkey_api.kit.client_info import ClientAddresses, limit_key
 from passkey_api.oauth.providers import OAuthClients
@@ -42,6 +43,8 @@ class Resources:
     oauth: OAuthClients
     # Resolved sessions, valid until any change to users or sessions (sessions/cache.py).
     session_cache: SessionCache
+    # Authenticator metadata (FIDO MDS3), held in memory; empty unless PASSKEY_MDS is on.
+    metadata: MetadataService
 
     @cached_property
     def databases(self) -> Databases:

@@ -1,0 +1,47 @@
+"""Queries on the stored metadata versions. Repositories build queries and flush."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete
+from sqlmodel import col, func, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from passkey_api.storage.db import insert_row
+from passkey_api.storage.models import AuthenticatorMetadata
+
+# Versions kept: the newest and the one before (to compare, or to look back at a change).
+KEPT = 2
+
+
+async def newest_number(db: AsyncSession) -> int | None:
+    """The newest stored version's `no` (one index lookup: what every replica asks each
+    hour), None when none is stored."""
+    result = await db.exec(select(func.max(AuthenticatorMetadata.no)))
+    number = result.one()
+    return None if number is None else int(number)
+
+
+async def payload_of(db: AsyncSession, number: int) -> str | None:
+    """A stored version's payload (JSON text), None when it is gone."""
+    result = await db.exec(
+        select(AuthenticatorMetadata.payload).where(AuthenticatorMetadata.no == number)
+    )
+    return result.first()
+
+
+async def add(db: AsyncSession, version: AuthenticatorMetadata) -> None:
+    """Insert; a version of the same `no` stored meanwhile (by another replica) fails the
+    flush with IntegrityError."""
+    await insert_row(db, version)
+
+
+async def delete_older(db: AsyncSession) -> int:
+    """Forget all but the KEPT newest versions."""
+    numbers = await db.exec(
+        select(AuthenticatorMetadata.no).order_by(col(AuthenticatorMetadata.no).desc())
+    )
+    older = list(numbers.all())[KEPT:]
+    if not older:
+        return 0
+    await db.exec(delete(AuthenticatorMetadata).where(col(AuthenticatorMetadata.no).in_(older)))
+    return len(older)

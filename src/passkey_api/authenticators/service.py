@@ -1,0 +1,225 @@
+"""The metadata a process uses, and its refreshes.
+
+Each replica holds the newest stored version in memory (a Catalogue), loaded at start-up
+and whenever the hourly housekeeping finds a newer `no` stored (by another replica, or by
+`passkey-api mds refresh`), so no request reads the database for it. A refresh (hourly
+once the held version's nextUpdate has come, or on demand) fetches the BLOB, verifies it
+(blob.py), and stores it only if its `no` is newer than every version stored or held;
+whatever goes wrong keeps the version held, and says so in the log, in /readyz and in
+the metrics (kit/metrics.py: passkey_mds_*).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from passkey_api.authenticators import blob, repository, sources
+from passkey_api.authenticators.blob import BlobRefused
+from passkey_api.authenticators.catalogue import AuthenticatorModel, Catalogue
+from passkey_api.config import Settings
+from passkey_api.kit import metrics
+from passkey_api.storage.models import AuthenticatorMetadata
+
+log = logging.getLogger(__name__)
+
+UPDATED = "updated"
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One refresh: when, how it ended (UPDATED or a BlobRefused outcome), in words."""
+
+    at: datetime
+    outcome: str
+    message: str
+
+    @property
+    def updated(self) -> bool:
+        return self.outcome == UPDATED
+
+
+class MetadataService:
+    """The authenticator metadata of this process (owned by the app's lifespan)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.catalogue: Catalogue | None = None
+        self.last_attempt: Attempt | None = None
+        # One refresh or load at a time in this process; replicas are decided by the
+        # table's key (the `no`).
+        self._lock = asyncio.Lock()
+
+    @property
+    def enabled(self) -> bool:
+        return self.settings.mds
+
+    # --- lookups: from memory, never the database -------------------------------------
+
+    def by_aaguid(self, aaguid: uuid.UUID | str) -> AuthenticatorModel | None:
+        return self.catalogue.by_aaguid(aaguid) if self.catalogue else None
+
+    def by_key_identifier(self, identifier: bytes) -> AuthenticatorModel | None:
+        return self.catalogue.by_key_identifier(identifier) if self.catalogue else None
+
+    # --- what is due ------------------------------------------------------------------
+
+    def refresh_due(self, now: datetime) -> bool:
+        """None held, or the held version's nextUpdate has come."""
+        return self.catalogue is None or now.date() >= self.catalogue.next_update
+
+    def stale(self, now: datetime) -> bool:
+        """None held, or the held version is past its nextUpdate: still used, but a newer
+        one should have been had by now."""
+        return self.catalogue is None or now.date() > self.catalogue.next_update
+
+    # --- loading and refreshing -------------------------------------------------------
+
+    async def load_newest(self, db: AsyncSession) -> bool:
+        """Hold the newest stored version when it is newer than the one held; whether
+        it was. One small query when there is nothing new."""
+        async with self._lock:
+            return await self._load_newest(db)
+
+    async def _load_newest(self, db: AsyncSession) -> bool:
+        number = await repository.newest_number(db)
+        if number is None or (self.catalogue is not None and number <= self.catalogue.number):
+            return False
+        stored = await repository.payload_of(db, number)
+        await db.rollback()  # read only; end the transaction before the slow parse
+        if stored is None:  # removed meanwhile: a newer one is there, next time
+            return False
+        try:
+            payload = await asyncio.to_thread(blob.parse_payload, stored)
+        except BlobRefused as exc:  # verified when stored: a release that reads it less
+            log.error("authenticator metadata: stored BLOB no %d unreadable: %s", number, exc)
+            return False
+        self._hold(Catalogue(payload), "loaded")
+        return True
+
+    async def refresh(self, db: AsyncSession, now: datetime) -> Attempt:
+        """Fetch, verify and store the source's BLOB if it is newer; use it. Whatever the
+        outcome, the Attempt is logged, counted and shown by status()."""
+        async with self._lock:
+            attempt = await self._refresh(db, now)
+        self._record(attempt, now)
+        return attempt
+
+    async def _refresh(self, db: AsyncSession, now: datetime) -> Attempt:
+        source = sources.describe(self.settings)
+        try:
+            token = await sources.fetch(self.settings)
+            root = await asyncio.to_thread(self._root)
+            verified = await asyncio.to_thread(
+                blob.verify, token, root=root, signer=self.settings.mds_signer, now=now
+            )
+            await self._load_newest(db)  # what another replica may have stored
+            held = self.catalogue.number if self.catalogue else None
+            if held is not None and verified.number <= held:
+                raise BlobRefused(
+                    "not_newer",
+                    f"the BLOB's no {verified.number} is not newer than no {held}, the one "
+                    "held; a BLOB is used only once its no is greater",
+                )
+            await repository.add(
+                db,
+                AuthenticatorMetadata(
+                    no=verified.number,
+                    next_update=verified.next_update,
+                    stored_at=now,
+                    source=source[:1024],
+                    payload=verified.payload_json,
+                ),
+            )
+            await repository.delete_older(db)
+            await db.commit()
+        except BlobRefused as exc:
+            await db.rollback()
+            return Attempt(now, exc.outcome, exc.message)
+        except IntegrityError:
+            await db.rollback()
+            await self._load_newest(db)
+            return Attempt(
+                now,
+                "not_newer",
+                f"BLOB no {verified.number} was stored meanwhile by another replica",
+            )
+        except Exception as exc:  # the database: its text may carry the statement's data
+            await db.rollback()
+            return Attempt(now, "failed", f"could not store the BLOB ({type(exc).__name__})")
+        self._hold(Catalogue(verified.payload), f"stored from {source}")
+        return Attempt(now, UPDATED, f"stored and using BLOB no {verified.number}")
+
+    async def housekeep(self, db: AsyncSession, now: datetime) -> Attempt | None:
+        """The hourly pass: hold what another replica stored; refresh when due."""
+        await self.load_newest(db)
+        attempt = await self.refresh(db, now) if self.refresh_due(now) else None
+        self._gauges(now)
+        if self.stale(now) and self.catalogue is not None:
+            log.warning(
+                "authenticator metadata: BLOB no %d is past its nextUpdate %s; still in use",
+                self.catalogue.number,
+                self.catalogue.next_update.isoformat(),
+            )
+        return attempt
+
+    def _root(self) -> Any:
+        try:
+            return blob.load_root(self.settings.mds_root)
+        except (OSError, ValueError) as exc:
+            raise BlobRefused(
+                "untrusted", f"the root certificate (PASSKEY_MDS_ROOT) cannot be read: {exc}"
+            ) from None
+
+    def _hold(self, catalogue: Catalogue, how: str) -> None:
+        self.catalogue = catalogue
+        log.info(
+            "authenticator metadata: using BLOB no %d (%s; %d entries, next update %s)",
+            catalogue.number,
+            how,
+            len(catalogue),
+            catalogue.next_update.isoformat(),
+        )
+
+    def _record(self, attempt: Attempt, now: datetime) -> None:
+        self.last_attempt = attempt
+        metrics.MDS_REFRESHES.labels(attempt.outcome).inc()
+        self._gauges(now)
+        if not attempt.updated:
+            held = f"BLOB no {self.catalogue.number}" if self.catalogue else "no metadata"
+            log.warning(
+                "authenticator metadata refresh failed (%s): %s; keeping %s",
+                attempt.outcome,
+                attempt.message,
+                held,
+            )
+
+    def _gauges(self, now: datetime) -> None:
+        metrics.MDS_BLOB_NUMBER.set(self.catalogue.number if self.catalogue else 0)
+        metrics.MDS_STALE.set(1 if self.stale(now) else 0)
+
+    def status(self, now: datetime) -> dict[str, Any]:
+        """For /readyz's details: which version is in use, whether stale, and how this
+        process's last refresh ended. Never a reason to be unready: the held version, or
+        none, is what the service has either way."""
+        found: dict[str, Any] = {"state": "stale" if self.stale(now) else "ok"}
+        if self.catalogue is None:
+            found["state"] = "none"
+        else:
+            found["no"] = self.catalogue.number
+            found["next_update"] = self.catalogue.next_update.isoformat()
+            found["entries"] = len(self.catalogue)
+        if self.last_attempt is not None:
+            found["last_refresh"] = {
+                "at": self.last_attempt.at.isoformat(),
+                "outcome": self.last_attempt.outcome,
+                "detail": self.last_attempt.message,
+            }
+        return found

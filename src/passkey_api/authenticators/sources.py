@@ -1,0 +1,89 @@
+"""Where a BLOB comes from: the Metadata Service's URL (PASSKEY_MDS_URL, fetched with
+httpx) or a file (PASSKEY_MDS_FILE, for a deployment without outbound access)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+from passkey_api.authenticators.blob import BlobRefused
+from passkey_api.config import Settings
+
+# The FIDO Alliance's BLOB is a few MB; this is far above it and far below harm.
+MAX_BYTES = 64 * 1024 * 1024
+TIMEOUT = 60.0
+
+
+def describe(settings: Settings) -> str:
+    """The source, as the log and the stored version name it."""
+    return str(settings.mds_file) if settings.mds_file else public(settings.mds_url)
+
+
+def public(url: str) -> str:
+    """A URL as it may be logged and stored: without its query or credentials (where a
+    token would be)."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))
+
+
+async def fetch(settings: Settings) -> bytes:
+    """The BLOB's bytes as the source holds them now; BlobRefused("unreachable") when
+    they cannot be had."""
+    if settings.mds_file is not None:
+        return await asyncio.to_thread(_read, settings.mds_file)
+    return await _download(settings.mds_url)
+
+
+def _read(path: Path) -> bytes:
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(MAX_BYTES + 1)
+    except OSError as exc:
+        raise BlobRefused("unreachable", f"cannot read {path}: {exc.strerror or exc}") from None
+    if len(data) > MAX_BYTES:
+        raise BlobRefused("unreachable", f"{path} is larger than {MAX_BYTES} bytes")
+    return data
+
+
+class _WithoutQuery(logging.Filter):
+    """httpx logs every request's URL at INFO, and a source's query may hold a token:
+    its log lines name URLs without their query (for every httpx client of the process,
+    whose queries are no business of the log either)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                public(str(arg)) if isinstance(arg, httpx.URL) else arg for arg in record.args
+            )
+        return True
+
+
+_HTTPX_LOG = logging.getLogger("httpx")
+
+
+async def _download(address: str) -> bytes:
+    url = public(address)
+    if not any(isinstance(f, _WithoutQuery) for f in _HTTPX_LOG.filters):
+        _HTTPX_LOG.addFilter(_WithoutQuery())
+    try:
+        async with (
+            httpx.AsyncClient(timeout=TIMEOUT, follow_redirects=True, max_redirects=3) as client,
+            client.stream("GET", address, headers={"Accept": "application/jwt, */*"}) as response,
+        ):
+            if response.status_code != 200:
+                raise BlobRefused("unreachable", f"{url} answered HTTP {response.status_code}")
+            chunks = []
+            size = 0
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > MAX_BYTES:
+                    raise BlobRefused("unreachable", f"{url} sent more than {MAX_BYTES} bytes")
+                chunks.append(chunk)
+            return b"".join(chunks)
+    except httpx.HTTPError as exc:
+        # Only the kind: httpx's text may quote the URL with its query.
+        raise BlobRefused("unreachable", f"cannot fetch {url}: {type(exc).__name__}") from None

@@ -1,0 +1,302 @@
+"""Builders for FIDO Metadata Service (MDS3) tests, with nothing from the internet: a
+certificate authority of the test's own (root, intermediate, BLOB signing leaf), MDS3
+entries and payloads, BLOB JWTs signed ES256 or RS256 with an x5c chain, and attestation
+certificates under a root that an entry names (for the attestation tests to come).
+
+The JWTs are signed here by hand with `cryptography` (JWS compact serialisation, RFC 7515;
+ES256 as r || s, RFC 7518 3.4), independently of the code under test, which verifies them
+with joserfc.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Literal
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from cryptography.x509.oid import NameOID, ObjectIdentifier
+
+PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+Alg = Literal["ES256", "RS256"]
+
+# The name the test BLOBs' signing certificate carries (PASSKEY_MDS_SIGNER in the tests).
+SIGNER = "mds.test.example"
+# id-fido-gen-ce-aaguid: the AAGUID in a packed attestation certificate.
+AAGUID_EXTENSION = ObjectIdentifier("1.3.6.1.4.1.45724.1.1.4")
+
+
+def new_key(kind: Alg = "ES256") -> PrivateKey:
+    if kind == "RS256":
+        return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def _name(common_name: str, **more: str) -> x509.Name:
+    attributes = [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
+    oids = {
+        "organization": NameOID.ORGANIZATION_NAME,
+        "unit": NameOID.ORGANIZATIONAL_UNIT_NAME,
+        "country": NameOID.COUNTRY_NAME,
+    }
+    attributes += [x509.NameAttribute(oids[key], value) for key, value in more.items()]
+    return x509.Name(attributes)
+
+
+@dataclass
+class Issued:
+    """A certificate and its private key."""
+
+    certificate: x509.Certificate
+    key: PrivateKey
+
+    @property
+    def der(self) -> bytes:
+        return self.certificate.public_bytes(serialization.Encoding.DER)
+
+    @property
+    def pem(self) -> bytes:
+        return self.certificate.public_bytes(serialization.Encoding.PEM)
+
+
+def issue(
+    subject: x509.Name,
+    *,
+    issuer: Issued | None = None,
+    ca: bool,
+    key: PrivateKey | None = None,
+    not_before: datetime | None = None,
+    not_after: datetime | None = None,
+    dns_names: Sequence[str] = (),
+    extensions: Sequence[x509.ExtensionType] = (),
+) -> Issued:
+    """A certificate for `subject`, signed by `issuer` (self-signed without one)."""
+    key = key or new_key()
+    now = datetime.now(UTC)
+    signer_key = issuer.key if issuer else key
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer.certificate.subject if issuer else subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before or now - timedelta(days=1))
+        .not_valid_after(not_after or now + timedelta(days=365))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+    )
+    if ca:
+        builder = builder.add_extension(
+            x509.KeyUsage(
+                digital_signature=False,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+    if dns_names:
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName([x509.DNSName(name) for name in dns_names]),
+            critical=False,
+        )
+    for extension in extensions:
+        builder = builder.add_extension(extension, critical=False)
+    certificate = builder.sign(signer_key, hashes.SHA256())
+    return Issued(certificate, key)
+
+
+@dataclass
+class MdsPki:
+    """A root, an intermediate and the BLOB signing leaf under them, as the FIDO Alliance's
+    own (GlobalSign root, an intermediate, the `mds.fidoalliance.org` certificate)."""
+
+    root: Issued
+    intermediate: Issued
+    leaf: Issued
+
+    @classmethod
+    def build(
+        cls,
+        alg: Alg = "ES256",
+        *,
+        signer: str = SIGNER,
+        leaf_not_after: datetime | None = None,
+    ) -> MdsPki:
+        root = issue(_name("Test MDS Root", organization="Test PKI"), ca=True, key=new_key(alg))
+        intermediate = issue(
+            _name("Test MDS Intermediate", organization="Test PKI"),
+            issuer=root,
+            ca=True,
+            key=new_key(alg),
+        )
+        leaf = issue(
+            _name(signer, organization="Test Metadata Service"),
+            issuer=intermediate,
+            ca=False,
+            key=new_key(alg),
+            dns_names=[signer],
+            not_after=leaf_not_after,
+        )
+        return cls(root, intermediate, leaf)
+
+    @property
+    def x5c(self) -> list[bytes]:
+        """The BLOB's chain as the FIDO Alliance sends it: the leaf and the intermediate,
+        not the root."""
+        return [self.leaf.der, self.intermediate.der]
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def sign_jwt(
+    payload: dict[str, Any] | bytes,
+    key: PrivateKey,
+    chain: Sequence[bytes],
+    alg: str = "ES256",
+    *,
+    header: dict[str, Any] | None = None,
+) -> bytes:
+    """A JWS compact serialisation of `payload` signed with `key`, with `chain` (DER) as
+    x5c (standard base64, RFC 7515 4.1.6). `header` replaces header members (to forge)."""
+    protected = {"alg": alg, "typ": "JWT", "x5c": [base64.b64encode(c).decode() for c in chain]}
+    protected.update(header or {})
+    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    message = f"{_b64url(json.dumps(protected).encode())}.{_b64url(body)}".encode()
+    if isinstance(key, rsa.RSAPrivateKey):
+        signature = key.sign(message, padding.PKCS1v15(), hashes.SHA256())
+    else:
+        r, s = decode_dss_signature(key.sign(message, ec.ECDSA(hashes.SHA256())))
+        signature = r.to_bytes(32, "big") + s.to_bytes(32, "big")
+    return message + b"." + _b64url(signature).encode()
+
+
+def sign_blob(payload: dict[str, Any], pki: MdsPki, alg: Alg = "ES256", **kwargs: Any) -> bytes:
+    return sign_jwt(payload, pki.leaf.key, pki.x5c, alg, **kwargs)
+
+
+def key_identifier(certificate: x509.Certificate) -> bytes:
+    """An attestation certificate's key identifier as MDS3 lists them for U2F keys: the
+    SHA-1 of its subjectPublicKey (RFC 5280 4.2.1.2 (1))."""
+    return x509.SubjectKeyIdentifier.from_public_key(certificate.public_key()).digest
+
+
+@dataclass
+class AttestationPki:
+    """An authenticator vendor's attestation root, which an MDS3 entry names, and the
+    attestation certificates it issues to a model's authenticators."""
+
+    root: Issued = field(
+        default_factory=lambda: issue(
+            _name("Test Vendor Attestation Root", organization="Test Vendor"), ca=True
+        )
+    )
+
+    def attestation_certificate(self, aaguid: uuid.UUID | None = None) -> Issued:
+        """A batch attestation certificate as packed attestation requires it (WebAuthn
+        8.2.1: C, O, OU "Authenticator Attestation", CN; not a CA), with the AAGUID
+        extension when given (a U2F key's has none)."""
+        extensions: list[x509.ExtensionType] = []
+        if aaguid is not None:
+            # An OCTET STRING holding the AAGUID's 16 bytes.
+            extensions.append(
+                x509.UnrecognizedExtension(AAGUID_EXTENSION, b"\x04\x10" + aaguid.bytes)
+            )
+        return issue(
+            _name(
+                "Test Vendor Batch 1",
+                organization="Test Vendor",
+                unit="Authenticator Attestation",
+                country="SE",
+            ),
+            issuer=self.root,
+            ca=False,
+            extensions=extensions,
+        )
+
+
+def status_report(status: str, effective: date | None = None, **more: Any) -> dict[str, Any]:
+    report: dict[str, Any] = {"status": status}
+    if effective is not None:
+        report["effectiveDate"] = effective.isoformat()
+    report.update(more)
+    return report
+
+
+def entry(
+    *,
+    aaguid: uuid.UUID | None = None,
+    key_identifiers: Sequence[bytes] = (),
+    description: str = "Test Security Key",
+    roots: Sequence[bytes] = (),
+    status_reports: Sequence[dict[str, Any]] | None = None,
+    icon: str | None = "data:image/png;base64,iVBORw0KGgo=",
+) -> dict[str, Any]:
+    """One MDS3 entry (FIDO Metadata Service 3.0, 3.1.1) with its metadata statement
+    (FIDO Metadata Statement 3.0, 4): what the spec requires and what lookups read."""
+    statement: dict[str, Any] = {
+        "legalHeader": "Test metadata, no legal meaning.",
+        "description": description,
+        "authenticatorVersion": 1,
+        "protocolFamily": "fido2" if aaguid else "u2f",
+        "schema": 3,
+        "upv": [{"major": 1, "minor": 0}],
+        "authenticationAlgorithms": ["secp256r1_ecdsa_sha256_raw"],
+        "publicKeyAlgAndEncodings": ["cose"],
+        "attestationTypes": ["basic_full"],
+        "userVerificationDetails": [[{"userVerificationMethod": "presence_internal"}]],
+        "keyProtection": ["hardware", "secure_element"],
+        "matcherProtection": ["on_chip"],
+        "attachmentHint": ["external", "wired"],
+        "tcDisplay": [],
+        "attestationRootCertificates": [base64.b64encode(der).decode() for der in roots],
+    }
+    if icon is not None:
+        statement["icon"] = icon
+    found: dict[str, Any] = {
+        "metadataStatement": statement,
+        "statusReports": list(
+            status_reports
+            if status_reports is not None
+            else [status_report("FIDO_CERTIFIED_L1", date(2024, 1, 1))]
+        ),
+        "timeOfLastStatusChange": "2024-01-01",
+    }
+    if aaguid is not None:
+        found["aaguid"] = statement["aaguid"] = str(aaguid)
+    if key_identifiers:
+        hex_ids = [identifier.hex() for identifier in key_identifiers]
+        found["attestationCertificateKeyIdentifiers"] = hex_ids
+        statement["attestationCertificateKeyIdentifiers"] = hex_ids
+    return found
+
+
+def payload(
+    no: int, entries: Sequence[dict[str, Any]] = (), *, next_update: date | None = None
+) -> dict[str, Any]:
+    """A BLOB's payload (FIDO Metadata Service 3.0, 3.1.6)."""
+    return {
+        "legalHeader": "Test metadata, no legal meaning.",
+        "no": no,
+        "nextUpdate": (next_update or date.today() + timedelta(days=30)).isoformat(),
+        "entries": list(entries),
+    }
+
+
+def fingerprint(der: bytes) -> str:
+    return hashlib.sha256(der).hexdigest()

@@ -1,0 +1,201 @@
+"""A FIDO MDS3 BLOB verified against a root of the test's own (tests/mds_forge.py), and
+its entries looked up: what is accepted and each way one is refused (no I/O)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+
+from passkey_api.authenticators import blob
+from passkey_api.authenticators.blob import BlobRefused
+from passkey_api.authenticators.catalogue import Catalogue
+from tests import mds_forge as forge
+
+NOW = datetime.now(UTC)
+AAGUID = uuid.UUID("2fc0579f-8113-47ea-b116-bb5a8db9202a")
+
+
+@pytest.fixture(scope="module", params=["ES256", "RS256"])
+def pki(request: pytest.FixtureRequest) -> forge.MdsPki:
+    return forge.MdsPki.build(request.param)
+
+
+def _key_alg(pki: forge.MdsPki) -> forge.Alg:
+    return "RS256" if pki.leaf.key.__class__.__name__.startswith("RSA") else "ES256"
+
+
+def _verify(token: bytes, pki: forge.MdsPki, **kwargs: object) -> blob.VerifiedBlob:
+    values: dict[str, object] = {"root": pki.root.certificate, "signer": forge.SIGNER, "now": NOW}
+    values.update(kwargs)
+    return blob.verify(token, **values)  # type: ignore[arg-type]
+
+
+def _refused(token: bytes, pki: forge.MdsPki, **kwargs: object) -> BlobRefused:
+    with pytest.raises(BlobRefused) as refused:
+        _verify(token, pki, **kwargs)
+    return refused.value
+
+
+def test_a_good_blob_verifies_and_its_models_are_found(pki: forge.MdsPki) -> None:
+    vendor = forge.AttestationPki()
+    u2f = vendor.attestation_certificate()
+    identifier = forge.key_identifier(u2f.certificate)
+    entries = [
+        forge.entry(aaguid=AAGUID, description="Test Key 5", roots=[vendor.root.der]),
+        forge.entry(
+            key_identifiers=[identifier],
+            description="Old U2F Key",
+            status_reports=[
+                forge.status_report("FIDO_CERTIFIED", date(2019, 1, 1)),
+                forge.status_report("ATTESTATION_KEY_COMPROMISE", date(2024, 5, 1)),
+            ],
+        ),
+    ]
+    token = forge.sign_blob(forge.payload(7, entries), pki, _key_alg(pki))
+    verified = _verify(token, pki)
+    assert verified.number == 7
+    assert verified.next_update > date.today()
+    assert json.loads(verified.payload_json)["no"] == 7
+
+    catalogue = Catalogue(verified.payload)
+    model = catalogue.by_aaguid(AAGUID)
+    assert model is not None
+    assert model.description == "Test Key 5"
+    assert model.aaguid == AAGUID
+    assert model.icon
+    assert model.icon.startswith("data:image/png;base64,")
+    assert model.status == "FIDO_CERTIFIED_L1"
+    assert model.attestation_roots == (vendor.root.der,)
+    assert catalogue.by_aaguid(str(AAGUID)) is model  # one model object per entry
+
+    old = catalogue.by_key_identifier(identifier)
+    assert old is not None
+    assert old.description == "Old U2F Key"
+    assert old.aaguid is None
+    assert old.status == "ATTESTATION_KEY_COMPROMISE"  # the latest report
+    assert catalogue.by_certificate_chain([u2f.der, vendor.root.der]) is old
+
+    assert catalogue.by_aaguid(uuid.uuid4()) is None
+    assert catalogue.by_aaguid(uuid.UUID(int=0)) is None
+    assert catalogue.by_key_identifier(b"\x00" * 20) is None
+
+
+def test_the_chain_may_end_with_the_root_itself(pki: forge.MdsPki) -> None:
+    token = forge.sign_jwt(forge.payload(1), pki.leaf.key, [*pki.x5c, pki.root.der], _key_alg(pki))
+    assert _verify(token, pki).number == 1
+
+
+def test_a_bad_signature_is_refused(pki: forge.MdsPki) -> None:
+    # Signed by a key that is not the certificate's.
+    token = forge.sign_jwt(forge.payload(1), forge.new_key(_key_alg(pki)), pki.x5c, _key_alg(pki))
+    assert _refused(token, pki).outcome == "bad_signature"
+    # A payload changed after signing.
+    head, _, rest = forge.sign_blob(forge.payload(1), pki, _key_alg(pki)).partition(b".")
+    _, _, signature = rest.partition(b".")
+    changed = base64.urlsafe_b64encode(json.dumps(forge.payload(99)).encode()).rstrip(b"=")
+    assert _refused(b".".join([head, changed, signature]), pki).outcome == "bad_signature"
+
+
+def test_a_chain_to_another_root_is_refused(pki: forge.MdsPki) -> None:
+    other = forge.MdsPki.build(_key_alg(pki))
+    token = forge.sign_blob(forge.payload(1), other, _key_alg(pki))
+    refused = _refused(token, pki)
+    assert refused.outcome == "untrusted"
+    assert "does not lead to the configured root" in refused.message
+
+
+def test_a_certificate_of_another_name_is_refused(pki: forge.MdsPki) -> None:
+    """Under a public root anyone can have a certificate; only the service's name signs."""
+    impostor = forge.issue(
+        x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "evil.example")]),
+        issuer=pki.intermediate,
+        ca=False,
+        key=forge.new_key(_key_alg(pki)),
+        dns_names=["evil.example"],
+    )
+    token = forge.sign_jwt(
+        forge.payload(1), impostor.key, [impostor.der, pki.intermediate.der], _key_alg(pki)
+    )
+    refused = _refused(token, pki)
+    assert (refused.outcome, "PASSKEY_MDS_SIGNER" in refused.message) == ("untrusted", True)
+    assert _verify(token, pki, signer="").number == 1  # a private root: any of its leaves
+
+
+def test_a_leaf_cannot_issue(pki: forge.MdsPki) -> None:
+    """A certificate that is no CA (the signing leaf) cannot vouch for another."""
+    below = forge.issue(
+        x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, forge.SIGNER)]),
+        issuer=pki.leaf,
+        ca=False,
+        key=forge.new_key(_key_alg(pki)),
+        dns_names=[forge.SIGNER],
+    )
+    token = forge.sign_jwt(forge.payload(1), below.key, [below.der, *pki.x5c], _key_alg(pki))
+    assert "is no CA" in _refused(token, pki).message
+
+
+def test_an_expired_certificate_is_refused(pki: forge.MdsPki) -> None:
+    token = forge.sign_blob(forge.payload(1), pki, _key_alg(pki))
+    refused = _refused(token, pki, now=NOW + timedelta(days=400))
+    assert (refused.outcome, "is valid only from" in refused.message) == ("untrusted", True)
+
+
+@pytest.mark.parametrize("alg", ["none", "HS256", "RS1", None])
+def test_algorithms_outside_the_list_are_refused(pki: forge.MdsPki, alg: str | None) -> None:
+    token = forge.sign_blob(forge.payload(1), pki, _key_alg(pki), header={"alg": alg})
+    assert _refused(token, pki).outcome == "untrusted"
+
+
+def test_an_algorithm_that_does_not_fit_the_key_is_refused(pki: forge.MdsPki) -> None:
+    wrong = "RS256" if _key_alg(pki) == "ES256" else "ES256"
+    token = forge.sign_blob(forge.payload(1), pki, _key_alg(pki), header={"alg": wrong})
+    assert _refused(token, pki).outcome == "bad_signature"
+
+
+@pytest.mark.parametrize(
+    "x5c", [None, [], "MIIB", ["not base64!"], [base64.b64encode(b"not DER").decode()]]
+)
+def test_a_missing_or_broken_chain_is_refused(pki: forge.MdsPki, x5c: object) -> None:
+    token = forge.sign_blob(forge.payload(1), pki, _key_alg(pki), header={"x5c": x5c})
+    assert _refused(token, pki).outcome in ("untrusted", "unparsable")
+
+
+@pytest.mark.parametrize(
+    "token", [b"", b"garbage", b"a.b", b"a.b.c", b"\xff\xfe.\x00.\x01", b"e30.e30.e30"]
+)
+def test_what_is_no_jwt_is_unparsable(pki: forge.MdsPki, token: bytes) -> None:
+    assert _refused(token, pki).outcome in ("unparsable", "untrusted")
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"no": "7"},
+        {"no": True},
+        {"no": -1},
+        {"nextUpdate": "soon"},
+        {"entries": "none"},
+        {"entries": [{"aaguid": "not a uuid"}]},
+    ],
+)
+def test_a_payload_that_is_not_mds3_is_unparsable(
+    pki: forge.MdsPki, change: dict[str, object]
+) -> None:
+    document = forge.payload(1) | change
+    token = forge.sign_blob(document, pki, _key_alg(pki))
+    assert _refused(token, pki).outcome == "unparsable"
+    assert _refused(forge.sign_jwt(b"[1, 2]", pki.leaf.key, pki.x5c, _key_alg(pki)), pki)
+
+
+def test_the_shipped_root_is_the_fido_alliances() -> None:
+    root = blob.load_root(None)
+    assert root.fingerprint(hashes.SHA256()).hex() == (
+        "cbb522d7b7f127ad6a0113865bdf1cd4102e7d0759af635a7cf4720dc963c53b"
+    )
+    assert "GlobalSign Root CA - R3" in root.subject.rfc4514_string()
