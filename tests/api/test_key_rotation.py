@@ -98,7 +98,7 @@ async def test_sessions_signed_before_keep_working(make_api: ApiFactory) -> None
             client.cookies.clear()
             assert (await client.get("/v1/session", headers=bearer)).status_code == status
 
-    # The next time the cookie is set (here: the session slides), it is signed with B.
+    # Set again on its first request (here the session slides as well), signed with B.
     soon = datetime.now(UTC) + timedelta(days=1)
     await rotated.execute("UPDATE sessions SET expires_at = :soon", soon=soon)
     async with browser(rotated) as client:
@@ -111,6 +111,44 @@ async def test_sessions_signed_before_keep_working(make_api: ApiFactory) -> None
     async with browser(new_only) as client:
         client.cookies.set(name, resigned)
         assert (await client.get("/v1/session")).status_code == 200
+
+
+async def test_a_cookie_signed_with_the_previous_key_is_signed_again(
+    make_api: ApiFactory,
+) -> None:
+    """Any request the cookie signs in re-issues it under the current key, slid or not, so
+    that browsers stop depending on the previous key soon after the restart."""
+    before = await make_api()
+    name = before.settings.cookie_name
+    laptop = SoftAuthenticator()
+    session_id = (await before.sign_up(laptop)).json()["session"]["id"]
+    assert (await before.reauthenticate(laptop, "sessions")).status_code == 200
+    cookie = before.client.cookies[name]
+    assert (await before.client.get("/v1/session")).cookies.get(name) is None  # A is current
+
+    new_only, rotated = await rotations(make_api, before)
+    async with browser(rotated) as client:
+        client.cookies.set(name, cookie)
+        session = await client.get("/v1/session")
+        assert session.status_code == 200
+        assert len(session.headers.get_list("set-cookie")) == 1
+        resigned = session.cookies[name]
+        # The same token, signed with B: verified under B alone, as the current key.
+        token = tokens.unsign(KEY_A.encode(), cookie)
+        assert token is not None
+        assert tokens.verify(KEY_B.encode(), resigned) == (token, False)
+        again = await client.get("/v1/session")
+        assert (again.status_code, again.headers.get("set-cookie")) == (200, None)
+    async with browser(new_only) as client:  # the previous key dropped: still signed in
+        client.cookies.set(name, resigned)
+        assert (await client.get("/v1/session")).status_code == 200
+    # Revoking the session with the old cookie clears it, without setting it again first.
+    async with browser(rotated) as client:
+        client.cookies.set(name, cookie)
+        revoked = await client.delete(f"/v1/me/sessions/{session_id}")
+        assert revoked.status_code == 204, revoked.text
+        [cleared] = [c for c in revoked.headers.get_list("set-cookie") if c.startswith(name)]
+        assert "Max-Age=0" in cleared
 
 
 async def _user_with_old_codes(api: Api) -> tuple[str, list[str]]:
