@@ -7,14 +7,15 @@ credential), and a registration presenting its id is refused as a registered one
 decoy id is recognisable without its username: its last 8 bytes are a MAC of the rest.
 A real credential id ends that way by chance once in 2**64.
 
-Both MACs are keyed with a key of their own, derived from the secret key under a label
-of its own (keys.derive: HKDF-SHA256, keys.DECOY_CREDENTIALS), so that no other use of
-the secret key (session tokens, recovery codes) shares it, and whoever knows the
-session-signing key alone (leaked, or a placeholder that production refuses) cannot tell
-a decoy from a real passkey.
-
-While the secret key is being rotated, decoys are made with the new key's, and a decoy
-made with a previous key's (listed before the rotation) is still recognised as one.
+Both MACs are keyed with a key of their own, derived (keys.derive: HKDF-SHA256, label
+keys.DECOY_CREDENTIALS) from the decoy seed: 32 random bytes made once per database and
+the same for every replica (storage/decoy_seed.py), not PASSKEY_SECRET_KEY. A real
+account's credentials stay the same when the secret key is rotated, so its decoys must
+too: keyed with the secret key, every decoy changed at a rotation, and comparing a name's
+options across one told whether it had an account (and once the previous key was
+dropped, a decoy kept from before answered as an unknown credential). Whoever knows the
+secret key, leaked or a placeholder, cannot tell a decoy from a real passkey either; the
+seed is as secret as the database that holds it.
 """
 
 from __future__ import annotations
@@ -40,28 +41,28 @@ _SHAPES: tuple[tuple[int, list[str]], ...] = (
 _SHORTEST = min(length for length, _ in _SHAPES)
 
 
-def _key(secret_key: bytes) -> bytes:
-    # One way to derive keys from the secret key (keys.py, which caches it).
-    return keys.derive(secret_key, keys.DECOY_CREDENTIALS)
+def _key(seed: bytes) -> bytes:
+    # No other use of the seed shares this key (keys.py, which caches it).
+    return keys.derive(seed, keys.DECOY_CREDENTIALS)
 
 
 def _tag(key: bytes, body: bytes) -> bytes:
     return hmac.new(key, b"tag:" + body, hashlib.sha256).digest()[:_TAG_BYTES]
 
 
-def descriptor(secret_key: bytes, username_key: str) -> Descriptor:
+def descriptor(seed: bytes, username_key: str) -> Descriptor:
     """The decoy of a username: the same every time it is asked for."""
-    key = _key(secret_key)
-    seed = username_key.encode("utf-8", "surrogatepass")
-    digest = hmac.new(key, b"id:" + seed, hashlib.sha512).digest()
+    key = _key(seed)
+    name = username_key.encode("utf-8", "surrogatepass")
+    digest = hmac.new(key, b"id:" + name, hashlib.sha512).digest()
     length, transports = _SHAPES[digest[0] % len(_SHAPES)]
     body = digest[1 : 1 + length - _TAG_BYTES]
     return body + _tag(key, body), list(transports)
 
 
-def is_decoy(secret_key: bytes, credential_id: bytes) -> bool:
-    """Whether the id is a decoy, made with the secret key or one it replaced."""
+def is_decoy(seed: bytes, credential_id: bytes) -> bool:
+    """Whether the id is a decoy (made with this seed)."""
     if len(credential_id) < _SHORTEST:
         return False
     body, tag = credential_id[:-_TAG_BYTES], credential_id[-_TAG_BYTES:]
-    return any(hmac.compare_digest(tag, _tag(_key(key), body)) for key in keys.accepted(secret_key))
+    return hmac.compare_digest(tag, _tag(_key(seed), body))

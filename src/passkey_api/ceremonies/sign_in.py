@@ -33,7 +33,7 @@ async def options(
     store: ChallengeStore,
     settings: Settings,
     request: AuthenticationOptionsRequest,
-    secret_key: bytes,
+    decoy_seed: bytes,
 ) -> dict[str, Any]:
     allow: list[Descriptor] = []
     user_id: str | None = None
@@ -55,7 +55,7 @@ async def options(
             # Unknown names get a stable, plausible credential so that the answer does not
             # tell whether the account exists, and a ceremony bound to no account, so that
             # verify refuses every credential exactly as it would for a real user's.
-            allow = [decoys.descriptor(secret_key, username_key)]
+            allow = [decoys.descriptor(decoy_seed, username_key)]
             user_id = str(uuid.uuid4())
     challenge = await steps.begin(
         store,
@@ -82,7 +82,7 @@ async def verify(
     settings: Settings,
     credential: AuthenticationResponseJSON,
     *,
-    secret_key: bytes,
+    decoy_seed: bytes,
     client: ClientInfo,
     now: datetime,
 ) -> SignedIn:
@@ -108,7 +108,7 @@ async def verify(
         if found is not None:
             user_id = found[1].id  # failures from here on show in its activity
         passkey, user, asserted = steps.verify_assertion(
-            settings, credential, client_data, pending, found, secret_key
+            settings, credential, client_data, pending, found, decoy_seed
         )
         if user.disabled_at is not None:
             raise AccountDisabled()
