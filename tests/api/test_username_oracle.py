@@ -109,6 +109,44 @@ async def test_the_decoy_is_keyed_with_the_seed_not_the_secret_key(api: Api) -> 
     assert decoys.is_decoy(seed, listed)
 
 
+async def test_unknown_names_list_as_many_decoys_as_accounts_hold_passkeys(api: Api) -> None:
+    """A real account lists every passkey it holds; were each decoy alone, an answer listing
+    two would prove an account. Some unknown names list two or three decoys, each of its
+    own id and shape, the same on every asking, and every one of them answers as a
+    registered credential wherever it is shown."""
+    mallory = SoftAuthenticator()
+    assert (await api.sign_up(mallory)).status_code == 201
+    api.client.cookies.clear()
+    names = [f"nobody-{n}-{new_username()}" for n in range(200)]
+    listed = {name: (await api.sign_in_options(name))["allowCredentials"] for name in names}
+    for name in names:
+        assert (await api.sign_in_options(name))["allowCredentials"] == listed[name]
+    counts = [len(allowed) for allowed in listed.values()]
+    assert set(counts) <= {1, 2, 3}
+    assert counts.count(1) > len(names) / 2  # mostly one, as most accounts hold one
+    several = [allowed for allowed in listed.values() if len(allowed) > 1]
+    assert several
+    for allowed in several:
+        ids = [b64url_decode(descriptor["id"]) for descriptor in allowed]
+        assert len(set(ids)) == len(ids)
+        for descriptor, credential_id in zip(allowed, ids, strict=True):
+            assert len(credential_id) >= 16
+            assert descriptor["transports"]
+            forged = mallory.get(await api.sign_in_options(), origin=ORIGIN)
+            forged["id"] = forged["rawId"] = descriptor["id"]
+            response = await api.post("/v1/authentication/verify", forged)
+            assert (response.status_code, response.json()["code"]) == (400, "invalid_credential")
+            options = await api.post("/v1/registration/options", {"username": new_username()})
+            created = SoftAuthenticator().create(
+                options.json(), origin=ORIGIN, credential_id=credential_id
+            )
+            response = await api.post("/v1/registration/verify", created)
+            assert (response.status_code, response.json()["code"]) == (409, "credential_exists")
+    # Shapes vary within a name's list too, not only between names.
+    assert any(len({len(d["id"]) for d in allowed}) > 1 for allowed in several)
+    assert await api.scalar("SELECT count(*) FROM users") == 1
+
+
 async def test_every_replica_lists_the_same_decoy(make_api: ApiFactory) -> None:
     """Two processes on one database (one made the seed at its start-up, the other read
     it): the same decoy for a name, and each recognises the other's."""

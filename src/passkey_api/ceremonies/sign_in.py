@@ -2,7 +2,7 @@
 its use and the session written all or none (repository.record_sign_in).
 
 In a ceremony bound to a username, nothing about a passkey is told before its signature
-verified (assertion.py); an unknown username gets a decoy credential (decoys.py). Every
+verified (assertion.py); an unknown username gets decoy credentials (decoys.py). Every
 refusal is audited, with the account when it is known."""
 
 from __future__ import annotations
@@ -52,10 +52,10 @@ async def options(
         if user is not None and allow:
             user_id = str(user.id)
         else:
-            # Unknown names get a stable, plausible credential so that the answer does not
+            # Unknown names get stable, plausible credentials so that the answer does not
             # tell whether the account exists, and a ceremony bound to no account, so that
             # verify refuses every credential exactly as it would for a real user's.
-            allow = [decoys.descriptor(decoy_seed, username_key)]
+            allow = decoys.descriptors(decoy_seed, username_key)
             user_id = str(uuid.uuid4())
     challenge = await steps.begin(
         store,
