@@ -35,6 +35,7 @@ from passkey_api.sessions import housekeeping
 from passkey_api.sessions.cache import MemoryEpoch, RedisEpoch, SessionCache
 from passkey_api.storage.challenges import LINK_PREFIX, create_challenge_store
 from passkey_api.storage.db import create_engine, create_pool, create_sessionmaker
+from passkey_api.storage.decoy_seed import DecoySeed
 from passkey_api.storage.mail import Mailer
 from passkey_api.storage.ratelimit import RateLimiter
 from passkey_api.storage.redispipe import RedisPipe
@@ -87,7 +88,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             oauth=OAuthClients(settings),
             session_cache=session_cache,
             metadata=MetadataService(settings),
+            decoy_seed=DecoySeed(engine),
         )
+        # Read (or made, by the first replica) now, so that no request waits for it.
+        await resources.decoy_seed.load()
         app.state.resources = resources
         if settings.mds:
             # Before the first request: the newest stored version, as every replica has it.

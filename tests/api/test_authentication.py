@@ -74,8 +74,9 @@ async def test_unknown_username_looks_like_a_known_one(api: Api) -> None:
     unknown = await api.sign_in_options("nobody-" + username)
     again = await api.sign_in_options("nobody-" + username)
     assert known.keys() == unknown.keys()
-    assert len(unknown["allowCredentials"]) == 1
-    assert unknown["allowCredentials"][0].keys() == known["allowCredentials"][0].keys()
+    assert 1 <= len(unknown["allowCredentials"]) <= 3  # as many as accounts tend to hold
+    for decoy in unknown["allowCredentials"]:
+        assert decoy.keys() == known["allowCredentials"][0].keys()
     # Stable, so that asking twice does not expose a random decoy.
     assert unknown["allowCredentials"] == again["allowCredentials"]
 
@@ -398,6 +399,6 @@ async def test_unknown_username_refuses_every_credential(api: Api) -> None:
 async def test_decoys_vary_like_real_credentials(api: Api) -> None:
     shapes = set()
     for n in range(40):
-        [decoy] = (await api.sign_in_options(f"ghost-{n}"))["allowCredentials"]
-        shapes.add((len(b64url_decode(decoy["id"])), tuple(decoy["transports"])))
+        for decoy in (await api.sign_in_options(f"ghost-{n}"))["allowCredentials"]:
+            shapes.add((len(b64url_decode(decoy["id"])), tuple(decoy["transports"])))
     assert len(shapes) >= 3

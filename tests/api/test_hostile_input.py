@@ -57,7 +57,7 @@ async def test_control_characters_in_stored_text(api: Api, text: str) -> None:
         assert (options.status_code, problem_code(options)) == (422, "validation_error")
     else:  # an impossible name is simply an unknown one
         assert options.status_code == 200
-        assert len(options.json()["allowCredentials"]) == 1
+        assert 1 <= len(options.json()["allowCredentials"]) <= 3  # its decoys
 
 
 async def test_credential_id_far_over_the_limit(api: Api) -> None:

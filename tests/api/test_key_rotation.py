@@ -2,7 +2,7 @@
 keeps working once the service restarts with PASSKEY_SECRET_KEY=B and
 PASSKEY_SECRET_KEY_PREVIOUS=A, and is refused with B alone, where it depended on the key:
 sessions, recovery codes of the old form, social sign-in flows in flight and their
-one-time codes, decoy credential ids. Emailed links never depended on it.
+one-time codes. Emailed links and decoy credential ids do not depend on it.
 
 Each test makes its values on one app (key A), then restarts: two apps on the same
 database and Redis, one with B alone and one with B and previous A. The embedded
@@ -21,7 +21,6 @@ from typing import Any
 import httpx
 import pytest
 
-from passkey_api.ceremonies import decoys
 from passkey_api.kit import tokens
 from passkey_api.recovery import codes
 from passkey_api.storage.db import insert_row
@@ -98,7 +97,7 @@ async def test_sessions_signed_before_keep_working(make_api: ApiFactory) -> None
             client.cookies.clear()
             assert (await client.get("/v1/session", headers=bearer)).status_code == status
 
-    # The next time the cookie is set (here: the session slides), it is signed with B.
+    # Set again on its first request (here the session slides as well), signed with B.
     soon = datetime.now(UTC) + timedelta(days=1)
     await rotated.execute("UPDATE sessions SET expires_at = :soon", soon=soon)
     async with browser(rotated) as client:
@@ -111,6 +110,44 @@ async def test_sessions_signed_before_keep_working(make_api: ApiFactory) -> None
     async with browser(new_only) as client:
         client.cookies.set(name, resigned)
         assert (await client.get("/v1/session")).status_code == 200
+
+
+async def test_a_cookie_signed_with_the_previous_key_is_signed_again(
+    make_api: ApiFactory,
+) -> None:
+    """Any request the cookie signs in re-issues it under the current key, slid or not, so
+    that browsers stop depending on the previous key soon after the restart."""
+    before = await make_api()
+    name = before.settings.cookie_name
+    laptop = SoftAuthenticator()
+    session_id = (await before.sign_up(laptop)).json()["session"]["id"]
+    assert (await before.reauthenticate(laptop, "sessions")).status_code == 200
+    cookie = before.client.cookies[name]
+    assert (await before.client.get("/v1/session")).cookies.get(name) is None  # A is current
+
+    new_only, rotated = await rotations(make_api, before)
+    async with browser(rotated) as client:
+        client.cookies.set(name, cookie)
+        session = await client.get("/v1/session")
+        assert session.status_code == 200
+        assert len(session.headers.get_list("set-cookie")) == 1
+        resigned = session.cookies[name]
+        # The same token, signed with B: verified under B alone, as the current key.
+        token = tokens.unsign(KEY_A.encode(), cookie)
+        assert token is not None
+        assert tokens.verify(KEY_B.encode(), resigned) == (token, False)
+        again = await client.get("/v1/session")
+        assert (again.status_code, again.headers.get("set-cookie")) == (200, None)
+    async with browser(new_only) as client:  # the previous key dropped: still signed in
+        client.cookies.set(name, resigned)
+        assert (await client.get("/v1/session")).status_code == 200
+    # Revoking the session with the old cookie clears it, without setting it again first.
+    async with browser(rotated) as client:
+        client.cookies.set(name, cookie)
+        revoked = await client.delete(f"/v1/me/sessions/{session_id}")
+        assert revoked.status_code == 204, revoked.text
+        [cleared] = [c for c in revoked.headers.get_list("set-cookie") if c.startswith(name)]
+        assert "Max-Age=0" in cleared
 
 
 async def _user_with_old_codes(api: Api) -> tuple[str, list[str]]:
@@ -236,29 +273,35 @@ async def test_social_sign_ins_in_flight_finish(make_api: ApiFactory, oidc: Oidc
     assert (await rotated.client.get("/v1/session", headers=bearer)).status_code == 200
 
 
-async def test_decoys_listed_before_are_still_decoys(make_api: ApiFactory) -> None:
+async def test_decoys_do_not_change_with_the_key(make_api: ApiFactory) -> None:
+    """A real account's credentials stay what they were across a rotation, and so must an
+    unknown name's decoy: it is keyed with the database's decoy seed, not the secret key.
+    Otherwise polling names across the rotation tells which exist, and once the previous
+    key is dropped a decoy kept from before answers as an unknown credential."""
     before = await make_api()
-    mallory = SoftAuthenticator()
+    mallory, alice = SoftAuthenticator(), SoftAuthenticator()
     assert (await before.sign_up(mallory)).status_code == 201
-    name = "nobody-" + new_username()
-    decoy = (await before.sign_in_options(name))["allowCredentials"][0]["id"]
+    known = new_username()
+    assert (await before.sign_up(alice, known)).status_code == 201
+    before.client.cookies.clear()
+    names = [known, *("nobody-" + new_username() for _ in range(3))]
+    listed = [(await before.sign_in_options(name))["allowCredentials"] for name in names]
 
     new_only, rotated = await rotations(make_api, before)
-    # Shown again in a discoverable sign-in: a registered credential with a bad signature
-    # (not an unknown one) while A is accepted; with B alone it is just unknown.
-    for api, code in ((new_only, "unknown_credential"), (rotated, "invalid_credential")):
-        forged = mallory.get(await api.sign_in_options(), origin=ORIGIN)
-        forged["id"] = forged["rawId"] = decoy
-        response = await api.post("/v1/authentication/verify", forged)
-        assert (response.status_code, problem_code(response)) == (400, code)
-    # Nor can it be registered.
-    options = await rotated.post("/v1/registration/options", {"username": new_username()})
+    for api in (new_only, rotated):
+        assert [(await api.sign_in_options(name))["allowCredentials"] for name in names] == listed
+    # Shown again in a discoverable sign-in, with B alone too: a registered credential
+    # with a bad signature (not an unknown one), as the real account's is.
+    for api in (new_only, rotated):
+        for allowed in listed:
+            forged = mallory.get(await api.sign_in_options(), origin=ORIGIN)
+            forged["id"] = forged["rawId"] = allowed[0]["id"]
+            response = await api.post("/v1/authentication/verify", forged)
+            assert (response.status_code, problem_code(response)) == (400, "invalid_credential")
+    # Nor can one be registered.
+    options = await new_only.post("/v1/registration/options", {"username": new_username()})
     credential = SoftAuthenticator().create(
-        options.json(), origin=ORIGIN, credential_id=b64url_decode(decoy)
+        options.json(), origin=ORIGIN, credential_id=b64url_decode(listed[1][0]["id"])
     )
-    response = await rotated.post("/v1/registration/verify", credential)
+    response = await new_only.post("/v1/registration/verify", credential)
     assert (response.status_code, problem_code(response)) == (409, "credential_exists")
-    # What is listed from now on is made with B.
-    listed = (await rotated.sign_in_options(name))["allowCredentials"][0]["id"]
-    assert decoys.is_decoy(KEY_B.encode(), b64url_decode(listed))
-    assert not decoys.is_decoy(KEY_A.encode(), b64url_decode(listed))

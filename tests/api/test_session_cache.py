@@ -86,8 +86,8 @@ async def _commit_keeps_the_epoch(api: Api, work: str) -> bool:
         elif work == "delete statement":
             await db.exec(delete(Session).where(col(Session.user_id) == user.id))
         elif work == "untracked":
-            untracked(db)
-            await db.exec(update(Session).values(reauthenticated={}))
+            with untracked(db):
+                await db.exec(update(Session).values(reauthenticated={}))
         elif work == "rolled back":
             await db.exec(update(User).values(display_name="z"))
             await db.rollback()
@@ -119,6 +119,30 @@ async def _commit_keeps_the_epoch(api: Api, work: str) -> bool:
 async def test_which_commits_end_the_epoch(api: Api, work: str, keeps: bool) -> None:
     await api.sign_up(SoftAuthenticator(), "erin")
     assert await _commit_keeps_the_epoch(api, work) is keeps
+
+
+async def test_untracked_writes_leave_later_changes_tracked(api: Api) -> None:
+    """An untracked write (recovery's attempt counts) keeps only itself out of the
+    cache's sight: a change to users or sessions later on the same unit of work, after
+    its commit or in the same transaction, still ends the epoch."""
+    await api.sign_up(SoftAuthenticator(), "nina")
+    epoch = api.resources.session_cache.epoch
+    cache = SessionCache(epoch, ttl=30)  # on the embedded backend too (its app has none)
+    async with create_sessionmaker(api.resources.engine, on_change=cache.change)() as db:
+        before = await epoch.ensure()
+        with untracked(db):
+            await db.exec(update(User).values(recovery_failures=1))
+        await db.commit()
+        assert await epoch.current() == before  # the untracked write: no change announced
+        await db.exec(update(User).values(display_name="Nina N."))
+        await db.commit()
+        assert await epoch.current() != before
+        before = await epoch.ensure()
+        with untracked(db):
+            await db.exec(update(User).values(recovery_failures=2))
+        await db.exec(update(User).values(display_name="Nina"))
+        await db.commit()
+        assert await epoch.current() != before
 
 
 class _Flaky(MemoryEpoch):

@@ -15,7 +15,7 @@ import pytest
 
 from passkey_api.ceremonies import decoys
 from passkey_api.kit import keys
-from tests.api.conftest import ORIGIN, Api, new_username
+from tests.api.conftest import ORIGIN, Api, ApiFactory, new_username
 from tests.softauthn import SoftAuthenticator, b64url, b64url_decode
 
 Forge = Callable[[SoftAuthenticator, dict[str, Any]], dict[str, Any]]
@@ -90,21 +90,72 @@ def _decoy_under(key: bytes, name: str, length: int) -> bytes:
     return body + hmac.new(key, b"tag:" + body, hashlib.sha256).digest()[:8]
 
 
-async def test_the_decoy_is_not_keyed_with_the_signing_key(api: Api) -> None:
-    """Whoever knows the session-signing key (a leaked or placeholder one) must not be able
-    to tell a decoy from a real credential: the decoys have a key of their own, derived
-    from it under a label of their own."""
+async def test_the_decoy_is_keyed_with_the_seed_not_the_secret_key(api: Api) -> None:
+    """Whoever knows the secret key (a leaked or placeholder one) must not be able to tell
+    a decoy from a real credential, and a rotation of it must not change the decoys: they
+    are keyed from the database's random seed, under a label of their own."""
     name = "nobody-" + new_username()
     listed = b64url_decode((await api.sign_in_options(name))["allowCredentials"][0]["id"])
     signing = api.resources.secret_key
-    assert _decoy_under(signing, name, len(listed)) != listed
-    decoy_key = keys.derive(signing, keys.DECOY_CREDENTIALS)
-    assert decoy_key != signing
+    for key in (signing, keys.derive(signing, keys.DECOY_CREDENTIALS)):
+        assert _decoy_under(key, name, len(listed)) != listed
+        assert not decoys.is_decoy(key, listed)
+    seed = await api.scalar("SELECT seed FROM decoy_seed")
+    assert len(seed) == 32
+    assert await api.resources.decoy_seed.get() == seed
+    decoy_key = keys.derive(seed, keys.DECOY_CREDENTIALS)
+    assert _decoy_under(seed, name, len(listed)) != listed  # not the seed itself either
     assert _decoy_under(decoy_key, name, len(listed)) == listed
-    # The signing key alone does not recognise it either; the derived key does.
-    body = listed[:-8]
-    assert hmac.new(signing, b"tag:" + body, hashlib.sha256).digest()[:8] != listed[-8:]
-    assert decoys.is_decoy(signing, listed)
+    assert decoys.is_decoy(seed, listed)
+
+
+async def test_unknown_names_list_as_many_decoys_as_accounts_hold_passkeys(api: Api) -> None:
+    """A real account lists every passkey it holds; were each decoy alone, an answer listing
+    two would prove an account. Some unknown names list two or three decoys, each of its
+    own id and shape, the same on every asking, and every one of them answers as a
+    registered credential wherever it is shown."""
+    mallory = SoftAuthenticator()
+    assert (await api.sign_up(mallory)).status_code == 201
+    api.client.cookies.clear()
+    names = [f"nobody-{n}-{new_username()}" for n in range(200)]
+    listed = {name: (await api.sign_in_options(name))["allowCredentials"] for name in names}
+    for name in names:
+        assert (await api.sign_in_options(name))["allowCredentials"] == listed[name]
+    counts = [len(allowed) for allowed in listed.values()]
+    assert set(counts) <= {1, 2, 3}
+    assert counts.count(1) > len(names) / 2  # mostly one, as most accounts hold one
+    several = [allowed for allowed in listed.values() if len(allowed) > 1]
+    assert several
+    for allowed in several:
+        ids = [b64url_decode(descriptor["id"]) for descriptor in allowed]
+        assert len(set(ids)) == len(ids)
+        for descriptor, credential_id in zip(allowed, ids, strict=True):
+            assert len(credential_id) >= 16
+            assert descriptor["transports"]
+            forged = mallory.get(await api.sign_in_options(), origin=ORIGIN)
+            forged["id"] = forged["rawId"] = descriptor["id"]
+            response = await api.post("/v1/authentication/verify", forged)
+            assert (response.status_code, response.json()["code"]) == (400, "invalid_credential")
+            options = await api.post("/v1/registration/options", {"username": new_username()})
+            created = SoftAuthenticator().create(
+                options.json(), origin=ORIGIN, credential_id=credential_id
+            )
+            response = await api.post("/v1/registration/verify", created)
+            assert (response.status_code, response.json()["code"]) == (409, "credential_exists")
+    # Shapes vary within a name's list too, not only between names.
+    assert any(len({len(d["id"]) for d in allowed}) > 1 for allowed in several)
+    assert await api.scalar("SELECT count(*) FROM users") == 1
+
+
+async def test_every_replica_lists_the_same_decoy(make_api: ApiFactory) -> None:
+    """Two processes on one database (one made the seed at its start-up, the other read
+    it): the same decoy for a name, and each recognises the other's."""
+    first, second = await make_api(), await make_api(secret_key="another-" + "y" * 40)
+    name = "nobody-" + new_username()
+    assert await first.sign_in_options(name) != await second.sign_in_options(name)  # challenges
+    listed = [(await api.sign_in_options(name))["allowCredentials"] for api in (first, second)]
+    assert listed[0] == listed[1]
+    assert await first.scalar("SELECT count(*) FROM decoy_seed") == 1
 
 
 async def test_discoverable_sign_in_still_signals_an_unknown_credential(api: Api) -> None:

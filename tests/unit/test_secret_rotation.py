@@ -50,6 +50,13 @@ def test_tokens_are_signed_with_the_new_key_and_accepted_under_either() -> None:
     assert new_value == tokens.sign(NEW.encode(), token)
     assert tokens.unsign(NEW.encode(), new_value) == token
     assert tokens.unsign(OLD.encode(), new_value) is None
+    # verify() tells which: a value under a previous key is to be signed again.
+    older = SecretKey(NEW.encode(), [OLD.encode(), OLDER.encode()])
+    assert tokens.verify(older, new_value) == (token, False)
+    assert tokens.verify(older, old_value) == (token, True)
+    assert tokens.verify(older, tokens.sign(OLDER.encode(), token)) == (token, True)
+    assert tokens.verify(SecretKey(NEW.encode()), old_value) == (None, False)
+    assert tokens.verify(older, "é." + token) == (None, False)
 
 
 @pytest.mark.parametrize("previous", ["change-me-to-at-least-32-random-characters", "short"])

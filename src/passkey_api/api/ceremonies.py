@@ -63,7 +63,7 @@ async def authentication_options(
             resources.challenges,
             resources.settings,
             body,
-            resources.secret_key,
+            await resources.decoy_seed.get(),
         )
     )
 
@@ -85,7 +85,7 @@ async def authentication_verify(
         resources.challenges,
         resources.settings,
         body,
-        secret_key=resources.secret_key,
+        decoy_seed=await resources.decoy_seed.get(),
         client=client_of(request, resources),
         now=datetime.now(UTC),
     )
@@ -128,7 +128,7 @@ async def registration_verify(
         resources.challenges,
         resources.settings,
         body,
-        secret_key=resources.secret_key,
+        decoy_seed=await resources.decoy_seed.get(),
         client=client_of(request, resources),
         now=datetime.now(UTC),
     )

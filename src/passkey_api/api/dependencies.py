@@ -43,7 +43,7 @@ async def _resolve(request: Request, response: Response) -> ActiveSession | None
     # request, and each dependency FastAPI solves costs more than the lookup it saves.
     resources = resources_of(request)
     settings = resources.settings
-    token, via = transport.read_token(request, settings, resources.secret_key)
+    token, via, outdated = transport.read_token(request, settings, resources.secret_key)
     await throttle.limit_session(resources, request, token)
     if token is None:
         return None
@@ -66,7 +66,9 @@ async def _resolve(request: Request, response: Response) -> ActiveSession | None
             "This session was made by account recovery: add a passkey first "
             "(POST /v1/me/passkeys/options), which turns it into a normal session."
         )
-    if active.extended and via == "cookie":
+    # Set again when the session slid, or when the cookie was signed with a key the
+    # secret key replaced: signed with the current one, it outlives the previous key.
+    if (active.extended or outdated) and via == "cookie":
         transport.set_cookie(
             response, settings, resources.secret_key, token, active.session.expires_at
         )

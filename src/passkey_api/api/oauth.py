@@ -133,7 +133,7 @@ async def callback(
     Back to redirect_to with `signed_in` (+ `passkey_suggested`), `code` (mode=code),
     `linked`, or `error`; an unknown or used `state` is a problem response."""
     settings = resources.settings
-    session_token, via = transport.read_token(request, settings, resources.secret_key)
+    session_token, via, _ = transport.read_token(request, settings, resources.secret_key)
     result = await finish(
         db,
         resources.databases,

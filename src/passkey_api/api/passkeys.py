@@ -122,7 +122,7 @@ async def add_passkey_verify(
         resources.settings,
         active,
         body,
-        secret_key=resources.secret_key,
+        decoy_seed=await resources.decoy_seed.get(),
         client=client,
         now=datetime.now(UTC),
     )

@@ -86,7 +86,7 @@ async def verify(
     active: ActiveSession,
     credential: RegistrationResponseJSON,
     *,
-    secret_key: bytes,
+    decoy_seed: bytes,
     client: ClientInfo,
     now: datetime,
 ) -> AddedPasskey:
@@ -105,7 +105,7 @@ async def verify(
         require_uv=pending.user_verification == "required",
         require_up=not conditional,
     )
-    steps.refuse_decoy(secret_key, verified.credential_id)
+    steps.refuse_decoy(decoy_seed, verified.credential_id)
     await _refuse_known_credential(db, verified.credential_id)
     await _refuse_past_the_limit(db, user)
     passkey = steps.new_passkey(user, verified, credential.authenticatorAttachment, client, now)

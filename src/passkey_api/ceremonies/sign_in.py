@@ -2,7 +2,7 @@
 its use and the session written all or none (repository.record_sign_in).
 
 In a ceremony bound to a username, nothing about a passkey is told before its signature
-verified (assertion.py); an unknown username gets a decoy credential (decoys.py). Every
+verified (assertion.py); an unknown username gets decoy credentials (decoys.py). Every
 refusal is audited, with the account when it is known."""
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ async def options(
     store: ChallengeStore,
     settings: Settings,
     request: AuthenticationOptionsRequest,
-    secret_key: bytes,
+    decoy_seed: bytes,
 ) -> dict[str, Any]:
     allow: list[Descriptor] = []
     user_id: str | None = None
@@ -52,10 +52,10 @@ async def options(
         if user is not None and allow:
             user_id = str(user.id)
         else:
-            # Unknown names get a stable, plausible credential so that the answer does not
+            # Unknown names get stable, plausible credentials so that the answer does not
             # tell whether the account exists, and a ceremony bound to no account, so that
             # verify refuses every credential exactly as it would for a real user's.
-            allow = [decoys.descriptor(secret_key, username_key)]
+            allow = decoys.descriptors(decoy_seed, username_key)
             user_id = str(uuid.uuid4())
     challenge = await steps.begin(
         store,
@@ -82,7 +82,7 @@ async def verify(
     settings: Settings,
     credential: AuthenticationResponseJSON,
     *,
-    secret_key: bytes,
+    decoy_seed: bytes,
     client: ClientInfo,
     now: datetime,
 ) -> SignedIn:
@@ -108,7 +108,7 @@ async def verify(
         if found is not None:
             user_id = found[1].id  # failures from here on show in its activity
         passkey, user, asserted = steps.verify_assertion(
-            settings, credential, client_data, pending, found, secret_key
+            settings, credential, client_data, pending, found, decoy_seed
         )
         if user.disabled_at is not None:
             raise AccountDisabled()

@@ -69,7 +69,7 @@ async def verify(
     settings: Settings,
     credential: RegistrationResponseJSON,
     *,
-    secret_key: bytes,
+    decoy_seed: bytes,
     client: ClientInfo,
     now: datetime,
 ) -> SignedIn:
@@ -80,7 +80,7 @@ async def verify(
     verified = attestation.verify(
         settings, credential, client_data, require_uv=pending.user_verification == "required"
     )
-    steps.refuse_decoy(secret_key, verified.credential_id)
+    steps.refuse_decoy(decoy_seed, verified.credential_id)
     # A registration challenge always carries these (see options()).
     assert pending.username is not None
     assert pending.username_key is not None

@@ -145,9 +145,9 @@ def verify_assertion(
     client_data: checks.ClientData,
     pending: PendingCeremony,
     found: tuple[Passkey, User] | None,
-    secret_key: bytes | None,
+    decoy_seed: bytes | None,
 ) -> tuple[Passkey, User, assertion.Asserted]:
-    """`secret_key` to recognise a decoy among unknown credentials (decoys.py); None in a
+    """`decoy_seed` to recognise a decoy among unknown credentials (decoys.py); None in a
     ceremony bound to an account, where every unknown credential is refused alike."""
     return assertion.verify(
         settings,
@@ -155,17 +155,17 @@ def verify_assertion(
         client_data,
         found,
         decoy=found is None
-        and secret_key is not None
-        and decoys.is_decoy(secret_key, credential.rawId),
+        and decoy_seed is not None
+        and decoys.is_decoy(decoy_seed, credential.rawId),
         expected_user_id=pending.user_id,
         require_uv=pending.user_verification == "required",
         require_uv_if_capable=pending.ceremony == "reauthentication",
     )
 
 
-def refuse_decoy(secret_key: bytes, credential_id: bytes) -> None:
+def refuse_decoy(decoy_seed: bytes, credential_id: bytes) -> None:
     """A decoy id is refused as the registered credential it stands for (decoys.py)."""
-    if decoys.is_decoy(secret_key, credential_id):
+    if decoys.is_decoy(decoy_seed, credential_id):
         raise CredentialExists()
 
 

@@ -10,8 +10,8 @@ PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret"}
 
 
 # Words that mark a value as an example someone was meant to replace, and the values this
-# project has shipped as examples (a known secret forges sessions and, through the decoys,
-# tells which usernames exist).
+# project has shipped as examples (a known secret passes the signature check of session
+# values and, with a copy of the database, opens old-form recovery codes to a search).
 _PLACEHOLDER_MARKS = ("changeme", "change-me", "change_me", "replace-me", "placeholder", "example")
 
 

@@ -1,6 +1,7 @@
-"""Keys derived from PASSKEY_SECRET_KEY, one per use (HKDF-SHA256, RFC 5869, with a label
-of its own as `info`), so that a value made with one key says nothing about another; and
-the keys a value made before may have been made with, during a rotation (`accepted`)."""
+"""Keys derived from a secret (PASSKEY_SECRET_KEY, or the decoy seed), one per use
+(HKDF-SHA256, RFC 5869, with a label of its own as `info`), so that a value made with one
+key says nothing about another; and the keys a value made before may have been made with,
+during a rotation of the secret key (`accepted`)."""
 
 from __future__ import annotations
 
@@ -11,13 +12,14 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from passkey_api.config import SecretKey
 
-# The decoy credentials given for unknown usernames (ceremonies/decoys.py).
+# The decoy credentials given for unknown usernames (ceremonies/decoys.py), derived from
+# the decoy seed (storage/decoy_seed.py), not from the secret key.
 DECOY_CREDENTIALS = "passkey-api decoy credential ids"
 
 
 @lru_cache(maxsize=16)
 def derive(secret_key: bytes, label: str) -> bytes:
-    """A 32-byte key for one use of the secret key; the same for the same inputs."""
+    """A 32-byte key for one use of a secret; the same for the same inputs."""
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=label.encode("ascii")).derive(
         secret_key
     )

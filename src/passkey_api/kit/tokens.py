@@ -37,12 +37,25 @@ def sign(key: bytes, token: str) -> str:
 def unsign(key: bytes, value: str) -> str | None:
     """The token inside a signed value, or None when the value was not signed by us: with
     the secret key, or one it replaced (keys.accepted)."""
+    return verify(key, value)[0]
+
+
+_REFUSED: tuple[str | None, bool] = (None, False)
+
+
+def verify(key: bytes, value: str) -> tuple[str | None, bool]:
+    """unsign(), and whether the value was signed with a key the secret key replaced
+    (PASSKEY_SECRET_KEY_PREVIOUS): then it is to be signed again with the current one,
+    wherever it can be, so that the previous key can be dropped sooner."""
     if not value.isascii():
-        return None
+        return _REFUSED
     token, sep, mac = value.partition(".")
     if not sep or len(token) != 43 or len(mac) != 43:
-        return None
-    for accepted in keys.accepted(key):
-        if hmac.compare_digest(_mac(accepted, token), mac):
-            return token
-    return None
+        return _REFUSED
+    accepted = keys.accepted(key)
+    if hmac.compare_digest(_mac(accepted[0], token), mac):
+        return token, False  # the current key: the common case
+    for previous in accepted[1:]:
+        if hmac.compare_digest(_mac(previous, token), mac):
+            return token, True
+    return _REFUSED

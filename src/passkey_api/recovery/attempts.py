@@ -104,16 +104,19 @@ async def reserve(
     if table is RecoveryStandIn:
         # A stand-in's run starts over before its ceiling: it never pauses.
         over = or_(over, failures + 1 >= ceiling)
-    result = await untracked(db).exec(
-        update(table)
-        .where(col(table.id) == key, or_(over, failures < ceiling))
-        .values(
-            recovery_failures=case((over, 1), else_=failures + 1),
-            recovery_failures_since=case((or_(over, failures + 1 >= ceiling), now), else_=since),
+    with untracked(db):
+        result = await db.exec(
+            update(table)
+            .where(col(table.id) == key, or_(over, failures < ceiling))
+            .values(
+                recovery_failures=case((over, 1), else_=failures + 1),
+                recovery_failures_since=case(
+                    (or_(over, failures + 1 >= ceiling), now), else_=since
+                ),
+            )
+            .returning(failures)
+            .execution_options(synchronize_session=False)
         )
-        .returning(failures)
-        .execution_options(synchronize_session=False)
-    )
     row = result.first()
     return None if row is None or isinstance(account, StandIn) else int(row[0])
 
@@ -121,19 +124,21 @@ async def reserve(
 async def give_back(db: AsyncSession, user_id: uuid.UUID) -> None:
     """An attempt refused after `reserve` for a reason of ours (no room for its notice),
     its code not used up: it does not count (in the caller's unit of work)."""
-    await untracked(db).exec(
-        update(User)
-        .where(col(User.id) == user_id, _failures > 0)
-        .values(recovery_failures=_failures - 1)
-        .execution_options(synchronize_session=False)
-    )
+    with untracked(db):
+        await db.exec(
+            update(User)
+            .where(col(User.id) == user_id, _failures > 0)
+            .values(recovery_failures=_failures - 1)
+            .execution_options(synchronize_session=False)
+        )
 
 
 async def reset(db: AsyncSession, user_id: uuid.UUID) -> None:
     """A recovery succeeded: the run is over (in the caller's unit of work)."""
-    await untracked(db).exec(
-        update(User)
-        .where(col(User.id) == user_id)
-        .values(recovery_failures=0, recovery_failures_since=None)
-        .execution_options(synchronize_session=False)
-    )
+    with untracked(db):
+        await db.exec(
+            update(User)
+            .where(col(User.id) == user_id)
+            .values(recovery_failures=0, recovery_failures_since=None)
+            .execution_options(synchronize_session=False)
+        )

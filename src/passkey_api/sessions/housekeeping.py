@@ -14,7 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from passkey_api.audit import service as audit
 from passkey_api.sessions import repository as session_repository
-from passkey_api.storage.db import untracked
+from passkey_api.storage.db import note_change, untracked
 
 
 @dataclass(frozen=True)
@@ -28,9 +28,11 @@ async def prune(db: AsyncSession, *, now: datetime, audit_retention: timedelta) 
     if not await session_repository.lock_pruning(db):
         await db.rollback()
         return Pruned(0, 0, skipped=True)
-    sessions = await session_repository.delete_expired(db, now)
-    if not sessions:
-        untracked(db)  # nothing deleted: no cached session to outdate (sessions/cache.py)
+    # Only a DELETE that found any can outdate a cached session (sessions/cache.py).
+    with untracked(db):
+        sessions = await session_repository.delete_expired(db, now)
+    if sessions:
+        note_change(db)
     events = await audit.delete_older_than(db, now - audit_retention)
     await db.commit()
     return Pruned(sessions, events)

@@ -211,7 +211,9 @@ async def resolve(
                 times: dict[str, datetime] = {"last_seen_at": now}
                 if extended:
                     times["expires_at"] = lifetimes.expiry(session.created_at, now)
-                if not await repository.update(untracked(db), session, **times):
+                with untracked(db):
+                    written = await repository.update(db, session, **times)
+                if not written:
                     return None  # revoked while this request was reading it
                 await db.commit()
             except BaseException:

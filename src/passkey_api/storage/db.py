@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -129,6 +130,8 @@ class _TrackingSyncSession(SQLModelSyncSession):
 
 @event.listens_for(_TrackingSyncSession, "do_orm_execute")
 def _note_statement(state: ORMExecuteState) -> None:
+    if state.session.info.get(_UNTRACKED):
+        return  # run inside `untracked` (what it flushes first is still noted)
     statement = state.statement
     if state.is_update or state.is_delete:
         table = getattr(statement, "table", None)
@@ -171,7 +174,7 @@ class ChangeTrackingSession(AsyncSession):
 
     async def commit(self) -> None:
         info = self.sync_session.info
-        if self._on_change is None or info.get(_UNTRACKED):
+        if self._on_change is None:
             await super().commit()
             return
         await self.flush()  # what the commit would flush counts too
@@ -183,11 +186,25 @@ class ChangeTrackingSession(AsyncSession):
         info.pop(_CHANGED, None)
 
 
-def untracked(db: AsyncSession) -> AsyncSession:
-    """`db`, whose commits never run on_change: for the writes that only move a
-    session's times forward, which cached copies need not see (sessions/cache.py)."""
-    db.sync_session.info[_UNTRACKED] = True
-    return db
+@contextlib.contextmanager
+def untracked(db: AsyncSession) -> Iterator[AsyncSession]:
+    """`db`, whose statements run inside the block are not noted as changes: for the
+    writes that only move a session's times forward, or count recovery attempts, which
+    cached copies need not see (sessions/cache.py). Only those statements: a change
+    noted before or after the block, or flushed by one of them, still runs on_change when
+    the unit of work commits, in this transaction or a later one."""
+    info = db.sync_session.info
+    outer = info.get(_UNTRACKED, False)
+    info[_UNTRACKED] = True
+    try:
+        yield db
+    finally:
+        info[_UNTRACKED] = outer
+
+
+def note_change(db: AsyncSession) -> None:
+    """Have `db`'s next commit run on_change, as a statement changing CACHED_TABLES would."""
+    db.sync_session.info[_CHANGED] = True
 
 
 @dataclass(frozen=True)

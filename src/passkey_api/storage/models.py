@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    CheckConstraint,
     Column,
     DateTime,
     ForeignKey,
@@ -273,3 +274,16 @@ class AuthenticatorMetadata(SQLModel, table=True):
     source: str = Field(max_length=1024)
     # The verified payload, the JSON text as it was signed.
     payload: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class DecoySeed(SQLModel, table=True):
+    """The random secret that keys the decoy credentials of unknown usernames
+    (ceremonies/decoys.py): one row, made by the first replica to start
+    (storage/decoy_seed.py) and read by every other, never changed by a rotation of
+    PASSKEY_SECRET_KEY, so that no decoy changes when the key does."""
+
+    __tablename__ = "decoy_seed"
+    __table_args__ = (CheckConstraint("id = 1", name="one_row"),)
+
+    id: int = Field(default=1, primary_key=True)
+    seed: bytes = Field(sa_column=Column(LargeBinary, nullable=False))

@@ -18,6 +18,7 @@ from passkey_api.oauth.providers import OAuthClients
 from passkey_api.sessions.cache import SessionCache
 from passkey_api.storage.challenges import ChallengeStore
 from passkey_api.storage.db import Databases
+from passkey_api.storage.decoy_seed import DecoySeed
 from passkey_api.storage.mail import Mailer
 from passkey_api.storage.pgpool import LeanPool
 from passkey_api.storage.ratelimit import RateLimiter
@@ -45,6 +46,8 @@ class Resources:
     session_cache: SessionCache
     # Authenticator metadata (FIDO MDS3), held in memory; empty unless PASSKEY_MDS is on.
     metadata: MetadataService
+    # Keys the decoys of unknown usernames; the database's, read at start-up (decoys.py).
+    decoy_seed: DecoySeed
 
     @cached_property
     def databases(self) -> Databases:

@@ -19,18 +19,24 @@ def is_native(client_type: str | None) -> bool:
     return (client_type or "").strip().lower() == "native"
 
 
-def read_token(request: Request, settings: Settings, key: bytes) -> tuple[str | None, Via | None]:
-    """The verified raw token and how it came, or (None, None)."""
+def read_token(
+    request: Request, settings: Settings, key: bytes
+) -> tuple[str | None, Via | None, bool]:
+    """The verified raw token, how it came, and whether it came as a cookie signed with a
+    key the secret key replaced (to be set again, signed with the current one); or
+    (None, None, False). A bearer value cannot be given back that way: the app keeps
+    what it was handed at sign-in (README: Rotating the secret key)."""
     authorization = request.headers.get("authorization")
     if authorization is not None:
         scheme, _, value = authorization.partition(" ")
         if scheme.lower() != "bearer":
-            return None, None
-        return tokens.unsign(key, value.strip()), "bearer"
+            return None, None, False
+        return tokens.verify(key, value.strip())[0], "bearer", False
     cookie = request.cookies.get(settings.cookie_name)
     if cookie is None:
-        return None, None
-    return tokens.unsign(key, cookie), "cookie"
+        return None, None, False
+    token, outdated = tokens.verify(key, cookie)
+    return token, "cookie", outdated
 
 
 class CookieOptions(TypedDict):
@@ -63,7 +69,20 @@ def set_cookie(
 
 
 def clear_cookie(response: Response, settings: Settings) -> None:
+    """The session cookie cleared, in place of any set on `response` before (the session
+    check's, when the request slid the session or its cookie was signed again)."""
+    _drop_cookie(response, settings)
     response.delete_cookie(settings.cookie_name, **cookie_options(settings))
+
+
+def _drop_cookie(response: Response, settings: Settings) -> None:
+    """Remove the session cookie from what `response` sets."""
+    prefix = f"{settings.cookie_name}=".encode("latin-1")
+    response.raw_headers[:] = [
+        (name, value)
+        for name, value in response.raw_headers
+        if name != b"set-cookie" or not value.startswith(prefix)
+    ]
 
 
 def signed(key: bytes, token: str) -> str:
@@ -88,14 +107,9 @@ def hand_out(
     """Give a new session token to the client: the bearer value for a native app
     (returned, to put in the body), or the cookie for a browser (set on `response`; None
     returned), in place of any cookie of ours set on it before (the session check's, for
-    the token being replaced, when the request slid the session)."""
+    the token being replaced, when the request slid the session or signed it again)."""
     if native:
         return signed(key, token)
-    prefix = f"{settings.cookie_name}=".encode("latin-1")
-    response.raw_headers[:] = [
-        (name, value)
-        for name, value in response.raw_headers
-        if name != b"set-cookie" or not value.startswith(prefix)
-    ]
+    _drop_cookie(response, settings)
     set_cookie(response, settings, key, token, expires_at)
     return None
