@@ -311,3 +311,32 @@ def test_a_chain_that_path_validation_refuses_is_untrusted(
     chain = build(pki, alg)
     token = forge.sign_jwt(forge.payload(1), chain[0].key, [c.der for c in chain], alg)
     assert _refused(token, pki, signer=signer).outcome == "untrusted"
+
+
+def _b64u(data: bytes) -> bytes:
+    return base64.urlsafe_b64encode(data).rstrip(b"=")
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        _b64u(b"[" * 2000 + b"]" * 2000) + b".e30.AA",  # RecursionError in json
+        _b64u(b"\xff\xfe{}") + b".e30.AA",  # UnicodeDecodeError
+        _b64u(b'{"alg": "ES256", "x5c": ["' + b"A" * 8 + b'"]}') + b".e30.AA",
+    ],
+    ids=["nested-header", "not-utf8", "x5c-not-der"],
+)
+def test_whatever_fails_to_parse_is_unparsable(pki: forge.MdsPki, token: bytes) -> None:
+    refused = _refused(token, pki)
+    assert refused.outcome in ("unparsable", "untrusted")
+    if b"x5c" not in base64.urlsafe_b64decode(token.split(b".")[0] + b"==="):
+        assert refused.outcome == "unparsable"
+
+
+def test_a_payload_nested_too_deep_is_unparsable(pki: forge.MdsPki) -> None:
+    """Signed and chained, yet its JSON cannot be read: unparsable, not an exception."""
+    alg = _key_alg(pki)
+    token = forge.sign_jwt(b"[" * 5000 + b"]" * 5000, pki.leaf.key, pki.x5c, alg)
+    assert _refused(token, pki).outcome == "unparsable"
+    with pytest.raises(BlobRefused):
+        blob.parse_payload("[" * 5000 + "]" * 5000)

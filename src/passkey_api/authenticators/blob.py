@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
@@ -97,15 +98,33 @@ def load_root(path: Path | None) -> x509.Certificate:
     return x509.load_pem_x509_certificate(pem)
 
 
+# What parsing untrusted bytes may raise, besides what it is known to: JSON nested deeper
+# than the interpreter's stack (RecursionError), text that is not UTF-8, a key or
+# algorithm `cryptography` does not know. Each is an unparsable BLOB, never an error of
+# the service's.
+_PARSE_ERRORS = (ValueError, TypeError, RecursionError, UnsupportedAlgorithm)
+
+
 def parse_payload(payload_json: str) -> MetadataBlobPayload:
     """A payload verified before (as the database keeps it) read into fido2's model."""
-    return _payload(json.loads(payload_json))
+    try:
+        document = json.loads(payload_json)
+    except _PARSE_ERRORS as exc:
+        raise BlobRefused("unparsable", f"the payload is not JSON ({type(exc).__name__})") from None
+    return _payload(document)
 
 
 def verify(token: bytes, *, root: x509.Certificate, signer: str, now: datetime) -> VerifiedBlob:
     """The BLOB's payload, once its chain validates (RFC 5280, at `now`) from a server
     certificate for `signer` (a SAN dNSName; "" for any leaf that may sign) to `root`,
-    and its signature is that certificate's. Else BlobRefused."""
+    and its signature is that certificate's. Else BlobRefused (whatever the bytes)."""
+    try:
+        return _verify(token, root=root, signer=signer, now=now)
+    except _PARSE_ERRORS as exc:  # BlobRefused is none of these
+        raise BlobRefused("unparsable", f"the BLOB cannot be read ({type(exc).__name__})") from None
+
+
+def _verify(token: bytes, *, root: x509.Certificate, signer: str, now: datetime) -> VerifiedBlob:
     try:
         compact = jws.extract_compact(token.strip(), registry=_REGISTRY)
     except (JoseError, ValueError, TypeError) as exc:
@@ -133,11 +152,8 @@ def verify(token: bytes, *, root: x509.Certificate, signer: str, now: datetime) 
         raise BlobRefused("bad_signature", f"the signature cannot be checked: {exc}") from None
     if not valid:
         raise BlobRefused("bad_signature", "the signature is not the signing certificate's")
-    try:
-        document = json.loads(compact.payload)
-    except ValueError:
-        raise BlobRefused("unparsable", "the payload is not JSON") from None
-    return VerifiedBlob(_payload(document), compact.payload.decode())
+    payload_json = compact.payload.decode()  # UnicodeDecodeError: a ValueError
+    return VerifiedBlob(parse_payload(payload_json), payload_json)
 
 
 def _payload(document: Any) -> MetadataBlobPayload:
