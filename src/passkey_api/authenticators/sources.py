@@ -6,12 +6,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
 from passkey_api.authenticators.blob import BlobRefused
-from passkey_api.config import Settings
+from passkey_api.config import Settings, public_url
 
 # The FIDO Alliance's BLOB is a few MB; this is far above it and far below harm.
 MAX_BYTES = 64 * 1024 * 1024
@@ -30,9 +29,8 @@ def describe(settings: Settings) -> str:
 
 def public(url: str) -> str:
     """A URL as it may be logged and stored: without its query or credentials (where a
-    token would be)."""
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))
+    token would be); check-config prints it so too."""
+    return public_url(url)
 
 
 async def fetch(settings: Settings) -> bytes:

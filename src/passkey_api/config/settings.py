@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import (
     BeforeValidator,
@@ -52,6 +52,13 @@ DEFAULT_MDS_ROOT = "data/fido-mds-root.pem"
 
 # "60/minute": ratelimit.Limit parses settings with this same pattern.
 RATE_PATTERN = re.compile(r"^\s*(\d+)\s*/\s*(second|minute|hour|day)s?\s*$")
+
+
+def public_url(url: str) -> str:
+    """A URL as it may be printed, logged and stored: without its query or credentials
+    (where a token would be)."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))
 
 
 def split_list(value: object) -> object:
