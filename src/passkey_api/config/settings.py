@@ -226,8 +226,8 @@ class Settings(BaseSettings):
     oauth_timeout: float = Field(default=10.0, gt=0, le=60)
 
     # Authenticator metadata (authenticators/): the FIDO Metadata Service's BLOB (MDS3),
-    # verified, kept in the database for every replica, refreshed hourly once its
-    # nextUpdate has come. Off unless true: nothing is then fetched, read or stored.
+    # verified, kept in the database for every replica, refreshed daily, and hourly once
+    # its nextUpdate has come. Off unless true: nothing is then fetched, read or stored.
     mds: bool = False
     # Where the BLOB is fetched from...
     mds_url: str = "https://mds3.fidoalliance.org/"
@@ -237,9 +237,10 @@ class Settings(BaseSettings):
     # The root the BLOB's x5c chain must end at (a PEM file); by default the FIDO
     # Alliance's, GlobalSign Root CA - R3, shipped with the service (DEFAULT_MDS_ROOT).
     mds_root: Path | None = None
-    # Whose certificate must sign the BLOB (its DNS name or common name): under a public
-    # root, anyone can have a certificate for a name of their own. "" accepts any
-    # certificate under mds_root (a private root that issues for nothing else).
+    # Whose certificate must sign the BLOB (a server certificate for this DNS name, in
+    # its SAN): under a public root, anyone can have a certificate for a name of their
+    # own. "" accepts any leaf under mds_root that may sign (a private root that issues
+    # for nothing else).
     mds_signer: str = "mds.fidoalliance.org"
 
     @field_validator(
