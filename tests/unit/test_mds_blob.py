@@ -128,6 +128,11 @@ def test_a_certificate_of_another_name_is_refused(pki: forge.MdsPki) -> None:
     refused = _refused(token, pki)
     assert (refused.outcome, "PASSKEY_MDS_SIGNER" in refused.message) == ("untrusted", True)
     assert _verify(token, pki, signer="").number == 1  # a private root: any of its leaves
+    # ...that may sign, SAN and EKU or not.
+    plain = forge.issue(_name("Private Signer"), issuer=pki.intermediate, ca=False)
+    token = forge.sign_jwt(forge.payload(2), plain.key, [plain.der, pki.intermediate.der])
+    assert _verify(token, pki, signer="").number == 2
+    assert _refused(token, pki).outcome == "untrusted"  # not for the signer named
 
 
 def test_a_leaf_cannot_issue(pki: forge.MdsPki) -> None:

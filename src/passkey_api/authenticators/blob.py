@@ -196,10 +196,10 @@ def _check_chain(
     ee_policy = ExtensionPolicy.webpki_defaults_ee().require_present(
         x509.KeyUsage, Criticality.AGNOSTIC, _signing_usage
     )
-    if not signer:
+    if not signer:  # no name to match, so no SAN needed (a private PKI's leaf may lack one)
         ee_policy = ee_policy.may_be_present(
             x509.ExtendedKeyUsage, Criticality.AGNOSTIC, _server_purpose
-        )
+        ).may_be_present(x509.SubjectAlternativeName, Criticality.AGNOSTIC, None)
     builder = (
         PolicyBuilder()
         .store(Store([root]))
