@@ -23,7 +23,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
-from cryptography.x509.oid import NameOID, ObjectIdentifier
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 Alg = Literal["ES256", "RS256"]
@@ -67,6 +67,33 @@ class Issued:
         return self.certificate.public_bytes(serialization.Encoding.PEM)
 
 
+_CA_USAGE = {"key_cert_sign": True, "crl_sign": True}
+_LEAF_USAGE = {"digital_signature": True}
+
+
+def key_usage(**set_bits: bool) -> x509.KeyUsage:
+    """A KeyUsage with the bits named set (digital_signature=True, key_cert_sign=True...)."""
+    bits = dict.fromkeys(
+        (
+            "digital_signature",
+            "content_commitment",
+            "key_encipherment",
+            "data_encipherment",
+            "key_agreement",
+            "key_cert_sign",
+            "crl_sign",
+            "encipher_only",
+            "decipher_only",
+        ),
+        False,
+    )
+    bits.update(set_bits)
+    return x509.KeyUsage(**bits)
+
+
+_DEFAULT: Any = object()
+
+
 def issue(
     subject: x509.Name,
     *,
@@ -77,8 +104,18 @@ def issue(
     not_after: datetime | None = None,
     dns_names: Sequence[str] = (),
     extensions: Sequence[x509.ExtensionType] = (),
+    critical_extensions: Sequence[x509.ExtensionType] = (),
+    path_length: int | None = None,
+    usage: x509.KeyUsage | None = _DEFAULT,
+    purposes: Sequence[ObjectIdentifier] | None = _DEFAULT,
+    identifiers: bool = True,
 ) -> Issued:
-    """A certificate for `subject`, signed by `issuer` (self-signed without one)."""
+    """A certificate for `subject`, signed by `issuer` (self-signed without one), as a
+    public CA issues them (RFC 5280, CA/B Forum baseline): key identifiers (SKI, and AKI
+    naming the issuer's key), a critical KeyUsage (keyCertSign and cRLSign for a CA,
+    digitalSignature for a leaf), and for a leaf with DNS names a SAN and the serverAuth
+    EKU. `usage` and `purposes` replace the KeyUsage and EKU (None: without one),
+    `identifiers=False` leaves the key identifiers out, `path_length` limits a CA."""
     key = key or new_key()
     now = datetime.now(UTC)
     signer_key = issuer.key if issuer else key
@@ -90,24 +127,24 @@ def issue(
         .serial_number(x509.random_serial_number())
         .not_valid_before(not_before or now - timedelta(days=1))
         .not_valid_after(not_after or now + timedelta(days=365))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=path_length), critical=True)
     )
-    if ca:
+    if identifiers:
         builder = builder.add_extension(
-            x509.KeyUsage(
-                digital_signature=False,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
+            x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False
         )
+        builder = builder.add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(signer_key.public_key()),
+            critical=False,
+        )
+    if usage is _DEFAULT:
+        usage = key_usage(**(_CA_USAGE if ca else _LEAF_USAGE))
+    if usage is not None:
+        builder = builder.add_extension(usage, critical=True)
+    if purposes is _DEFAULT:
+        purposes = [ExtendedKeyUsageOID.SERVER_AUTH] if dns_names and not ca else None
+    if purposes is not None:
+        builder = builder.add_extension(x509.ExtendedKeyUsage(list(purposes)), critical=False)
     if dns_names:
         builder = builder.add_extension(
             x509.SubjectAlternativeName([x509.DNSName(name) for name in dns_names]),
@@ -115,6 +152,8 @@ def issue(
         )
     for extension in extensions:
         builder = builder.add_extension(extension, critical=False)
+    for extension in critical_extensions:
+        builder = builder.add_extension(extension, critical=True)
     certificate = builder.sign(signer_key, hashes.SHA256())
     return Issued(certificate, key)
 
@@ -122,11 +161,15 @@ def issue(
 @dataclass
 class MdsPki:
     """A root, an intermediate and the BLOB signing leaf under them, as the FIDO Alliance's
-    own (GlobalSign root, an intermediate, the `mds.fidoalliance.org` certificate)."""
+    own (GlobalSign root, an intermediate, the `mds.fidoalliance.org` certificate). With
+    `cross`, as FIDO's chain has been since 2025: the leaf's issuer is under a newer root
+    (GlobalSign Root R46) that the configured one (R3) cross-signed, and x5c carries the
+    leaf, the issuing CA and the cross certificate."""
 
     root: Issued
     intermediate: Issued
     leaf: Issued
+    cross: Issued | None = None
 
     @classmethod
     def build(
@@ -135,13 +178,26 @@ class MdsPki:
         *,
         signer: str = SIGNER,
         leaf_not_after: datetime | None = None,
+        cross_signed: bool = False,
     ) -> MdsPki:
         root = issue(_name("Test MDS Root", organization="Test PKI"), ca=True, key=new_key(alg))
+        cross = None
+        above = root
+        if cross_signed:
+            # The newer root's own key and name, in a certificate the older root issued.
+            cross = issue(
+                _name("Test MDS Root R46", organization="Test PKI"),
+                issuer=root,
+                ca=True,
+                key=new_key(alg),
+            )
+            above = cross
         intermediate = issue(
             _name("Test MDS Intermediate", organization="Test PKI"),
-            issuer=root,
+            issuer=above,
             ca=True,
             key=new_key(alg),
+            path_length=0,
         )
         leaf = issue(
             _name(signer, organization="Test Metadata Service"),
@@ -151,13 +207,13 @@ class MdsPki:
             dns_names=[signer],
             not_after=leaf_not_after,
         )
-        return cls(root, intermediate, leaf)
+        return cls(root, intermediate, leaf, cross)
 
     @property
     def x5c(self) -> list[bytes]:
-        """The BLOB's chain as the FIDO Alliance sends it: the leaf and the intermediate,
-        not the root."""
-        return [self.leaf.der, self.intermediate.der]
+        """The BLOB's chain as the FIDO Alliance sends it: the leaf and the intermediate
+        (and the cross certificate), not the root."""
+        return [self.leaf.der, self.intermediate.der, *([self.cross.der] if self.cross else [])]
 
 
 def _b64url(data: bytes) -> str:

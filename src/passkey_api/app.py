@@ -100,13 +100,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # collector's scans, whose full passes otherwise show up as latency spikes.
         gc.collect()
         gc.freeze()
-        purger = asyncio.create_task(_housekeeping(resources))
+        tasks = [asyncio.create_task(_housekeeping(resources))]
+        if settings.mds:  # its own task: a slow refresh holds up no pruning
+            tasks.append(asyncio.create_task(_metadata_housekeeping(resources)))
         try:
             yield
         finally:
-            purger.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await purger
+            for task in tasks:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             if resources.mailer is not None:
                 await resources.mailer.close()
             await session_cache.close()
@@ -214,8 +217,13 @@ async def _housekeeping(resources: Resources) -> None:
                 )
         except Exception:
             log.warning("housekeeping failed; will retry", exc_info=False)
-        if resources.settings.mds:
-            await metadata_housekeeping(resources)
+        await asyncio.sleep(PURGE_INTERVAL.total_seconds())
+
+
+async def _metadata_housekeeping(resources: Resources) -> None:
+    """Apart from the pruning: a refresh may take up to sources.DEADLINE."""
+    while True:
+        await metadata_housekeeping(resources)
         await asyncio.sleep(PURGE_INTERVAL.total_seconds())
 
 
@@ -229,7 +237,8 @@ async def _load_metadata(resources: Resources) -> None:
 
 async def metadata_housekeeping(resources: Resources) -> None:
     """Hourly, in every replica: the version another replica stored is picked up, and a
-    refresh is made once the held version's nextUpdate has come (authenticators/)."""
+    refresh is made daily, and hourly once the held version's nextUpdate has come
+    (authenticators/)."""
     try:
         async with resources.sessionmaker() as db:
             await resources.metadata.housekeep(db, datetime.now(UTC))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -16,15 +17,18 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from passkey_api import app as app_module
 from passkey_api.app import metadata_housekeeping
+from passkey_api.authenticators import blob, repository, sources
 from passkey_api.authenticators.service import Attempt
 from passkey_api.cli import main
+from passkey_api.sessions import housekeeping as sessions_housekeeping
 from passkey_api.storage.db import create_engine
 from tests import mds_forge as forge
 from tests.api.conftest import Api, ApiFactory
@@ -78,6 +82,7 @@ class Source:
     pki: forge.MdsPki = field(default_factory=forge.MdsPki.build)
     alg: forge.Alg = "ES256"
     status: int = 200
+    drip: bool = False  # a byte every 0.1 s, for a minute
     fetches: int = 0
     url: str = ""
 
@@ -121,6 +126,14 @@ class Source:
         self.fetches += 1
         if self.status != 200:
             return Response("unavailable", status_code=self.status)
+        if self.drip:
+
+            async def drip() -> AsyncIterator[bytes]:
+                for _ in range(600):
+                    yield b"a"
+                    await asyncio.sleep(0.1)
+
+            return StreamingResponse(drip(), media_type="application/jwt")
         return Response(self.file.read_bytes(), media_type="application/jwt")
 
 
@@ -174,7 +187,7 @@ async def test_a_good_blob_is_stored_and_its_models_found(
     details = await housekeeping(api)  # none held: a refresh is due
     assert details["state"] == "ok"
     assert details["no"] == 3
-    assert details["entries"] == 2
+    assert len(api.resources.metadata.catalogue or ()) == 2
     assert details["last_refresh"]["outcome"] == "updated"
     assert source.fetches == (1 if by_url else 0)
 
@@ -240,7 +253,8 @@ async def test_a_chain_to_another_root_stores_nothing(
     api = await make_api(**(source.settings() | {"mds_root": other}))
     details = await housekeeping(api)
     assert details["last_refresh"]["outcome"] == "untrusted"
-    assert "does not lead to the configured root" in details["last_refresh"]["detail"]
+    assert api.resources.metadata.last_attempt is not None
+    assert "to the configured root" in api.resources.metadata.last_attempt.message
     assert await api.scalar("SELECT count(*) FROM authenticator_metadata") == 0
 
 
@@ -382,3 +396,161 @@ async def test_the_cli_refreshes(
     off = await asyncio.to_thread(CliRunner().invoke, main, ["mds", "refresh"])
     assert off.exit_code == 2
     assert "PASSKEY_MDS=true" in off.output
+
+
+async def test_readyz_shows_no_failure_details(
+    make_api: ApiFactory, source: Source, caplog: pytest.LogCaptureFixture
+) -> None:
+    """/readyz is public: it says how the last refresh ended, never why (the reason
+    names files, certificates, the URL's path, OS errors: the log has it)."""
+    source.status = 503
+    api = await make_api(**source.settings(by_url=True))
+    details = await housekeeping(api)
+    assert details == {"state": "none", "stale": True, "last_refresh": {"outcome": "unreachable"}}
+    assert "answered HTTP 503" in caplog.text
+    source.status = 200
+    source.publish(3)
+    details = await housekeeping(api)
+    assert set(details) == {"state", "stale", "no", "next_update", "last_refresh"}
+    assert details["last_refresh"] == {"outcome": "updated"}
+
+
+async def test_a_refresh_comes_daily_before_the_next_update(
+    make_api: ApiFactory, source: Source
+) -> None:
+    """nextUpdate is the latest date of the next BLOB: FIDO may publish earlier (a
+    REVOKED status cannot wait a month), so a replica asks at least daily."""
+    source.publish(5, next_update=date.today() + timedelta(days=30))
+    api = await make_api(**source.settings(by_url=True))
+    now = datetime.now(UTC)
+    async with api.resources.sessionmaker() as db:
+        await api.resources.metadata.housekeep(db, now)
+        assert source.fetches == 1
+        source.publish(6)
+        await api.resources.metadata.housekeep(db, now + timedelta(hours=2))
+        assert source.fetches == 1  # not hourly
+        await api.resources.metadata.housekeep(db, now + timedelta(days=1, minutes=1))
+    assert source.fetches == 2
+    assert api.resources.metadata.catalogue is not None
+    assert api.resources.metadata.catalogue.number == 6
+
+
+async def test_a_first_blob_long_past_its_next_update_is_refused(
+    make_api: ApiFactory, source: Source
+) -> None:
+    """With none held, a BLOB 90 days past its nextUpdate is a replay of an old one (or
+    a mirror long stuck): refused, where one held is kept however old."""
+    source.publish(7, next_update=date.today() - timedelta(days=90))
+    api = await make_api(**source.settings())
+    attempt = await refresh(api)
+    assert attempt.outcome == "outdated"
+    assert api.resources.metadata.catalogue is None
+    assert await api.scalar("SELECT count(*) FROM authenticator_metadata") == 0
+
+
+async def test_no_transaction_is_open_while_fetching(
+    make_api: ApiFactory, source: Source, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source.publish(3)
+    api = await make_api(**source.settings())
+    async with api.resources.sessionmaker() as db:
+        seen: list[bool] = []
+        real_fetch = sources.fetch
+
+        async def fetch(settings: Any) -> bytes:
+            seen.append(db.in_transaction())
+            return await real_fetch(settings)
+
+        monkeypatch.setattr(sources, "fetch", fetch)
+        attempt = await api.resources.metadata.housekeep(db, datetime.now(UTC))
+    assert attempt is not None
+    assert attempt.updated
+    assert seen == [False]
+
+
+async def test_a_dripping_source_is_given_up_at_the_deadline(
+    make_api: ApiFactory, source: Source, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sources, "DEADLINE", 1.0)
+    source.drip = True
+    api = await make_api(**source.settings(by_url=True))
+    started = time.monotonic()
+    details = await housekeeping(api)
+    assert details["last_refresh"]["outcome"] == "unreachable"
+    assert time.monotonic() - started < 5
+
+
+async def test_metadata_housekeeping_cannot_stall_pruning(
+    make_api: ApiFactory, source: Source, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A refresh that hangs (whatever its cause) holds up neither the pruning of expired
+    sessions and old audit events, nor the next pass of either."""
+    pruned = 0
+    real_prune = sessions_housekeeping.prune
+
+    async def prune(*args: Any, **kwargs: Any) -> Any:
+        nonlocal pruned
+        pruned += 1
+        return await real_prune(*args, **kwargs)
+
+    async def hangs(resources: Any) -> None:
+        await asyncio.Event().wait()
+
+    monkeypatch.setattr(sessions_housekeeping, "prune", prune)
+    monkeypatch.setattr(app_module, "metadata_housekeeping", hangs)
+    monkeypatch.setattr(app_module, "PURGE_INTERVAL", timedelta(seconds=0.05))
+    source.publish(3)
+    await make_api(**source.settings())
+    for _ in range(200):
+        if pruned >= 3:
+            break
+        await asyncio.sleep(0.02)
+    assert pruned >= 3
+
+
+async def test_a_database_error_after_a_lost_race_is_still_recorded(
+    make_api: ApiFactory, source: Source, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another replica stored the same no (IntegrityError), then the database went away
+    while the newest was read: the attempt is recorded, nothing escapes."""
+    source.publish(3)
+    api = await make_api(**source.settings())
+    service = api.resources.metadata
+
+    async def stored_meanwhile(db: Any, version: Any) -> None:
+        raise IntegrityError("INSERT", {}, Exception("duplicate key"))
+
+    calls = 0
+    real_load = service._load_newest
+
+    async def load_newest(db: Any) -> bool:
+        nonlocal calls
+        calls += 1
+        if calls > 1:
+            raise OperationalError("SELECT", {}, Exception("connection lost"))
+        return await real_load(db)
+
+    monkeypatch.setattr(repository, "add", stored_meanwhile)
+    monkeypatch.setattr(service, "_load_newest", load_newest)
+    attempt = await refresh(api)
+    assert attempt.outcome == "not_newer"
+    assert service.last_attempt == attempt
+
+
+async def test_an_unexpected_error_is_recorded_and_raised_not_blamed_on_the_database(
+    make_api: ApiFactory, source: Source, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source.publish(3)
+    api = await make_api(**source.settings())
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(blob, "verify", broken)
+    with pytest.raises(RuntimeError):
+        await refresh(api)
+    attempt = api.resources.metadata.last_attempt
+    assert attempt is not None
+    assert attempt.outcome == "failed"
+    assert "could not store" not in attempt.message
+    assert "RuntimeError" in attempt.message

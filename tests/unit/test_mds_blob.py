@@ -6,11 +6,14 @@ from __future__ import annotations
 import base64
 import json
 import uuid
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
+from cryptography.x509.oid import ExtendedKeyUsageOID, ObjectIdentifier
 
 from passkey_api.authenticators import blob
 from passkey_api.authenticators.blob import BlobRefused
@@ -107,7 +110,7 @@ def test_a_chain_to_another_root_is_refused(pki: forge.MdsPki) -> None:
     token = forge.sign_blob(forge.payload(1), other, _key_alg(pki))
     refused = _refused(token, pki)
     assert refused.outcome == "untrusted"
-    assert "does not lead to the configured root" in refused.message
+    assert "to the configured root" in refused.message
 
 
 def test_a_certificate_of_another_name_is_refused(pki: forge.MdsPki) -> None:
@@ -125,6 +128,11 @@ def test_a_certificate_of_another_name_is_refused(pki: forge.MdsPki) -> None:
     refused = _refused(token, pki)
     assert (refused.outcome, "PASSKEY_MDS_SIGNER" in refused.message) == ("untrusted", True)
     assert _verify(token, pki, signer="").number == 1  # a private root: any of its leaves
+    # ...that may sign, SAN and EKU or not.
+    plain = forge.issue(_name("Private Signer"), issuer=pki.intermediate, ca=False)
+    token = forge.sign_jwt(forge.payload(2), plain.key, [plain.der, pki.intermediate.der])
+    assert _verify(token, pki, signer="").number == 2
+    assert _refused(token, pki).outcome == "untrusted"  # not for the signer named
 
 
 def test_a_leaf_cannot_issue(pki: forge.MdsPki) -> None:
@@ -137,7 +145,7 @@ def test_a_leaf_cannot_issue(pki: forge.MdsPki) -> None:
         dns_names=[forge.SIGNER],
     )
     token = forge.sign_jwt(forge.payload(1), below.key, [below.der, *pki.x5c], _key_alg(pki))
-    assert "is no CA" in _refused(token, pki).message
+    assert "basicConstraints.cA must be asserted" in _refused(token, pki).message
 
 
 def test_an_expired_certificate_is_refused(pki: forge.MdsPki) -> None:
@@ -199,3 +207,141 @@ def test_the_shipped_root_is_the_fido_alliances() -> None:
         "cbb522d7b7f127ad6a0113865bdf1cd4102e7d0759af635a7cf4720dc963c53b"
     )
     assert "GlobalSign Root CA - R3" in root.subject.rfc4514_string()
+
+
+def test_a_chain_through_a_cross_signed_root_verifies(pki: forge.MdsPki) -> None:
+    """FIDO's chain since 2025: leaf, "GlobalSign GCC R46 EV TLS CA 2025", and Root R46
+    cross-signed by Root CA - R3 (the configured root): three certificates in x5c."""
+    alg = _key_alg(pki)
+    crossed = forge.MdsPki.build(alg, cross_signed=True)
+    assert len(crossed.x5c) == 3
+    token = forge.sign_blob(forge.payload(4), crossed, alg)
+    assert _verify(token, crossed).number == 4
+    with_root = [*crossed.x5c, crossed.root.der]
+    token = forge.sign_jwt(forge.payload(5), crossed.leaf.key, with_root, alg)
+    assert _verify(token, crossed).number == 5
+
+
+def _name(common_name: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, common_name)])
+
+
+def _leaf(issuer: forge.Issued, alg: forge.Alg, **kwargs: Any) -> forge.Issued:
+    values: dict[str, Any] = {"dns_names": [forge.SIGNER]} | kwargs
+    return forge.issue(
+        _name(forge.SIGNER), issuer=issuer, ca=False, key=forge.new_key(alg), **values
+    )
+
+
+def _sub_ca(issuer: forge.Issued, alg: forge.Alg, name: str, **kwargs: Any) -> forge.Issued:
+    return forge.issue(_name(name), issuer=issuer, ca=True, key=forge.new_key(alg), **kwargs)
+
+
+def _name_constrained(pki: forge.MdsPki, alg: forge.Alg) -> list[forge.Issued]:
+    """A sub-CA that may issue only for other.example, and a leaf of it for the signer."""
+    constraints = x509.NameConstraints(
+        permitted_subtrees=[x509.DNSName("other.example")], excluded_subtrees=None
+    )
+    sub = _sub_ca(pki.root, alg, "Other's CA", critical_extensions=[constraints])
+    return [_leaf(sub, alg), sub]
+
+
+def _path_length_exceeded(pki: forge.MdsPki, alg: forge.Alg) -> list[forge.Issued]:
+    """The intermediate (pathLen 0) issues a CA of its own, which issues the leaf."""
+    rogue = _sub_ca(pki.intermediate, alg, "Rogue CA")
+    return [_leaf(rogue, alg), rogue, pki.intermediate]
+
+
+def _no_key_cert_sign(pki: forge.MdsPki, alg: forge.Alg) -> list[forge.Issued]:
+    sub = _sub_ca(pki.root, alg, "CRL Signer", usage=forge.key_usage(crl_sign=True))
+    return [_leaf(sub, alg), sub]
+
+
+def _client_certificate(pki: forge.MdsPki, alg: forge.Alg) -> list[forge.Issued]:
+    """An S/MIME and client certificate whose CN is the signer: no SAN, no serverAuth."""
+    leaf = _leaf(
+        pki.intermediate,
+        alg,
+        dns_names=[],
+        purposes=[ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.EMAIL_PROTECTION],
+    )
+    return [leaf, pki.intermediate]
+
+
+def _unknown_critical_extension(pki: forge.MdsPki, alg: forge.Alg) -> list[forge.Issued]:
+    unknown = x509.UnrecognizedExtension(ObjectIdentifier("1.3.6.1.4.1.55555.1"), b"\x05\x00")
+    return [_leaf(pki.intermediate, alg, critical_extensions=[unknown]), pki.intermediate]
+
+
+def _no_digital_signature(pki: forge.MdsPki, alg: forge.Alg) -> list[forge.Issued]:
+    leaf = _leaf(pki.intermediate, alg, usage=forge.key_usage(key_encipherment=True))
+    return [leaf, pki.intermediate]
+
+
+def _leaf_that_is_a_ca(pki: forge.MdsPki, alg: forge.Alg) -> list[forge.Issued]:
+    leaf = forge.issue(
+        _name(forge.SIGNER),
+        issuer=pki.intermediate,
+        ca=True,
+        key=forge.new_key(alg),
+        dns_names=[forge.SIGNER],
+        usage=forge.key_usage(digital_signature=True, key_cert_sign=True),
+        purposes=[ExtendedKeyUsageOID.SERVER_AUTH],
+    )
+    return [leaf, pki.intermediate]
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        _name_constrained,
+        _path_length_exceeded,
+        _no_key_cert_sign,
+        _client_certificate,
+        _unknown_critical_extension,
+        _no_digital_signature,
+        _leaf_that_is_a_ca,
+    ],
+)
+@pytest.mark.parametrize("signer", [forge.SIGNER, ""], ids=["signer", "any-signer"])
+def test_a_chain_that_path_validation_refuses_is_untrusted(
+    pki: forge.MdsPki,
+    build: Callable[[forge.MdsPki, forge.Alg], list[forge.Issued]],
+    signer: str,
+) -> None:
+    """Each signed by its leaf, each chained to the configured root, signature by
+    signature; each refused by RFC 5280 / CA/B Forum path validation, with a signer
+    named or (a private root) without."""
+    alg = _key_alg(pki)
+    chain = build(pki, alg)
+    token = forge.sign_jwt(forge.payload(1), chain[0].key, [c.der for c in chain], alg)
+    assert _refused(token, pki, signer=signer).outcome == "untrusted"
+
+
+def _b64u(data: bytes) -> bytes:
+    return base64.urlsafe_b64encode(data).rstrip(b"=")
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        _b64u(b"[" * 2000 + b"]" * 2000) + b".e30.AA",  # RecursionError in json
+        _b64u(b"\xff\xfe{}") + b".e30.AA",  # UnicodeDecodeError
+        _b64u(b'{"alg": "ES256", "x5c": ["' + b"A" * 8 + b'"]}') + b".e30.AA",
+    ],
+    ids=["nested-header", "not-utf8", "x5c-not-der"],
+)
+def test_whatever_fails_to_parse_is_unparsable(pki: forge.MdsPki, token: bytes) -> None:
+    refused = _refused(token, pki)
+    assert refused.outcome in ("unparsable", "untrusted")
+    if b"x5c" not in base64.urlsafe_b64decode(token.split(b".")[0] + b"==="):
+        assert refused.outcome == "unparsable"
+
+
+def test_a_payload_nested_too_deep_is_unparsable(pki: forge.MdsPki) -> None:
+    """Signed and chained, yet its JSON cannot be read: unparsable, not an exception."""
+    alg = _key_alg(pki)
+    token = forge.sign_jwt(b"[" * 5000 + b"]" * 5000, pki.leaf.key, pki.x5c, alg)
+    assert _refused(token, pki).outcome == "unparsable"
+    with pytest.raises(BlobRefused):
+        blob.parse_payload("[" * 5000 + "]" * 5000)

@@ -3,6 +3,7 @@ work is named with its variable and the fix; off, the defaults are fine."""
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -98,3 +99,18 @@ def test_plain_http_is_a_production_problem(env: Path) -> None:
     assert "plain http" in mds_problems(settings, production=True)[0]
     with pytest.raises(ValidationError, match="is not an http"):
         Settings(mds_url="ftp://mirror.example/mds")
+
+
+def test_a_token_in_the_url_is_not_printed(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    url = "http://user:hunter2@mirror.example/mds?token=secret-token"
+    found = mds_problems(Settings(mds=True, mds_url=url), production=True)
+    assert "'http://mirror.example/mds' is plain http" in found[0]
+    assert not any("secret-token" in line or "hunter2" in line for line in found)
+    monkeypatch.setenv("PASSKEY_ENV", "production")
+    monkeypatch.setenv("PASSKEY_SECRET_KEY", secrets.token_urlsafe(48))
+    monkeypatch.setenv("PASSKEY_MDS", "true")
+    monkeypatch.setenv("PASSKEY_MDS_URL", url)
+    result = CliRunner().invoke(main, ["check-config"])
+    assert "plain http" in result.output
+    assert "secret-token" not in result.output
+    assert "hunter2" not in result.output

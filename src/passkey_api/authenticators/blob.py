@@ -2,11 +2,12 @@
 signature must be its leaf's, and whose payload must parse as MDS3 metadata (no I/O).
 
 What is whose (docs/architecture.md says why): the JWS is joserfc's (as for ID tokens),
-each link of the chain `cryptography`'s, the payload's model python-fido2's (fido2.mds3).
-fido2's own `parse_blob` is not used: it verifies an ES256 BLOB's signature as DER where
-JWS has r || s (RFC 7518 3.4), so it refuses every correctly signed ES256 BLOB, and it
-checks neither the certificates' validity periods, nor that an issuer is a CA, nor whose
-certificate signed, nor the algorithm against a list. Those checks are here.
+the chain's path validation `cryptography`'s (cryptography.x509.verification, the Web
+PKI's rules, as for a TLS server's certificate), the payload's model python-fido2's
+(fido2.mds3). fido2's own `parse_blob` is not used: it verifies an ES256 BLOB's signature
+as DER where JWS has r || s (RFC 7518 3.4), so it refuses every correctly signed ES256
+BLOB, and it checks neither the certificates' validity periods, nor that an issuer is a
+CA, nor whose certificate signed, nor the algorithm against a list. Those checks are here.
 """
 
 from __future__ import annotations
@@ -21,9 +22,17 @@ from pathlib import Path
 from typing import Any
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID
+from cryptography.x509.verification import (
+    Criticality,
+    ExtensionPolicy,
+    PolicyBuilder,
+    Store,
+    VerificationError,
+)
 from fido2.mds3 import MetadataBlobPayload
 from joserfc import jws
 from joserfc.errors import JoseError
@@ -34,7 +43,10 @@ from passkey_api.config import DEFAULT_MDS_ROOT
 # Signature algorithms a BLOB may use: those of RFC 7518 with a key in a certificate.
 # Never `none` or a MAC (HS256), whose "key" the BLOB itself would name.
 ALGORITHMS = ("ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512")
-# The FIDO Alliance's chain is two certificates; a longer one is not a BLOB of theirs.
+# The FIDO Alliance's chain has been three certificates since 2025 (the leaf, GlobalSign's
+# "GCC R46 EV TLS CA 2025", and Root R46 cross-signed by Root CA - R3), maybe with the
+# root itself: a longer one is not a BLOB of theirs. Also the most intermediates a path
+# may have.
 MAX_CHAIN = 4
 
 
@@ -86,15 +98,33 @@ def load_root(path: Path | None) -> x509.Certificate:
     return x509.load_pem_x509_certificate(pem)
 
 
+# What parsing untrusted bytes may raise, besides what it is known to: JSON nested deeper
+# than the interpreter's stack (RecursionError), text that is not UTF-8, a key or
+# algorithm `cryptography` does not know. Each is an unparsable BLOB, never an error of
+# the service's.
+_PARSE_ERRORS = (ValueError, TypeError, RecursionError, UnsupportedAlgorithm)
+
+
 def parse_payload(payload_json: str) -> MetadataBlobPayload:
     """A payload verified before (as the database keeps it) read into fido2's model."""
-    return _payload(json.loads(payload_json))
+    try:
+        document = json.loads(payload_json)
+    except _PARSE_ERRORS as exc:
+        raise BlobRefused("unparsable", f"the payload is not JSON ({type(exc).__name__})") from None
+    return _payload(document)
 
 
 def verify(token: bytes, *, root: x509.Certificate, signer: str, now: datetime) -> VerifiedBlob:
-    """The BLOB's payload, once its chain leads from a certificate of `signer` (its DNS
-    name or common name; "" for any) to `root`, every certificate valid at `now`, and its
-    signature is that certificate's. Else BlobRefused."""
+    """The BLOB's payload, once its chain validates (RFC 5280, at `now`) from a server
+    certificate for `signer` (a SAN dNSName; "" for any leaf that may sign) to `root`,
+    and its signature is that certificate's. Else BlobRefused (whatever the bytes)."""
+    try:
+        return _verify(token, root=root, signer=signer, now=now)
+    except _PARSE_ERRORS as exc:  # BlobRefused is none of these
+        raise BlobRefused("unparsable", f"the BLOB cannot be read ({type(exc).__name__})") from None
+
+
+def _verify(token: bytes, *, root: x509.Certificate, signer: str, now: datetime) -> VerifiedBlob:
     try:
         compact = jws.extract_compact(token.strip(), registry=_REGISTRY)
     except (JoseError, ValueError, TypeError) as exc:
@@ -104,8 +134,7 @@ def verify(token: bytes, *, root: x509.Certificate, signer: str, now: datetime) 
     if alg not in ALGORITHMS:
         raise BlobRefused("untrusted", f"signature algorithm {alg!r} is not accepted")
     chain = _certificates(header.get("x5c"))
-    _check_chain(chain, root, now)
-    _check_signer(chain[0], signer)
+    _check_chain(chain, root, signer, now)
     leaf_key = chain[0].public_key()
     key: ECKey | RSAKey
     pem = leaf_key.public_bytes(
@@ -123,11 +152,8 @@ def verify(token: bytes, *, root: x509.Certificate, signer: str, now: datetime) 
         raise BlobRefused("bad_signature", f"the signature cannot be checked: {exc}") from None
     if not valid:
         raise BlobRefused("bad_signature", "the signature is not the signing certificate's")
-    try:
-        document = json.loads(compact.payload)
-    except ValueError:
-        raise BlobRefused("unparsable", "the payload is not JSON") from None
-    return VerifiedBlob(_payload(document), compact.payload.decode())
+    payload_json = compact.payload.decode()  # UnicodeDecodeError: a ValueError
+    return VerifiedBlob(parse_payload(payload_json), payload_json)
 
 
 def _payload(document: Any) -> MetadataBlobPayload:
@@ -157,58 +183,68 @@ def _certificates(x5c: object) -> list[x509.Certificate]:
         raise BlobRefused("unparsable", "an x5c certificate is not base64 DER") from None
 
 
-def _check_chain(chain: list[x509.Certificate], root: x509.Certificate, now: datetime) -> None:
-    if chain[-1] == root:  # sent along with the root: the configured one stands for it
-        chain = chain[:-1]
-    if not chain:
-        raise BlobRefused("untrusted", "the x5c chain holds nothing but the root")
-    issuers = [*chain[1:], root]
-    for child, issuer in zip(chain, issuers, strict=True):
-        try:
-            child.verify_directly_issued_by(issuer)
-        except (ValueError, TypeError, InvalidSignature):
-            raise BlobRefused(
-                "untrusted",
-                f"{_who(child)} is not issued by {_who(issuer)}: the chain does not lead to "
-                f"the configured root ({_who(root)})",
-            ) from None
-    for certificate in [*chain, root]:
-        if not certificate.not_valid_before_utc <= now <= certificate.not_valid_after_utc:
-            raise BlobRefused(
-                "untrusted",
-                f"{_who(certificate)} is valid only from "
-                f"{certificate.not_valid_before_utc:%Y-%m-%d} to "
-                f"{certificate.not_valid_after_utc:%Y-%m-%d}",
-            )
-    for issuer in issuers:
-        try:
-            is_ca = issuer.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
-        except x509.ExtensionNotFound:
-            is_ca = False
-        if not is_ca:
-            raise BlobRefused("untrusted", f"{_who(issuer)} issued a certificate but is no CA")
-
-
-def _check_signer(leaf: x509.Certificate, signer: str) -> None:
-    """Whose the signing certificate is: under a public root (the default, GlobalSign's),
-    anyone can have a certificate for their own name, so the name must be the Metadata
-    Service's (PASSKEY_MDS_SIGNER, mds.fidoalliance.org)."""
-    if not signer:
-        return
-    names = [
-        str(attribute.value)
-        for attribute in leaf.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
-    ]
+def _check_chain(
+    chain: list[x509.Certificate], root: x509.Certificate, signer: str, now: datetime
+) -> None:
+    """RFC 5280 path validation from the leaf (chain[0]) to `root`, by `cryptography`'s
+    verifier with the Web PKI's rules (CA/B Forum): each issuer a CA with keyCertSign
+    within its pathLen and name constraints, no unknown critical extension, validity
+    periods, key identifiers, signature algorithms; the leaf no CA, with digitalSignature,
+    and, when `signer` is set, a server certificate for that DNS name (SAN dNSName and
+    serverAuth, as the Metadata Service's TLS certificate is). With signer "" (a private
+    root), any leaf of the root that may sign and whose EKU, if any, allows serverAuth."""
+    ee_policy = ExtensionPolicy.webpki_defaults_ee().require_present(
+        x509.KeyUsage, Criticality.AGNOSTIC, _signing_usage
+    )
+    if not signer:  # no name to match, so no SAN needed (a private PKI's leaf may lack one)
+        ee_policy = ee_policy.may_be_present(
+            x509.ExtendedKeyUsage, Criticality.AGNOSTIC, _server_purpose
+        ).may_be_present(x509.SubjectAlternativeName, Criticality.AGNOSTIC, None)
+    builder = (
+        PolicyBuilder()
+        .store(Store([root]))
+        .time(now)
+        .max_chain_depth(MAX_CHAIN)
+        .extension_policies(ca_policy=ExtensionPolicy.webpki_defaults_ca(), ee_policy=ee_policy)
+    )
     try:
-        alternative = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName)
-        names += alternative.value.get_values_for_type(x509.DNSName)
-    except x509.ExtensionNotFound:
-        pass
-    if signer.lower() not in (name.lower() for name in names):
+        if signer:
+            try:
+                name = x509.DNSName(signer)
+            except ValueError:
+                raise BlobRefused(
+                    "untrusted", f"PASSKEY_MDS_SIGNER {signer!r} is not a DNS name"
+                ) from None
+            builder.build_server_verifier(name).verify(chain[0], chain[1:])
+        else:
+            builder.build_client_verifier().verify(chain[0], chain[1:])
+    except VerificationError as exc:
+        expired = [
+            f"{_who(c)} is valid only from {c.not_valid_before_utc:%Y-%m-%d} to "
+            f"{c.not_valid_after_utc:%Y-%m-%d}; "
+            for c in [*chain, root]
+            if not c.not_valid_before_utc <= now <= c.not_valid_after_utc
+        ]
+        wanted = f"a certificate for {signer} (PASSKEY_MDS_SIGNER)" if signer else "a leaf"
         raise BlobRefused(
             "untrusted",
-            f"the BLOB is signed by {_who(leaf)}, not by {signer} (PASSKEY_MDS_SIGNER)",
-        )
+            f"{''.join(expired)}the x5c chain does not lead from {wanted} to the configured "
+            f"root ({_who(root)}); the signing certificate is {_who(chain[0])}: {exc}",
+        ) from None
+
+
+def _signing_usage(policy: Any, certificate: x509.Certificate, usage: Any) -> None:
+    """The signing certificate's KeyUsage: digitalSignature (the BLOB is a signature),
+    never keyCertSign (a leaf issues nothing)."""
+    if not usage.digital_signature:
+        raise ValueError("its keyUsage does not allow digitalSignature")
+    if usage.key_cert_sign:
+        raise ValueError("its keyUsage allows keyCertSign, as a CA's does")
+
+
+def _server_purpose(policy: Any, certificate: x509.Certificate, purposes: Any) -> None:
+    if purposes is not None and ExtendedKeyUsageOID.SERVER_AUTH not in purposes:
+        raise ValueError("its extendedKeyUsage does not allow serverAuth")
 
 
 def _who(certificate: x509.Certificate) -> str:

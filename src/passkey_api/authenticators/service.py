@@ -2,11 +2,12 @@
 
 Each replica holds the newest stored version in memory (a Catalogue), loaded at start-up
 and whenever the hourly housekeeping finds a newer `no` stored (by another replica, or by
-`passkey-api mds refresh`), so no request reads the database for it. A refresh (hourly
-once the held version's nextUpdate has come, or on demand) fetches the BLOB, verifies it
-(blob.py), and stores it only if its `no` is newer than every version stored or held;
-whatever goes wrong keeps the version held, and says so in the log, in /readyz and in
-the metrics (kit/metrics.py: passkey_mds_*).
+`passkey-api mds refresh`), so no request reads the database for it. A refresh (daily,
+hourly once the held version's nextUpdate has come, or on demand) fetches the BLOB,
+verifies it (blob.py), and stores it only if its `no` is newer than every version stored
+or held; whatever goes wrong keeps the version held, and says so in the log (why), in
+/readyz (only the outcome: it is public) and in the metrics (kit/metrics.py:
+passkey_mds_*). No database transaction is open while the BLOB is fetched.
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ import asyncio
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from passkey_api.authenticators import blob, repository, sources
@@ -31,6 +32,12 @@ from passkey_api.storage.models import AuthenticatorMetadata
 log = logging.getLogger(__name__)
 
 UPDATED = "updated"
+# MDS3's nextUpdate is the latest date of the next BLOB, and FIDO may publish earlier (a
+# REVOKED status): a replica asks at least this often, whatever the nextUpdate.
+REFRESH_EVERY = timedelta(days=1)
+# With none held, a BLOB further past its nextUpdate than this is refused ("outdated"):
+# an old BLOB replayed, or a mirror stuck long ago. One held is kept however old.
+FIRST_LOAD_GRACE = timedelta(days=30)
 
 
 @dataclass(frozen=True)
@@ -53,6 +60,9 @@ class MetadataService:
         self.settings = settings
         self.catalogue: Catalogue | None = None
         self.last_attempt: Attempt | None = None
+        # When this process last took up a version or tried a refresh: the daily refresh
+        # counts from it.
+        self._checked_at: datetime | None = None
         # One refresh or load at a time in this process; replicas are decided by the
         # table's key (the `no`).
         self._lock = asyncio.Lock()
@@ -72,8 +82,14 @@ class MetadataService:
     # --- what is due ------------------------------------------------------------------
 
     def refresh_due(self, now: datetime) -> bool:
-        """None held, or the held version's nextUpdate has come."""
-        return self.catalogue is None or now.date() >= self.catalogue.next_update
+        """None held, the held version's nextUpdate has come, or REFRESH_EVERY has passed
+        since this process took it up or last tried."""
+        return (
+            self.catalogue is None
+            or now.date() >= self.catalogue.next_update
+            or self._checked_at is None
+            or now - self._checked_at >= REFRESH_EVERY
+        )
 
     def stale(self, now: datetime) -> bool:
         """None held, or the held version is past its nextUpdate: still used, but a newer
@@ -89,11 +105,15 @@ class MetadataService:
             return await self._load_newest(db)
 
     async def _load_newest(self, db: AsyncSession) -> bool:
-        number = await repository.newest_number(db)
-        if number is None or (self.catalogue is not None and number <= self.catalogue.number):
-            return False
-        stored = await repository.payload_of(db, number)
-        await db.rollback()  # read only; end the transaction before the slow parse
+        try:
+            number = await repository.newest_number(db)
+            if number is None or (self.catalogue is not None and number <= self.catalogue.number):
+                return False
+            stored = await repository.payload_of(db, number)
+        finally:
+            # Read only: no transaction stays open after (through a slow parse, or the
+            # fetch that may follow).
+            await db.rollback()
         if stored is None:  # removed meanwhile: a newer one is there, next time
             return False
         try:
@@ -102,18 +122,25 @@ class MetadataService:
             log.error("authenticator metadata: stored BLOB no %d unreadable: %s", number, exc)
             return False
         self._hold(Catalogue(payload), "loaded")
+        self._checked_at = datetime.now(UTC)
         return True
 
     async def refresh(self, db: AsyncSession, now: datetime) -> Attempt:
         """Fetch, verify and store the source's BLOB if it is newer; use it. Whatever the
         outcome, the Attempt is logged, counted and shown by status()."""
         async with self._lock:
-            attempt = await self._refresh(db, now)
+            self._checked_at = now
+            try:
+                attempt = await self._refresh(db, now)
+            except Exception as exc:  # a bug: recorded as such, and raised for its traceback
+                self._record(Attempt(now, "failed", f"unexpected {type(exc).__name__}"), now)
+                raise
         self._record(attempt, now)
         return attempt
 
     async def _refresh(self, db: AsyncSession, now: datetime) -> Attempt:
         source = sources.describe(self.settings)
+        await db.rollback()  # nothing open while fetching, however long it takes
         try:
             token = await sources.fetch(self.settings)
             root = await asyncio.to_thread(self._root)
@@ -122,6 +149,13 @@ class MetadataService:
             )
             await self._load_newest(db)  # what another replica may have stored
             held = self.catalogue.number if self.catalogue else None
+            if held is None and verified.next_update < (now - FIRST_LOAD_GRACE).date():
+                raise BlobRefused(
+                    "outdated",
+                    f"BLOB no {verified.number}'s nextUpdate {verified.next_update} is more "
+                    f"than {FIRST_LOAD_GRACE.days} days past: an old BLOB, not the Metadata "
+                    "Service's current one",
+                )
             if held is not None and verified.number <= held:
                 raise BlobRefused(
                     "not_newer",
@@ -145,13 +179,19 @@ class MetadataService:
             return Attempt(now, exc.outcome, exc.message)
         except IntegrityError:
             await db.rollback()
-            await self._load_newest(db)
+            try:
+                await self._load_newest(db)
+            except (SQLAlchemyError, OSError) as exc:  # held at the next pass
+                log.warning(
+                    "authenticator metadata: could not load the stored version (%s)",
+                    type(exc).__name__,
+                )
             return Attempt(
                 now,
                 "not_newer",
                 f"BLOB no {verified.number} was stored meanwhile by another replica",
             )
-        except Exception as exc:  # the database: its text may carry the statement's data
+        except (SQLAlchemyError, OSError) as exc:  # its text may carry the statement's data
             await db.rollback()
             return Attempt(now, "failed", f"could not store the BLOB ({type(exc).__name__})")
         self._hold(Catalogue(verified.payload), f"stored from {source}")
@@ -207,19 +247,16 @@ class MetadataService:
 
     def status(self, now: datetime) -> dict[str, Any]:
         """For /readyz's details: which version is in use, whether stale, and how this
-        process's last refresh ended. Never a reason to be unready: the held version, or
-        none, is what the service has either way."""
-        found: dict[str, Any] = {"state": "stale" if self.stale(now) else "ok"}
+        process's last refresh ended (its outcome only: /readyz is public, and the
+        message names files, certificates, the URL; the log has it). Never a reason to be
+        unready: the held version, or none, is what the service has either way."""
+        stale = self.stale(now)
+        found: dict[str, Any] = {"state": "stale" if stale else "ok", "stale": stale}
         if self.catalogue is None:
             found["state"] = "none"
         else:
             found["no"] = self.catalogue.number
             found["next_update"] = self.catalogue.next_update.isoformat()
-            found["entries"] = len(self.catalogue)
         if self.last_attempt is not None:
-            found["last_refresh"] = {
-                "at": self.last_attempt.at.isoformat(),
-                "outcome": self.last_attempt.outcome,
-                "detail": self.last_attempt.message,
-            }
+            found["last_refresh"] = {"outcome": self.last_attempt.outcome}
         return found

@@ -12,4 +12,5 @@ from passkey_api.config.settings import DEFAULT_MDS_ROOT as DEFAULT_MDS_ROOT
 from passkey_api.config.settings import RATE_PATTERN as RATE_PATTERN
 from passkey_api.config.settings import Lifetimes as Lifetimes
 from passkey_api.config.settings import Settings as Settings
+from passkey_api.config.settings import public_url as public_url
 from passkey_api.config.settings import split_list as split_list

@@ -19,7 +19,7 @@ from passkey_api.config.secrets import (
     known_placeholder,
     placeholder_secret,
 )
-from passkey_api.config.settings import DEFAULT_MDS_ROOT, Settings
+from passkey_api.config.settings import DEFAULT_MDS_ROOT, Settings, public_url
 
 # Browsers honour at most this many distinct registrable-domain labels in
 # /.well-known/webauthn (WebAuthn L3, Related Origin Requests).
@@ -195,8 +195,8 @@ def mds_problems(settings: Settings, *, production: bool) -> list[str]:
             )
     elif production and urlsplit(settings.mds_url).scheme != "https":
         found.append(
-            f"PASSKEY_MDS_URL {settings.mds_url!r} is plain http: the BLOB is verified, but "
-            "whoever is on the way can hold back a newer one; use https"
+            f"PASSKEY_MDS_URL {public_url(settings.mds_url)!r} is plain http: the BLOB is "
+            "verified, but whoever is on the way can hold back a newer one; use https"
         )
     if not settings.mds_signer and settings.mds_root is None:
         found.append(

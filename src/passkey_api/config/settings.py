@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import (
     BeforeValidator,
@@ -52,6 +52,13 @@ DEFAULT_MDS_ROOT = "data/fido-mds-root.pem"
 
 # "60/minute": ratelimit.Limit parses settings with this same pattern.
 RATE_PATTERN = re.compile(r"^\s*(\d+)\s*/\s*(second|minute|hour|day)s?\s*$")
+
+
+def public_url(url: str) -> str:
+    """A URL as it may be printed, logged and stored: without its query or credentials
+    (where a token would be)."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))
 
 
 def split_list(value: object) -> object:
@@ -219,8 +226,8 @@ class Settings(BaseSettings):
     oauth_timeout: float = Field(default=10.0, gt=0, le=60)
 
     # Authenticator metadata (authenticators/): the FIDO Metadata Service's BLOB (MDS3),
-    # verified, kept in the database for every replica, refreshed hourly once its
-    # nextUpdate has come. Off unless true: nothing is then fetched, read or stored.
+    # verified, kept in the database for every replica, refreshed daily, and hourly once
+    # its nextUpdate has come. Off unless true: nothing is then fetched, read or stored.
     mds: bool = False
     # Where the BLOB is fetched from...
     mds_url: str = "https://mds3.fidoalliance.org/"
@@ -230,9 +237,10 @@ class Settings(BaseSettings):
     # The root the BLOB's x5c chain must end at (a PEM file); by default the FIDO
     # Alliance's, GlobalSign Root CA - R3, shipped with the service (DEFAULT_MDS_ROOT).
     mds_root: Path | None = None
-    # Whose certificate must sign the BLOB (its DNS name or common name): under a public
-    # root, anyone can have a certificate for a name of their own. "" accepts any
-    # certificate under mds_root (a private root that issues for nothing else).
+    # Whose certificate must sign the BLOB (a server certificate for this DNS name, in
+    # its SAN): under a public root, anyone can have a certificate for a name of their
+    # own. "" accepts any leaf under mds_root that may sign (a private root that issues
+    # for nothing else).
     mds_signer: str = "mds.fidoalliance.org"
 
     @field_validator(

@@ -59,7 +59,7 @@ DATABASE = Histogram(
 MDS_REFRESHES = Counter(
     "passkey_mds_refresh",
     "Refreshes of the FIDO Metadata Service BLOB by outcome (updated, not_newer, "
-    "unreachable, untrusted, bad_signature, unparsable, failed).",
+    "unreachable, untrusted, bad_signature, unparsable, outdated, failed).",
     ["outcome"],
     registry=REGISTRY,
 )
