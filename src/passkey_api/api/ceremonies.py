@@ -131,6 +131,7 @@ async def registration_verify(
         secret_key=resources.secret_key,
         client=client_of(request, resources),
         now=datetime.now(UTC),
+        metadata=resources.metadata,
     )
     return _signed_in(result, resources, client_type, status.HTTP_201_CREATED)
 

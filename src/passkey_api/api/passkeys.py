@@ -125,6 +125,7 @@ async def add_passkey_verify(
         secret_key=resources.secret_key,
         client=client,
         now=datetime.now(UTC),
+        metadata=resources.metadata,
     )
     recovered = None
     if added.recovered is not None:
