@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+import cbor2
 import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -24,7 +25,7 @@ from passkey_api.storage.db import create_engine
 from tests import mds_forge as forge
 from tests.api.conftest import ORIGIN, Api, ApiFactory, new_username, problem_code
 from tests.conftest import Backend
-from tests.softauthn import SoftAuthenticator
+from tests.softauthn import SoftAuthenticator, b64url, b64url_decode
 
 KEY_A = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a01")
 KEY_B = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a02")
@@ -489,3 +490,27 @@ async def test_adding_a_passkey_in_a_recovery_session_follows_the_policy(
         added = await phone.post("/v1/me/passkeys/verify", json=good)
         assert added.status_code == 201, added.text
         assert added.json()["recovered"]["session"]["scope"] == "full"
+
+
+@pytest.mark.parametrize(
+    "x5c",
+    [[b"not a certificate"], b"not a list", [], ["text"], [b"\x30\x03\x02\x01\x01"]],
+    ids=["garbage", "bytes", "empty", "text", "truncated-der"],
+)
+@pytest.mark.parametrize("fmt", ["packed", "fido-u2f"])
+async def test_a_malformed_chain_is_a_problem_not_an_error(
+    make_api: ApiFactory, world: World, fmt: str, x5c: object
+) -> None:
+    api = await world.api(make_api, authenticator_policy="attested")
+    key = world.packed(KEY_A) if fmt == "packed" else world.u2f()
+    options = await api.post("/v1/registration/options", {"username": new_username()})
+    credential = key.create(options.json(), origin=ORIGIN)
+    raw = b64url_decode(credential["response"]["attestationObject"])
+    attestation_object = cbor2.loads(raw)
+    attestation_object["attStmt"]["x5c"] = x5c
+    credential["response"]["attestationObject"] = b64url(cbor2.dumps(attestation_object))
+    before = await counts(api)
+    response = await api.post("/v1/registration/verify", credential)
+    assert response.status_code == 400, response.text
+    assert problem_code(response) == "invalid_credential"
+    assert await counts(api) == before

@@ -226,7 +226,7 @@ def _packed_type(model: AuthenticatorModel | None) -> str:
     """Packed with a certificate is basic, unless the metadata says the model attests
     through an attestation CA or an anonymization CA only."""
     statement = model.entry.metadata_statement if model is not None else None
-    kinds = set(statement.attestation_types) if statement is not None else set()
+    kinds = set(statement.attestation_types or ()) if statement is not None else set()
     if "basic_full" in kinds or not kinds:
         return "basic"
     if "attca" in kinds:
@@ -292,7 +292,7 @@ def _key_identifier(der: bytes) -> str:
     try:
         public_key = _certificate(der).public_key()
         identifier = x509.SubjectKeyIdentifier.from_public_key(public_key)
-    except (ValueError, TypeError):
+    except Exception:  # an unsupported or malformed key: cryptography's several kinds
         raise InvalidCredential("The attestation certificate's key cannot be read.") from None
     return identifier.digest.hex()
 
@@ -304,16 +304,18 @@ def _certificate_fits(fmt: str, der: bytes, aaguid: uuid.UUID) -> None:
     AAGUID the authenticator claims, whose roots the vendor shares across its models."""
     if fmt != "packed":
         return
-    certificate = _certificate(der)
     try:
-        constraints = certificate.extensions.get_extension_for_class(x509.BasicConstraints)
-        is_ca = constraints.value.ca
+        extensions = _certificate(der).extensions
+    except ValueError:  # duplicate or malformed extensions
+        raise InvalidCredential("The attestation certificate's extensions are malformed.") from None
+    try:
+        is_ca = extensions.get_extension_for_class(x509.BasicConstraints).value.ca
     except x509.ExtensionNotFound:
         is_ca = False
     if is_ca:
         raise InvalidCredential("The attestation certificate is a CA's.")
     try:
-        named = certificate.extensions.get_extension_for_oid(AAGUID_EXTENSION).value
+        named = extensions.get_extension_for_oid(AAGUID_EXTENSION).value
     except x509.ExtensionNotFound:
         return
     raw = named.value if isinstance(named, x509.UnrecognizedExtension) else b""
