@@ -44,7 +44,7 @@ from passkey_api.ceremonies import checks, options, structures
 from passkey_api.ceremonies.checks import ClientData
 from passkey_api.ceremonies.schemas import RegistrationResponseJSON
 from passkey_api.config import Settings
-from passkey_api.errors import InvalidCredential
+from passkey_api.errors import AuthenticatorNotAllowed, InvalidCredential
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +133,17 @@ def verify(
             require_up=require_up,
             require_uv=require_uv,
         )
-        policy.admit(settings, examined.attested)
+        try:
+            policy.admit(settings, examined.attested)
+        except AuthenticatorNotAllowed:
+            # Which models people try is worth knowing; an AAGUID or key id is no secret.
+            log.info(
+                "registration refused by the authenticator policy: model %s (%s), chain %s",
+                examined.attested.model_id or "unknown",
+                examined.attestation_type,
+                "verified" if examined.attested.verified else "not verified",
+            )
+            raise
         kind, proven = examined.attestation_type, examined.attested.verified
         key_identifier = examined.key_identifier
 
