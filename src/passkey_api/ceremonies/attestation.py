@@ -308,11 +308,12 @@ def _key_identifier(der: bytes) -> str:
 
 
 def _certificate_fits(fmt: str, der: bytes, aaguid: uuid.UUID) -> None:
-    """What py_webauthn 3 leaves out of packed attestation (WebAuthn L3 8.2.1): the
-    attestation certificate is no CA, and an AAGUID it names is the authenticator data's.
-    Without this check a chain verified for one model of a vendor would vouch for any
-    AAGUID the authenticator claims, whose roots the vendor shares across its models."""
-    if fmt != "packed":
+    """What py_webauthn 3 leaves out of packed and tpm attestation (WebAuthn L3 8.2.1,
+    8.3.1): the attestation certificate is no CA, and an AAGUID it names is the
+    authenticator data's. Without this check a chain verified for one model of a vendor
+    would vouch for any AAGUID the authenticator claims, whose roots the vendor shares
+    across its models."""
+    if fmt not in ("packed", "tpm"):
         return
     try:
         extensions = _certificate(der).extensions
