@@ -158,7 +158,13 @@ class SoftAuthenticator:
         transports: Sequence[str] = ("internal",),
         attachment: str | None = "platform",
         credential_id_length: int = 32,
+        attestation_key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | None = None,
+        attestation_chain: Sequence[bytes] = (),
     ) -> None:
+        """``attestation_key`` and ``attestation_chain`` (DER, the attestation certificate
+        first, as x5c) make ``packed`` full (basic) attestation instead of self
+        attestation, and sign ``fido-u2f`` with that certificate instead of a self-signed
+        one of the authenticator's own (its chain is that one certificate)."""
         if alg not in SUPPORTED_ALGS:
             raise ValueError(f"unsupported COSE alg {alg}")
         if attestation not in ATTESTATION_FORMATS:
@@ -184,6 +190,12 @@ class SoftAuthenticator:
         self.attachment = attachment
         self.credential_id_length = credential_id_length
         self.credentials: dict[bytes, SoftCredential] = {}
+        if (attestation_key is None) != (not attestation_chain):
+            raise ValueError("attestation_key and attestation_chain go together")
+        if attestation == "fido-u2f" and len(attestation_chain) > 1:
+            raise ValueError("a fido-u2f statement carries exactly one certificate")
+        self.attestation_key = attestation_key
+        self.attestation_chain = list(attestation_chain)
         self._u2f_key: ec.EllipticCurvePrivateKey | None = None
         self._u2f_cert: bytes | None = None
 
@@ -398,6 +410,14 @@ class SoftAuthenticator:
         self, cred: SoftCredential, auth_data: bytes, client_data: bytes
     ) -> dict[str, Any]:
         client_data_hash = hashlib.sha256(client_data).digest()
+        if self.attestation == "packed" and self.attestation_key is not None:
+            # Full attestation: signed by the attestation key, its chain as x5c.
+            alg = ES256 if isinstance(self.attestation_key, ec.EllipticCurvePrivateKey) else RS256
+            return {
+                "alg": alg,
+                "sig": _sign(self.attestation_key, auth_data + client_data_hash),
+                "x5c": list(self.attestation_chain),
+            }
         if self.attestation == "packed":
             # Self attestation: no x5c, signed by the new credential key itself.
             return {"alg": cred.alg, "sig": cred.sign(auth_data + client_data_hash)}
@@ -414,6 +434,8 @@ class SoftAuthenticator:
         return {}
 
     def _u2f_attestation_identity(self) -> tuple[ec.EllipticCurvePrivateKey, bytes]:
+        if isinstance(self.attestation_key, ec.EllipticCurvePrivateKey):
+            return self.attestation_key, self.attestation_chain[0]
         # One self-signed P-256 attestation certificate per authenticator, made lazily
         # because most tests never need it.
         if self._u2f_key is None or self._u2f_cert is None:

@@ -125,6 +125,7 @@ async def add_passkey_verify(
         decoy_seed=await resources.decoy_seed.get(),
         client=client,
         now=datetime.now(UTC),
+        metadata=resources.metadata,
     )
     recovered = None
     if added.recovered is not None:

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from passkey_api.audit import service as audit
+from passkey_api.authenticators.service import MetadataService
 from passkey_api.ceremonies import attestation, checks, steps
 from passkey_api.ceremonies.options import creation_options
 from passkey_api.ceremonies.schemas import AddPasskeyOptionsRequest, RegistrationResponseJSON
@@ -89,6 +90,7 @@ async def verify(
     decoy_seed: bytes,
     client: ClientInfo,
     now: datetime,
+    metadata: MetadataService | None = None,
 ) -> AddedPasskey:
     """Verify and store one more passkey; in a recovery session, also replace the session
     by a full one, in the same commit."""
@@ -104,6 +106,7 @@ async def verify(
         client_data,
         require_uv=pending.user_verification == "required",
         require_up=not conditional,
+        metadata=metadata,
     )
     steps.refuse_decoy(decoy_seed, verified.credential_id)
     await _refuse_known_credential(db, verified.credential_id)

@@ -1,23 +1,50 @@
-"""Verifying a registration response (WebAuthn 7.1) into a credential to store. No I/O."""
+"""Verifying a registration response (WebAuthn 7.1) into a credential to store. No I/O.
+
+With the default settings (PASSKEY_ATTESTATION=none, policy `any`, no allow-list) the
+attestation statement is verified as py_webauthn verifies it without roots: its
+signature, and for packed, fido-u2f and tpm no chain at all (py_webauthn's
+validate_certificate_chain passes when it is given no roots). Nothing is looked up.
+
+Otherwise (examine()) the model is looked up in the authenticator metadata, by AAGUID or,
+for a key without one, by its attestation certificate's key identifier, and its roots are
+given to py_webauthn for the statement's format. "Verified" is then true only when the
+chain verified to one of those roots: py_webauthn checks packed, fido-u2f and tpm chains
+against exactly the roots given (EXACT_ROOTS), but adds roots of its own for apple
+(Apple's WebAuthn root), android-key (Google's hardware attestation roots) and
+android-safetynet (GlobalSign), so for apple and android-key the chain is checked once
+more against the metadata's roots alone; a safetynet chain (inside its JWS) never counts.
+A statement that verifies only without the roots is valid but untrusted: stored as not
+verified, or refused by the policy (authenticators/policy.py).
+"""
 
 from __future__ import annotations
 
+import base64
 import logging
+import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from cryptography import x509
 from webauthn import verify_registration_response
+from webauthn.helpers import validate_certificate_chain
+from webauthn.helpers.exceptions import InvalidCertificateChain
 from webauthn.helpers.structs import (
     AttestationFormat,
     AuthenticatorAttestationResponse,
     RegistrationCredential,
 )
+from webauthn.registration.verify_registration_response import VerifiedRegistration
 
+from passkey_api.authenticators import policy
+from passkey_api.authenticators.catalogue import AuthenticatorModel
+from passkey_api.authenticators.service import MetadataService
 from passkey_api.ceremonies import checks, options, structures
 from passkey_api.ceremonies.checks import ClientData
 from passkey_api.ceremonies.schemas import RegistrationResponseJSON
 from passkey_api.config import Settings
-from passkey_api.errors import InvalidCredential
+from passkey_api.errors import AuthenticatorNotAllowed, InvalidCredential
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +61,31 @@ class NewCredential:
     backup_state: bool
     discoverable: bool | None
     user_verified: bool
+    # none, self, basic, attca or anonca (attestation_type()).
+    attestation_type: str = "none"
+    # The chain verified to a root the metadata gives for the model (examine()).
+    attestation_verified: bool = False
+    # A key without an AAGUID (U2F): its attestation certificate's key identifier (hex).
+    attestation_key_identifier: str | None = None
+
+
+# Formats whose chain py_webauthn checks against exactly the roots it is given.
+EXACT_ROOTS = frozenset({"packed", "fido-u2f", "tpm"})
+# Formats for which py_webauthn adds roots of its own to those it is given: the chain is
+# checked once more against the metadata's alone (apple, android-key), or never counts
+# (android-safetynet: its chain is inside a JWS, and Google has retired the format).
+OWN_ROOTS = frozenset({"apple", "android-key"})
+# The attestation type each format implies (WebAuthn L3 8.x); packed: _packed_type().
+FORMAT_TYPES = {
+    "none": "none",
+    "fido-u2f": "basic",
+    "tpm": "attca",
+    "android-key": "basic",
+    "android-safetynet": "basic",
+    "apple": "anonca",
+}
+# id-fido-gen-ce-aaguid: the AAGUID a packed attestation certificate is issued for.
+AAGUID_EXTENSION = x509.ObjectIdentifier("1.3.6.1.4.1.45724.1.1.4")
 
 
 def verify(
@@ -43,9 +95,12 @@ def verify(
     *,
     require_uv: bool,
     require_up: bool = True,
+    metadata: MetadataService | None = None,
 ) -> NewCredential:
     """require_up=False only for a conditional create (WebAuthn Level 3, 7.1 step 14: user
-    presence is checked unless the options asked for conditional mediation)."""
+    presence is checked unless the options asked for conditional mediation). `metadata`
+    for the models and their roots when the settings examine attestation; refused by the
+    policy: AuthenticatorNotAllowed, before anything is written."""
     response = credential.response
     checks.client_data_fits(
         client_data, expected_type="webauthn.create", origins=settings.allowed_origins
@@ -53,15 +108,155 @@ def verify(
     checks.credential_id_fits(credential.rawId, credential.id)
     # Decoded strictly first: py_webauthn below sees only a structure that means one thing,
     # and the key stored is the one validated here, byte for byte.
-    auth_data = structures.attestation_object(response.attestationObject).auth_data
+    decoded = structures.attestation_object(response.attestationObject)
+    auth_data = decoded.auth_data
     checks.flags_fit(auth_data, rp_id=settings.rp_id, require_uv=require_uv, require_up=require_up)
     attested = auth_data.attested
     assert attested is not None  # a registration's authenticator data must carry it
     if attested.credential_id != credential.rawId:
         raise InvalidCredential("The attested credential id differs from rawId.")
 
+    if not settings.examines_attestation:  # the default: no lookup, no roots
+        verified = _registration(settings, credential, client_data, require_up, require_uv, None)
+        kind, proven, key_identifier = (
+            attestation_type(decoded.fmt, decoded.att_stmt, None),
+            False,
+            None,
+        )
+    else:
+        verified, examined = examine(
+            settings,
+            metadata,
+            credential,
+            client_data,
+            decoded,
+            require_up=require_up,
+            require_uv=require_uv,
+        )
+        try:
+            policy.admit(settings, examined.attested)
+        except AuthenticatorNotAllowed:
+            # Which models people try is worth knowing; an AAGUID or key id is no secret.
+            log.info(
+                "registration refused by the authenticator policy: model %s (%s), chain %s",
+                examined.attested.model_id or "unknown",
+                examined.attestation_type,
+                "verified" if examined.attested.verified else "not verified",
+            )
+            raise
+        kind, proven = examined.attestation_type, examined.attested.verified
+        key_identifier = examined.key_identifier
+
+    return NewCredential(
+        credential_id=attested.credential_id,
+        public_key=attested.public_key,
+        sign_count=auth_data.sign_count,
+        aaguid=verified.aaguid,
+        attestation_format=AttestationFormat(verified.fmt).value,
+        transports=sorted({t for t in response.transports if t in options.KNOWN_TRANSPORTS}),
+        backup_eligible=auth_data.be,
+        backup_state=auth_data.bs,
+        discoverable=_discoverable(credential.clientExtensionResults),
+        user_verified=verified.user_verified,
+        attestation_type=kind,
+        attestation_verified=proven,
+        attestation_key_identifier=key_identifier,
+    )
+
+
+@dataclass(frozen=True)
+class Examined:
+    attestation_type: str
+    attested: policy.Attested
+    key_identifier: str | None
+
+
+def examine(
+    settings: Settings,
+    metadata: MetadataService | None,
+    credential: RegistrationResponseJSON,
+    client_data: ClientData,
+    decoded: structures.AttestationObject,
+    *,
+    require_up: bool,
+    require_uv: bool,
+) -> tuple[VerifiedRegistration, Examined]:
+    """Verify the statement with the model's roots from the metadata; what it proved."""
+    attested = decoded.auth_data.attested
+    assert attested is not None
+    aaguid = uuid.UUID(bytes=attested.aaguid)
+    x5c = _x5c(decoded.att_stmt)
+    key_identifier = _key_identifier(x5c[0]) if x5c and aaguid.int == 0 else None
+    model: AuthenticatorModel | None = None
+    if metadata is not None:
+        if aaguid.int != 0:
+            model = metadata.by_aaguid(aaguid)
+        elif key_identifier is not None:
+            model = metadata.by_key_identifier(bytes.fromhex(key_identifier))
+    roots = [_pem(der) for der in model.attestation_roots] if model and x5c else []
+
+    chained = False
+    if roots and decoded.fmt in EXACT_ROOTS | OWN_ROOTS:
+        try:
+            verified = _registration(
+                settings, credential, client_data, require_up, require_uv, {decoded.fmt: roots}
+            )
+            chained = decoded.fmt in EXACT_ROOTS or _chains_to(x5c, roots)
+        except InvalidCredential:
+            # Valid without the roots: a good signature by a certificate that does not
+            # chain to the model's roots (an untrusted chain); else invalid after all.
+            verified = _registration(
+                settings, credential, client_data, require_up, require_uv, None
+            )
+    else:
+        verified = _registration(settings, credential, client_data, require_up, require_uv, None)
+    if x5c:
+        _certificate_fits(decoded.fmt, x5c[0], aaguid)
+
+    model_id = str(aaguid) if aaguid.int != 0 else key_identifier
+    return verified, Examined(
+        attestation_type=attestation_type(decoded.fmt, decoded.att_stmt, model),
+        attested=policy.Attested(model_id=model_id, model=model, verified=chained),
+        key_identifier=key_identifier,
+    )
+
+
+def attestation_type(
+    fmt: str, att_stmt: Mapping[str, Any], model: AuthenticatorModel | None
+) -> str:
+    """What kind of attestation the statement is (WebAuthn L3 6.5.4): none; self (packed
+    without a certificate: signed by the credential key itself); basic; attca (a TPM's
+    attestation CA); anonca (Apple's anonymization CA)."""
+    if fmt == "packed":
+        return _packed_type(model) if "x5c" in att_stmt else "self"
+    return FORMAT_TYPES.get(fmt, "basic")
+
+
+def _packed_type(model: AuthenticatorModel | None) -> str:
+    """Packed with a certificate is basic, unless the metadata says the model attests
+    through an attestation CA or an anonymization CA only."""
+    statement = model.entry.metadata_statement if model is not None else None
+    kinds = set(statement.attestation_types or ()) if statement is not None else set()
+    if "basic_full" in kinds or not kinds:
+        return "basic"
+    if "attca" in kinds:
+        return "attca"
+    if "anonca" in kinds:
+        return "anonca"
+    return "basic"
+
+
+def _registration(
+    settings: Settings,
+    credential: RegistrationResponseJSON,
+    client_data: ClientData,
+    require_up: bool,
+    require_uv: bool,
+    roots: dict[str, list[bytes]] | None,
+) -> VerifiedRegistration:
+    response = credential.response
     try:
-        verified = verify_registration_response(
+        return verify_registration_response(
             credential=RegistrationCredential(
                 id=credential.id,
                 raw_id=credential.rawId,
@@ -76,23 +271,84 @@ def verify(
             require_user_presence=require_up,
             require_user_verification=require_uv,
             supported_pub_key_algs=options.ALGORITHMS,
+            pem_root_certs_bytes_by_fmt=(
+                {AttestationFormat(fmt): pems for fmt, pems in roots.items()} if roots else None
+            ),
         )
     except Exception as exc:  # py_webauthn raises several families; all mean "did not verify"
         log.info("registration did not verify: %s", type(exc).__name__)
         raise InvalidCredential() from None
 
-    return NewCredential(
-        credential_id=attested.credential_id,
-        public_key=attested.public_key,
-        sign_count=auth_data.sign_count,
-        aaguid=verified.aaguid,
-        attestation_format=AttestationFormat(verified.fmt).value,
-        transports=sorted({t for t in response.transports if t in options.KNOWN_TRANSPORTS}),
-        backup_eligible=auth_data.be,
-        backup_state=auth_data.bs,
-        discoverable=_discoverable(credential.clientExtensionResults),
-        user_verified=verified.user_verified,
-    )
+
+def _x5c(att_stmt: Mapping[str, Any]) -> list[bytes]:
+    x5c = att_stmt.get("x5c")
+    if x5c is None:
+        return []
+    if not isinstance(x5c, list) or not x5c or not all(isinstance(c, bytes) for c in x5c):
+        raise InvalidCredential("The attestation statement's x5c is not a list of certificates.")
+    return x5c
+
+
+def _certificate(der: bytes) -> x509.Certificate:
+    try:
+        return x509.load_der_x509_certificate(der)
+    except ValueError:
+        raise InvalidCredential("The attestation certificate is not a DER certificate.") from None
+
+
+def _key_identifier(der: bytes) -> str:
+    """An attestation certificate's key identifier as MDS3 lists a U2F model's: the SHA-1
+    of its subjectPublicKey (RFC 5280 4.2.1.2 (1)), in hex."""
+    try:
+        public_key = _certificate(der).public_key()
+        identifier = x509.SubjectKeyIdentifier.from_public_key(public_key)
+    except Exception:  # an unsupported or malformed key: cryptography's several kinds
+        raise InvalidCredential("The attestation certificate's key cannot be read.") from None
+    return identifier.digest.hex()
+
+
+def _certificate_fits(fmt: str, der: bytes, aaguid: uuid.UUID) -> None:
+    """What py_webauthn 3 leaves out of packed and tpm attestation (WebAuthn L3 8.2.1,
+    8.3.1): the attestation certificate is no CA, and an AAGUID it names is the
+    authenticator data's. Without this check a chain verified for one model of a vendor
+    would vouch for any AAGUID the authenticator claims, whose roots the vendor shares
+    across its models."""
+    if fmt not in ("packed", "tpm"):
+        return
+    try:
+        extensions = _certificate(der).extensions
+    except ValueError:  # duplicate or malformed extensions
+        raise InvalidCredential("The attestation certificate's extensions are malformed.") from None
+    try:
+        is_ca = extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    except x509.ExtensionNotFound:
+        is_ca = False
+    if is_ca:
+        raise InvalidCredential("The attestation certificate is a CA's.")
+    try:
+        named = extensions.get_extension_for_oid(AAGUID_EXTENSION).value
+    except x509.ExtensionNotFound:
+        return
+    raw = named.value if isinstance(named, x509.UnrecognizedExtension) else b""
+    # An OCTET STRING holding the 16 bytes.
+    if raw != b"\x04\x10" + aaguid.bytes:
+        raise InvalidCredential("The attestation certificate names another AAGUID.")
+
+
+def _chains_to(x5c: list[bytes], roots: list[bytes]) -> bool:
+    """The chain verifies to one of `roots` alone (py_webauthn's own chain check)."""
+    try:
+        return validate_certificate_chain(x5c=x5c, pem_root_certs_bytes=roots)
+    except InvalidCertificateChain:
+        return False
+
+
+def _pem(der: bytes) -> bytes:
+    body = base64.b64encode(der).decode()
+    lines = [body[i : i + 64] for i in range(0, len(body), 64)]
+    return (
+        "-----BEGIN CERTIFICATE-----\n" + "\n".join(lines) + "\n-----END CERTIFICATE-----\n"
+    ).encode()
 
 
 def _discoverable(extension_results: dict[str, Any]) -> bool | None:

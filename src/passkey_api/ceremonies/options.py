@@ -58,7 +58,9 @@ def creation_options(
         user_display_name=display_name,
         challenge=challenge,
         timeout=settings.ceremony_timeout_ms,
-        attestation=AttestationConveyancePreference.NONE,
+        # "direct" only when asked (PASSKEY_ATTESTATION): the attestation is verified
+        # against the metadata then (attestation.py); browsers may ask the user first.
+        attestation=AttestationConveyancePreference(settings.attestation),
         authenticator_selection=AuthenticatorSelectionCriteria(
             authenticator_attachment=AuthenticatorAttachment(attachment) if attachment else None,
             # "preferred", not "required": a U2F-only key cannot store a discoverable

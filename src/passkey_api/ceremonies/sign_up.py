@@ -8,6 +8,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from passkey_api.authenticators.service import MetadataService
 from passkey_api.ceremonies import attestation, checks, repository, steps
 from passkey_api.ceremonies.options import creation_options
 from passkey_api.ceremonies.schemas import RegistrationOptionsRequest, RegistrationResponseJSON
@@ -72,13 +73,18 @@ async def verify(
     decoy_seed: bytes,
     client: ClientInfo,
     now: datetime,
+    metadata: MetadataService | None = None,
 ) -> SignedIn:
     """Verify a registration; create the account, its passkey and a session, all or none
     (repository.record_sign_up)."""
     client_data = checks.client_data(credential.response.clientDataJSON)
     pending = await steps.take(store, client_data.challenge, "registration")
     verified = attestation.verify(
-        settings, credential, client_data, require_uv=pending.user_verification == "required"
+        settings,
+        credential,
+        client_data,
+        require_uv=pending.user_verification == "required",
+        metadata=metadata,
     )
     steps.refuse_decoy(decoy_seed, verified.credential_id)
     # A registration challenge always carries these (see options()).

@@ -189,6 +189,9 @@ def new_passkey(
         backup_state=verified.backup_state,
         discoverable=verified.discoverable,
         attestation_format=verified.attestation_format,
+        attestation_type=verified.attestation_type,
+        attestation_verified=verified.attestation_verified,
+        attestation_key_identifier=verified.attestation_key_identifier,
         user_verified=verified.user_verified,
         created_at=now,
         # Named after their provider, or what they are (passkeys/naming.py); the user can

@@ -206,10 +206,45 @@ def mds_problems(settings: Settings, *, production: bool) -> list[str]:
     return found
 
 
+def policy_problems(settings: Settings) -> list[str]:
+    """An authenticator policy that cannot work: one that needs a verified attestation
+    (attested, certified, an allow-list) refuses every registration without attestation
+    asked for (PASSKEY_ATTESTATION=direct) or without the metadata whose roots verify it
+    (PASSKEY_MDS); and direct attestation without the metadata verifies no chain."""
+    needs = []
+    if settings.authenticator_policy != "any":
+        needs.append(f"PASSKEY_AUTHENTICATOR_POLICY={settings.authenticator_policy}")
+    if settings.allowed_authenticators:
+        needs.append("PASSKEY_ALLOWED_AUTHENTICATORS")
+    found = []
+    if needs:
+        what = " and ".join(needs)
+        if settings.attestation == "none":
+            found.append(
+                f"{what} accepts only authenticators whose attestation verifies, but "
+                "PASSKEY_ATTESTATION=none asks browsers for none, so every registration "
+                "would be refused; set PASSKEY_ATTESTATION=direct"
+            )
+        if not settings.mds:
+            found.append(
+                f"{what} accepts only authenticators whose attestation chains to a root of "
+                "the authenticator metadata, but PASSKEY_MDS is off, so every registration "
+                "would be refused; set PASSKEY_MDS=true"
+            )
+    elif settings.attestation == "direct" and not settings.mds:
+        found.append(
+            "PASSKEY_ATTESTATION=direct asks for every authenticator's attestation, but "
+            "with PASSKEY_MDS off no chain can be verified (nothing is learned but the "
+            "format); set PASSKEY_MDS=true, or PASSKEY_ATTESTATION=none"
+        )
+    return found
+
+
 def problems(settings: Settings, *, production: bool) -> list[str]:
     """Each a line naming the variable and the fix."""
     found = list(related_origin_problems(settings))
     found += mds_problems(settings, production=production)
+    found += policy_problems(settings)
     found += _shared_secret_problems(settings)
     rp_id = settings.rp_id.lower()
     try:

@@ -8,6 +8,7 @@ import os
 import re
 import secrets
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cached_property
@@ -69,6 +70,28 @@ def split_list(value: object) -> object:
     if isinstance(value, str):
         return [part.strip() for part in value.split(",") if part.strip()]
     return value
+
+
+_KEY_IDENTIFIER = re.compile(r"[0-9a-f]{40}")
+
+
+def authenticator_id(value: str) -> str:
+    """An allow-list entry as registrations are compared with it: an AAGUID in its
+    canonical form (lowercase, hyphens), or a U2F key identifier as 40 lowercase hex
+    digits (SHA-1 of the attestation certificate's public key, as MDS3 lists them)."""
+    text = value.strip().lower()
+    if _KEY_IDENTIFIER.fullmatch(text):
+        return text
+    try:
+        aaguid = uuid.UUID(text)
+    except ValueError:
+        raise ValueError(
+            f"{value!r} is neither an AAGUID (8-4-4-4-12 hex digits) nor a U2F key "
+            "identifier (40 hex digits)"
+        ) from None
+    if aaguid.int == 0:
+        raise ValueError("the zero AAGUID names no model (U2F keys: list their key identifier)")
+    return str(aaguid)
 
 
 _PLAIN_SECONDS = re.compile(r"\s*\d+(?:\.\d+)?\s*")
@@ -243,6 +266,19 @@ class Settings(BaseSettings):
     # for nothing else).
     mds_signer: str = "mds.fidoalliance.org"
 
+    # Attestation at registration (ceremonies/attestation.py). "none": the options ask
+    # for none and nothing is looked up; "direct": they ask for the authenticator's
+    # attestation, which is verified against the metadata's roots for its model, and
+    # what was learned (type, model, whether the chain verified) is stored per passkey.
+    attestation: Literal["none", "direct"] = "none"
+    # Which authenticators may register (authenticators/policy.py): "any"; "attested",
+    # an attestation chain verified to a root the metadata gives for the model;
+    # "certified", also FIDO certified and no compromise, revocation or UV-bypass report.
+    authenticator_policy: Literal["any", "attested", "certified"] = "any"
+    # Only these models (AAGUIDs, and the hex key identifiers of U2F attestation
+    # certificates), proven by a verified attestation chain whatever the policy.
+    allowed_authenticators: Annotated[list[str], NoDecode] = []
+
     @field_validator(
         "origins",
         "trusted_proxies",
@@ -250,6 +286,7 @@ class Settings(BaseSettings):
         "related_origins",
         "oauth_app_redirects",
         "secret_key_previous",
+        "allowed_authenticators",
         mode="before",
     )
     @classmethod
@@ -308,6 +345,11 @@ class Settings(BaseSettings):
         if parts.scheme not in ("https", "http") or not parts.hostname:
             raise ValueError(f"{value!r} is not an http(s) URL")
         return value
+
+    @field_validator("allowed_authenticators")
+    @classmethod
+    def _authenticator_ids(cls, value: list[str]) -> list[str]:
+        return [authenticator_id(item) for item in value]
 
     @field_validator("public_url")
     @classmethod
@@ -406,6 +448,17 @@ class Settings(BaseSettings):
     def oauth_redirect_uri(self, provider: str) -> str:
         """The callback URL registered with each provider."""
         return f"{self.public_url or self.origins[0]}/v1/oauth/{provider}/callback"
+
+    @cached_property
+    def restricts_authenticators(self) -> bool:
+        """Whether a registration must prove its model: a policy other than `any`, or an
+        allow-list. False: the registration's only cost is this branch."""
+        return self.authenticator_policy != "any" or bool(self.allowed_authenticators)
+
+    @cached_property
+    def examines_attestation(self) -> bool:
+        """Whether registrations look up their model and verify its attestation chain."""
+        return self.attestation == "direct" or self.restricts_authenticators
 
     @property
     def email_recovery(self) -> bool:

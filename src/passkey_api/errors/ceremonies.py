@@ -140,6 +140,18 @@ class CredentialExists(ApiError):
     status, code, title = 409, "credential_exists", "This passkey is already registered"
 
 
+class AuthenticatorNotAllowed(ApiError):
+    """The service accepts only some authenticators (PASSKEY_AUTHENTICATOR_POLICY,
+    PASSKEY_ALLOWED_AUTHENTICATORS), and this one is not among them, or did not prove
+    which it is; the detail names the model when the metadata knows it."""
+
+    status, code, title = (
+        403,
+        "authenticator_not_allowed",
+        "This service does not accept this authenticator",
+    )
+
+
 CEREMONY_ERRORS: tuple[type[ApiError], ...] = (
     ValidationFailed,
     MalformedJson,
@@ -166,6 +178,7 @@ ATTESTATION_ERRORS = (
     InvalidPublicKey,
     UnsupportedAlgorithm,
     CredentialExists,
+    AuthenticatorNotAllowed,
 )
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
     DateTime,
@@ -20,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
@@ -144,6 +146,20 @@ class Passkey(SQLModel, table=True):
     # credProps.rk: True/False when the browser said, None when it did not (unknown).
     discoverable: bool | None = None
     attestation_format: str = Field(max_length=32)
+    # What the attestation showed (ceremonies/attestation.py): none, self, basic, attca or
+    # anonca; and whether its chain verified to a root the metadata gives for the model
+    # (only with PASSKEY_ATTESTATION=direct or a restrictive policy; False otherwise).
+    attestation_type: str = Field(
+        default="none", sa_column=Column(String(8), nullable=False, server_default="none")
+    )
+    attestation_verified: bool = Field(
+        default=False, sa_column=Column(Boolean, nullable=False, server_default=false())
+    )
+    # The model of a key without an AAGUID (U2F): its attestation certificate's key
+    # identifier, 40 hex digits, as the metadata lists them; None for every other key.
+    attestation_key_identifier: str | None = Field(
+        default=None, sa_column=Column(String(40), nullable=True)
+    )
     name: str = Field(max_length=64)
     user_verified: bool
     created_at: datetime = Field(sa_column=_utc_column())

@@ -2348,6 +2348,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Problem codes: `authenticator_not_allowed` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Problem codes: `credential_exists`, `username_taken` */
             409: {
                 headers: {
@@ -2764,7 +2773,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Problem codes: `reauthentication_required`, `passkey_required`, `fresh_sign_in_required` */
+            /** @description Problem codes: `reauthentication_required`, `passkey_required`, `fresh_sign_in_required`, `authenticator_not_allowed` */
             403: {
                 headers: {
                     [name: string]: unknown;

@@ -1,0 +1,101 @@
+"""Which authenticators may register (PASSKEY_AUTHENTICATOR_POLICY and
+PASSKEY_ALLOWED_AUTHENTICATORS), judged on what a registration's attestation proved
+(ceremonies/attestation.py) and what the metadata says of the model. No I/O.
+
+- `any`: every authenticator, unless the allow-list names models.
+- `attested`: the attestation chain verified to a root the metadata gives for the model.
+- `certified`: attested, and the model's latest status report is a FIDO certification
+  (FIDO_CERTIFIED, _L1, _L1plus, ...), and no report ever said it was compromised,
+  revoked or its user verification bypassed (REFUSED_STATUSES).
+- The allow-list (AAGUIDs, U2F key identifiers): only the models it names, and only when
+  the chain verified, whatever the policy: an AAGUID in authenticator data is the
+  authenticator's claim, and any software can claim a YubiKey's. What makes it a YubiKey
+  is an attestation signed by a key whose certificate chains to the root the metadata
+  lists for that AAGUID (and, when the certificate names an AAGUID, the same one).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from passkey_api.authenticators.catalogue import AuthenticatorModel
+from passkey_api.config import Settings
+from passkey_api.errors import AuthenticatorNotAllowed
+
+# Any of these, at any time in the model's history, and `certified` refuses it.
+REFUSED_STATUSES = frozenset(
+    {
+        "ATTESTATION_KEY_COMPROMISE",
+        "USER_VERIFICATION_BYPASS",
+        "USER_KEY_REMOTE_COMPROMISE",
+        "USER_KEY_PHYSICAL_COMPROMISE",
+        "REVOKED",
+    }
+)
+CERTIFIED_PREFIX = "FIDO_CERTIFIED"
+
+
+@dataclass(frozen=True)
+class Attested:
+    """What a registration's attestation showed."""
+
+    # The model: its AAGUID (canonical text), or for a key without one (U2F) its
+    # attestation certificate's key identifier (40 hex digits); None when neither.
+    model_id: str | None
+    # What the metadata holds for it (None: not listed, or no metadata).
+    model: AuthenticatorModel | None
+    # The attestation chain verified to one of the model's roots in the metadata.
+    verified: bool
+
+
+def admit(settings: Settings, attested: Attested) -> None:
+    """Raise AuthenticatorNotAllowed unless the settings accept this authenticator."""
+    if not settings.restricts_authenticators:
+        return
+    if not attested.verified:
+        raise AuthenticatorNotAllowed(
+            f"{_claimed(attested)} did not prove which authenticator it is: this service "
+            "accepts only authenticators whose attestation it can verify against the "
+            "authenticator metadata. Use another security key, or ask your administrator "
+            "which ones are accepted."
+        )
+    name = _name(attested)
+    if settings.allowed_authenticators and attested.model_id not in set(
+        settings.allowed_authenticators
+    ):
+        raise AuthenticatorNotAllowed(
+            f"{name} is not one of the authenticators this service accepts. Use another "
+            "security key, or ask your administrator which ones are accepted."
+        )
+    if settings.authenticator_policy == "certified":
+        refusal = certification_refusal(attested.model)
+        if refusal is not None:
+            raise AuthenticatorNotAllowed(f"{name} {refusal}. Use another security key.")
+
+
+def certification_refusal(model: AuthenticatorModel | None) -> str | None:
+    """Why `certified` refuses the model, as the end of a sentence; None when it does not."""
+    if model is None:  # verified implies a model; kept for the type
+        return "is not listed in the authenticator metadata"
+    refused = sorted(
+        {str(report.status.value) for report in model.status_reports} & REFUSED_STATUSES
+    )
+    if refused:
+        return f"is reported compromised or revoked ({', '.join(refused)})"
+    status = model.status
+    if status is None or not status.startswith(CERTIFIED_PREFIX):
+        return f"is not FIDO certified (its latest status: {status or 'none'})"
+    return None
+
+
+def _name(attested: Attested) -> str:
+    if attested.model is not None and attested.model.description:
+        return f'"{attested.model.description}"'
+    return f"The authenticator {attested.model_id}" if attested.model_id else "This authenticator"
+
+
+def _claimed(attested: Attested) -> str:
+    """The authenticator as it presented itself: its AAGUID names a model, but unproven."""
+    if attested.model is not None and attested.model.description:
+        return f'This authenticator (it says it is a "{attested.model.description}")'
+    return "This authenticator"

@@ -1,0 +1,516 @@
+"""Verified attestation at registration and the authenticator policy, on both backends:
+a vendor's attestation root (tests/mds_forge.py) named by entries of a BLOB signed under
+the test's own metadata root, authenticators (tests/softauthn.py) that attest packed with
+a certificate under it, packed self attestation, fido-u2f, or none; what is stored per
+passkey, and what each policy and the allow-list refuse (403 authenticator_not_allowed,
+nothing written) in a sign-up, in adding a passkey, and in a recovery session."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import cbor2
+import httpx
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+from sqlalchemy import text
+
+from passkey_api import app as app_module
+from passkey_api.storage.db import create_engine
+from tests import mds_forge as forge
+from tests.api.conftest import ORIGIN, Api, ApiFactory, new_username, problem_code
+from tests.conftest import Backend
+from tests.softauthn import SoftAuthenticator, b64url, b64url_decode
+
+KEY_A = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a01")
+KEY_B = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a02")
+UNCERTIFIED = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a03")
+COMPROMISED = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a04")
+ONCE_BYPASSED = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a05")
+UNLISTED = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a06")
+NOT_ALLOWED = "authenticator_not_allowed"
+
+
+@pytest.fixture
+def fast_paths() -> bool:
+    """The policy is the ceremonies' (below the HTTP edge): one way is enough."""
+    return True
+
+
+@pytest.fixture(autouse=True)
+def manual_housekeeping(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tests load the metadata themselves (World.api), not the app's hourly task."""
+
+    async def not_now(resources: Any) -> None:
+        return None
+
+    monkeypatch.setattr(app_module, "metadata_housekeeping", not_now)
+
+
+@pytest.fixture(autouse=True)
+async def no_stored_metadata(backend: Backend) -> AsyncIterator[None]:
+    async def clear() -> None:
+        engine = create_engine(backend.database_url, pool_size=1)
+        try:
+            async with engine.begin() as connection:
+                await connection.exec_driver_sql("DELETE FROM authenticator_metadata")
+        finally:
+            await engine.dispose()
+
+    await clear()
+    yield
+    await clear()
+
+
+@dataclass
+class World:
+    """The metadata service's PKI, one vendor's attestation PKI, and a BLOB listing the
+    vendor's models (their root: the vendor's) in a file the app reads."""
+
+    folder: Path
+    mds: forge.MdsPki = field(default_factory=forge.MdsPki.build)
+    vendor: forge.AttestationPki = field(default_factory=forge.AttestationPki)
+    u2f_certificate: forge.Issued = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.u2f_certificate = self.vendor.attestation_certificate()
+        root = [self.vendor.root.der]
+        certified = [forge.status_report("FIDO_CERTIFIED_L1", date(2024, 1, 1))]
+        entries = [
+            forge.entry(aaguid=KEY_A, description="Test Key A", roots=root),
+            forge.entry(aaguid=KEY_B, description="Test Key B", roots=root),
+            forge.entry(
+                aaguid=UNCERTIFIED,
+                description="Uncertified Key",
+                roots=root,
+                status_reports=[
+                    *certified,
+                    forge.status_report("NOT_FIDO_CERTIFIED", date(2025, 1, 1)),
+                ],
+            ),
+            forge.entry(
+                aaguid=COMPROMISED,
+                description="Compromised Key",
+                roots=root,
+                status_reports=[
+                    *certified,
+                    forge.status_report("ATTESTATION_KEY_COMPROMISE", date(2025, 1, 1)),
+                ],
+            ),
+            forge.entry(
+                aaguid=ONCE_BYPASSED,
+                description="Once Bypassed Key",
+                roots=root,
+                status_reports=[
+                    forge.status_report("USER_VERIFICATION_BYPASS", date(2023, 1, 1)),
+                    forge.status_report("FIDO_CERTIFIED_L2", date(2024, 6, 1)),
+                ],
+            ),
+            forge.entry(
+                key_identifiers=[self.u2f_key_identifier],
+                description="Test U2F Key",
+                roots=root,
+            ),
+        ]
+        (self.folder / "mds-root.pem").write_bytes(self.mds.root.pem)
+        (self.folder / "blob.jwt").write_bytes(forge.sign_blob(forge.payload(1, entries), self.mds))
+
+    @property
+    def u2f_key_identifier(self) -> bytes:
+        return forge.key_identifier(self.u2f_certificate.certificate)
+
+    async def api(self, make_api: ApiFactory, **settings: Any) -> Api:
+        """An app with the metadata on and loaded, attestation `direct`, and `settings`."""
+        values: dict[str, Any] = {
+            "mds": True,
+            "mds_file": self.folder / "blob.jwt",
+            "mds_root": self.folder / "mds-root.pem",
+            "mds_signer": forge.SIGNER,
+            "attestation": "direct",
+        }
+        api = await make_api(**(values | settings))
+        if api.resources.metadata.catalogue is None:  # else loaded at start-up: stored
+            async with api.resources.sessionmaker() as db:
+                attempt = await api.resources.metadata.refresh(db, datetime.now(UTC))
+            assert attempt.updated, attempt.message
+        return api
+
+    def packed(
+        self, aaguid: uuid.UUID, pki: forge.AttestationPki | None = None
+    ) -> SoftAuthenticator:
+        """A security key of the model `aaguid`, attesting packed with a certificate its
+        vendor (or `pki`) issued for that AAGUID."""
+        certificate = (pki or self.vendor).attestation_certificate(aaguid)
+        assert isinstance(certificate.key, ec.EllipticCurvePrivateKey)
+        return security_key(
+            aaguid=aaguid.bytes,
+            attestation="packed",
+            attestation_key=certificate.key,
+            attestation_chain=[certificate.der],
+        )
+
+    def u2f(self, certificate: forge.Issued | None = None) -> SoftAuthenticator:
+        certificate = certificate or self.u2f_certificate
+        assert isinstance(certificate.key, ec.EllipticCurvePrivateKey)
+        return security_key(
+            attestation="fido-u2f",
+            attestation_key=certificate.key,
+            attestation_chain=[certificate.der],
+        )
+
+
+def security_key(**kwargs: Any) -> SoftAuthenticator:
+    return SoftAuthenticator(
+        transports=("usb",), attachment="cross-platform", user_verifying=True, **kwargs
+    )
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> World:
+    return World(tmp_path)
+
+
+async def stored(api: Api, response: httpx.Response) -> dict[str, Any]:
+    """What was stored of the passkey a sign-up made."""
+    assert response.status_code == 201, response.text
+    async with api.resources.engine.connect() as connection:
+        row = (
+            await connection.execute(
+                text(
+                    "SELECT p.attestation_format, p.attestation_type, p.attestation_verified, "
+                    "p.attestation_key_identifier, p.aaguid FROM passkeys p "
+                    "JOIN users u ON u.id = p.user_id WHERE u.username = :name"
+                ),
+                {"name": response.json()["user"]["username"]},
+            )
+        ).one()
+    return {
+        "format": row[0],
+        "type": row[1],
+        "verified": bool(row[2]),
+        "key_identifier": row[3],
+        "aaguid": row[4],
+    }
+
+
+def refused(response: httpx.Response) -> str:
+    """The refusal's detail, once it is the policy's."""
+    assert response.status_code == 403, response.text
+    assert problem_code(response) == NOT_ALLOWED
+    detail: str = response.json()["detail"]
+    return detail
+
+
+async def counts(api: Api) -> dict[str, int]:
+    return {
+        table: await api.scalar(f"SELECT count(*) FROM {table}")  # noqa: S608
+        for table in ("users", "passkeys", "sessions", "audit_events")
+    }
+
+
+# --- the default: nothing changes ---------------------------------------------------
+
+
+async def test_by_default_options_ask_for_none_and_nothing_is_looked_up(
+    make_api: ApiFactory, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Even with the metadata on and holding the model: attestation none, policy any.
+    api = await world.api(make_api, attestation="none")
+    assert api.settings.authenticator_policy == "any"
+    looked_up: list[object] = []
+    metadata = api.resources.metadata
+    monkeypatch.setattr(metadata, "by_aaguid", lambda *a: looked_up.append(a))
+    monkeypatch.setattr(metadata, "by_key_identifier", lambda *a: looked_up.append(a))
+    options = await api.post("/v1/registration/options", {"username": new_username()})
+    assert options.json()["attestation"] == "none"
+    found = await stored(api, await api.sign_up(world.packed(KEY_A)))
+    # Its type is what the statement is; its chain was not examined.
+    assert found == {
+        "format": "packed",
+        "type": "basic",
+        "verified": False,
+        "key_identifier": None,
+        "aaguid": str(KEY_A),
+    }
+    found = await stored(api, await api.sign_up(world.u2f()))
+    assert (found["type"], found["verified"], found["key_identifier"]) == ("basic", False, None)
+    assert looked_up == []
+
+
+async def test_direct_asks_for_the_attestation(make_api: ApiFactory, world: World) -> None:
+    api = await world.api(make_api)
+    options = await api.post("/v1/registration/options", {"username": new_username()})
+    assert options.json()["attestation"] == "direct"
+    await api.sign_up(SoftAuthenticator())  # a session, to ask for another passkey
+    more = await api.post("/v1/me/passkeys/options", {})
+    assert more.json()["attestation"] == "direct"
+
+
+# --- what is stored ------------------------------------------------------------------
+
+
+async def test_packed_with_a_chain_to_a_metadata_root_is_basic_and_verified(
+    make_api: ApiFactory, world: World
+) -> None:
+    api = await world.api(make_api, authenticator_policy="attested")
+    found = await stored(api, await api.sign_up(world.packed(KEY_A)))
+    assert found == {
+        "format": "packed",
+        "type": "basic",
+        "verified": True,
+        "key_identifier": None,
+        "aaguid": str(KEY_A),
+    }
+
+
+async def test_packed_self_attestation_is_self_and_not_verified(
+    make_api: ApiFactory, world: World
+) -> None:
+    api = await world.api(make_api)
+    key = security_key(aaguid=KEY_A.bytes, attestation="packed")
+    found = await stored(api, await api.sign_up(key))
+    assert (found["format"], found["type"], found["verified"]) == ("packed", "self", False)
+
+    strict = await world.api(make_api, authenticator_policy="attested")
+    detail = refused(await strict.sign_up(security_key(aaguid=KEY_A.bytes, attestation="packed")))
+    # Named as what it claims to be: its claim is unproven.
+    assert 'it says it is a "Test Key A"' in detail
+
+
+async def test_fido_u2f_with_its_key_identifier_in_the_metadata_is_verified(
+    make_api: ApiFactory, world: World
+) -> None:
+    api = await world.api(make_api, authenticator_policy="attested")
+    found = await stored(api, await api.sign_up(world.u2f()))
+    assert found == {
+        "format": "fido-u2f",
+        "type": "basic",
+        "verified": True,
+        "key_identifier": world.u2f_key_identifier.hex(),
+        "aaguid": "00000000-0000-0000-0000-000000000000",
+    }
+
+
+async def test_fido_u2f_unknown_to_the_metadata_is_not_verified(
+    make_api: ApiFactory, world: World
+) -> None:
+    # Issued by the same vendor root, but its key identifier is not listed.
+    unlisted = world.vendor.attestation_certificate()
+    api = await world.api(make_api)
+    found = await stored(api, await api.sign_up(world.u2f(unlisted)))
+    assert (found["type"], found["verified"]) == ("basic", False)
+    assert found["key_identifier"] == forge.key_identifier(unlisted.certificate).hex()
+
+    strict = await world.api(make_api, authenticator_policy="attested")
+    assert "did not prove" in refused(await strict.sign_up(world.u2f(unlisted)))
+
+
+async def test_an_untrusted_chain_is_stored_unverified_or_refused(
+    make_api: ApiFactory, world: World
+) -> None:
+    # A certificate for Test Key A's AAGUID under a root the metadata does not list.
+    impostor = forge.AttestationPki()
+    api = await world.api(make_api)
+    found = await stored(api, await api.sign_up(world.packed(KEY_A, impostor)))
+    assert (found["type"], found["verified"], found["aaguid"]) == ("basic", False, str(KEY_A))
+
+    strict = await world.api(make_api, authenticator_policy="attested")
+    detail = refused(await strict.sign_up(world.packed(KEY_A, impostor)))
+    assert 'it says it is a "Test Key A"' in detail
+
+
+async def test_a_model_the_metadata_does_not_list_is_not_verified(
+    make_api: ApiFactory, world: World
+) -> None:
+    api = await world.api(make_api)
+    found = await stored(api, await api.sign_up(world.packed(UNLISTED)))
+    assert (found["type"], found["verified"]) == ("basic", False)
+    strict = await world.api(make_api, authenticator_policy="attested")
+    assert "This authenticator did not prove" in refused(
+        await strict.sign_up(world.packed(UNLISTED))
+    )
+
+
+async def test_a_certificate_for_another_aaguid_does_not_verify(
+    make_api: ApiFactory, world: World
+) -> None:
+    """A certificate the vendor issued for Test Key B, in a key that claims Test Key A:
+    the chain reaches the vendor's root (shared by both models), so only the
+    certificate's AAGUID extension tells (WebAuthn L3 8.2.1; py_webauthn 3 skips it)."""
+    certificate = world.vendor.attestation_certificate(KEY_B)
+    assert isinstance(certificate.key, ec.EllipticCurvePrivateKey)
+    liar = security_key(
+        aaguid=KEY_A.bytes,
+        attestation="packed",
+        attestation_key=certificate.key,
+        attestation_chain=[certificate.der],
+    )
+    api = await world.api(make_api)
+    response = await api.sign_up(liar)
+    assert response.status_code == 400, response.text
+    assert problem_code(response) == "invalid_credential"
+
+
+# --- the policies ----------------------------------------------------------------------
+
+
+async def test_none_attestation_is_refused_under_attested(
+    make_api: ApiFactory, world: World
+) -> None:
+    api = await world.api(make_api, authenticator_policy="attested")
+    assert "did not prove" in refused(await api.sign_up(security_key(aaguid=KEY_A.bytes)))
+    # Under any, stored as none.
+    lenient = await world.api(make_api)
+    found = await stored(lenient, await lenient.sign_up(security_key(aaguid=KEY_A.bytes)))
+    assert (found["format"], found["type"], found["verified"]) == ("none", "none", False)
+
+
+async def test_certified_refuses_models_not_certified_or_reported_compromised(
+    make_api: ApiFactory, world: World
+) -> None:
+    certified = await world.api(make_api, authenticator_policy="certified")
+    attested = await world.api(make_api, authenticator_policy="attested")
+    assert (await certified.sign_up(world.packed(KEY_A))).status_code == 201
+    for aaguid, name, why in [
+        (UNCERTIFIED, "Uncertified Key", "is not FIDO certified (its latest status: NOT_FIDO"),
+        (COMPROMISED, "Compromised Key", "ATTESTATION_KEY_COMPROMISE"),
+        # Certified again since, but once reported: refused all the same.
+        (ONCE_BYPASSED, "Once Bypassed Key", "USER_VERIFICATION_BYPASS"),
+    ]:
+        detail = refused(await certified.sign_up(world.packed(aaguid)))
+        assert detail.startswith(f'"{name}" '), detail
+        assert why in detail, detail
+        # Attested asks only for the chain.
+        found = await stored(attested, await attested.sign_up(world.packed(aaguid)))
+        assert found["verified"]
+
+
+async def test_the_allow_list_names_models_by_aaguid(make_api: ApiFactory, world: World) -> None:
+    api = await world.api(make_api, allowed_authenticators=[str(KEY_A).upper()])
+    assert api.settings.authenticator_policy == "any"
+    found = await stored(api, await api.sign_up(world.packed(KEY_A)))
+    assert found["verified"]
+    # Another model of the same vendor, genuinely attested: named, and refused.
+    detail = refused(await api.sign_up(world.packed(KEY_B)))
+    assert detail.startswith('"Test Key B" is not one of the authenticators')
+    # Claiming an allowed AAGUID proves nothing: self attestation, none, another root.
+    for claimant in (
+        security_key(aaguid=KEY_A.bytes, attestation="packed"),
+        security_key(aaguid=KEY_A.bytes),
+        world.packed(KEY_A, forge.AttestationPki()),
+    ):
+        assert "did not prove" in refused(await api.sign_up(claimant))
+    # The U2F key is attested, but not on the list.
+    assert "Test U2F Key" in refused(await api.sign_up(world.u2f()))
+
+
+async def test_the_allow_list_names_u2f_keys_by_key_identifier(
+    make_api: ApiFactory, world: World
+) -> None:
+    api = await world.api(
+        make_api,
+        authenticator_policy="certified",
+        allowed_authenticators=[world.u2f_key_identifier.hex().upper()],
+    )
+    found = await stored(api, await api.sign_up(world.u2f()))
+    assert found["verified"]
+    assert "Test Key A" in refused(await api.sign_up(world.packed(KEY_A)))
+    unlisted = world.vendor.attestation_certificate()
+    assert "did not prove" in refused(await api.sign_up(world.u2f(unlisted)))
+
+
+# --- a refusal writes nothing, wherever it comes --------------------------------------
+
+
+async def test_a_refused_sign_up_writes_nothing(make_api: ApiFactory, world: World) -> None:
+    api = await world.api(make_api, authenticator_policy="attested")
+    before = await counts(api)
+    username = new_username()
+    options = await api.post("/v1/registration/options", {"username": username})
+    credential = security_key(aaguid=KEY_A.bytes, attestation="packed").create(
+        options.json(), origin=ORIGIN
+    )
+    refused(await api.post("/v1/registration/verify", credential))
+    assert await counts(api) == before
+    assert "session" not in api.client.cookies
+    # The challenge was used: the same response cannot be tried again.
+    again = await api.post("/v1/registration/verify", credential)
+    assert problem_code(again) == "challenge_expired"
+    # The username is still free.
+    assert (await api.sign_up(world.packed(KEY_A), username)).status_code == 201
+
+
+async def test_adding_a_passkey_follows_the_policy(make_api: ApiFactory, world: World) -> None:
+    api = await world.api(make_api, authenticator_policy="certified")
+    assert (await api.sign_up(world.packed(KEY_A))).status_code == 201
+    before = await counts(api)
+    detail = refused(await api.add_passkey(world.packed(COMPROMISED)))
+    assert "Compromised Key" in detail
+    refused(await api.add_passkey(security_key(aaguid=KEY_B.bytes, attestation="packed")))
+    assert await counts(api) == before
+    added = await api.add_passkey(world.packed(KEY_B))
+    assert added.status_code == 201, added.text
+
+
+async def test_adding_a_passkey_in_a_recovery_session_follows_the_policy(
+    make_api: ApiFactory, world: World
+) -> None:
+    api = await world.api(make_api, authenticator_policy="attested")
+    username = new_username()
+    key_a = world.packed(KEY_A)
+    assert (await api.sign_up(key_a, username)).status_code == 201
+    assert (await api.reauthenticate(key_a, "recovery")).status_code == 200
+    codes = await api.client.post("/v1/me/recovery-codes")
+    assert codes.status_code == 201, codes.text
+    code = codes.json()["codes"][0]
+    transport = api.client._transport
+    async with httpx.AsyncClient(
+        transport=transport, base_url=ORIGIN, headers={"Origin": ORIGIN}
+    ) as phone:
+        recovered = await phone.post(
+            "/v1/recovery/verify", json={"username": username, "code": code}
+        )
+        assert recovered.status_code == 200, recovered.text
+        session = (await phone.get("/v1/session")).json()["session"]
+        assert session["scope"] == "recovery"
+        before = await counts(api)
+        options = await phone.post("/v1/me/passkeys/options", json={})
+        unproven = security_key(attestation="packed").create(options.json(), origin=ORIGIN)
+        refused(await phone.post("/v1/me/passkeys/verify", json=unproven))
+        assert await counts(api) == before
+        # Still the recovery session: nothing was upgraded.
+        assert (await phone.get("/v1/session")).json()["session"]["scope"] == "recovery"
+        options = await phone.post("/v1/me/passkeys/options", json={})
+        good = world.packed(KEY_B).create(options.json(), origin=ORIGIN)
+        added = await phone.post("/v1/me/passkeys/verify", json=good)
+        assert added.status_code == 201, added.text
+        assert added.json()["recovered"]["session"]["scope"] == "full"
+
+
+@pytest.mark.parametrize(
+    "x5c",
+    [[b"not a certificate"], b"not a list", [], ["text"], [b"\x30\x03\x02\x01\x01"]],
+    ids=["garbage", "bytes", "empty", "text", "truncated-der"],
+)
+@pytest.mark.parametrize("fmt", ["packed", "fido-u2f"])
+async def test_a_malformed_chain_is_a_problem_not_an_error(
+    make_api: ApiFactory, world: World, fmt: str, x5c: object
+) -> None:
+    api = await world.api(make_api, authenticator_policy="attested")
+    key = world.packed(KEY_A) if fmt == "packed" else world.u2f()
+    options = await api.post("/v1/registration/options", {"username": new_username()})
+    credential = key.create(options.json(), origin=ORIGIN)
+    raw = b64url_decode(credential["response"]["attestationObject"])
+    attestation_object = cbor2.loads(raw)
+    attestation_object["attStmt"]["x5c"] = x5c
+    credential["response"]["attestationObject"] = b64url(cbor2.dumps(attestation_object))
+    before = await counts(api)
+    response = await api.post("/v1/registration/verify", credential)
+    assert response.status_code == 400, response.text
+    assert problem_code(response) == "invalid_credential"
+    assert await counts(api) == before
