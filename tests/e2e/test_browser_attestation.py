@@ -35,9 +35,10 @@ registration as the root, and a test vendor's model (VENDOR_KEY) under the vendo
 - `attested`, and an allow-list naming Chromium's own AAGUID: the person's sign-up with
   the virtual security key (ctap2, and a U2F-only one) is refused on the page in words,
   nothing is written (no user row), and the same person then tries again with a key the
-  policy accepts and gets an account, then signs out and in with it. That accepted key
-  cannot be a Chromium one (above): it is tests/softauthn.py's authenticator, attesting
-  packed with a certificate the vendor's root issued for VENDOR_KEY, answering the page's
+  policy accepts and gets an account, signs out and in with it; adding Chromium's key as
+  a second passkey is then refused in the account alike. That accepted key cannot be a
+  Chromium one (above): it is tests/softauthn.py's authenticator, attesting packed with a
+  certificate the vendor's root issued for VENDOR_KEY, answering the page's modal
   navigator.credentials calls through an injected shim (SOFT_KEY). Everything else (the
   page, its JSON, the service) is as in production.
 - `any` with attestation direct: Chromium's security key and U2F key register, stored as
@@ -458,6 +459,11 @@ async def test_refused_then_an_accepted_key_registers(
         await page.click("#signup")
         await refused(someone, username)
         await someone.shot("01-refused-security-key")
+        # The operator's log names the model and why (authenticators/policy.py).
+        assert (
+            f"refused by the authenticator policy: model {CHROMIUM_AAGUID} (basic), "
+            "chain not verified"
+        ) in server.log()
         refusal = await page.locator("#signup-notice").text_content() or ""
         assert refusal.index(REFUSAL) < refusal.index(NOT_ALLOWED)  # words first
 
@@ -489,6 +495,16 @@ async def test_refused_then_an_accepted_key_registers(
         await view(page, "signed-out")
         await sign_in_with_username(page, username)
         await expect(page.locator("#who")).to_have_text("Inès Moreau")
+
+        # Signed in, adding Chromium's security key as a second passkey: refused alike.
+        await someone.plug_virtual("usb")
+        await page.click("#add-security-key")
+        notice = page.locator("#passkeys-notice")
+        await expect(notice).to_contain_text(REFUSAL)
+        await expect(notice).to_contain_text(f"Code: {NOT_ALLOWED}")
+        await expect(page.locator("#passkeys > li")).to_have_count(1)
+        await someone.shot("03-refused-second-key")
+        assert len(await stored_passkeys(server, username)) == 1
 
 
 # --- policy any: Chromium's keys register, not verified ------------------------------------
