@@ -34,7 +34,11 @@ def _key_alg(pki: forge.MdsPki) -> forge.Alg:
 
 
 def _verify(token: bytes, pki: forge.MdsPki, **kwargs: object) -> blob.VerifiedBlob:
-    values: dict[str, object] = {"root": pki.root.certificate, "signer": forge.SIGNER, "now": NOW}
+    values: dict[str, object] = {
+        "roots": [pki.root.certificate],
+        "signer": forge.SIGNER,
+        "now": NOW,
+    }
     values.update(kwargs)
     return blob.verify(token, **values)  # type: ignore[arg-type]
 
@@ -201,12 +205,35 @@ def test_a_payload_that_is_not_mds3_is_unparsable(
     assert _refused(forge.sign_jwt(b"[1, 2]", pki.leaf.key, pki.x5c, _key_alg(pki)), pki)
 
 
-def test_the_shipped_root_is_the_fido_alliances() -> None:
-    root = blob.load_root(None)
-    assert root.fingerprint(hashes.SHA256()).hex() == (
-        "cbb522d7b7f127ad6a0113865bdf1cd4102e7d0759af635a7cf4720dc963c53b"
-    )
-    assert "GlobalSign Root CA - R3" in root.subject.rfc4514_string()
+def test_the_shipped_roots_are_the_fido_alliances() -> None:
+    """Root R46, which FIDO names since the BLOB's certificate was re-issued (2026-08-21),
+    and Root CA - R3, which the BLOB's cross-signed R46 still reaches."""
+    roots = blob.load_roots(None)
+    assert [root.fingerprint(hashes.SHA256()).hex() for root in roots] == [
+        "4fa3126d8d3a11d1c4855a4f807cbad6cf919d3a5a88b03bea2c6372d93c40c9",
+        "cbb522d7b7f127ad6a0113865bdf1cd4102e7d0759af635a7cf4720dc963c53b",
+    ]
+    assert "GlobalSign Root R46" in roots[0].subject.rfc4514_string()
+    assert "GlobalSign Root CA - R3" in roots[1].subject.rfc4514_string()
+
+
+def test_a_chain_verifies_to_the_newer_root_or_the_older_one(pki: forge.MdsPki) -> None:
+    """FIDO's x5c (leaf, issuing CA, R46 cross-signed by R3) verifies whichever of the two
+    roots is configured, and so does an x5c that ends at the newer root itself; the one
+    shipped root (R3 alone) refused every BLOB signed after FIDO's re-issue that lacked the
+    cross certificate."""
+    alg = _key_alg(pki)
+    crossed = forge.MdsPki.build(alg, cross_signed=True)
+    assert crossed.cross is not None
+    newer = forge.issue(crossed.cross.certificate.subject, ca=True, key=crossed.cross.key)
+    older = crossed.root.certificate
+    token = forge.sign_blob(forge.payload(6), crossed, alg)
+    for roots in ([newer.certificate], [older], [newer.certificate, older]):
+        assert _verify(token, crossed, roots=roots).number == 6
+    own_root = [crossed.leaf.der, crossed.intermediate.der, newer.der]
+    token = forge.sign_jwt(forge.payload(7), crossed.leaf.key, own_root, alg)
+    assert _verify(token, crossed, roots=[older, newer.certificate]).number == 7
+    assert _refused(token, crossed, roots=[older]).outcome == "untrusted"
 
 
 def test_a_chain_through_a_cross_signed_root_verifies(pki: forge.MdsPki) -> None:

@@ -1,4 +1,4 @@
-"""A FIDO MDS3 BLOB verified: a JWT whose x5c chain must end at the configured root, whose
+"""A FIDO MDS3 BLOB verified: a JWT whose x5c chain must end at a configured root, whose
 signature must be its leaf's, and whose payload must parse as MDS3 metadata (no I/O).
 
 What is whose (docs/architecture.md says why): the JWS is joserfc's (as for ID tokens),
@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from importlib import resources
@@ -88,14 +89,16 @@ class VerifiedBlob:
         return self.payload.next_update
 
 
-def load_root(path: Path | None) -> x509.Certificate:
-    """The root a BLOB must chain to: the PEM file at `path`, or the FIDO Alliance's root
-    shipped with the service (data/fido-mds-root.pem)."""
+def load_roots(path: Path | None) -> list[x509.Certificate]:
+    """The roots a BLOB may chain to: the PEM file (one certificate or a bundle) at `path`,
+    or the FIDO Alliance's shipped with the service (data/fido-mds-root.pem: Root R46,
+    which FIDO names, and Root CA - R3, which the BLOB's cross-signed R46 still reaches)."""
     if path is None:
         pem = resources.files("passkey_api").joinpath(DEFAULT_MDS_ROOT).read_bytes()
     else:
         pem = path.read_bytes()
-    return x509.load_pem_x509_certificate(pem)
+    roots = x509.load_pem_x509_certificates(pem)  # ValueError when there is none
+    return roots
 
 
 # What parsing untrusted bytes may raise, besides what it is known to: JSON nested deeper
@@ -114,17 +117,21 @@ def parse_payload(payload_json: str) -> MetadataBlobPayload:
     return _payload(document)
 
 
-def verify(token: bytes, *, root: x509.Certificate, signer: str, now: datetime) -> VerifiedBlob:
+def verify(
+    token: bytes, *, roots: Sequence[x509.Certificate], signer: str, now: datetime
+) -> VerifiedBlob:
     """The BLOB's payload, once its chain validates (RFC 5280, at `now`) from a server
-    certificate for `signer` (a SAN dNSName; "" for any leaf that may sign) to `root`,
+    certificate for `signer` (a SAN dNSName; "" for any leaf that may sign) to one of `roots`,
     and its signature is that certificate's. Else BlobRefused (whatever the bytes)."""
     try:
-        return _verify(token, root=root, signer=signer, now=now)
+        return _verify(token, roots=roots, signer=signer, now=now)
     except _PARSE_ERRORS as exc:  # BlobRefused is none of these
         raise BlobRefused("unparsable", f"the BLOB cannot be read ({type(exc).__name__})") from None
 
 
-def _verify(token: bytes, *, root: x509.Certificate, signer: str, now: datetime) -> VerifiedBlob:
+def _verify(
+    token: bytes, *, roots: Sequence[x509.Certificate], signer: str, now: datetime
+) -> VerifiedBlob:
     try:
         compact = jws.extract_compact(token.strip(), registry=_REGISTRY)
     except (JoseError, ValueError, TypeError) as exc:
@@ -134,7 +141,7 @@ def _verify(token: bytes, *, root: x509.Certificate, signer: str, now: datetime)
     if alg not in ALGORITHMS:
         raise BlobRefused("untrusted", f"signature algorithm {alg!r} is not accepted")
     chain = _certificates(header.get("x5c"))
-    _check_chain(chain, root, signer, now)
+    _check_chain(chain, roots, signer, now)
     leaf_key = chain[0].public_key()
     key: ECKey | RSAKey
     pem = leaf_key.public_bytes(
@@ -184,9 +191,9 @@ def _certificates(x5c: object) -> list[x509.Certificate]:
 
 
 def _check_chain(
-    chain: list[x509.Certificate], root: x509.Certificate, signer: str, now: datetime
+    chain: list[x509.Certificate], roots: Sequence[x509.Certificate], signer: str, now: datetime
 ) -> None:
-    """RFC 5280 path validation from the leaf (chain[0]) to `root`, by `cryptography`'s
+    """RFC 5280 path validation from the leaf (chain[0]) to one of `roots`, by `cryptography`'s
     verifier with the Web PKI's rules (CA/B Forum): each issuer a CA with keyCertSign
     within its pathLen and name constraints, no unknown critical extension, validity
     periods, key identifiers, signature algorithms; the leaf no CA, with digitalSignature,
@@ -202,7 +209,7 @@ def _check_chain(
         ).may_be_present(x509.SubjectAlternativeName, Criticality.AGNOSTIC, None)
     builder = (
         PolicyBuilder()
-        .store(Store([root]))
+        .store(Store(list(roots)))
         .time(now)
         .max_chain_depth(MAX_CHAIN)
         .extension_policies(ca_policy=ExtensionPolicy.webpki_defaults_ca(), ee_policy=ee_policy)
@@ -222,14 +229,15 @@ def _check_chain(
         expired = [
             f"{_who(c)} is valid only from {c.not_valid_before_utc:%Y-%m-%d} to "
             f"{c.not_valid_after_utc:%Y-%m-%d}; "
-            for c in [*chain, root]
+            for c in [*chain, *roots]
             if not c.not_valid_before_utc <= now <= c.not_valid_after_utc
         ]
         wanted = f"a certificate for {signer} (PASSKEY_MDS_SIGNER)" if signer else "a leaf"
         raise BlobRefused(
             "untrusted",
             f"{''.join(expired)}the x5c chain does not lead from {wanted} to the configured "
-            f"root ({_who(root)}); the signing certificate is {_who(chain[0])}: {exc}",
+            f"roots ({', '.join(_who(root) for root in roots)}); the signing certificate "
+            f"is {_who(chain[0])}: {exc}",
         ) from None
 
 

@@ -143,9 +143,9 @@ class MetadataService:
         await db.rollback()  # nothing open while fetching, however long it takes
         try:
             token = await sources.fetch(self.settings)
-            root = await asyncio.to_thread(self._root)
+            roots = await asyncio.to_thread(self._roots)
             verified = await asyncio.to_thread(
-                blob.verify, token, root=root, signer=self.settings.mds_signer, now=now
+                blob.verify, token, roots=roots, signer=self.settings.mds_signer, now=now
             )
             await self._load_newest(db)  # what another replica may have stored
             held = self.catalogue.number if self.catalogue else None
@@ -210,9 +210,9 @@ class MetadataService:
             )
         return attempt
 
-    def _root(self) -> Any:
+    def _roots(self) -> Any:
         try:
-            return blob.load_root(self.settings.mds_root)
+            return blob.load_roots(self.settings.mds_root)
         except (OSError, ValueError) as exc:
             raise BlobRefused(
                 "untrusted", f"the root certificate (PASSKEY_MDS_ROOT) cannot be read: {exc}"

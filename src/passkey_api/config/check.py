@@ -139,7 +139,8 @@ _MAKE_A_KEY = "make one with `python -c 'import secrets; print(secrets.token_url
 
 
 def _mds_root_problem(path: Path | None) -> str | None:
-    """Why the root a BLOB must chain to cannot be one, if it cannot."""
+    """Why the roots a BLOB must chain to (one PEM certificate or a bundle) cannot be,
+    if they cannot: one that is no CA, or out of its validity, spoils the file."""
     name = f"PASSKEY_MDS_ROOT {str(path)!r}" if path else "the shipped FIDO MDS root"
     try:
         if path is None:
@@ -149,22 +150,24 @@ def _mds_root_problem(path: Path | None) -> str | None:
     except OSError as exc:
         return f"{name}: cannot read it ({exc.strerror or exc}); name a PEM certificate file"
     try:
-        root = x509.load_pem_x509_certificate(pem)
+        roots = x509.load_pem_x509_certificates(pem)
     except ValueError:
         return f"{name} is not a PEM certificate (-----BEGIN CERTIFICATE-----)"
-    try:
-        is_ca = root.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
-    except x509.ExtensionNotFound:
-        is_ca = False
-    if not is_ca:
-        return f"{name} is not a CA certificate; name the root the BLOB's chain ends at"
     now = datetime.now(UTC)
-    if not root.not_valid_before_utc <= now <= root.not_valid_after_utc:
-        return (
-            f"{name} is valid only from {root.not_valid_before_utc:%Y-%m-%d} to "
-            f"{root.not_valid_after_utc:%Y-%m-%d}: no BLOB verifies; set PASSKEY_MDS_ROOT "
-            "to the root the Metadata Service signs under now"
-        )
+    for root in roots:
+        which = name if len(roots) == 1 else f"{name} ({root.subject.rfc4514_string()})"
+        try:
+            is_ca = root.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+        except x509.ExtensionNotFound:
+            is_ca = False
+        if not is_ca:
+            return f"{which} is not a CA certificate; name the root the BLOB's chain ends at"
+        if not root.not_valid_before_utc <= now <= root.not_valid_after_utc:
+            return (
+                f"{which} is valid only from {root.not_valid_before_utc:%Y-%m-%d} to "
+                f"{root.not_valid_after_utc:%Y-%m-%d}: no BLOB verifies; set PASSKEY_MDS_ROOT "
+                "to the root the Metadata Service signs under now"
+            )
     return None
 
 

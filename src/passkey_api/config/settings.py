@@ -47,8 +47,8 @@ class Lifetimes:
         return min(now + self.idle, created_at + self.absolute)
 
 
-# The FIDO Metadata Service's root (GlobalSign Root CA - R3), a file of the package: the
-# BLOB's chain ends there unless PASSKEY_MDS_ROOT names another.
+# The FIDO Metadata Service's roots (GlobalSign Root R46 and Root CA - R3), a file of the
+# package: the BLOB's chain ends there unless PASSKEY_MDS_ROOT names others.
 DEFAULT_MDS_ROOT = "data/fido-mds-root.pem"
 
 # "60/minute": ratelimit.Limit parses settings with this same pattern.
@@ -257,8 +257,8 @@ class Settings(BaseSettings):
     # ...or the file it is read from instead, for a deployment without outbound access
     # (put a newer BLOB there, then `passkey-api mds refresh`).
     mds_file: Path | None = None
-    # The root the BLOB's x5c chain must end at (a PEM file); by default the FIDO
-    # Alliance's, GlobalSign Root CA - R3, shipped with the service (DEFAULT_MDS_ROOT).
+    # The roots the BLOB's x5c chain may end at (a PEM file, one or a bundle); by default
+    # the FIDO Alliance's, Root R46 and Root CA - R3, shipped (DEFAULT_MDS_ROOT).
     mds_root: Path | None = None
     # Whose certificate must sign the BLOB (a server certificate for this DNS name, in
     # its SAN): under a public root, anyone can have a certificate for a name of their
