@@ -106,3 +106,12 @@ def test_check_config_names_it_and_production_refuses_to_start(
         secret_key=secrets.token_urlsafe(48),
     )
     assert any("PASSKEY_AUTHENTICATOR_POLICY" in line for line in refusals(production))
+
+
+def test_refusing_compromised_models_without_metadata_is_explained(env: Path) -> None:
+    assert Settings().compromised_authenticators == "allow"
+    found = policy_problems(Settings(compromised_authenticators="refuse"))
+    assert len(found) == 1
+    assert "PASSKEY_COMPROMISED_AUTHENTICATORS=refuse" in found[0]
+    assert "set PASSKEY_MDS=true" in found[0]
+    assert policy_problems(Settings(compromised_authenticators="refuse", mds=True)) == []

@@ -14,13 +14,15 @@ from passkey_api.api.dependencies import Admin, Client, require_reauthentication
 from passkey_api.audit import service as audit
 from passkey_api.audit.schemas import AuditEventOut, AuditPage
 from passkey_api.kit.text import PlainText
+from passkey_api.passkeys import repository as passkeys_repository
+from passkey_api.passkeys.schemas import AdminPasskeyList, PasskeyOut
 from passkey_api.sessions.schemas import Revoked
 from passkey_api.sessions.service import ActiveSession
 from passkey_api.storage.models import User
 from passkey_api.users import repository as users_repository
 from passkey_api.users.schemas import AdminUpdateUser, AdminUserOut, AdminUserPage, UserOut
 from passkey_api.web.openapi import problem_responses
-from passkey_api.web.resources import DbDep
+from passkey_api.web.resources import DbDep, ResourcesDep
 
 router = APIRouter(
     prefix="/v1/admin",
@@ -71,6 +73,21 @@ async def list_users(
 @router.get("/users/{user_id}", responses=problem_responses(errors.NotFound))
 async def get_user(user_id: uuid.UUID, _: Admin, db: DbDep) -> AdminUserOut:
     return await _detail(db, user_id)
+
+
+@router.get("/users/{user_id}/passkeys", responses=problem_responses(errors.NotFound))
+async def get_user_passkeys(
+    user_id: uuid.UUID, _: Admin, db: DbDep, resources: ResourcesDep
+) -> AdminPasskeyList:
+    """The user's passkeys, oldest first: each with its model, what its attestation
+    proved, and whether the authenticator metadata reports the model compromised."""
+    if await users_repository.get(db, user_id) is None:
+        raise errors.NotFound("No such user.")
+    rows = await passkeys_repository.list_for_user(db, user_id)
+    found = [PasskeyOut.of(passkey, resources.metadata) for passkey in rows]
+    return AdminPasskeyList(
+        passkeys=found, compromised=sum(1 for item in found if item.compromised is not None)
+    )
 
 
 @router.patch(

@@ -88,6 +88,7 @@ async def authentication_verify(
         decoy_seed=await resources.decoy_seed.get(),
         client=client_of(request, resources),
         now=datetime.now(UTC),
+        metadata=resources.metadata,
     )
     return _signed_in(result, resources, client_type, status.HTTP_200_OK)
 

@@ -52,8 +52,10 @@ _SUDO: tuple[type[errors.ApiError], ...] = (errors.NotAuthenticated, *errors.STE
 
 
 @router.get("", responses=problem_responses(*_SIGNED_IN))
-async def list_passkeys(active: CurrentSession, db: DbDep, settings: SettingsDep) -> PasskeyList:
-    user = active.user
+async def list_passkeys(active: CurrentSession, db: DbDep, resources: ResourcesDep) -> PasskeyList:
+    """The user's passkeys, each with its model and what its attestation proved, and
+    whether the authenticator metadata reports the model compromised (`compromised`)."""
+    user, settings = active.user, resources.settings
     passkeys = await service.list_for(db, user)
     codes = await by_code.codes_status(db, user)
     safeguards = service.safeguards(
@@ -63,7 +65,7 @@ async def list_passkeys(active: CurrentSession, db: DbDep, settings: SettingsDep
         and mailing.notified(user.email, user.email_verified_at),
     )
     return PasskeyList(
-        passkeys=[PasskeyOut.of(p) for p in passkeys],
+        passkeys=[PasskeyOut.of(p, resources.metadata) for p in passkeys],
         recovery_risk=not safeguards,
         recovery_safeguards=[SafeguardOut(kind=s.kind, detail=s.detail) for s in safeguards],
         recovery_advice=service.recovery_advice(passkeys, safeguards),
@@ -142,7 +144,9 @@ async def add_passkey_verify(
             ),
             other_sessions=[SessionListItem.of(s, current_id=None) for s in new.others],
         )
-    return PasskeyAdded(**PasskeyOut.of(added.passkey).model_dump(), recovered=recovered)
+    return PasskeyAdded(
+        **PasskeyOut.of(added.passkey, resources.metadata).model_dump(), recovered=recovered
+    )
 
 
 @router.patch(
@@ -156,12 +160,15 @@ async def rename_passkey(
     db: DbDep,
     settings: SettingsDep,
     client: Client,
+    resources: ResourcesDep,
 ) -> PasskeyRenamed:
     passkey = await service.rename(
         db, active.user, passkey_id, body.name, client=client, now=datetime.now(UTC)
     )
     signals = await service.signals_for(db, settings.rp_id, active.user)
-    return PasskeyRenamed(**PasskeyOut.of(passkey).model_dump(), signals=signals)
+    return PasskeyRenamed(
+        **PasskeyOut.of(passkey, resources.metadata).model_dump(), signals=signals
+    )
 
 
 @router.delete(

@@ -115,7 +115,9 @@ async def reauthenticate(
     actions for PASSKEY_REAUTH_WINDOW, under a new token: a new cookie, or
     `session_token` for a bearer client. The old token stops working at once."""
     settings, now = resources.settings, datetime.now(UTC)
-    stepped = await step_up.verify(db, store, settings, active, body, client=client, now=now)
+    stepped = await step_up.verify(
+        db, store, settings, active, body, client=client, now=now, metadata=resources.metadata
+    )
     return Reauthenticated(
         purpose=stepped.purpose,
         valid_until=now + settings.reauth_window,

@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import Literal
 
 from cryptography import x509
 from fido2.mds3 import (
@@ -61,6 +62,130 @@ class AuthenticatorModel:
         return str(latest[1].status.value)
 
 
+# The status reports that say a model's authenticators can no longer be trusted (FIDO
+# Metadata Service 3.0, 3.1.4): an attestation key or user keys extracted, user
+# verification bypassed, or the model revoked. `certified` refuses a model ever so
+# reported (policy.py); the passkey list shows them and sign-in may refuse them.
+COMPROMISE_STATUSES = frozenset(
+    {
+        "ATTESTATION_KEY_COMPROMISE",
+        "USER_VERIFICATION_BYPASS",
+        "USER_KEY_REMOTE_COMPROMISE",
+        "USER_KEY_PHYSICAL_COMPROMISE",
+        "REVOKED",
+    }
+)
+
+
+# What each report means for the owner of such an authenticator, in words.
+STATUS_WORDS = {
+    "ATTESTATION_KEY_COMPROMISE": "its attestation key was compromised, so counterfeit "
+    "keys can pass for it",
+    "USER_VERIFICATION_BYPASS": "its PIN or fingerprint check can be bypassed",
+    "USER_KEY_REMOTE_COMPROMISE": "the keys it holds can be extracted remotely",
+    "USER_KEY_PHYSICAL_COMPROMISE": "the keys it holds can be extracted by someone who "
+    "has it in hand",
+    "REVOKED": "it was revoked by the FIDO Alliance",
+}
+
+
+@dataclass(frozen=True)
+class Compromise:
+    """The latest compromise report of the metadata that applies to one passkey."""
+
+    status: str
+    since: date | None
+    # "model": the report is for the whole model, or names an attestation certificate
+    # that the passkey cannot be matched against (it stored no certificate: every passkey
+    # of an AAGUID model), and is taken as the whole model's. "certificate": the report
+    # names the attestation certificate this passkey's attestation was signed with
+    # (matched by key identifier, as U2F keys store it).
+    scope: Literal["model", "certificate"]
+    # The model, as the metadata describes it (or its AAGUID / key identifier).
+    model: str
+    model_id: str
+
+    @property
+    def words(self) -> str:
+        """`"Model X" is reported compromised: its PIN ... bypassed (since 2025-01-01)`."""
+        since = f" (since {self.since.isoformat()})" if self.since else ""
+        which = (
+            "the batch of its attestation certificate"
+            if self.scope == "certificate"
+            else f'"{self.model}"'
+        )
+        why = STATUS_WORDS.get(self.status, self.status)
+        return f"The FIDO Metadata Service reports {which}: {why}{since}"
+
+
+@dataclass(frozen=True)
+class _Reported:
+    """One compromise report of a model: when, and the certificate it names, if any."""
+
+    status: str
+    since: date | None
+    order: int
+    # The named certificate's key identifier (hex), and whether it is a CA's (a root or
+    # intermediate: which attestation certificates chain to it is not stored).
+    certificate: tuple[str, bool] | None
+
+
+@dataclass(frozen=True)
+class _CompromisedModel:
+    name: str
+    model_id: str
+    reports: tuple[_Reported, ...]
+
+    def for_passkey(self, key_identifier: str | None) -> Compromise | None:
+        applies: list[tuple[_Reported, Literal["model", "certificate"]]] = []
+        for report in self.reports:
+            if report.certificate is None or key_identifier is None or report.certificate[1]:
+                applies.append((report, "model"))
+            elif report.certificate[0] == key_identifier:
+                applies.append((report, "certificate"))
+            # else: it names another attestation certificate of the model than this one's
+        if not applies:
+            return None
+        latest, scope = max(applies, key=lambda pair: (pair[0].since or date.min, pair[0].order))
+        return Compromise(latest.status, latest.since, scope, self.name, self.model_id)
+
+    def signature(self) -> tuple[tuple[str, date | None, tuple[str, bool] | None], ...]:
+        """What decides whether two versions report the model alike."""
+        return tuple((r.status, r.since, r.certificate) for r in self.reports)
+
+
+def _named_certificate(report: StatusReport) -> tuple[str, bool] | None:
+    der = report.certificate or report.batch_certificate
+    if not der:
+        return None
+    try:
+        certificate = x509.load_der_x509_certificate(der)
+        identifier = x509.SubjectKeyIdentifier.from_public_key(certificate.public_key())
+        try:
+            ca = certificate.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+        except x509.ExtensionNotFound:
+            ca = False
+    except Exception:  # unreadable: who it names cannot be told, so the whole model
+        return ("", True)
+    return identifier.digest.hex(), bool(ca)
+
+
+def _compromised(entry: MetadataBlobPayloadEntry, name: str, model_id: str) -> _CompromisedModel:
+    reports = tuple(
+        _Reported(
+            str(report.status.value),
+            report.effective_date,
+            order,
+            _named_certificate(report)
+            if str(report.status.value) == "ATTESTATION_KEY_COMPROMISE"
+            else None,
+        )
+        for order, report in enumerate(entry.status_reports)
+        if str(report.status.value) in COMPROMISE_STATUSES
+    )
+    return _CompromisedModel(name, model_id, reports)
+
+
 class Catalogue:
     """The entries of one BLOB version, by AAGUID and by key identifier. Lookups see
     every entry, revoked ones too: what a status means is the policy's to decide."""
@@ -76,6 +201,23 @@ class Catalogue:
             for entry in payload.entries
             for identifier in entry.attestation_certificate_key_identifiers or ()
         }
+        # The models reported compromised, by the text a passkey stores (its AAGUID,
+        # canonical; a U2F key's key identifier, hex): what a sign-in looks up, in one
+        # dict lookup, when PASSKEY_COMPROMISED_AUTHENTICATORS=refuse.
+        self.compromised_by_aaguid: dict[str, _CompromisedModel] = {}
+        self.compromised_by_key_identifier: dict[str, _CompromisedModel] = {}
+        for entry in payload.entries:
+            if not any(str(r.status.value) in COMPROMISE_STATUSES for r in entry.status_reports):
+                continue
+            statement = entry.metadata_statement
+            if entry.aaguid:
+                model_id = str(uuid.UUID(bytes=bytes(entry.aaguid)))
+                name = (statement.description if statement else None) or model_id
+                self.compromised_by_aaguid[model_id] = _compromised(entry, name, model_id)
+            for identifier in entry.attestation_certificate_key_identifiers or ():
+                model_id = identifier.hex()
+                name = (statement.description if statement else None) or model_id
+                self.compromised_by_key_identifier[model_id] = _compromised(entry, name, model_id)
 
     @property
     def number(self) -> int:
@@ -99,6 +241,28 @@ class Catalogue:
     def by_key_identifier(self, identifier: bytes) -> AuthenticatorModel | None:
         """The U2F model one of whose attestation certificates has this key identifier."""
         return self._model(self._by_key_identifier.get(identifier))
+
+    def compromise(self, aaguid: str, key_identifier: str | None) -> Compromise | None:
+        """What the metadata reports of a stored passkey's model (its AAGUID as stored,
+        its key identifier if it has one), when it is reported compromised: two dict
+        lookups, nothing else."""
+        found = self.compromised_by_aaguid.get(aaguid)
+        if found is None and key_identifier is not None:
+            found = self.compromised_by_key_identifier.get(key_identifier)
+        return found.for_passkey(key_identifier) if found is not None else None
+
+    def by_passkey(self, aaguid: str, key_identifier: str | None) -> AuthenticatorModel | None:
+        """A stored passkey's model: by its AAGUID, or by its key identifier (U2F)."""
+        try:
+            model = self.by_aaguid(aaguid)
+        except ValueError:
+            model = None
+        if model is None and key_identifier is not None:
+            try:
+                model = self.by_key_identifier(bytes.fromhex(key_identifier))
+            except ValueError:
+                return None
+        return model
 
     def by_certificate_chain(self, chain: Sequence[bytes]) -> AuthenticatorModel | None:
         """The U2F model whose key identifiers name a certificate of this attestation

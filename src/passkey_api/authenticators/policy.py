@@ -18,20 +18,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from passkey_api.authenticators.catalogue import AuthenticatorModel
+from passkey_api.authenticators.catalogue import COMPROMISE_STATUSES, AuthenticatorModel
 from passkey_api.config import Settings
 from passkey_api.errors import AuthenticatorNotAllowed
 
 # Any of these, at any time in the model's history, and `certified` refuses it.
-REFUSED_STATUSES = frozenset(
-    {
-        "ATTESTATION_KEY_COMPROMISE",
-        "USER_VERIFICATION_BYPASS",
-        "USER_KEY_REMOTE_COMPROMISE",
-        "USER_KEY_PHYSICAL_COMPROMISE",
-        "REVOKED",
-    }
-)
+REFUSED_STATUSES = COMPROMISE_STATUSES
 CERTIFIED_PREFIX = "FIDO_CERTIFIED"
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete
+import uuid
+
+from sqlalchemy import delete, or_
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from passkey_api.storage.db import insert_row
-from passkey_api.storage.models import AuthenticatorMetadata
+from passkey_api.storage.models import AuthenticatorMetadata, Passkey
 
 # Versions kept: the newest and the one before (to compare, or to look back at a change).
 KEPT = 2
@@ -45,3 +47,27 @@ async def delete_older(db: AsyncSession) -> int:
         return 0
     await db.exec(delete(AuthenticatorMetadata).where(col(AuthenticatorMetadata.no).in_(older)))
     return len(older)
+
+
+async def passkeys_of_models(
+    db: AsyncSession, aaguids: list[str], key_identifiers: list[str]
+) -> list[tuple[uuid.UUID, bytes, str, str | None]]:
+    """(user id, credential id, AAGUID, key identifier) of every passkey of these models:
+    a scan of the passkeys (no index on either column), made only when a new version
+    changes what is reported of some model, so at most daily."""
+    conditions = []
+    if aaguids:
+        conditions.append(col(Passkey.aaguid).in_(aaguids))
+    if key_identifiers:
+        conditions.append(col(Passkey.attestation_key_identifier).in_(key_identifiers))
+    if not conditions:
+        return []
+    result = await db.exec(
+        select(
+            Passkey.user_id,
+            Passkey.credential_id,
+            Passkey.aaguid,
+            Passkey.attestation_key_identifier,
+        ).where(or_(*conditions))
+    )
+    return [(row[0], row[1], row[2], row[3]) for row in result.all()]

@@ -22,11 +22,12 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from passkey_api.audit import service as audit
 from passkey_api.authenticators import blob, repository, sources
 from passkey_api.authenticators.blob import BlobRefused
-from passkey_api.authenticators.catalogue import AuthenticatorModel, Catalogue
+from passkey_api.authenticators.catalogue import AuthenticatorModel, Catalogue, Compromise
 from passkey_api.config import Settings
-from passkey_api.kit import metrics
+from passkey_api.kit import base64url, metrics
 from passkey_api.storage.models import AuthenticatorMetadata
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,16 @@ class MetadataService:
 
     def by_key_identifier(self, identifier: bytes) -> AuthenticatorModel | None:
         return self.catalogue.by_key_identifier(identifier) if self.catalogue else None
+
+    def model_of(self, aaguid: str, key_identifier: str | None) -> AuthenticatorModel | None:
+        """A stored passkey's model (by its AAGUID, or a U2F key's key identifier)."""
+        return self.catalogue.by_passkey(aaguid, key_identifier) if self.catalogue else None
+
+    def compromise(self, aaguid: str, key_identifier: str | None) -> Compromise | None:
+        """What the held metadata reports of a stored passkey's model, when it reports it
+        compromised (catalogue.COMPROMISE_STATUSES); None otherwise, and without metadata."""
+        catalogue = self.catalogue
+        return catalogue.compromise(aaguid, key_identifier) if catalogue is not None else None
 
     # --- what is due ------------------------------------------------------------------
 
@@ -173,6 +184,11 @@ class MetadataService:
                 ),
             )
             await repository.delete_older(db)
+            catalogue = Catalogue(verified.payload)
+            # In the same commit as the version: written once, by the replica that stored
+            # it (the table's key lets one replica store a `no`), never by those that
+            # only load it.
+            await report_changes(db, self.catalogue, catalogue, now)
             await db.commit()
         except BlobRefused as exc:
             await db.rollback()
@@ -194,7 +210,7 @@ class MetadataService:
         except (SQLAlchemyError, OSError) as exc:  # its text may carry the statement's data
             await db.rollback()
             return Attempt(now, "failed", f"could not store the BLOB ({type(exc).__name__})")
-        self._hold(Catalogue(verified.payload), f"stored from {source}")
+        self._hold(catalogue, f"stored from {source}")
         return Attempt(now, UPDATED, f"stored and using BLOB no {verified.number}")
 
     async def housekeep(self, db: AsyncSession, now: datetime) -> Attempt | None:
@@ -260,3 +276,73 @@ class MetadataService:
         if self.last_attempt is not None:
             found["last_refresh"] = {"outcome": self.last_attempt.outcome}
         return found
+
+
+REPORTED = "authenticator_reported"
+
+
+def _key(compromise: Compromise | None) -> tuple[str, Any, str] | None:
+    return None if compromise is None else (compromise.status, compromise.since, compromise.scope)
+
+
+async def report_changes(
+    db: AsyncSession, old: Catalogue | None, new: Catalogue, now: datetime
+) -> int:
+    """Audit, per affected user and model, each passkey whose model the new version
+    reports compromised differently from the old one (newly, another status, or no
+    longer): `authenticator_reported` with the model, the status (None: no longer
+    reported), since when, and the passkeys' ids. With no old version, every report is
+    new. Only models whose reports changed are looked for; how many events were added."""
+    changed_aaguids = _changed(old.compromised_by_aaguid if old else {}, new.compromised_by_aaguid)
+    changed_identifiers = _changed(
+        old.compromised_by_key_identifier if old else {}, new.compromised_by_key_identifier
+    )
+    if not changed_aaguids and not changed_identifiers:
+        return 0
+    rows = await repository.passkeys_of_models(db, changed_aaguids, changed_identifiers)
+    affected: dict[tuple[uuid.UUID, str], tuple[Compromise | None, Compromise | None, list[str]]]
+    affected = {}
+    for user_id, credential_id, aaguid, key_identifier in rows:
+        before = old.compromise(aaguid, key_identifier) if old else None
+        after = new.compromise(aaguid, key_identifier)
+        if _key(before) == _key(after):
+            continue
+        model_id = (after or before).model_id  # type: ignore[union-attr]
+        entry = affected.setdefault((user_id, model_id), (before, after, []))
+        entry[2].append(base64url.encode(credential_id))
+    for (user_id, model_id), (before, after, passkeys) in affected.items():
+        either = after or before
+        assert either is not None
+        await audit.record(
+            db,
+            REPORTED,
+            user_id=user_id,
+            client=None,
+            now=now,
+            model=either.model,
+            model_id=model_id,
+            status=after.status if after else None,
+            since=after.since.isoformat() if after and after.since else None,
+            scope=after.scope if after else None,
+            previous=before.status if before else None,
+            passkeys=sorted(passkeys),
+            metadata_no=new.number,
+        )
+    if affected:
+        log.info(
+            "authenticator metadata: BLOB no %d changes what is reported of %d users' "
+            "passkeys; audited as %s",
+            new.number,
+            len({user for user, _ in affected}),
+            REPORTED,
+        )
+    return len(affected)
+
+
+def _changed(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    return sorted(
+        model_id
+        for model_id in old.keys() | new.keys()
+        if (old[model_id].signature() if model_id in old else None)
+        != (new[model_id].signature() if model_id in new else None)
+    )

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from passkey_api.audit import service as audit
+from passkey_api.authenticators.service import MetadataService
 from passkey_api.ceremonies import checks, decoys, repository, steps
 from passkey_api.ceremonies.options import Descriptor, request_options
 from passkey_api.ceremonies.schemas import AuthenticationOptionsRequest, AuthenticationResponseJSON
@@ -85,6 +86,7 @@ async def verify(
     decoy_seed: bytes,
     client: ClientInfo,
     now: datetime,
+    metadata: MetadataService | None = None,
 ) -> SignedIn:
     """Verify an assertion, record the passkey's use and start a session, all or none
     (repository.record_sign_in)."""
@@ -112,6 +114,8 @@ async def verify(
         )
         if user.disabled_at is not None:
             raise AccountDisabled()
+        if settings.compromised_authenticators == "refuse":  # authentic from here on
+            steps.refuse_compromised(metadata, passkey)
         token, session = sessions.new(
             user=user,
             user_verified=asserted.user_verified,

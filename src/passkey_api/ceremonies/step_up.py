@@ -11,6 +11,7 @@ from typing import Any
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from passkey_api.audit import service as audit
+from passkey_api.authenticators.service import MetadataService
 from passkey_api.ceremonies import assertion, checks, steps
 from passkey_api.ceremonies.options import request_options
 from passkey_api.ceremonies.schemas import AuthenticationResponseJSON
@@ -85,6 +86,7 @@ async def verify(
     *,
     client: ClientInfo,
     now: datetime,
+    metadata: MetadataService | None = None,
 ) -> SteppedUp:
     """Verify a user-verified assertion, stamp the session for the ceremony's purpose and
     give it a new token (sessions.mark_reauthenticated), in one commit."""
@@ -97,6 +99,8 @@ async def verify(
         passkey, _, asserted = steps.verify_assertion(
             settings, credential, client_data, pending, found, None
         )
+        if settings.compromised_authenticators == "refuse":  # authentic from here on
+            steps.refuse_compromised(metadata, passkey)
         await _record_use(db, passkey, asserted, now)
         token = await sessions.mark_reauthenticated(db, active.session, pending.purpose, now)
         await audit.record(

@@ -23,11 +23,13 @@ from datetime import datetime
 from typing import Any, Literal, ParamSpec, TypeVar
 
 from passkey_api.audit import service as audit
+from passkey_api.authenticators.service import MetadataService
 from passkey_api.ceremonies import assertion, attestation, checks, decoys
 from passkey_api.ceremonies.schemas import AuthenticationResponseJSON
 from passkey_api.config import Settings
 from passkey_api.errors import (
     ApiError,
+    AuthenticatorCompromised,
     CeremonyMismatch,
     ChallengeExpired,
     CredentialExists,
@@ -161,6 +163,22 @@ def verify_assertion(
         require_uv=pending.user_verification == "required",
         require_uv_if_capable=pending.ceremony == "reauthentication",
     )
+
+
+def refuse_compromised(metadata: MetadataService | None, passkey: Passkey) -> None:
+    """With PASSKEY_COMPROMISED_AUTHENTICATORS=refuse (the caller's branch), and only once
+    the passkey's signature verified: AuthenticatorCompromised when the held metadata
+    reports its model compromised. An in-memory lookup by the AAGUID or key identifier
+    the passkey row carries; nothing without metadata."""
+    if metadata is None:
+        return
+    compromise = metadata.compromise(passkey.aaguid, passkey.attestation_key_identifier)
+    if compromise is not None:
+        raise AuthenticatorCompromised(
+            f"{compromise.words}. This service no longer accepts it for signing in: sign "
+            "in with another passkey or recover your account, then remove this passkey "
+            f'("{passkey.name}").'
+        )
 
 
 def refuse_decoy(decoy_seed: bytes, credential_id: bytes) -> None:

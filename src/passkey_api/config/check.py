@@ -240,6 +240,13 @@ def policy_problems(settings: Settings) -> list[str]:
             "with PASSKEY_MDS off no chain can be verified (nothing is learned but the "
             "format); set PASSKEY_MDS=true, or PASSKEY_ATTESTATION=none"
         )
+    if settings.compromised_authenticators == "refuse" and not settings.mds:
+        found.append(
+            "PASSKEY_COMPROMISED_AUTHENTICATORS=refuse refuses sign-in with passkeys whose "
+            "model the authenticator metadata reports compromised, but with PASSKEY_MDS off "
+            "nothing is known of any model, so nothing would be refused; set "
+            "PASSKEY_MDS=true"
+        )
     return found
 
 

@@ -278,6 +278,11 @@ class Settings(BaseSettings):
     # Only these models (AAGUIDs, and the hex key identifiers of U2F attestation
     # certificates), proven by a verified attestation chain whatever the policy.
     allowed_authenticators: Annotated[list[str], NoDecode] = []
+    # Sign-in and step-up with a passkey whose model the held metadata reports
+    # compromised (ATTESTATION_KEY_COMPROMISE, USER_VERIFICATION_BYPASS,
+    # USER_KEY_*_COMPROMISE, REVOKED): "allow" (shown in the passkey list, nothing else),
+    # or "refuse" (403 authenticator_compromised, once the signature verified).
+    compromised_authenticators: Literal["allow", "refuse"] = "allow"
 
     @field_validator(
         "origins",

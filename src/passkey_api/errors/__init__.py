@@ -81,6 +81,9 @@ from passkey_api.errors.ceremonies import (
     CEREMONY_ERRORS as CEREMONY_ERRORS,
 )
 from passkey_api.errors.ceremonies import (
+    AuthenticatorCompromised as AuthenticatorCompromised,
+)
+from passkey_api.errors.ceremonies import (
     AuthenticatorNotAllowed as AuthenticatorNotAllowed,
 )
 from passkey_api.errors.ceremonies import (

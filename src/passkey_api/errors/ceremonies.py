@@ -152,6 +152,18 @@ class AuthenticatorNotAllowed(ApiError):
     )
 
 
+class AuthenticatorCompromised(ApiError):
+    """PASSKEY_COMPROMISED_AUTHENTICATORS=refuse, and the authenticator metadata reports
+    the passkey's model compromised or revoked; said only once the signature verified.
+    The detail names the model and the report."""
+
+    status, code, title = (
+        403,
+        "authenticator_compromised",
+        "This passkey's authenticator is reported compromised",
+    )
+
+
 CEREMONY_ERRORS: tuple[type[ApiError], ...] = (
     ValidationFailed,
     MalformedJson,
@@ -191,4 +203,5 @@ ASSERTION_ERRORS = (
     BackupEligibilityChanged,
     SignCountRegression,
     UntrustedPublicKey,
+    AuthenticatorCompromised,
 )

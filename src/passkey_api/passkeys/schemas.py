@@ -1,10 +1,11 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from passkey_api.authenticators.service import MetadataService
 from passkey_api.kit import base64url
 from passkey_api.kit.text import PASSKEY_NAME_LENGTH, PasskeyName
 from passkey_api.passkeys.providers import provider
@@ -12,9 +13,56 @@ from passkey_api.storage.models import Passkey
 
 
 class ProviderOut(BaseModel):
-    name: str = Field(description="e.g. 'iCloud Keychain', or from the transports: 'Security key'")
-    icon_light: str | None = Field(description="SVG data URI for light backgrounds")
-    icon_dark: str | None = Field(description="SVG data URI for dark backgrounds")
+    name: str = Field(
+        description="The model as the authenticator metadata (FIDO MDS) names it, e.g. "
+        "'YubiKey 5 Series'; else from the AAGUID list, e.g. 'iCloud Keychain'; else from "
+        "the transports: 'Security key'"
+    )
+    icon_light: str | None = Field(
+        description="data: URI for light backgrounds (the metadata's PNG, or the AAGUID list's SVG)"
+    )
+    icon_dark: str | None = Field(
+        description="data: URI for dark backgrounds (the metadata's PNG, or the AAGUID list's SVG)"
+    )
+
+
+AttestationType = Literal["none", "self", "basic", "attca", "anonca"]
+CompromiseStatus = Literal[
+    "ATTESTATION_KEY_COMPROMISE",
+    "USER_VERIFICATION_BYPASS",
+    "USER_KEY_REMOTE_COMPROMISE",
+    "USER_KEY_PHYSICAL_COMPROMISE",
+    "REVOKED",
+]
+
+
+class AttestationOut(BaseModel):
+    type: AttestationType = Field(
+        description="What the registration's attestation was: none; self (signed by the "
+        "passkey's own key); basic, attca or anonca (a certificate chain)"
+    )
+    verified: bool = Field(
+        description="The attestation chain verified, at registration, to a root the "
+        "authenticator metadata gives for the model: the authenticator is a genuine one "
+        "of that model (only with PASSKEY_ATTESTATION=direct or a policy)"
+    )
+    model: str | None = Field(
+        description="The model the authenticator metadata lists for the passkey's AAGUID "
+        "(or U2F key identifier); proven only when verified, else the authenticator's "
+        "own claim; null when the metadata does not list it, or is off"
+    )
+
+
+class CompromiseOut(BaseModel):
+    status: CompromiseStatus = Field(description="The metadata's latest such status report")
+    since: date | None = Field(description="The report's effective date")
+    scope: Literal["model", "certificate"] = Field(
+        description="model: reported for the whole model, or for an attestation "
+        "certificate this passkey cannot be matched against (it stored none), taken as "
+        "the whole model's; certificate: for the attestation certificate this passkey's "
+        "registration was signed with"
+    )
+    detail: str = Field(description="The same, in a sentence for the passkey's owner")
 
 
 class PasskeyOut(BaseModel):
@@ -31,10 +79,34 @@ class PasskeyOut(BaseModel):
     )
     aaguid: str
     provider: ProviderOut
+    attestation: AttestationOut
+    compromised: CompromiseOut | None = Field(
+        description="The authenticator metadata now reports the passkey's model "
+        "compromised or revoked; null otherwise (and without metadata)"
+    )
 
     @classmethod
-    def of(cls, passkey: Passkey) -> PasskeyOut:
+    def of(cls, passkey: Passkey, metadata: MetadataService | None = None) -> PasskeyOut:
+        """`metadata`: the model's name, icon and status reports, from memory."""
         found = provider(passkey.aaguid, passkey.transports)
+        icon_light, icon_dark, name = found.icon_light, found.icon_dark, found.name
+        model_name: str | None = None
+        compromised: CompromiseOut | None = None
+        if metadata is not None and metadata.catalogue is not None:
+            key_identifier = passkey.attestation_key_identifier
+            model = metadata.model_of(passkey.aaguid, key_identifier)
+            if model is not None and model.description:
+                name = model_name = model.description
+                if model.icon:
+                    icon_light = icon_dark = model.icon
+            compromise = metadata.compromise(passkey.aaguid, key_identifier)
+            if compromise is not None:
+                compromised = CompromiseOut(
+                    status=compromise.status,
+                    since=compromise.since,
+                    scope=compromise.scope,
+                    detail=f"{compromise.words}.",
+                )
         return cls(
             id=base64url.encode(passkey.credential_id),
             name=passkey.name,
@@ -46,9 +118,13 @@ class PasskeyOut(BaseModel):
             backup_state=passkey.backup_state,
             device_type="multi_device" if passkey.backup_eligible else "single_device",
             aaguid=passkey.aaguid,
-            provider=ProviderOut(
-                name=found.name, icon_light=found.icon_light, icon_dark=found.icon_dark
+            provider=ProviderOut(name=name, icon_light=icon_light, icon_dark=icon_dark),
+            attestation=AttestationOut(
+                type=passkey.attestation_type,
+                verified=passkey.attestation_verified,
+                model=model_name,
             ),
+            compromised=compromised,
         )
 
 
@@ -107,6 +183,15 @@ class PasskeyList(BaseModel):
         description="When recovery_risk: what to do, in a sentence; null otherwise"
     )
     signals: Signals
+
+
+class AdminPasskeyList(BaseModel):
+    """A user's passkeys as an admin sees them: the same items as GET /v1/me/passkeys."""
+
+    passkeys: list[PasskeyOut]
+    compromised: int = Field(
+        description="How many of them the authenticator metadata reports compromised"
+    )
 
 
 class PasskeyRenamed(PasskeyOut):

@@ -1,7 +1,7 @@
 // What a person reads for each problem `code` of passkey-api: one sentence, with the code
 // shown small beside it for support (Notice.svelte). The wording is the built-in page's
 // (src/passkey_api/static/index.html), so both front ends say the same thing.
-import type { Problem } from './api/types';
+import type { Passkey, Problem } from './api/types';
 
 const BUSY = 'The service is busy or partly unavailable. Wait a moment and try again.';
 const FOREIGN =
@@ -113,6 +113,29 @@ const WORDS: Record<string, string> = {
 export function sentenceFor(problem: Pick<Problem, 'code' | 'detail' | 'status'>): string {
 	if (problem.status === 0) return problem.detail;
 	return WORDS[problem.code] ?? problem.detail ?? 'Something went wrong. Try again.';
+}
+
+// What each status report of the authenticator metadata means for a passkey's owner.
+const COMPROMISE: Record<string, string> = {
+	ATTESTATION_KEY_COMPROMISE: "its maker's signing key leaked, so fakes can pass for it",
+	USER_VERIFICATION_BYPASS: 'its PIN or fingerprint check can be bypassed',
+	USER_KEY_REMOTE_COMPROMISE: 'the keys it holds can be stolen remotely',
+	USER_KEY_PHYSICAL_COMPROMISE: 'the keys it holds can be copied by someone who has it in hand',
+	REVOKED: 'the FIDO Alliance has withdrawn it'
+};
+
+/** The warning for a passkey whose model the metadata reports compromised, in words. */
+export function compromiseWarning(compromised: NonNullable<Passkey['compromised']>): string {
+	const why = COMPROMISE[compromised.status] ?? compromised.detail;
+	const since = compromised.since ? ` (reported on ${compromised.since})` : '';
+	const which =
+		compromised.scope === 'certificate'
+			? 'A batch of this kind of authenticator is reported unsafe'
+			: 'This kind of authenticator is reported unsafe';
+	return (
+		`${which}: ${why}${since}. It may stop signing you in: add another passkey, ` +
+		'then delete this one.'
+	);
 }
 
 /** A problem for a bare code (a social sign-in's `?error=<code>`), in words. */

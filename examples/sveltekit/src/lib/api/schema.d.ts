@@ -301,7 +301,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List Passkeys */
+        /**
+         * List Passkeys
+         * @description The user's passkeys, each with its model and what its attestation proved, and
+         *     whether the authenticator metadata reports the model compromised (`compromised`).
+         */
         get: operations["list_passkeys_v1_me_passkeys_get"];
         put?: never;
         post?: never;
@@ -699,6 +703,27 @@ export interface paths {
         patch: operations["update_user_v1_admin_users__user_id__patch"];
         trace?: never;
     };
+    "/v1/admin/users/{user_id}/passkeys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get User Passkeys
+         * @description The user's passkeys, oldest first: each with its model, what its attestation
+         *     proved, and whether the authenticator metadata reports the model compromised.
+         */
+        get: operations["get_user_passkeys_v1_admin_users__user_id__passkeys_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/admin/users/{user_id}/sessions": {
         parameters: {
             query?: never;
@@ -754,6 +779,19 @@ export interface components {
              * @description "conditional" when the client will call navigator.credentials.create() with mediation: "conditional" (WebAuthn Level 3, conditional create): the browser may then make the passkey without a gesture, so its verify accepts a response without user presence. Only a challenge begun so accepts it.
              */
             mediation?: "conditional" | null;
+        };
+        /**
+         * AdminPasskeyList
+         * @description A user's passkeys as an admin sees them: the same items as GET /v1/me/passkeys.
+         */
+        AdminPasskeyList: {
+            /** Passkeys */
+            passkeys: components["schemas"]["PasskeyOut"][];
+            /**
+             * Compromised
+             * @description How many of them the authenticator metadata reports compromised
+             */
+            compromised: number;
         };
         /** AdminUpdateUser */
         AdminUpdateUser: {
@@ -832,6 +870,25 @@ export interface components {
             signature: string;
             /** Userhandle */
             userHandle?: string | null;
+        };
+        /** AttestationOut */
+        AttestationOut: {
+            /**
+             * Type
+             * @description What the registration's attestation was: none; self (signed by the passkey's own key); basic, attca or anonca (a certificate chain)
+             * @enum {string}
+             */
+            type: "none" | "self" | "basic" | "attca" | "anonca";
+            /**
+             * Verified
+             * @description The attestation chain verified, at registration, to a root the authenticator metadata gives for the model: the authenticator is a genuine one of that model (only with PASSKEY_ATTESTATION=direct or a policy)
+             */
+            verified: boolean;
+            /**
+             * Model
+             * @description The model the authenticator metadata lists for the passkey's AAGUID (or U2F key identifier); proven only when verified, else the authenticator's own claim; null when the metadata does not list it, or is off
+             */
+            model: string | null;
         };
         /** AttestationResponseJSON */
         AttestationResponseJSON: {
@@ -947,6 +1004,31 @@ export interface components {
              * @enum {string}
              */
             userVerification: "discouraged" | "preferred" | "required";
+        };
+        /** CompromiseOut */
+        CompromiseOut: {
+            /**
+             * Status
+             * @description The metadata's latest such status report
+             * @enum {string}
+             */
+            status: "ATTESTATION_KEY_COMPROMISE" | "USER_VERIFICATION_BYPASS" | "USER_KEY_REMOTE_COMPROMISE" | "USER_KEY_PHYSICAL_COMPROMISE" | "REVOKED";
+            /**
+             * Since
+             * @description The report's effective date
+             */
+            since: string | null;
+            /**
+             * Scope
+             * @description model: reported for the whole model, or for an attestation certificate this passkey cannot be matched against (it stored none), taken as the whole model's; certificate: for the attestation certificate this passkey's registration was signed with
+             * @enum {string}
+             */
+            scope: "model" | "certificate";
+            /**
+             * Detail
+             * @description The same, in a sentence for the passkey's owner
+             */
+            detail: string;
         };
         /** CreationExtensionsJSON */
         CreationExtensionsJSON: {
@@ -1146,6 +1228,9 @@ export interface components {
             /** Aaguid */
             aaguid: string;
             provider: components["schemas"]["passkey_api__passkeys__schemas__ProviderOut"];
+            attestation: components["schemas"]["AttestationOut"];
+            /** @description The authenticator metadata now reports the passkey's model compromised or revoked; null otherwise (and without metadata) */
+            compromised: components["schemas"]["CompromiseOut"] | null;
             /** @description Set when the passkey was added in a recovery session. */
             recovered?: components["schemas"]["Recovered"] | null;
         };
@@ -1206,6 +1291,9 @@ export interface components {
             /** Aaguid */
             aaguid: string;
             provider: components["schemas"]["passkey_api__passkeys__schemas__ProviderOut"];
+            attestation: components["schemas"]["AttestationOut"];
+            /** @description The authenticator metadata now reports the passkey's model compromised or revoked; null otherwise (and without metadata) */
+            compromised: components["schemas"]["CompromiseOut"] | null;
         };
         /** PasskeyRenamed */
         PasskeyRenamed: {
@@ -1243,6 +1331,9 @@ export interface components {
             /** Aaguid */
             aaguid: string;
             provider: components["schemas"]["passkey_api__passkeys__schemas__ProviderOut"];
+            attestation: components["schemas"]["AttestationOut"];
+            /** @description The authenticator metadata now reports the passkey's model compromised or revoked; null otherwise (and without metadata) */
+            compromised: components["schemas"]["CompromiseOut"] | null;
             signals: components["schemas"]["Signals"];
         };
         /**
@@ -1695,17 +1786,17 @@ export interface components {
         passkey_api__passkeys__schemas__ProviderOut: {
             /**
              * Name
-             * @description e.g. 'iCloud Keychain', or from the transports: 'Security key'
+             * @description The model as the authenticator metadata (FIDO MDS) names it, e.g. 'YubiKey 5 Series'; else from the AAGUID list, e.g. 'iCloud Keychain'; else from the transports: 'Security key'
              */
             name: string;
             /**
              * Icon Light
-             * @description SVG data URI for light backgrounds
+             * @description data: URI for light backgrounds (the metadata's PNG, or the AAGUID list's SVG)
              */
             icon_light: string | null;
             /**
              * Icon Dark
-             * @description SVG data URI for dark backgrounds
+             * @description data: URI for dark backgrounds (the metadata's PNG, or the AAGUID list's SVG)
              */
             icon_dark: string | null;
         };
@@ -1934,7 +2025,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Problem codes: `untrusted_public_key`, `recovery_session_restricted` */
+            /** @description Problem codes: `untrusted_public_key`, `authenticator_compromised`, `recovery_session_restricted` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2216,7 +2307,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Problem codes: `untrusted_public_key`, `account_disabled` */
+            /** @description Problem codes: `untrusted_public_key`, `authenticator_compromised`, `account_disabled` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4155,6 +4246,73 @@ export interface operations {
             };
             /** @description Problem codes: `last_admin` */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `validation_error`, `invalid_base64url` (and `malformed_json` with 400) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_user_passkeys_v1_admin_users__user_id__passkeys_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminPasskeyList"];
+                };
+            };
+            /** @description Problem codes: `not_authenticated` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `forbidden`, `recovery_session_restricted` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem codes: `not_found` */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
