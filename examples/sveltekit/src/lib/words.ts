@@ -50,6 +50,13 @@ const WORDS: Record<string, string> = {
 	sign_count_regression: COPIED,
 	backup_eligibility_changed: COPIED,
 	credential_exists: 'That authenticator already holds a passkey registered here.',
+	authenticator_not_allowed:
+		'This service accepts only certain security keys, and this one is not among them, or ' +
+		"could not prove which it is. Use another one, or ask the service's administrator which " +
+		'keys are accepted.',
+	authenticator_compromised:
+		"The maker of this passkey's authenticator has reported it unsafe, so it no longer signs " +
+		'in here. Sign in with another passkey and delete this one.',
 	not_authenticated: 'Please sign in first.',
 	forbidden: 'Your account is not allowed to do that.',
 	account_disabled: "This account is disabled. Ask the service's administrator.",
