@@ -33,6 +33,10 @@ UNCERTIFIED = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a03")
 COMPROMISED = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a04")
 ONCE_BYPASSED = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a05")
 UNLISTED = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a06")
+# The only model listing its vendor's root (World.sole_vendor).
+SOLE = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a07")
+# A model that lists the key identifier of its batch certificate (World.listed_batch).
+LISTED_BATCH = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a08")
 NOT_ALLOWED = "authenticator_not_allowed"
 
 
@@ -75,10 +79,16 @@ class World:
     folder: Path
     mds: forge.MdsPki = field(default_factory=forge.MdsPki.build)
     vendor: forge.AttestationPki = field(default_factory=forge.AttestationPki)
+    # A vendor with one model only: its root is listed by SOLE alone.
+    sole_vendor: forge.AttestationPki = field(default_factory=forge.AttestationPki)
     u2f_certificate: forge.Issued = field(init=False)
+    # A batch certificate of the vendor without the AAGUID extension, whose key
+    # identifier LISTED_BATCH's entry lists.
+    listed_batch: forge.Issued = field(init=False)
 
     def __post_init__(self) -> None:
         self.u2f_certificate = self.vendor.attestation_certificate()
+        self.listed_batch = self.vendor.attestation_certificate()
         root = [self.vendor.root.der]
         certified = [forge.status_report("FIDO_CERTIFIED_L1", date(2024, 1, 1))]
         entries = [
@@ -116,6 +126,13 @@ class World:
                 description="Test U2F Key",
                 roots=root,
             ),
+            forge.entry(aaguid=SOLE, description="Sole Key", roots=[self.sole_vendor.root.der]),
+            forge.entry(
+                aaguid=LISTED_BATCH,
+                key_identifiers=[forge.key_identifier(self.listed_batch.certificate)],
+                description="Listed Batch Key",
+                roots=root,
+            ),
         ]
         (self.folder / "mds-root.pem").write_bytes(self.mds.root.pem)
         (self.folder / "blob.jwt").write_bytes(forge.sign_blob(forge.payload(1, entries), self.mds))
@@ -141,11 +158,15 @@ class World:
         return api
 
     def packed(
-        self, aaguid: uuid.UUID, pki: forge.AttestationPki | None = None
+        self,
+        aaguid: uuid.UUID,
+        pki: forge.AttestationPki | None = None,
+        *,
+        certificate: forge.Issued | None = None,
     ) -> SoftAuthenticator:
         """A security key of the model `aaguid`, attesting packed with a certificate its
-        vendor (or `pki`) issued for that AAGUID."""
-        certificate = (pki or self.vendor).attestation_certificate(aaguid)
+        vendor (or `pki`) issued for that AAGUID, or with `certificate`."""
+        certificate = certificate or (pki or self.vendor).attestation_certificate(aaguid)
         assert isinstance(certificate.key, ec.EllipticCurvePrivateKey)
         return security_key(
             aaguid=aaguid.bytes,
@@ -354,6 +375,41 @@ async def test_a_certificate_for_another_aaguid_does_not_verify(
     response = await api.sign_up(liar)
     assert response.status_code == 400, response.text
     assert problem_code(response) == "invalid_credential"
+
+
+async def test_a_certificate_without_an_aaguid_proves_no_model_its_root_serves_with_others(
+    make_api: ApiFactory, world: World
+) -> None:
+    """A vendor certificate without the AAGUID extension (here the U2F key's batch
+    certificate) in a key that claims Test Key B: its chain reaches the root Test Key B
+    lists, but that root serves several models, and then the extension must be there
+    (WebAuthn L3 8.2.1): nothing says the certificate is Test Key B's."""
+    certificate = world.u2f_certificate
+    strict = await world.api(make_api, allowed_authenticators=[str(KEY_B)])
+    detail = refused(await strict.sign_up(world.packed(KEY_B, certificate=certificate)))
+    assert "did not prove which authenticator it is" in detail
+    attested = await world.api(make_api, authenticator_policy="attested")
+    refused(await attested.sign_up(world.packed(KEY_B, certificate=certificate)))
+    # Under any: stored, as not verified.
+    api = await world.api(make_api)
+    found = await stored(api, await api.sign_up(world.packed(KEY_B, certificate=certificate)))
+    assert (found["type"], found["verified"], found["aaguid"]) == ("basic", False, str(KEY_B))
+
+
+async def test_a_certificate_without_an_aaguid_proves_a_model_alone_on_its_root_or_listing_it(
+    make_api: ApiFactory, world: World
+) -> None:
+    api = await world.api(make_api, authenticator_policy="attested")
+    # The only model whose entry lists the root.
+    sole = world.sole_vendor.attestation_certificate()
+    found = await stored(api, await api.sign_up(world.packed(SOLE, certificate=sole)))
+    assert (found["verified"], found["aaguid"]) == (True, str(SOLE))
+    # A shared root, but the model's entry lists the certificate's key identifier.
+    batch = world.packed(LISTED_BATCH, certificate=world.listed_batch)
+    found = await stored(api, await api.sign_up(batch))
+    assert (found["verified"], found["aaguid"]) == (True, str(LISTED_BATCH))
+    # That certificate proves only that model, not another of the root.
+    refused(await api.sign_up(world.packed(KEY_A, certificate=world.listed_batch)))
 
 
 # --- the policies ----------------------------------------------------------------------

@@ -5,7 +5,8 @@ identifier (no I/O)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Literal
@@ -36,18 +37,27 @@ class AuthenticatorModel:
     attestation_roots: tuple[bytes, ...]
     # fido2's entry itself, for what the fields above leave out.
     entry: MetadataBlobPayloadEntry
+    # Those of attestation_roots that no other entry of the metadata lists: a chain to
+    # one of them tells the model even when the certificate names no AAGUID.
+    sole_roots: tuple[bytes, ...] = ()
 
     @classmethod
-    def of(cls, entry: MetadataBlobPayloadEntry) -> AuthenticatorModel:
+    def of(
+        cls, entry: MetadataBlobPayloadEntry, listing: Mapping[bytes, int] | None = None
+    ) -> AuthenticatorModel:
+        """`listing`: how many entries of the metadata list each root (for sole_roots;
+        without it, none is taken as the model's alone)."""
         statement = entry.metadata_statement
+        roots = tuple(statement.attestation_root_certificates if statement else ())
         return cls(
             description=statement.description if statement else None,
             icon=statement.icon if statement else None,
             aaguid=uuid.UUID(bytes=bytes(entry.aaguid)) if entry.aaguid else None,
             key_identifiers=tuple(entry.attestation_certificate_key_identifiers or ()),
             status_reports=tuple(entry.status_reports),
-            attestation_roots=tuple(statement.attestation_root_certificates if statement else ()),
+            attestation_roots=roots,
             entry=entry,
+            sole_roots=tuple(r for r in roots if listing is not None and listing.get(r) == 1),
         )
 
     @property
@@ -196,6 +206,14 @@ class Catalogue:
         # also what the attestation check at registration can build on.
         self.verifier = MdsAttestationVerifier(payload, entry_filter=None, attestation_filter=None)
         self._models: dict[int, AuthenticatorModel] = {}
+        # How many entries list each attestation root (DER): a vendor's root usually
+        # serves several of its models.
+        self._root_listing: Counter[bytes] = Counter(
+            root
+            for entry in payload.entries
+            if entry.metadata_statement is not None
+            for root in set(entry.metadata_statement.attestation_root_certificates or ())
+        )
         self._by_key_identifier: dict[bytes, MetadataBlobPayloadEntry] = {
             identifier: entry
             for entry in payload.entries
@@ -280,5 +298,5 @@ class Catalogue:
             return None
         model = self._models.get(id(entry))
         if model is None:
-            model = self._models[id(entry)] = AuthenticatorModel.of(entry)
+            model = self._models[id(entry)] = AuthenticatorModel.of(entry, self._root_listing)
         return model

@@ -11,7 +11,8 @@ PASSKEY_ALLOWED_AUTHENTICATORS), judged on what a registration's attestation pro
   the chain verified, whatever the policy: an AAGUID in authenticator data is the
   authenticator's claim, and any software can claim a YubiKey's. What makes it a YubiKey
   is an attestation signed by a key whose certificate chains to the root the metadata
-  lists for that AAGUID (and, when the certificate names an AAGUID, the same one).
+  lists for that AAGUID, and a certificate that names that AAGUID, or that the entry
+  lists, or a root no other model lists (ceremonies/attestation.py, _proves_model).
 """
 
 from __future__ import annotations

@@ -13,6 +13,9 @@ against exactly the roots given (EXACT_ROOTS), but adds roots of its own for app
 (Apple's WebAuthn root), android-key (Google's hardware attestation roots) and
 android-safetynet (GlobalSign), so for apple and android-key the chain is checked once
 more against the metadata's roots alone; a safetynet chain (inside its JWS) never counts.
+An attestation certificate that does not name the claimed AAGUID proves that model only
+when its entry lists the certificate's key identifier or the root is that model's alone
+(_proves_model()).
 A statement that verifies only without the roots is valid but untrusted: stored as not
 verified, or refused by the policy (authenticators/policy.py).
 """
@@ -210,8 +213,10 @@ def examine(
             )
     else:
         verified = _registration(settings, credential, client_data, require_up, require_uv, None)
-    if x5c:
-        _certificate_fits(decoded.fmt, x5c[0], aaguid)
+    names_aaguid = _certificate_fits(decoded.fmt, x5c[0], aaguid) if x5c else False
+    if chained and aaguid.int != 0 and not names_aaguid:
+        assert model is not None  # chained: the model's roots were given
+        chained = _proves_model(x5c, model)
 
     model_id = str(aaguid) if aaguid.int != 0 else key_identifier
     return verified, Examined(
@@ -307,14 +312,15 @@ def _key_identifier(der: bytes) -> str:
     return identifier.digest.hex()
 
 
-def _certificate_fits(fmt: str, der: bytes, aaguid: uuid.UUID) -> None:
+def _certificate_fits(fmt: str, der: bytes, aaguid: uuid.UUID) -> bool:
     """What py_webauthn 3 leaves out of packed and tpm attestation (WebAuthn L3 8.2.1,
     8.3.1): the attestation certificate is no CA, and an AAGUID it names is the
     authenticator data's. Without this check a chain verified for one model of a vendor
     would vouch for any AAGUID the authenticator claims, whose roots the vendor shares
-    across its models."""
+    across its models. Whether the certificate names the AAGUID (never, for the other
+    formats): one that names none is judged by _proves_model()."""
     if fmt not in ("packed", "tpm"):
-        return
+        return False
     try:
         extensions = _certificate(der).extensions
     except ValueError:  # duplicate or malformed extensions
@@ -328,11 +334,26 @@ def _certificate_fits(fmt: str, der: bytes, aaguid: uuid.UUID) -> None:
     try:
         named = extensions.get_extension_for_oid(AAGUID_EXTENSION).value
     except x509.ExtensionNotFound:
-        return
+        return False
     raw = named.value if isinstance(named, x509.UnrecognizedExtension) else b""
     # An OCTET STRING holding the 16 bytes.
     if raw != b"\x04\x10" + aaguid.bytes:
         raise InvalidCredential("The attestation certificate names another AAGUID.")
+    return True
+
+
+def _proves_model(x5c: list[bytes], model: AuthenticatorModel) -> bool:
+    """Whether a chain that verified to one of the claimed model's roots, from an
+    attestation certificate that does not name the claimed AAGUID, proves that model.
+    Only the claim ties it to the model, and a vendor's root usually serves several of
+    its models (WebAuthn L3 8.2.1: the AAGUID extension MUST then be present): so only
+    when the model's entry lists the certificate's key identifier, or the chain reaches
+    a root that no other entry of the metadata lists."""
+    if bytes.fromhex(_key_identifier(x5c[0])) in model.key_identifiers:
+        return True
+    sole = [_pem(der) for der in model.sole_roots]
+    # Not without roots: validate_certificate_chain passes any chain when given none.
+    return bool(sole) and _chains_to(x5c, sole)
 
 
 def _chains_to(x5c: list[bytes], roots: list[bytes]) -> bool:
