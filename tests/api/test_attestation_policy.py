@@ -7,6 +7,7 @@ nothing written) in a sign-up, in adding a passkey, and in a recovery session.""
 
 from __future__ import annotations
 
+import base64
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -37,6 +38,9 @@ UNLISTED = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a06")
 SOLE = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a07")
 # A model that lists the key identifier of its batch certificate (World.listed_batch).
 LISTED_BATCH = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a08")
+# A model one of whose batch certificates (World.leaked) is reported compromised.
+LEAKED = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a09")
+REVOKED = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a0a")
 NOT_ALLOWED = "authenticator_not_allowed"
 
 
@@ -85,10 +89,16 @@ class World:
     # A batch certificate of the vendor without the AAGUID extension, whose key
     # identifier LISTED_BATCH's entry lists.
     listed_batch: forge.Issued = field(init=False)
+    # LEAKED's batch certificate that its entry reports compromised, and one of Test Key
+    # A's that LEAKED's entry reports too (a report names any certificate it names).
+    leaked: forge.Issued = field(init=False)
+    leaked_key_a: forge.Issued = field(init=False)
 
     def __post_init__(self) -> None:
         self.u2f_certificate = self.vendor.attestation_certificate()
         self.listed_batch = self.vendor.attestation_certificate()
+        self.leaked = self.vendor.attestation_certificate(LEAKED)
+        self.leaked_key_a = self.vendor.attestation_certificate(KEY_A)
         root = [self.vendor.root.der]
         certified = [forge.status_report("FIDO_CERTIFIED_L1", date(2024, 1, 1))]
         entries = [
@@ -132,6 +142,28 @@ class World:
                 key_identifiers=[forge.key_identifier(self.listed_batch.certificate)],
                 description="Listed Batch Key",
                 roots=root,
+            ),
+            forge.entry(
+                aaguid=LEAKED,
+                description="Leaked Batch Key",
+                roots=root,
+                status_reports=[
+                    *certified,
+                    *(
+                        forge.status_report(
+                            "ATTESTATION_KEY_COMPROMISE",
+                            date(2025, 1, 1),
+                            certificate=base64.b64encode(leaked.der).decode(),
+                        )
+                        for leaked in (self.leaked, self.leaked_key_a)
+                    ),
+                ],
+            ),
+            forge.entry(
+                aaguid=REVOKED,
+                description="Revoked Key",
+                roots=root,
+                status_reports=[*certified, forge.status_report("REVOKED", date(2025, 1, 1))],
             ),
         ]
         (self.folder / "mds-root.pem").write_bytes(self.mds.root.pem)
@@ -441,9 +473,42 @@ async def test_certified_refuses_models_not_certified_or_reported_compromised(
         detail = refused(await certified.sign_up(world.packed(aaguid)))
         assert detail.startswith(f'"{name}" '), detail
         assert why in detail, detail
-        # Attested asks only for the chain.
+    # Attested asks for the chain, and for nothing that makes it worthless.
+    for aaguid in (UNCERTIFIED, ONCE_BYPASSED):
         found = await stored(attested, await attested.sign_up(world.packed(aaguid)))
         assert found["verified"]
+
+
+async def test_attested_refuses_what_makes_an_attestation_worthless(
+    make_api: ApiFactory, world: World
+) -> None:
+    """A model whose attestation key is reported compromised (no certificate named: the
+    whole model) or that was revoked, and any attestation certificate that a report of
+    ATTESTATION_KEY_COMPROMISE names, whichever model's entry it is in: refused by
+    `attested` and by an allow-list naming the model, not only by `certified`."""
+    attested = await world.api(make_api, authenticator_policy="attested")
+    allowing = await world.api(make_api, allowed_authenticators=[str(LEAKED), str(KEY_A)])
+    for api in (attested, allowing):
+        for aaguid, why in [
+            (COMPROMISED, "ATTESTATION_KEY_COMPROMISE"),
+            (REVOKED, "REVOKED"),
+        ]:
+            detail = refused(await api.sign_up(world.packed(aaguid)))
+            assert why in detail, detail
+        for aaguid, certificate in [(LEAKED, world.leaked), (KEY_A, world.leaked_key_a)]:
+            detail = refused(await api.sign_up(world.packed(aaguid, certificate=certificate)))
+            assert "a certificate that is reported compromised" in detail, detail
+        # Another batch of the model: the report names only that certificate.
+        found = await stored(api, await api.sign_up(world.packed(LEAKED)))
+        assert found["verified"]
+        found = await stored(api, await api.sign_up(world.packed(KEY_A)))
+        assert found["verified"]
+    # Under any, without an allow-list: stored, verified (the list shows the reports).
+    lenient = await world.api(make_api)
+    found = await stored(
+        lenient, await lenient.sign_up(world.packed(LEAKED, certificate=world.leaked))
+    )
+    assert found["verified"]
 
 
 async def test_the_allow_list_names_models_by_aaguid(make_api: ApiFactory, world: World) -> None:

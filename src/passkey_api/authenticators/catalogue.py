@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Literal
@@ -70,6 +70,24 @@ class AuthenticatorModel:
             key=lambda pair: (pair[1].effective_date or date.min, pair[0]),
         )
         return str(latest[1].status.value)
+
+    @property
+    def distrusted(self) -> tuple[str, ...]:
+        """The statuses that make any attestation of this model worthless, whatever the
+        policy beyond `any` (policy.py): REVOKED, and ATTESTATION_KEY_COMPROMISE for the
+        whole model (no certificate named, an unreadable one, or a CA's, whose
+        attestation certificates are not known). A report naming an attestation
+        certificate is Catalogue.attestation_key_compromised()'s."""
+        found: set[str] = set()
+        for report in self.status_reports:
+            status = str(report.status.value)
+            if status == "REVOKED":
+                found.add(status)
+            elif status == "ATTESTATION_KEY_COMPROMISE":
+                named = _named_certificate(report)
+                if named is None or named[1]:
+                    found.add(status)
+        return tuple(sorted(found))
 
 
 # The status reports that say a model's authenticators can no longer be trusted (FIDO
@@ -202,8 +220,11 @@ class Catalogue:
 
     def __init__(self, payload: MetadataBlobPayload) -> None:
         self.payload = payload
-        # fido2's verifier, without its default filters (they hide revoked models), is
-        # also what the attestation check at registration can build on.
+        # fido2's verifier, without its default filters (they hide revoked models): used
+        # only to find entries by AAGUID. It verifies no attestation here: the chain is
+        # ceremonies/attestation.py's, and what compromise and revocation reports refuse
+        # is policy.py's (with compromised_attestation_keys and AuthenticatorModel.
+        # distrusted).
         self.verifier = MdsAttestationVerifier(payload, entry_filter=None, attestation_filter=None)
         self._models: dict[int, AuthenticatorModel] = {}
         # How many entries list each attestation root (DER): a vendor's root usually
@@ -219,6 +240,16 @@ class Catalogue:
             for entry in payload.entries
             for identifier in entry.attestation_certificate_key_identifiers or ()
         }
+        # The key identifiers (hex) of the certificates that ATTESTATION_KEY_COMPROMISE
+        # reports name, of every entry: a chain holding one proves nothing.
+        self.compromised_attestation_keys = frozenset(
+            named[0]
+            for entry in payload.entries
+            for report in entry.status_reports
+            if str(report.status.value) == "ATTESTATION_KEY_COMPROMISE"
+            and (named := _named_certificate(report)) is not None
+            and named[0]
+        )
         # The models reported compromised, by the text a passkey stores (its AAGUID,
         # canonical; a U2F key's key identifier, hex): what a sign-in looks up, in one
         # dict lookup, when PASSKEY_COMPROMISED_AUTHENTICATORS=refuse.
@@ -268,6 +299,11 @@ class Catalogue:
         if found is None and key_identifier is not None:
             found = self.compromised_by_key_identifier.get(key_identifier)
         return found.for_passkey(key_identifier) if found is not None else None
+
+    def attestation_key_compromised(self, key_identifiers: Iterable[str]) -> bool:
+        """Whether an ATTESTATION_KEY_COMPROMISE report of any entry names a certificate
+        with one of these keys (key identifiers in hex: an attestation chain's)."""
+        return not self.compromised_attestation_keys.isdisjoint(key_identifiers)
 
     def by_passkey(self, aaguid: str, key_identifier: str | None) -> AuthenticatorModel | None:
         """A stored passkey's model: by its AAGUID, or by its key identifier (U2F)."""

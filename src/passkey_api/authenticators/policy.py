@@ -3,7 +3,10 @@ PASSKEY_ALLOWED_AUTHENTICATORS), judged on what a registration's attestation pro
 (ceremonies/attestation.py) and what the metadata says of the model. No I/O.
 
 - `any`: every authenticator, unless the allow-list names models.
-- `attested`: the attestation chain verified to a root the metadata gives for the model.
+- `attested`: the attestation chain verified to a root the metadata gives for the model,
+  no certificate of the chain is named by an ATTESTATION_KEY_COMPROMISE report (of any
+  model), and the model is neither REVOKED nor reported ATTESTATION_KEY_COMPROMISE as a
+  whole (AuthenticatorModel.distrusted). The allow-list asks the same, whatever the policy.
 - `certified`: attested, and the model's latest status report is a FIDO certification
   (FIDO_CERTIFIED, _L1, _L1plus, ...), and no report ever said it was compromised,
   revoked or its user verification bypassed (REFUSED_STATUSES).
@@ -39,6 +42,9 @@ class Attested:
     model: AuthenticatorModel | None
     # The attestation chain verified to one of the model's roots in the metadata.
     verified: bool
+    # A certificate of the chain is named by an ATTESTATION_KEY_COMPROMISE report (of
+    # any model): looked for only when the settings restrict authenticators.
+    compromised_certificate: bool = False
 
 
 def admit(settings: Settings, attested: Attested) -> None:
@@ -53,6 +59,19 @@ def admit(settings: Settings, attested: Attested) -> None:
             "which ones are accepted."
         )
     name = _name(attested)
+    # What makes the attestation itself worthless: refused by every policy beyond `any`
+    # and by the allow-list, not only by `certified`.
+    if attested.compromised_certificate:
+        raise AuthenticatorNotAllowed(
+            f"{name} attested with a certificate that is reported compromised "
+            "(ATTESTATION_KEY_COMPROMISE), which proves nothing. Use another security key."
+        )
+    distrusted = attested.model.distrusted if attested.model is not None else ()
+    if distrusted:
+        raise AuthenticatorNotAllowed(
+            f"{name} is reported compromised or revoked ({', '.join(distrusted)}). "
+            "Use another security key."
+        )
     if settings.allowed_authenticators and attested.model_id not in set(
         settings.allowed_authenticators
     ):

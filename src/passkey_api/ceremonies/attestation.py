@@ -218,10 +218,23 @@ def examine(
         assert model is not None  # chained: the model's roots were given
         chained = _proves_model(x5c, model)
 
+    # Only a policy that restricts refuses for it: under `any` the passkey list shows it.
+    compromised = (
+        settings.restricts_authenticators
+        and metadata is not None
+        and bool(x5c)
+        and metadata.attestation_key_compromised([_key_identifier(der) for der in x5c])
+    )
+
     model_id = str(aaguid) if aaguid.int != 0 else key_identifier
     return verified, Examined(
         attestation_type=attestation_type(decoded.fmt, decoded.att_stmt, model),
-        attested=policy.Attested(model_id=model_id, model=model, verified=chained),
+        attested=policy.Attested(
+            model_id=model_id,
+            model=model,
+            verified=chained,
+            compromised_certificate=compromised,
+        ),
         key_identifier=key_identifier,
     )
 
