@@ -613,23 +613,45 @@ async def test_adding_a_passkey_in_a_recovery_session_follows_the_policy(
         assert added.json()["recovered"]["session"]["scope"] == "full"
 
 
+MALFORMED_X5C: list[tuple[str, object]] = [
+    ("garbage", [b"not a certificate"]),
+    ("bytes", b"not a list"),
+    ("empty", []),
+    ("text", ["text"]),
+    ("truncated-der", [b"\x30\x03\x02\x01\x01"]),
+]
+# Attestation certificates the key signs with, whose extensions cryptography cannot read
+# (its DuplicateExtension and UnsupportedGeneralNameType are no ValueError).
+MALFORMED_LEAVES = ["duplicate", "x400", "edi"]
+
+
 @pytest.mark.parametrize(
-    "x5c",
-    [[b"not a certificate"], b"not a list", [], ["text"], [b"\x30\x03\x02\x01\x01"]],
-    ids=["garbage", "bytes", "empty", "text", "truncated-der"],
+    ("fmt", "malformed"),
+    [
+        *(
+            pytest.param(fmt, x5c, id=f"{fmt}-{name}")
+            for fmt in ("packed", "fido-u2f")
+            for name, x5c in MALFORMED_X5C
+        ),
+        *(pytest.param("packed", kind, id=f"packed-leaf-{kind}") for kind in MALFORMED_LEAVES),
+    ],
 )
-@pytest.mark.parametrize("fmt", ["packed", "fido-u2f"])
+@pytest.mark.parametrize("policy", ["attested", "any"])
 async def test_a_malformed_chain_is_a_problem_not_an_error(
-    make_api: ApiFactory, world: World, fmt: str, x5c: object
+    make_api: ApiFactory, world: World, fmt: str, malformed: object, policy: str
 ) -> None:
-    api = await world.api(make_api, authenticator_policy="attested")
-    key = world.packed(KEY_A) if fmt == "packed" else world.u2f()
+    api = await world.api(make_api, authenticator_policy=policy)
     options = await api.post("/v1/registration/options", {"username": new_username()})
-    credential = key.create(options.json(), origin=ORIGIN)
-    raw = b64url_decode(credential["response"]["attestationObject"])
-    attestation_object = cbor2.loads(raw)
-    attestation_object["attStmt"]["x5c"] = x5c
-    credential["response"]["attestationObject"] = b64url(cbor2.dumps(attestation_object))
+    if isinstance(malformed, str):  # a leaf that signs the statement
+        leaf = world.vendor.malformed_attestation_certificate(malformed)
+        credential = world.packed(KEY_A, certificate=leaf).create(options.json(), origin=ORIGIN)
+    else:  # the chain replaced after signing
+        key = world.packed(KEY_A) if fmt == "packed" else world.u2f()
+        credential = key.create(options.json(), origin=ORIGIN)
+        raw = b64url_decode(credential["response"]["attestationObject"])
+        attestation_object = cbor2.loads(raw)
+        attestation_object["attStmt"]["x5c"] = malformed
+        credential["response"]["attestationObject"] = b64url(cbor2.dumps(attestation_object))
     before = await counts(api)
     response = await api.post("/v1/registration/verify", credential)
     assert response.status_code == 400, response.text

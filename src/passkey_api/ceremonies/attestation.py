@@ -310,7 +310,7 @@ def _x5c(att_stmt: Mapping[str, Any]) -> list[bytes]:
 def _certificate(der: bytes) -> x509.Certificate:
     try:
         return x509.load_der_x509_certificate(der)
-    except ValueError:
+    except Exception:  # ValueError, but whatever cryptography raises is the input's
         raise InvalidCredential("The attestation certificate is not a DER certificate.") from None
 
 
@@ -334,9 +334,13 @@ def _certificate_fits(fmt: str, der: bytes, aaguid: uuid.UUID) -> bool:
     formats): one that names none is judged by _proves_model()."""
     if fmt not in ("packed", "tpm"):
         return False
+    certificate = _certificate(der)
     try:
-        extensions = _certificate(der).extensions
-    except ValueError:  # duplicate or malformed extensions
+        extensions = certificate.extensions
+    except Exception:  # cryptography's several kinds, not all ValueError
+        # Duplicate (x509.DuplicateExtension), unsupported names in a SAN
+        # (x509.UnsupportedGeneralNameType) or malformed extensions: an authenticator's
+        # input, a 400 like any other that does not verify.
         raise InvalidCredential("The attestation certificate's extensions are malformed.") from None
     try:
         is_ca = extensions.get_extension_for_class(x509.BasicConstraints).value.ca
