@@ -11,8 +11,9 @@ given to py_webauthn for the statement's format. "Verified" is then true only wh
 chain verified to one of those roots: py_webauthn checks packed, fido-u2f and tpm chains
 against exactly the roots given (EXACT_ROOTS), but adds roots of its own for apple
 (Apple's WebAuthn root), android-key (Google's hardware attestation roots) and
-android-safetynet (GlobalSign), so for apple and android-key the chain is checked once
-more against the metadata's roots alone; a safetynet chain (inside its JWS) never counts.
+android-safetynet (GlobalSign), so for apple the chain is checked once more against the
+metadata's roots alone; an android-key chain (which binds no AAGUID) and a safetynet
+chain (inside its JWS) never count (NEVER_VERIFIED).
 An attestation certificate that does not name the claimed AAGUID proves that model only
 when its entry lists the certificate's key identifier or the root is that model's alone
 (_proves_model()).
@@ -75,9 +76,16 @@ class NewCredential:
 # Formats whose chain py_webauthn checks against exactly the roots it is given.
 EXACT_ROOTS = frozenset({"packed", "fido-u2f", "tpm"})
 # Formats for which py_webauthn adds roots of its own to those it is given: the chain is
-# checked once more against the metadata's alone (apple, android-key), or never counts
-# (android-safetynet: its chain is inside a JWS, and Google has retired the format).
+# checked once more against the metadata's alone (apple), or never counts (android-key).
 OWN_ROOTS = frozenset({"apple", "android-key"})
+# Formats whose chain never counts as verified, whatever roots the metadata lists (the
+# statement must still verify): stored as not verified, refused by a restrictive policy.
+# android-safetynet: its chain is inside a JWS, and Google has retired the format (given
+# no roots: py_webauthn's own). android-key: py_webauthn checks the chain and the
+# challenge, but neither the AAGUID nor the key description's attestationApplicationId,
+# so a chain to Google's roots binds no model: any app on a genuine Android device can
+# claim any AAGUID with one.
+NEVER_VERIFIED = frozenset({"android-safetynet", "android-key"})
 # The attestation type each format implies (WebAuthn L3 8.x); packed: _packed_type().
 FORMAT_TYPES = {
     "none": "none",
@@ -204,7 +212,9 @@ def examine(
             verified = _registration(
                 settings, credential, client_data, require_up, require_uv, {decoded.fmt: roots}
             )
-            chained = decoded.fmt in EXACT_ROOTS or _chains_to(x5c, roots)
+            chained = decoded.fmt not in NEVER_VERIFIED and (
+                decoded.fmt in EXACT_ROOTS or _chains_to(x5c, roots)
+            )
         except InvalidCredential:
             # Valid without the roots: a good signature by a certificate that does not
             # chain to the model's roots (an untrusted chain); else invalid after all.
