@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Literal
 
 from cryptography import x509
@@ -62,14 +62,17 @@ class AuthenticatorModel:
 
     @property
     def status(self) -> str | None:
-        """The latest status report's status (FIDO_CERTIFIED_L1, REVOKED, ...)."""
-        if not self.status_reports:
-            return None
-        latest = max(
-            enumerate(self.status_reports),
-            key=lambda pair: (pair[1].effective_date or date.min, pair[0]),
-        )
-        return str(latest[1].status.value)
+        """The status of the latest report in effect (FIDO_CERTIFIED_L1, REVOKED, ...)."""
+        return _latest_in_effect(self.status_reports, lambda status: True)
+
+    @property
+    def certification(self) -> str | None:
+        """The status of the latest certification report in effect: NOT_FIDO_CERTIFIED or
+        a FIDO_CERTIFIED level; None when there is none. Reports of another kind
+        (UPDATE_AVAILABLE, SELF_ASSERTION_SUBMITTED, RETIRED, FIPS140_CERTIFIED_*, and the
+        compromise statuses, which policy.py weighs whenever they came) say nothing of
+        whether the model is certified."""
+        return _latest_in_effect(self.status_reports, _is_certification)
 
     @property
     def distrusted(self) -> tuple[str, ...]:
@@ -88,6 +91,26 @@ class AuthenticatorModel:
                 if named is None or named[1]:
                     found.add(status)
         return tuple(sorted(found))
+
+
+def _is_certification(status: str) -> bool:
+    return status == "NOT_FIDO_CERTIFIED" or status.startswith("FIDO_CERTIFIED")
+
+
+def _latest_in_effect(reports: Sequence[StatusReport], kind: Callable[[str], bool]) -> str | None:
+    """The status of the latest report of `kind` in effect today (FIDO Metadata Service
+    3.0, 3.1.3): one dated in the future is not yet; an undated one is in effect while
+    the metadata carries it, so it is the latest; the metadata's order breaks ties."""
+    today = datetime.now(UTC).date()
+    in_effect = [
+        (report.effective_date is None, report.effective_date or today, order, report)
+        for order, report in enumerate(reports)
+        if kind(str(report.status.value))
+        and (report.effective_date is None or report.effective_date <= today)
+    ]
+    if not in_effect:
+        return None
+    return str(max(in_effect, key=lambda found: found[:3])[3].status.value)
 
 
 # The status reports that say a model's authenticators can no longer be trusted (FIDO

@@ -7,9 +7,12 @@ PASSKEY_ALLOWED_AUTHENTICATORS), judged on what a registration's attestation pro
   no certificate of the chain is named by an ATTESTATION_KEY_COMPROMISE report (of any
   model), and the model is neither REVOKED nor reported ATTESTATION_KEY_COMPROMISE as a
   whole (AuthenticatorModel.distrusted). The allow-list asks the same, whatever the policy.
-- `certified`: attested, and the model's latest status report is a FIDO certification
-  (FIDO_CERTIFIED, _L1, _L1plus, ...), and no report ever said it was compromised,
-  revoked or its user verification bypassed (REFUSED_STATUSES).
+- `certified`: attested, and the model's latest certification report in effect is a
+  FIDO certification (FIDO_CERTIFIED, _L1, _L1plus, ...; AuthenticatorModel.
+  certification: not NOT_FIDO_CERTIFIED; reports dated in the future not yet, undated
+  ones the latest; UPDATE_AVAILABLE, SELF_ASSERTION_SUBMITTED, RETIRED and FIPS 140
+  reports left aside), and no report ever said it was compromised, revoked or its user
+  verification bypassed (REFUSED_STATUSES, whatever their date).
 - The allow-list (AAGUIDs, U2F key identifiers): only the models it names, and only when
   the chain verified, whatever the policy: an AAGUID in authenticator data is the
   authenticator's claim, and any software can claim a YubiKey's. What makes it a YubiKey
@@ -94,9 +97,9 @@ def certification_refusal(model: AuthenticatorModel | None) -> str | None:
     )
     if refused:
         return f"is reported compromised or revoked ({', '.join(refused)})"
-    status = model.status
+    status = model.certification
     if status is None or not status.startswith(CERTIFIED_PREFIX):
-        return f"is not FIDO certified (its latest status: {status or 'none'})"
+        return f"is not FIDO certified (its latest status: {status or model.status or 'none'})"
     return None
 
 
