@@ -263,16 +263,33 @@ class AttestationPki:
         )
     )
 
-    def attestation_certificate(self, aaguid: uuid.UUID | None = None) -> Issued:
-        """A batch attestation certificate as packed attestation requires it (WebAuthn
-        8.2.1: C, O, OU "Authenticator Attestation", CN; not a CA), with the AAGUID
-        extension when given (a U2F key's has none)."""
-        extensions: list[x509.ExtensionType] = []
-        if aaguid is not None:
-            # An OCTET STRING holding the AAGUID's 16 bytes.
-            extensions.append(
-                x509.UnrecognizedExtension(AAGUID_EXTENSION, b"\x04\x10" + aaguid.bytes)
+    def malformed_attestation_certificate(self, kind: str) -> Issued:
+        """An attestation certificate whose extensions cryptography cannot read, signed
+        as the root issues them: `duplicate` (the AAGUID extension twice: RFC 5280
+        4.2 forbids it) or `x400` / `edi` (a SAN of an x400Address or an EDIPartyName,
+        names cryptography does not support)."""
+        if kind == "duplicate":
+            twin = ObjectIdentifier("1.3.6.1.4.1.45724.1.1.5")  # as long, encoded
+            value = b"\x04\x10" + bytes(16)
+            issued = self._certificate(
+                [
+                    x509.UnrecognizedExtension(AAGUID_EXTENSION, value),
+                    x509.UnrecognizedExtension(twin, value),
+                ]
             )
+            tbs = issued.certificate.tbs_certificate_bytes
+            oid, twin_oid = (
+                bytes.fromhex("060b2b0601040182e51c010104"),
+                bytes.fromhex("060b2b0601040182e51c010105"),
+            )
+            assert tbs.count(twin_oid) == 1
+            return resigned(issued, self.root, tbs.replace(twin_oid, oid))
+        names = {"x400": b"\x30\x04\xa3\x02\x30\x00", "edi": b"\x30\x06\xa5\x04\x81\x02ab"}
+        return self._certificate(
+            [x509.UnrecognizedExtension(x509.OID_SUBJECT_ALTERNATIVE_NAME, names[kind])]
+        )
+
+    def _certificate(self, extensions: Sequence[x509.ExtensionType]) -> Issued:
         return issue(
             _name(
                 "Test Vendor Batch 1",
@@ -284,6 +301,40 @@ class AttestationPki:
             ca=False,
             extensions=extensions,
         )
+
+    def attestation_certificate(self, aaguid: uuid.UUID | None = None) -> Issued:
+        """A batch attestation certificate as packed attestation requires it (WebAuthn
+        8.2.1: C, O, OU "Authenticator Attestation", CN; not a CA), with the AAGUID
+        extension when given (a U2F key's has none)."""
+        extensions: list[x509.ExtensionType] = []
+        if aaguid is not None:
+            # An OCTET STRING holding the AAGUID's 16 bytes.
+            extensions.append(
+                x509.UnrecognizedExtension(AAGUID_EXTENSION, b"\x04\x10" + aaguid.bytes)
+            )
+        return self._certificate(extensions)
+
+
+def _der_length(length: int) -> bytes:
+    if length < 0x80:
+        return bytes([length])
+    encoded = length.to_bytes((length.bit_length() + 7) // 8, "big")
+    return bytes([0x80 | len(encoded)]) + encoded
+
+
+def resigned(issued: Issued, issuer: Issued, tbs: bytes) -> Issued:
+    """`issued` with its TBSCertificate replaced by `tbs` (DER, edited by hand: what
+    cryptography's builder refuses to make) and signed again by `issuer` (ES256)."""
+    der = issued.der
+    rest = der[der.index(issued.certificate.tbs_certificate_bytes) :]
+    rest = rest[len(issued.certificate.tbs_certificate_bytes) :]
+    algorithm = rest[: 2 + rest[1]]  # AlgorithmIdentifier: a short SEQUENCE
+    assert isinstance(issuer.key, ec.EllipticCurvePrivateKey)
+    signature = issuer.key.sign(tbs, ec.ECDSA(hashes.SHA256()))
+    bits = b"\x03" + _der_length(len(signature) + 1) + b"\x00" + signature
+    content = tbs + algorithm + bits
+    certificate = x509.load_der_x509_certificate(b"\x30" + _der_length(len(content)) + content)
+    return Issued(certificate, issued.key)
 
 
 def status_report(status: str, effective: date | None = None, **more: Any) -> dict[str, Any]:

@@ -7,6 +7,7 @@ nothing written) in a sign-up, in adding a passkey, and in a recovery session.""
 
 from __future__ import annotations
 
+import base64
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -33,6 +34,13 @@ UNCERTIFIED = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a03")
 COMPROMISED = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a04")
 ONCE_BYPASSED = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a05")
 UNLISTED = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a06")
+# The only model listing its vendor's root (World.sole_vendor).
+SOLE = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a07")
+# A model that lists the key identifier of its batch certificate (World.listed_batch).
+LISTED_BATCH = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a08")
+# A model one of whose batch certificates (World.leaked) is reported compromised.
+LEAKED = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a09")
+REVOKED = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a0a")
 NOT_ALLOWED = "authenticator_not_allowed"
 
 
@@ -75,10 +83,22 @@ class World:
     folder: Path
     mds: forge.MdsPki = field(default_factory=forge.MdsPki.build)
     vendor: forge.AttestationPki = field(default_factory=forge.AttestationPki)
+    # A vendor with one model only: its root is listed by SOLE alone.
+    sole_vendor: forge.AttestationPki = field(default_factory=forge.AttestationPki)
     u2f_certificate: forge.Issued = field(init=False)
+    # A batch certificate of the vendor without the AAGUID extension, whose key
+    # identifier LISTED_BATCH's entry lists.
+    listed_batch: forge.Issued = field(init=False)
+    # LEAKED's batch certificate that its entry reports compromised, and one of Test Key
+    # A's that LEAKED's entry reports too (a report names any certificate it names).
+    leaked: forge.Issued = field(init=False)
+    leaked_key_a: forge.Issued = field(init=False)
 
     def __post_init__(self) -> None:
         self.u2f_certificate = self.vendor.attestation_certificate()
+        self.listed_batch = self.vendor.attestation_certificate()
+        self.leaked = self.vendor.attestation_certificate(LEAKED)
+        self.leaked_key_a = self.vendor.attestation_certificate(KEY_A)
         root = [self.vendor.root.der]
         certified = [forge.status_report("FIDO_CERTIFIED_L1", date(2024, 1, 1))]
         entries = [
@@ -116,6 +136,35 @@ class World:
                 description="Test U2F Key",
                 roots=root,
             ),
+            forge.entry(aaguid=SOLE, description="Sole Key", roots=[self.sole_vendor.root.der]),
+            forge.entry(
+                aaguid=LISTED_BATCH,
+                key_identifiers=[forge.key_identifier(self.listed_batch.certificate)],
+                description="Listed Batch Key",
+                roots=root,
+            ),
+            forge.entry(
+                aaguid=LEAKED,
+                description="Leaked Batch Key",
+                roots=root,
+                status_reports=[
+                    *certified,
+                    *(
+                        forge.status_report(
+                            "ATTESTATION_KEY_COMPROMISE",
+                            date(2025, 1, 1),
+                            certificate=base64.b64encode(leaked.der).decode(),
+                        )
+                        for leaked in (self.leaked, self.leaked_key_a)
+                    ),
+                ],
+            ),
+            forge.entry(
+                aaguid=REVOKED,
+                description="Revoked Key",
+                roots=root,
+                status_reports=[*certified, forge.status_report("REVOKED", date(2025, 1, 1))],
+            ),
         ]
         (self.folder / "mds-root.pem").write_bytes(self.mds.root.pem)
         (self.folder / "blob.jwt").write_bytes(forge.sign_blob(forge.payload(1, entries), self.mds))
@@ -141,11 +190,15 @@ class World:
         return api
 
     def packed(
-        self, aaguid: uuid.UUID, pki: forge.AttestationPki | None = None
+        self,
+        aaguid: uuid.UUID,
+        pki: forge.AttestationPki | None = None,
+        *,
+        certificate: forge.Issued | None = None,
     ) -> SoftAuthenticator:
         """A security key of the model `aaguid`, attesting packed with a certificate its
-        vendor (or `pki`) issued for that AAGUID."""
-        certificate = (pki or self.vendor).attestation_certificate(aaguid)
+        vendor (or `pki`) issued for that AAGUID, or with `certificate`."""
+        certificate = certificate or (pki or self.vendor).attestation_certificate(aaguid)
         assert isinstance(certificate.key, ec.EllipticCurvePrivateKey)
         return security_key(
             aaguid=aaguid.bytes,
@@ -356,6 +409,41 @@ async def test_a_certificate_for_another_aaguid_does_not_verify(
     assert problem_code(response) == "invalid_credential"
 
 
+async def test_a_certificate_without_an_aaguid_proves_no_model_its_root_serves_with_others(
+    make_api: ApiFactory, world: World
+) -> None:
+    """A vendor certificate without the AAGUID extension (here the U2F key's batch
+    certificate) in a key that claims Test Key B: its chain reaches the root Test Key B
+    lists, but that root serves several models, and then the extension must be there
+    (WebAuthn L3 8.2.1): nothing says the certificate is Test Key B's."""
+    certificate = world.u2f_certificate
+    strict = await world.api(make_api, allowed_authenticators=[str(KEY_B)])
+    detail = refused(await strict.sign_up(world.packed(KEY_B, certificate=certificate)))
+    assert "did not prove which authenticator it is" in detail
+    attested = await world.api(make_api, authenticator_policy="attested")
+    refused(await attested.sign_up(world.packed(KEY_B, certificate=certificate)))
+    # Under any: stored, as not verified.
+    api = await world.api(make_api)
+    found = await stored(api, await api.sign_up(world.packed(KEY_B, certificate=certificate)))
+    assert (found["type"], found["verified"], found["aaguid"]) == ("basic", False, str(KEY_B))
+
+
+async def test_a_certificate_without_an_aaguid_proves_a_model_alone_on_its_root_or_listing_it(
+    make_api: ApiFactory, world: World
+) -> None:
+    api = await world.api(make_api, authenticator_policy="attested")
+    # The only model whose entry lists the root.
+    sole = world.sole_vendor.attestation_certificate()
+    found = await stored(api, await api.sign_up(world.packed(SOLE, certificate=sole)))
+    assert (found["verified"], found["aaguid"]) == (True, str(SOLE))
+    # A shared root, but the model's entry lists the certificate's key identifier.
+    batch = world.packed(LISTED_BATCH, certificate=world.listed_batch)
+    found = await stored(api, await api.sign_up(batch))
+    assert (found["verified"], found["aaguid"]) == (True, str(LISTED_BATCH))
+    # That certificate proves only that model, not another of the root.
+    refused(await api.sign_up(world.packed(KEY_A, certificate=world.listed_batch)))
+
+
 # --- the policies ----------------------------------------------------------------------
 
 
@@ -385,9 +473,42 @@ async def test_certified_refuses_models_not_certified_or_reported_compromised(
         detail = refused(await certified.sign_up(world.packed(aaguid)))
         assert detail.startswith(f'"{name}" '), detail
         assert why in detail, detail
-        # Attested asks only for the chain.
+    # Attested asks for the chain, and for nothing that makes it worthless.
+    for aaguid in (UNCERTIFIED, ONCE_BYPASSED):
         found = await stored(attested, await attested.sign_up(world.packed(aaguid)))
         assert found["verified"]
+
+
+async def test_attested_refuses_what_makes_an_attestation_worthless(
+    make_api: ApiFactory, world: World
+) -> None:
+    """A model whose attestation key is reported compromised (no certificate named: the
+    whole model) or that was revoked, and any attestation certificate that a report of
+    ATTESTATION_KEY_COMPROMISE names, whichever model's entry it is in: refused by
+    `attested` and by an allow-list naming the model, not only by `certified`."""
+    attested = await world.api(make_api, authenticator_policy="attested")
+    allowing = await world.api(make_api, allowed_authenticators=[str(LEAKED), str(KEY_A)])
+    for api in (attested, allowing):
+        for aaguid, why in [
+            (COMPROMISED, "ATTESTATION_KEY_COMPROMISE"),
+            (REVOKED, "REVOKED"),
+        ]:
+            detail = refused(await api.sign_up(world.packed(aaguid)))
+            assert why in detail, detail
+        for aaguid, certificate in [(LEAKED, world.leaked), (KEY_A, world.leaked_key_a)]:
+            detail = refused(await api.sign_up(world.packed(aaguid, certificate=certificate)))
+            assert "a certificate that is reported compromised" in detail, detail
+        # Another batch of the model: the report names only that certificate.
+        found = await stored(api, await api.sign_up(world.packed(LEAKED)))
+        assert found["verified"]
+        found = await stored(api, await api.sign_up(world.packed(KEY_A)))
+        assert found["verified"]
+    # Under any, without an allow-list: stored, verified (the list shows the reports).
+    lenient = await world.api(make_api)
+    found = await stored(
+        lenient, await lenient.sign_up(world.packed(LEAKED, certificate=world.leaked))
+    )
+    assert found["verified"]
 
 
 async def test_the_allow_list_names_models_by_aaguid(make_api: ApiFactory, world: World) -> None:
@@ -492,23 +613,45 @@ async def test_adding_a_passkey_in_a_recovery_session_follows_the_policy(
         assert added.json()["recovered"]["session"]["scope"] == "full"
 
 
+MALFORMED_X5C: list[tuple[str, object]] = [
+    ("garbage", [b"not a certificate"]),
+    ("bytes", b"not a list"),
+    ("empty", []),
+    ("text", ["text"]),
+    ("truncated-der", [b"\x30\x03\x02\x01\x01"]),
+]
+# Attestation certificates the key signs with, whose extensions cryptography cannot read
+# (its DuplicateExtension and UnsupportedGeneralNameType are no ValueError).
+MALFORMED_LEAVES = ["duplicate", "x400", "edi"]
+
+
 @pytest.mark.parametrize(
-    "x5c",
-    [[b"not a certificate"], b"not a list", [], ["text"], [b"\x30\x03\x02\x01\x01"]],
-    ids=["garbage", "bytes", "empty", "text", "truncated-der"],
+    ("fmt", "malformed"),
+    [
+        *(
+            pytest.param(fmt, x5c, id=f"{fmt}-{name}")
+            for fmt in ("packed", "fido-u2f")
+            for name, x5c in MALFORMED_X5C
+        ),
+        *(pytest.param("packed", kind, id=f"packed-leaf-{kind}") for kind in MALFORMED_LEAVES),
+    ],
 )
-@pytest.mark.parametrize("fmt", ["packed", "fido-u2f"])
+@pytest.mark.parametrize("policy", ["attested", "any"])
 async def test_a_malformed_chain_is_a_problem_not_an_error(
-    make_api: ApiFactory, world: World, fmt: str, x5c: object
+    make_api: ApiFactory, world: World, fmt: str, malformed: object, policy: str
 ) -> None:
-    api = await world.api(make_api, authenticator_policy="attested")
-    key = world.packed(KEY_A) if fmt == "packed" else world.u2f()
+    api = await world.api(make_api, authenticator_policy=policy)
     options = await api.post("/v1/registration/options", {"username": new_username()})
-    credential = key.create(options.json(), origin=ORIGIN)
-    raw = b64url_decode(credential["response"]["attestationObject"])
-    attestation_object = cbor2.loads(raw)
-    attestation_object["attStmt"]["x5c"] = x5c
-    credential["response"]["attestationObject"] = b64url(cbor2.dumps(attestation_object))
+    if isinstance(malformed, str):  # a leaf that signs the statement
+        leaf = world.vendor.malformed_attestation_certificate(malformed)
+        credential = world.packed(KEY_A, certificate=leaf).create(options.json(), origin=ORIGIN)
+    else:  # the chain replaced after signing
+        key = world.packed(KEY_A) if fmt == "packed" else world.u2f()
+        credential = key.create(options.json(), origin=ORIGIN)
+        raw = b64url_decode(credential["response"]["attestationObject"])
+        attestation_object = cbor2.loads(raw)
+        attestation_object["attStmt"]["x5c"] = malformed
+        credential["response"]["attestationObject"] = b64url(cbor2.dumps(attestation_object))
     before = await counts(api)
     response = await api.post("/v1/registration/verify", credential)
     assert response.status_code == 400, response.text

@@ -6,13 +6,16 @@ py_webauthn adds Apple's root to those it is given, counts only by the metadata'
 
 from __future__ import annotations
 
+import importlib
 import json
 import uuid
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from cryptography import x509
+from OpenSSL.crypto import X509Store
 
 from passkey_api.authenticators import blob
 from passkey_api.authenticators.catalogue import Catalogue
@@ -33,6 +36,13 @@ TYPES = {
     "apple": "anonca",
     "android-key": "basic",
 }
+# Real Android Keystore registrations whose chains (to Google's hardware attestation
+# root) have expired, with a time when they were valid (their fixtures' notes).
+ANDROID_KEY = {
+    "android-key-pixel-8a": datetime(2025, 1, 7, 18, 0),
+    "android-key-galaxy-s9plus": datetime(2019, 6, 13, 19, 32),
+}
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "authenticators"
 WITH_ROOT = [p for p in VERIFIABLE if "attestation_root" in json.loads(p.read_text())]
 WITHOUT_ROOT = [p for p in VERIFIABLE if p not in WITH_ROOT]
 
@@ -122,4 +132,29 @@ def test_a_chain_to_another_root_is_not(path: Path) -> None:
         return
     found = _examine(fixture, _metadata(fixture, other))
     assert found.attestation_type == _expected_type(fixture)
+    assert not found.attestation_verified
+
+
+@pytest.mark.parametrize("name", sorted(ANDROID_KEY))
+def test_android_key_is_never_verified(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """py_webauthn checks an android-key chain and the attestation challenge, but never
+    the AAGUID (nor attestationApplicationId): any app on a genuine Android device gets
+    a chain to Google's roots for whatever AAGUID it claims. So even with the metadata
+    listing Google's root for the model, and the chain verifying to it, not verified."""
+    checker = importlib.import_module("webauthn.helpers.validate_certificate_chain")
+    new_store = checker._generate_new_cert_store
+
+    def store_back_then() -> X509Store:
+        store: X509Store = new_store()
+        store.set_time(ANDROID_KEY[name])
+        return store
+
+    monkeypatch.setattr(checker, "_generate_new_cert_store", store_back_then)
+    fixture = _fixture(FIXTURES / f"{name}.json")
+    raw = b64url_decode(fixture["registration"]["credential"]["response"]["attestationObject"])
+    x5c = structures.attestation_object(raw).att_stmt["x5c"]
+    google = x5c[-1]  # the chain's root: Google's hardware attestation root
+    assert attestation._chains_to(x5c, [attestation._pem(google)])
+    found = _examine(fixture, _metadata(fixture, google))
+    assert found.attestation_type == "basic"
     assert not found.attestation_verified

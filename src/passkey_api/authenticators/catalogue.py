@@ -5,9 +5,10 @@ identifier (no I/O)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Literal
 
 from cryptography import x509
@@ -36,30 +37,80 @@ class AuthenticatorModel:
     attestation_roots: tuple[bytes, ...]
     # fido2's entry itself, for what the fields above leave out.
     entry: MetadataBlobPayloadEntry
+    # Those of attestation_roots that no other entry of the metadata lists: a chain to
+    # one of them tells the model even when the certificate names no AAGUID.
+    sole_roots: tuple[bytes, ...] = ()
 
     @classmethod
-    def of(cls, entry: MetadataBlobPayloadEntry) -> AuthenticatorModel:
+    def of(
+        cls, entry: MetadataBlobPayloadEntry, listing: Mapping[bytes, int] | None = None
+    ) -> AuthenticatorModel:
+        """`listing`: how many entries of the metadata list each root (for sole_roots;
+        without it, none is taken as the model's alone)."""
         statement = entry.metadata_statement
+        roots = tuple(statement.attestation_root_certificates if statement else ())
         return cls(
             description=statement.description if statement else None,
             icon=statement.icon if statement else None,
             aaguid=uuid.UUID(bytes=bytes(entry.aaguid)) if entry.aaguid else None,
             key_identifiers=tuple(entry.attestation_certificate_key_identifiers or ()),
             status_reports=tuple(entry.status_reports),
-            attestation_roots=tuple(statement.attestation_root_certificates if statement else ()),
+            attestation_roots=roots,
             entry=entry,
+            sole_roots=tuple(r for r in roots if listing is not None and listing.get(r) == 1),
         )
 
     @property
     def status(self) -> str | None:
-        """The latest status report's status (FIDO_CERTIFIED_L1, REVOKED, ...)."""
-        if not self.status_reports:
-            return None
-        latest = max(
-            enumerate(self.status_reports),
-            key=lambda pair: (pair[1].effective_date or date.min, pair[0]),
-        )
-        return str(latest[1].status.value)
+        """The status of the latest report in effect (FIDO_CERTIFIED_L1, REVOKED, ...)."""
+        return _latest_in_effect(self.status_reports, lambda status: True)
+
+    @property
+    def certification(self) -> str | None:
+        """The status of the latest certification report in effect: NOT_FIDO_CERTIFIED or
+        a FIDO_CERTIFIED level; None when there is none. Reports of another kind
+        (UPDATE_AVAILABLE, SELF_ASSERTION_SUBMITTED, RETIRED, FIPS140_CERTIFIED_*, and the
+        compromise statuses, which policy.py weighs whenever they came) say nothing of
+        whether the model is certified."""
+        return _latest_in_effect(self.status_reports, _is_certification)
+
+    @property
+    def distrusted(self) -> tuple[str, ...]:
+        """The statuses that make any attestation of this model worthless, whatever the
+        policy beyond `any` (policy.py): REVOKED, and ATTESTATION_KEY_COMPROMISE for the
+        whole model (no certificate named, an unreadable one, or a CA's, whose
+        attestation certificates are not known). A report naming an attestation
+        certificate is Catalogue.attestation_key_compromised()'s."""
+        found: set[str] = set()
+        for report in self.status_reports:
+            status = str(report.status.value)
+            if status == "REVOKED":
+                found.add(status)
+            elif status == "ATTESTATION_KEY_COMPROMISE":
+                named = _named_certificate(report)
+                if named is None or named[1]:
+                    found.add(status)
+        return tuple(sorted(found))
+
+
+def _is_certification(status: str) -> bool:
+    return status == "NOT_FIDO_CERTIFIED" or status.startswith("FIDO_CERTIFIED")
+
+
+def _latest_in_effect(reports: Sequence[StatusReport], kind: Callable[[str], bool]) -> str | None:
+    """The status of the latest report of `kind` in effect today (FIDO Metadata Service
+    3.0, 3.1.3): one dated in the future is not yet; an undated one is in effect while
+    the metadata carries it, so it is the latest; the metadata's order breaks ties."""
+    today = datetime.now(UTC).date()
+    in_effect = [
+        (report.effective_date is None, report.effective_date or today, order, report)
+        for order, report in enumerate(reports)
+        if kind(str(report.status.value))
+        and (report.effective_date is None or report.effective_date <= today)
+    ]
+    if not in_effect:
+        return None
+    return str(max(in_effect, key=lambda found: found[:3])[3].status.value)
 
 
 # The status reports that say a model's authenticators can no longer be trusted (FIDO
@@ -192,15 +243,36 @@ class Catalogue:
 
     def __init__(self, payload: MetadataBlobPayload) -> None:
         self.payload = payload
-        # fido2's verifier, without its default filters (they hide revoked models), is
-        # also what the attestation check at registration can build on.
+        # fido2's verifier, without its default filters (they hide revoked models): used
+        # only to find entries by AAGUID. It verifies no attestation here: the chain is
+        # ceremonies/attestation.py's, and what compromise and revocation reports refuse
+        # is policy.py's (with compromised_attestation_keys and AuthenticatorModel.
+        # distrusted).
         self.verifier = MdsAttestationVerifier(payload, entry_filter=None, attestation_filter=None)
         self._models: dict[int, AuthenticatorModel] = {}
+        # How many entries list each attestation root (DER): a vendor's root usually
+        # serves several of its models.
+        self._root_listing: Counter[bytes] = Counter(
+            root
+            for entry in payload.entries
+            if entry.metadata_statement is not None
+            for root in set(entry.metadata_statement.attestation_root_certificates or ())
+        )
         self._by_key_identifier: dict[bytes, MetadataBlobPayloadEntry] = {
             identifier: entry
             for entry in payload.entries
             for identifier in entry.attestation_certificate_key_identifiers or ()
         }
+        # The key identifiers (hex) of the certificates that ATTESTATION_KEY_COMPROMISE
+        # reports name, of every entry: a chain holding one proves nothing.
+        self.compromised_attestation_keys = frozenset(
+            named[0]
+            for entry in payload.entries
+            for report in entry.status_reports
+            if str(report.status.value) == "ATTESTATION_KEY_COMPROMISE"
+            and (named := _named_certificate(report)) is not None
+            and named[0]
+        )
         # The models reported compromised, by the text a passkey stores (its AAGUID,
         # canonical; a U2F key's key identifier, hex): what a sign-in looks up, in one
         # dict lookup, when PASSKEY_COMPROMISED_AUTHENTICATORS=refuse.
@@ -251,6 +323,11 @@ class Catalogue:
             found = self.compromised_by_key_identifier.get(key_identifier)
         return found.for_passkey(key_identifier) if found is not None else None
 
+    def attestation_key_compromised(self, key_identifiers: Iterable[str]) -> bool:
+        """Whether an ATTESTATION_KEY_COMPROMISE report of any entry names a certificate
+        with one of these keys (key identifiers in hex: an attestation chain's)."""
+        return not self.compromised_attestation_keys.isdisjoint(key_identifiers)
+
     def by_passkey(self, aaguid: str, key_identifier: str | None) -> AuthenticatorModel | None:
         """A stored passkey's model: by its AAGUID, or by its key identifier (U2F)."""
         try:
@@ -280,5 +357,5 @@ class Catalogue:
             return None
         model = self._models.get(id(entry))
         if model is None:
-            model = self._models[id(entry)] = AuthenticatorModel.of(entry)
+            model = self._models[id(entry)] = AuthenticatorModel.of(entry, self._root_listing)
         return model

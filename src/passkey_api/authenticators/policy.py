@@ -3,15 +3,22 @@ PASSKEY_ALLOWED_AUTHENTICATORS), judged on what a registration's attestation pro
 (ceremonies/attestation.py) and what the metadata says of the model. No I/O.
 
 - `any`: every authenticator, unless the allow-list names models.
-- `attested`: the attestation chain verified to a root the metadata gives for the model.
-- `certified`: attested, and the model's latest status report is a FIDO certification
-  (FIDO_CERTIFIED, _L1, _L1plus, ...), and no report ever said it was compromised,
-  revoked or its user verification bypassed (REFUSED_STATUSES).
+- `attested`: the attestation chain verified to a root the metadata gives for the model,
+  no certificate of the chain is named by an ATTESTATION_KEY_COMPROMISE report (of any
+  model), and the model is neither REVOKED nor reported ATTESTATION_KEY_COMPROMISE as a
+  whole (AuthenticatorModel.distrusted). The allow-list asks the same, whatever the policy.
+- `certified`: attested, and the model's latest certification report in effect is a
+  FIDO certification (FIDO_CERTIFIED, _L1, _L1plus, ...; AuthenticatorModel.
+  certification: not NOT_FIDO_CERTIFIED; reports dated in the future not yet, undated
+  ones the latest; UPDATE_AVAILABLE, SELF_ASSERTION_SUBMITTED, RETIRED and FIPS 140
+  reports left aside), and no report ever said it was compromised, revoked or its user
+  verification bypassed (REFUSED_STATUSES, whatever their date).
 - The allow-list (AAGUIDs, U2F key identifiers): only the models it names, and only when
   the chain verified, whatever the policy: an AAGUID in authenticator data is the
   authenticator's claim, and any software can claim a YubiKey's. What makes it a YubiKey
   is an attestation signed by a key whose certificate chains to the root the metadata
-  lists for that AAGUID (and, when the certificate names an AAGUID, the same one).
+  lists for that AAGUID, and a certificate that names that AAGUID, or that the entry
+  lists, or a root no other model lists (ceremonies/attestation.py, _proves_model).
 """
 
 from __future__ import annotations
@@ -38,6 +45,9 @@ class Attested:
     model: AuthenticatorModel | None
     # The attestation chain verified to one of the model's roots in the metadata.
     verified: bool
+    # A certificate of the chain is named by an ATTESTATION_KEY_COMPROMISE report (of
+    # any model): looked for only when the settings restrict authenticators.
+    compromised_certificate: bool = False
 
 
 def admit(settings: Settings, attested: Attested) -> None:
@@ -52,6 +62,19 @@ def admit(settings: Settings, attested: Attested) -> None:
             "which ones are accepted."
         )
     name = _name(attested)
+    # What makes the attestation itself worthless: refused by every policy beyond `any`
+    # and by the allow-list, not only by `certified`.
+    if attested.compromised_certificate:
+        raise AuthenticatorNotAllowed(
+            f"{name} attested with a certificate that is reported compromised "
+            "(ATTESTATION_KEY_COMPROMISE), which proves nothing. Use another security key."
+        )
+    distrusted = attested.model.distrusted if attested.model is not None else ()
+    if distrusted:
+        raise AuthenticatorNotAllowed(
+            f"{name} is reported compromised or revoked ({', '.join(distrusted)}). "
+            "Use another security key."
+        )
     if settings.allowed_authenticators and attested.model_id not in set(
         settings.allowed_authenticators
     ):
@@ -74,9 +97,9 @@ def certification_refusal(model: AuthenticatorModel | None) -> str | None:
     )
     if refused:
         return f"is reported compromised or revoked ({', '.join(refused)})"
-    status = model.status
+    status = model.certification
     if status is None or not status.startswith(CERTIFIED_PREFIX):
-        return f"is not FIDO certified (its latest status: {status or 'none'})"
+        return f"is not FIDO certified (its latest status: {status or model.status or 'none'})"
     return None
 
 

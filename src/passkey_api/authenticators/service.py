@@ -80,6 +80,12 @@ class MetadataService:
     def by_key_identifier(self, identifier: bytes) -> AuthenticatorModel | None:
         return self.catalogue.by_key_identifier(identifier) if self.catalogue else None
 
+    def attestation_key_compromised(self, key_identifiers: list[str]) -> bool:
+        """Whether the held metadata reports a certificate with one of these keys (an
+        attestation chain's, hex) as an ATTESTATION_KEY_COMPROMISE; False without it."""
+        catalogue = self.catalogue
+        return catalogue is not None and catalogue.attestation_key_compromised(key_identifiers)
+
     def model_of(self, aaguid: str, key_identifier: str | None) -> AuthenticatorModel | None:
         """A stored passkey's model (by its AAGUID, or a U2F key's key identifier)."""
         return self.catalogue.by_passkey(aaguid, key_identifier) if self.catalogue else None

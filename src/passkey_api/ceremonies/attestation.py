@@ -11,8 +11,12 @@ given to py_webauthn for the statement's format. "Verified" is then true only wh
 chain verified to one of those roots: py_webauthn checks packed, fido-u2f and tpm chains
 against exactly the roots given (EXACT_ROOTS), but adds roots of its own for apple
 (Apple's WebAuthn root), android-key (Google's hardware attestation roots) and
-android-safetynet (GlobalSign), so for apple and android-key the chain is checked once
-more against the metadata's roots alone; a safetynet chain (inside its JWS) never counts.
+android-safetynet (GlobalSign), so for apple the chain is checked once more against the
+metadata's roots alone; an android-key chain (which binds no AAGUID) and a safetynet
+chain (inside its JWS) never count (NEVER_VERIFIED).
+An attestation certificate that does not name the claimed AAGUID proves that model only
+when its entry lists the certificate's key identifier or the root is that model's alone
+(_proves_model()).
 A statement that verifies only without the roots is valid but untrusted: stored as not
 verified, or refused by the policy (authenticators/policy.py).
 """
@@ -72,9 +76,16 @@ class NewCredential:
 # Formats whose chain py_webauthn checks against exactly the roots it is given.
 EXACT_ROOTS = frozenset({"packed", "fido-u2f", "tpm"})
 # Formats for which py_webauthn adds roots of its own to those it is given: the chain is
-# checked once more against the metadata's alone (apple, android-key), or never counts
-# (android-safetynet: its chain is inside a JWS, and Google has retired the format).
+# checked once more against the metadata's alone (apple), or never counts (android-key).
 OWN_ROOTS = frozenset({"apple", "android-key"})
+# Formats whose chain never counts as verified, whatever roots the metadata lists (the
+# statement must still verify): stored as not verified, refused by a restrictive policy.
+# android-safetynet: its chain is inside a JWS, and Google has retired the format (given
+# no roots: py_webauthn's own). android-key: py_webauthn checks the chain and the
+# challenge, but neither the AAGUID nor the key description's attestationApplicationId,
+# so a chain to Google's roots binds no model: any app on a genuine Android device can
+# claim any AAGUID with one.
+NEVER_VERIFIED = frozenset({"android-safetynet", "android-key"})
 # The attestation type each format implies (WebAuthn L3 8.x); packed: _packed_type().
 FORMAT_TYPES = {
     "none": "none",
@@ -201,7 +212,9 @@ def examine(
             verified = _registration(
                 settings, credential, client_data, require_up, require_uv, {decoded.fmt: roots}
             )
-            chained = decoded.fmt in EXACT_ROOTS or _chains_to(x5c, roots)
+            chained = decoded.fmt not in NEVER_VERIFIED and (
+                decoded.fmt in EXACT_ROOTS or _chains_to(x5c, roots)
+            )
         except InvalidCredential:
             # Valid without the roots: a good signature by a certificate that does not
             # chain to the model's roots (an untrusted chain); else invalid after all.
@@ -210,13 +223,28 @@ def examine(
             )
     else:
         verified = _registration(settings, credential, client_data, require_up, require_uv, None)
-    if x5c:
-        _certificate_fits(decoded.fmt, x5c[0], aaguid)
+    names_aaguid = _certificate_fits(decoded.fmt, x5c[0], aaguid) if x5c else False
+    if chained and aaguid.int != 0 and not names_aaguid:
+        assert model is not None  # chained: the model's roots were given
+        chained = _proves_model(x5c, model)
+
+    # Only a policy that restricts refuses for it: under `any` the passkey list shows it.
+    compromised = (
+        settings.restricts_authenticators
+        and metadata is not None
+        and bool(x5c)
+        and metadata.attestation_key_compromised([_key_identifier(der) for der in x5c])
+    )
 
     model_id = str(aaguid) if aaguid.int != 0 else key_identifier
     return verified, Examined(
         attestation_type=attestation_type(decoded.fmt, decoded.att_stmt, model),
-        attested=policy.Attested(model_id=model_id, model=model, verified=chained),
+        attested=policy.Attested(
+            model_id=model_id,
+            model=model,
+            verified=chained,
+            compromised_certificate=compromised,
+        ),
         key_identifier=key_identifier,
     )
 
@@ -292,7 +320,7 @@ def _x5c(att_stmt: Mapping[str, Any]) -> list[bytes]:
 def _certificate(der: bytes) -> x509.Certificate:
     try:
         return x509.load_der_x509_certificate(der)
-    except ValueError:
+    except Exception:  # ValueError, but whatever cryptography raises is the input's
         raise InvalidCredential("The attestation certificate is not a DER certificate.") from None
 
 
@@ -307,17 +335,22 @@ def _key_identifier(der: bytes) -> str:
     return identifier.digest.hex()
 
 
-def _certificate_fits(fmt: str, der: bytes, aaguid: uuid.UUID) -> None:
+def _certificate_fits(fmt: str, der: bytes, aaguid: uuid.UUID) -> bool:
     """What py_webauthn 3 leaves out of packed and tpm attestation (WebAuthn L3 8.2.1,
     8.3.1): the attestation certificate is no CA, and an AAGUID it names is the
     authenticator data's. Without this check a chain verified for one model of a vendor
     would vouch for any AAGUID the authenticator claims, whose roots the vendor shares
-    across its models."""
+    across its models. Whether the certificate names the AAGUID (never, for the other
+    formats): one that names none is judged by _proves_model()."""
     if fmt not in ("packed", "tpm"):
-        return
+        return False
+    certificate = _certificate(der)
     try:
-        extensions = _certificate(der).extensions
-    except ValueError:  # duplicate or malformed extensions
+        extensions = certificate.extensions
+    except Exception:  # cryptography's several kinds, not all ValueError
+        # Duplicate (x509.DuplicateExtension), unsupported names in a SAN
+        # (x509.UnsupportedGeneralNameType) or malformed extensions: an authenticator's
+        # input, a 400 like any other that does not verify.
         raise InvalidCredential("The attestation certificate's extensions are malformed.") from None
     try:
         is_ca = extensions.get_extension_for_class(x509.BasicConstraints).value.ca
@@ -328,11 +361,26 @@ def _certificate_fits(fmt: str, der: bytes, aaguid: uuid.UUID) -> None:
     try:
         named = extensions.get_extension_for_oid(AAGUID_EXTENSION).value
     except x509.ExtensionNotFound:
-        return
+        return False
     raw = named.value if isinstance(named, x509.UnrecognizedExtension) else b""
     # An OCTET STRING holding the 16 bytes.
     if raw != b"\x04\x10" + aaguid.bytes:
         raise InvalidCredential("The attestation certificate names another AAGUID.")
+    return True
+
+
+def _proves_model(x5c: list[bytes], model: AuthenticatorModel) -> bool:
+    """Whether a chain that verified to one of the claimed model's roots, from an
+    attestation certificate that does not name the claimed AAGUID, proves that model.
+    Only the claim ties it to the model, and a vendor's root usually serves several of
+    its models (WebAuthn L3 8.2.1: the AAGUID extension MUST then be present): so only
+    when the model's entry lists the certificate's key identifier, or the chain reaches
+    a root that no other entry of the metadata lists."""
+    if bytes.fromhex(_key_identifier(x5c[0])) in model.key_identifiers:
+        return True
+    sole = [_pem(der) for der in model.sole_roots]
+    # Not without roots: validate_certificate_chain passes any chain when given none.
+    return bool(sole) and _chains_to(x5c, sole)
 
 
 def _chains_to(x5c: list[bytes], roots: list[bytes]) -> bool:
