@@ -15,8 +15,10 @@ import redis.asyncio as redis
 from fastapi import FastAPI
 from sqlalchemy import text
 
+from passkey_api import app as app_module
 from passkey_api.app import create_app
 from passkey_api.config import Settings
+from passkey_api.storage.db import create_engine
 from passkey_api.web import fast
 from passkey_api.web.resources import Resources
 from tests.conftest import Backend
@@ -205,3 +207,36 @@ async def api(make_api: ApiFactory) -> Api:
 @pytest.fixture
 def authenticator() -> SoftAuthenticator:
     return SoftAuthenticator()
+
+
+# --- the authenticator metadata's tests -------------------------------------------------
+
+
+@pytest.fixture
+def metadata_by_hand(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The app's own metadata pass (made at start-up, then hourly) left out, at a moment of
+    its choosing: the tests make each pass themselves."""
+
+    async def not_now(resources: Any) -> None:
+        return None
+
+    monkeypatch.setattr(app_module, "metadata_housekeeping", not_now)
+
+
+@pytest.fixture
+async def no_stored_metadata(backend: Backend) -> AsyncIterator[None]:
+    """The session's database is shared: a test of the metadata starts, and leaves, with
+    no version stored and no audit trail (a refresh audits what it changes)."""
+
+    async def clear() -> None:
+        engine = create_engine(backend.database_url, pool_size=1)
+        try:
+            async with engine.begin() as connection:
+                await connection.exec_driver_sql("DELETE FROM authenticator_metadata")
+                await connection.exec_driver_sql("DELETE FROM audit_events")
+        finally:
+            await engine.dispose()
+
+    await clear()
+    yield
+    await clear()

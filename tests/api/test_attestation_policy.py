@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -21,12 +20,12 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import text
 
-from passkey_api import app as app_module
-from passkey_api.storage.db import create_engine
 from tests import mds_forge as forge
 from tests.api.conftest import ORIGIN, Api, ApiFactory, new_username, problem_code
-from tests.conftest import Backend
 from tests.softauthn import SoftAuthenticator, b64url, b64url_decode
+
+# The tests make each metadata pass themselves, on a database with none stored.
+pytestmark = pytest.mark.usefixtures("metadata_by_hand", "no_stored_metadata")
 
 KEY_A = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a01")
 KEY_B = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a02")
@@ -52,31 +51,6 @@ NOT_ALLOWED = "authenticator_not_allowed"
 def fast_paths() -> bool:
     """The policy is the ceremonies' (below the HTTP edge): one way is enough."""
     return True
-
-
-@pytest.fixture(autouse=True)
-def manual_housekeeping(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The tests load the metadata themselves (World.api), not the app's hourly task."""
-
-    async def not_now(resources: Any) -> None:
-        return None
-
-    monkeypatch.setattr(app_module, "metadata_housekeeping", not_now)
-
-
-@pytest.fixture(autouse=True)
-async def no_stored_metadata(backend: Backend) -> AsyncIterator[None]:
-    async def clear() -> None:
-        engine = create_engine(backend.database_url, pool_size=1)
-        try:
-            async with engine.begin() as connection:
-                await connection.exec_driver_sql("DELETE FROM authenticator_metadata")
-        finally:
-            await engine.dispose()
-
-    await clear()
-    yield
-    await clear()
 
 
 @dataclass

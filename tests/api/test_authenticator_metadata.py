@@ -29,11 +29,13 @@ from passkey_api.authenticators import blob, repository, sources
 from passkey_api.authenticators.service import Attempt
 from passkey_api.cli import main
 from passkey_api.sessions import housekeeping as sessions_housekeeping
-from passkey_api.storage.db import create_engine
 from tests import mds_forge as forge
 from tests.api.conftest import Api, ApiFactory
 from tests.conftest import Backend
 from tests.oauth_servers import serving
+
+# The tests make each metadata pass themselves, on a database with none stored.
+pytestmark = pytest.mark.usefixtures("metadata_by_hand", "no_stored_metadata")
 
 AAGUID = uuid.UUID("cb69481e-8ff7-4039-93ec-0a2729a154a8")
 
@@ -42,35 +44,6 @@ AAGUID = uuid.UUID("cb69481e-8ff7-4039-93ec-0a2729a154a8")
 def fast_paths() -> bool:
     """Nothing here depends on the fast paths: one way is enough."""
     return True
-
-
-@pytest.fixture(autouse=True)
-def manual_housekeeping(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The app's own hourly task makes its first pass at start-up, at a moment of its
-    choosing: here the tests make each pass themselves (housekeeping() below), but in
-    test_the_first_pass_comes_at_start_up."""
-
-    async def not_now(resources: Any) -> None:
-        return None
-
-    monkeypatch.setattr(app_module, "metadata_housekeeping", not_now)
-
-
-@pytest.fixture(autouse=True)
-async def no_stored_metadata(backend: Backend) -> AsyncIterator[None]:
-    """The session's database is shared: each test starts, and leaves, with none."""
-
-    async def clear() -> None:
-        engine = create_engine(backend.database_url, pool_size=1)
-        try:
-            async with engine.begin() as connection:
-                await connection.exec_driver_sql("DELETE FROM authenticator_metadata")
-        finally:
-            await engine.dispose()
-
-    await clear()
-    yield
-    await clear()
 
 
 @dataclass

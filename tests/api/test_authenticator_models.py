@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -19,15 +18,15 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlmodel import col, select
 
-from passkey_api import app as app_module
 from passkey_api import cli
 from passkey_api.config import Settings
-from passkey_api.storage.db import create_engine
 from passkey_api.storage.models import AuditEvent
 from tests import mds_forge as forge
 from tests.api.conftest import ORIGIN, Api, ApiFactory, problem_code
-from tests.conftest import Backend
 from tests.softauthn import SoftAuthenticator, tamper
+
+# The tests make each metadata pass themselves, on a database with none stored.
+pytestmark = pytest.mark.usefixtures("metadata_by_hand", "no_stored_metadata")
 
 KEY_A = uuid.UUID("5d1a1e0c-3b7e-4f51-8d0a-6b2c9e4f7a01")
 SHAKY = uuid.UUID("5d1a1e0c-3b7e-4f51-8d0a-6b2c9e4f7a02")
@@ -43,32 +42,6 @@ COMPROMISED = "authenticator_compromised"
 def fast_paths() -> bool:
     """What is shown and refused is decided below the HTTP edge: one way is enough."""
     return True
-
-
-@pytest.fixture(autouse=True)
-def manual_housekeeping(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The tests refresh the metadata themselves (World.refresh)."""
-
-    async def not_now(resources: Any) -> None:
-        return None
-
-    monkeypatch.setattr(app_module, "metadata_housekeeping", not_now)
-
-
-@pytest.fixture(autouse=True)
-async def no_stored_metadata(backend: Backend) -> AsyncIterator[None]:
-    async def clear() -> None:
-        engine = create_engine(backend.database_url, pool_size=1)
-        try:
-            async with engine.begin() as connection:
-                await connection.exec_driver_sql("DELETE FROM authenticator_metadata")
-                await connection.exec_driver_sql("DELETE FROM audit_events")
-        finally:
-            await engine.dispose()
-
-    await clear()
-    yield
-    await clear()
 
 
 @dataclass
