@@ -40,10 +40,6 @@ LISTED_BATCH = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a08")
 # A model one of whose batch certificates (World.leaked) is reported compromised.
 LEAKED = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a09")
 REVOKED = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a0a")
-# Two models of one maker whose root they alone share (World.shared_vendor), as Windows
-# Hello's variants share Microsoft's TPM root.
-HELLO_A = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a0b")
-HELLO_B = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a0c")
 NOT_ALLOWED = "authenticator_not_allowed"
 
 
@@ -63,8 +59,6 @@ class World:
     vendor: forge.AttestationPki = field(default_factory=forge.AttestationPki)
     # A vendor with one model only: its root is listed by SOLE alone.
     sole_vendor: forge.AttestationPki = field(default_factory=forge.AttestationPki)
-    # A maker with two models on one root, both certified and healthy (HELLO_A, HELLO_B).
-    shared_vendor: forge.AttestationPki = field(default_factory=forge.AttestationPki)
     u2f_certificate: forge.Issued = field(init=False)
     # A batch certificate of the vendor without the AAGUID extension, whose key
     # identifier LISTED_BATCH's entry lists.
@@ -117,15 +111,6 @@ class World:
                 roots=root,
             ),
             forge.entry(aaguid=SOLE, description="Sole Key", roots=[self.sole_vendor.root.der]),
-            *(
-                forge.entry(
-                    aaguid=aaguid,
-                    description=description,
-                    roots=[self.shared_vendor.root.der],
-                    status_reports=certified,
-                )
-                for aaguid, description in ((HELLO_A, "Hello A"), (HELLO_B, "Hello B"))
-            ),
             forge.entry(
                 aaguid=LISTED_BATCH,
                 key_identifiers=[forge.key_identifier(self.listed_batch.certificate)],
@@ -404,13 +389,11 @@ async def test_a_certificate_without_an_aaguid_proves_no_model_its_root_serves_w
     """A vendor certificate without the AAGUID extension (here the U2F key's batch
     certificate) in a key that claims Test Key B: its chain reaches the root Test Key B
     lists, but that root serves several models, and then the extension must be there
-    (WebAuthn L3 8.2.1): nothing says the certificate is Test Key B's. It is one of the
-    root's models, which include a compromised and a revoked one: refused wherever the
-    settings judge, stored as not verified under `any`."""
+    (WebAuthn L3 8.2.1): nothing says the certificate is Test Key B's."""
     certificate = world.u2f_certificate
     strict = await world.api(make_api, allowed_authenticators=[str(KEY_B)])
     detail = refused(await strict.sign_up(world.packed(KEY_B, certificate=certificate)))
-    assert "proved only that it is one of the models its maker's root serves" in detail
+    assert "did not prove which authenticator it is" in detail
     attested = await world.api(make_api, authenticator_policy="attested")
     refused(await attested.sign_up(world.packed(KEY_B, certificate=certificate)))
     # Under any: stored, as not verified.
@@ -433,28 +416,6 @@ async def test_a_certificate_without_an_aaguid_proves_a_model_alone_on_its_root_
     assert (found["verified"], found["aaguid"]) == (True, str(LISTED_BATCH))
     # That certificate proves only that model, not another of the root.
     refused(await api.sign_up(world.packed(KEY_A, certificate=world.listed_batch)))
-
-
-async def test_a_certificate_naming_no_model_under_a_root_only_its_models_share(
-    make_api: ApiFactory, world: World
-) -> None:
-    """As a Windows Hello TPM's: the certificate names no AAGUID, and its maker's root
-    serves several of its models. It proves the key is one of them, not which: accepted
-    where every one of them would be, stored as verified; refused where one is not."""
-    certificate = world.shared_vendor.attestation_certificate()
-    attested = await world.api(make_api, authenticator_policy="attested")
-    found = await stored(
-        attested, await attested.sign_up(world.packed(HELLO_A, certificate=certificate))
-    )
-    assert (found["verified"], found["aaguid"]) == (True, str(HELLO_A))
-    certified = await world.api(make_api, authenticator_policy="certified")
-    await stored(certified, await certified.sign_up(world.packed(HELLO_B, certificate=certificate)))
-    both = await world.api(make_api, allowed_authenticators=[str(HELLO_A), str(HELLO_B)])
-    await stored(both, await both.sign_up(world.packed(HELLO_B, certificate=certificate)))
-    only_a = await world.api(make_api, allowed_authenticators=[str(HELLO_A)])
-    detail = refused(await only_a.sign_up(world.packed(HELLO_A, certificate=certificate)))
-    assert "one of the models" in detail
-    assert '"Hello B" is not one of the authenticators' in detail
 
 
 # --- the policies ----------------------------------------------------------------------

@@ -258,13 +258,6 @@ class Catalogue:
             if entry.metadata_statement is not None
             for root in set(entry.metadata_statement.attestation_root_certificates or ())
         )
-        # The entries listing each root: a certificate that names no AAGUID, under a root
-        # several models share, proves only that the authenticator is one of them.
-        self._by_root: dict[bytes, list[MetadataBlobPayloadEntry]] = {}
-        for entry in payload.entries:
-            if entry.metadata_statement is not None:
-                for root in set(entry.metadata_statement.attestation_root_certificates or ()):
-                    self._by_root.setdefault(root, []).append(entry)
         self._by_key_identifier: dict[bytes, MetadataBlobPayloadEntry] = {
             identifier: entry
             for entry in payload.entries
@@ -316,11 +309,6 @@ class Catalogue:
         if value.int == 0:
             return None
         return self._model(self.verifier.find_entry_by_aaguid(Aaguid(value.bytes)))
-
-    def listing_root(self, root: bytes) -> tuple[AuthenticatorModel, ...]:
-        """Every model whose entry lists this attestation root (DER)."""
-        found = (self._model(entry) for entry in self._by_root.get(root, ()))
-        return tuple(model for model in found if model is not None)
 
     def by_key_identifier(self, identifier: bytes) -> AuthenticatorModel | None:
         """The U2F model one of whose attestation certificates has this key identifier."""

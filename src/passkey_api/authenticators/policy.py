@@ -19,8 +19,6 @@ PASSKEY_ALLOWED_AUTHENTICATORS), judged on what a registration's attestation pro
   is an attestation signed by a key whose certificate chains to the root the metadata
   lists for that AAGUID, and a certificate that names that AAGUID, or that the entry
   lists, or a root no other model lists (ceremonies/attestation.py, _proves_model).
-- A certificate that names no model under a root several models share proves the key is
-  one of them, not which (Attested.one_of): accepted only if every one of them would be.
 """
 
 from __future__ import annotations
@@ -50,18 +48,11 @@ class Attested:
     # A certificate of the chain is named by an ATTESTATION_KEY_COMPROMISE report (of
     # any model): looked for only when the settings restrict authenticators.
     compromised_certificate: bool = False
-    # Not verified as the claimed model, but the chain reached a root these models share
-    # (the claimed one among them) from a certificate that names none: the authenticator
-    # is one of them, not known which.
-    one_of: tuple[AuthenticatorModel, ...] = ()
 
 
 def admit(settings: Settings, attested: Attested) -> None:
     """Raise AuthenticatorNotAllowed unless the settings accept this authenticator."""
     if not settings.restricts_authenticators:
-        return
-    if not attested.verified and attested.one_of:
-        _admit_one_of(settings, attested)
         return
     if not attested.verified:
         raise AuthenticatorNotAllowed(
@@ -70,38 +61,6 @@ def admit(settings: Settings, attested: Attested) -> None:
             "authenticator metadata. Use another security key, or ask your administrator "
             "which ones are accepted."
         )
-    _admit_proven(settings, attested)
-
-
-def _admit_one_of(settings: Settings, attested: Attested) -> None:
-    """An authenticator proven to be one of several models (its root's), not which: the
-    settings must accept each of them, as each could be the one."""
-    for model in attested.one_of:
-        candidate = Attested(
-            model_id=model_id(model),
-            model=model,
-            verified=True,
-            compromised_certificate=attested.compromised_certificate,
-        )
-        try:
-            _admit_proven(settings, candidate)
-        except AuthenticatorNotAllowed as refusal:
-            names = ", ".join(f'"{m.description or model_id(m)}"' for m in attested.one_of)
-            raise AuthenticatorNotAllowed(
-                f"{_claimed(attested)} proved only that it is one of the models its maker's "
-                f"root serves ({names}), not which, and not each of them is accepted: "
-                f"{refusal.detail}"
-            ) from None
-
-
-def model_id(model: AuthenticatorModel) -> str | None:
-    """How the allow-list names a model: its AAGUID, else its first key identifier."""
-    if model.aaguid is not None:
-        return str(model.aaguid)
-    return model.key_identifiers[0].hex() if model.key_identifiers else None
-
-
-def _admit_proven(settings: Settings, attested: Attested) -> None:
     name = _name(attested)
     # What makes the attestation itself worthless: refused by every policy beyond `any`
     # and by the allow-list, not only by `certified`.

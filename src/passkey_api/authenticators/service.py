@@ -80,9 +80,6 @@ class MetadataService:
     def by_key_identifier(self, identifier: bytes) -> AuthenticatorModel | None:
         return self.catalogue.by_key_identifier(identifier) if self.catalogue else None
 
-    def listing_root(self, root: bytes) -> tuple[AuthenticatorModel, ...]:
-        return self.catalogue.listing_root(root) if self.catalogue else ()
-
     def attestation_key_compromised(self, key_identifiers: list[str]) -> bool:
         """Whether the held metadata reports a certificate with one of these keys (an
         attestation chain's, hex) as an ATTESTATION_KEY_COMPROMISE; False without it."""

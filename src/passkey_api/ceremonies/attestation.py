@@ -16,9 +16,7 @@ metadata's roots alone; an android-key chain (which binds no AAGUID) and a safet
 chain (inside its JWS) never count (NEVER_VERIFIED).
 An attestation certificate that does not name the claimed AAGUID proves that model only
 when its entry lists the certificate's key identifier or the root is that model's alone
-(_proves_model()); else only that the key is one of the models sharing the root
-(_models_sharing(): a Windows Hello TPM's), which the policy accepts when it accepts them
-all.
+(_proves_model()).
 A statement that verifies only without the roots is valid but untrusted: stored as not
 verified, or refused by the policy (authenticators/policy.py).
 """
@@ -157,14 +155,7 @@ def verify(
                 "verified" if examined.attested.verified else "not verified",
             )
             raise
-        # One of several models of a shared root: the chain did verify to the metadata's
-        # root, and counts as verified when none of those models is distrusted (what a
-        # policy would have refused; under `any` nothing was judged).
-        kind = examined.attestation_type
-        one_of = examined.attested.one_of
-        proven = examined.attested.verified or (
-            bool(one_of) and not any(model.distrusted for model in one_of)
-        )
+        kind, proven = examined.attestation_type, examined.attested.verified
         key_identifier = examined.key_identifier
 
     return NewCredential(
@@ -233,16 +224,9 @@ def examine(
     else:
         verified = _registration(settings, credential, client_data, require_up, require_uv, None)
     names_aaguid = _certificate_fits(decoded.fmt, x5c[0], aaguid) if x5c else False
-    one_of: tuple[AuthenticatorModel, ...] = ()
     if chained and aaguid.int != 0 and not names_aaguid:
         assert model is not None  # chained: the model's roots were given
-        assert metadata is not None
         chained = _proves_model(x5c, model)
-        if not chained:
-            # Still a genuine key of one of the models its root serves (a Windows Hello
-            # TPM's certificate names no AAGUID, and Microsoft's root serves each of its
-            # variants): the policy may accept it if it accepts every one of them.
-            one_of = _models_sharing(x5c, model, metadata)
 
     # Only a policy that restricts refuses for it: under `any` the passkey list shows it.
     compromised = (
@@ -260,7 +244,6 @@ def examine(
             model=model,
             verified=chained,
             compromised_certificate=compromised,
-            one_of=one_of,
         ),
         key_identifier=key_identifier,
     )
@@ -398,20 +381,6 @@ def _proves_model(x5c: list[bytes], model: AuthenticatorModel) -> bool:
     sole = [_pem(der) for der in model.sole_roots]
     # Not without roots: validate_certificate_chain passes any chain when given none.
     return bool(sole) and _chains_to(x5c, sole)
-
-
-def _models_sharing(
-    x5c: list[bytes], model: AuthenticatorModel, metadata: MetadataService
-) -> tuple[AuthenticatorModel, ...]:
-    """The models of the metadata listing a root of the claimed model that the chain
-    reaches (the claimed one among them): what an attestation certificate naming no
-    AAGUID proves, under a root several models share."""
-    found: dict[int, AuthenticatorModel] = {}
-    for root in model.attestation_roots:
-        if _chains_to(x5c, [_pem(root)]):
-            for sharing in metadata.listing_root(root):
-                found[id(sharing.entry)] = sharing
-    return tuple(found.values())
 
 
 def _chains_to(x5c: list[bytes], roots: list[bytes]) -> bool:
