@@ -40,6 +40,10 @@ LISTED_BATCH = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a08")
 # A model one of whose batch certificates (World.leaked) is reported compromised.
 LEAKED = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a09")
 REVOKED = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a0a")
+# Two models of World.twin_vendor: one lists its root, the other (revoked) a re-issued
+# copy of it (the same subject and key, another serial).
+TWIN = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a0d")
+TWIN_REVOKED = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a0e")
 NOT_ALLOWED = "authenticator_not_allowed"
 
 
@@ -59,6 +63,7 @@ class World:
     vendor: forge.AttestationPki = field(default_factory=forge.AttestationPki)
     # A vendor with one model only: its root is listed by SOLE alone.
     sole_vendor: forge.AttestationPki = field(default_factory=forge.AttestationPki)
+    twin_vendor: forge.AttestationPki = field(default_factory=forge.AttestationPki)
     u2f_certificate: forge.Issued = field(init=False)
     # A batch certificate of the vendor without the AAGUID extension, whose key
     # identifier LISTED_BATCH's entry lists.
@@ -111,6 +116,19 @@ class World:
                 roots=root,
             ),
             forge.entry(aaguid=SOLE, description="Sole Key", roots=[self.sole_vendor.root.der]),
+            forge.entry(aaguid=TWIN, description="Twin Key", roots=[self.twin_vendor.root.der]),
+            forge.entry(
+                aaguid=TWIN_REVOKED,
+                description="Revoked Twin Key",
+                roots=[
+                    forge.issue(
+                        self.twin_vendor.root.certificate.subject,
+                        ca=True,
+                        key=self.twin_vendor.root.key,
+                    ).der
+                ],
+                status_reports=[forge.status_report("REVOKED", date(2025, 1, 1))],
+            ),
             forge.entry(
                 aaguid=LISTED_BATCH,
                 key_identifiers=[forge.key_identifier(self.listed_batch.certificate)],
@@ -416,6 +434,22 @@ async def test_a_certificate_without_an_aaguid_proves_a_model_alone_on_its_root_
     assert (found["verified"], found["aaguid"]) == (True, str(LISTED_BATCH))
     # That certificate proves only that model, not another of the root.
     refused(await api.sign_up(world.packed(KEY_A, certificate=world.listed_batch)))
+
+
+async def test_a_root_listed_again_in_a_reissued_copy_is_no_models_alone(
+    make_api: ApiFactory, world: World
+) -> None:
+    """Twin Key lists its maker's root, and a revoked model a re-issued copy of it (same
+    name and key): a chain verifies to either, so the root is no model's alone, and a
+    certificate naming no AAGUID proves neither (it could be the revoked one's)."""
+    certificate = world.twin_vendor.attestation_certificate()
+    api = await world.api(make_api, authenticator_policy="attested")
+    assert "did not prove" in refused(
+        await api.sign_up(world.packed(TWIN, certificate=certificate))
+    )
+    # A certificate that names Twin Key proves it.
+    found = await stored(api, await api.sign_up(world.packed(TWIN, world.twin_vendor)))
+    assert (found["verified"], found["aaguid"]) == (True, str(TWIN))
 
 
 # --- the policies ----------------------------------------------------------------------

@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime
 from typing import Literal
 
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from fido2.mds3 import (
     MdsAttestationVerifier,
     MetadataBlobPayload,
@@ -57,7 +58,9 @@ class AuthenticatorModel:
             status_reports=tuple(entry.status_reports),
             attestation_roots=roots,
             entry=entry,
-            sole_roots=tuple(r for r in roots if listing is not None and listing.get(r) == 1),
+            sole_roots=tuple(
+                r for r in roots if listing is not None and listing.get(root_identity(r)) == 1
+            ),
         )
 
     @property
@@ -237,6 +240,19 @@ def _compromised(entry: MetadataBlobPayloadEntry, name: str, model_id: str) -> _
     return _CompromisedModel(name, model_id, reports)
 
 
+def root_identity(der: bytes) -> bytes:
+    """What makes two root certificates one root for a chain: subject and public key. An
+    unreadable one is itself (it can verify no chain anyway)."""
+    try:
+        certificate = x509.load_der_x509_certificate(der)
+        key = certificate.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    except Exception:  # malformed metadata must not stop the catalogue: the root just fails
+        return der
+    return certificate.subject.public_bytes() + b"\0" + key
+
+
 class Catalogue:
     """The entries of one BLOB version, by AAGUID and by key identifier. Lookups see
     every entry, revoked ones too: what a status means is the policy's to decide."""
@@ -252,11 +268,17 @@ class Catalogue:
         self._models: dict[int, AuthenticatorModel] = {}
         # How many entries list each attestation root (DER): a vendor's root usually
         # serves several of its models.
+        # A root counts by its name and key, not its bytes: a re-issued copy (same subject
+        # and key, other dates or serial) listed by another model is the same root, and
+        # a chain verifies to either.
         self._root_listing: Counter[bytes] = Counter(
-            root
+            identity
             for entry in payload.entries
             if entry.metadata_statement is not None
-            for root in set(entry.metadata_statement.attestation_root_certificates or ())
+            for identity in {
+                root_identity(root)
+                for root in entry.metadata_statement.attestation_root_certificates or ()
+            }
         )
         self._by_key_identifier: dict[bytes, MetadataBlobPayloadEntry] = {
             identifier: entry
