@@ -17,7 +17,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, ObjectIdentifier
 
 from passkey_api.authenticators import blob
 from passkey_api.authenticators.blob import BlobRefused
-from passkey_api.authenticators.catalogue import Catalogue
+from passkey_api.authenticators.catalogue import Catalogue, key_identifier
 from tests import mds_forge as forge
 
 NOW = datetime.now(UTC)
@@ -86,7 +86,7 @@ def test_a_good_blob_verifies_and_its_models_are_found(pki: forge.MdsPki) -> Non
     assert old.description == "Old U2F Key"
     assert old.aaguid is None
     assert old.status == "ATTESTATION_KEY_COMPROMISE"  # the latest report
-    assert catalogue.by_certificate_chain([u2f.der, vendor.root.der]) is old
+    assert catalogue.by_key_identifier(key_identifier(u2f.certificate)) is old
 
     assert catalogue.by_aaguid(uuid.uuid4()) is None
     assert catalogue.by_aaguid(uuid.UUID(int=0)) is None

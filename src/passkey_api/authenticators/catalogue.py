@@ -208,20 +208,27 @@ class _CompromisedModel:
         return tuple((r.status, r.since, r.certificate) for r in self.reports)
 
 
+def key_identifier(certificate: x509.Certificate) -> bytes:
+    """A certificate's key identifier as MDS3 lists a U2F model's attestation
+    certificates and names a compromised one: the SHA-1 of its subjectPublicKey (RFC
+    5280 4.2.1.2 (1)). Raises what cryptography raises for a key it cannot read."""
+    return x509.SubjectKeyIdentifier.from_public_key(certificate.public_key()).digest
+
+
 def _named_certificate(report: StatusReport) -> tuple[str, bool] | None:
     der = report.certificate or report.batch_certificate
     if not der:
         return None
     try:
         certificate = x509.load_der_x509_certificate(der)
-        identifier = x509.SubjectKeyIdentifier.from_public_key(certificate.public_key())
+        identifier = key_identifier(certificate)
         try:
             ca = certificate.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
         except x509.ExtensionNotFound:
             ca = False
     except Exception:  # unreadable: who it names cannot be told, so the whole model
         return ("", True)
-    return identifier.digest.hex(), bool(ca)
+    return identifier.hex(), bool(ca)
 
 
 def _compromised(entry: MetadataBlobPayloadEntry, name: str, model_id: str) -> _CompromisedModel:
@@ -362,17 +369,6 @@ class Catalogue:
             except ValueError:
                 return None
         return model
-
-    def by_certificate_chain(self, chain: Sequence[bytes]) -> AuthenticatorModel | None:
-        """The U2F model whose key identifiers name a certificate of this attestation
-        chain (DER, the attestation certificate first)."""
-        for der in chain:
-            certificate = x509.load_der_x509_certificate(der)
-            identifier = x509.SubjectKeyIdentifier.from_public_key(certificate.public_key())
-            found = self.by_key_identifier(identifier.digest)
-            if found is not None:
-                return found
-        return None
 
     def _model(self, entry: MetadataBlobPayloadEntry | None) -> AuthenticatorModel | None:
         if entry is None:

@@ -23,8 +23,8 @@ verified, or refused by the policy (authenticators/policy.py).
 
 from __future__ import annotations
 
-import base64
 import logging
+import ssl
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -42,7 +42,7 @@ from webauthn.helpers.structs import (
 from webauthn.registration.verify_registration_response import VerifiedRegistration
 
 from passkey_api.authenticators import policy
-from passkey_api.authenticators.catalogue import AuthenticatorModel
+from passkey_api.authenticators.catalogue import AuthenticatorModel, key_identifier
 from passkey_api.authenticators.service import MetadataService
 from passkey_api.ceremonies import checks, options, structures
 from passkey_api.ceremonies.checks import ClientData
@@ -325,14 +325,13 @@ def _certificate(der: bytes) -> x509.Certificate:
 
 
 def _key_identifier(der: bytes) -> str:
-    """An attestation certificate's key identifier as MDS3 lists a U2F model's: the SHA-1
-    of its subjectPublicKey (RFC 5280 4.2.1.2 (1)), in hex."""
+    """An attestation certificate's key identifier (catalogue.key_identifier), in hex."""
+    certificate = _certificate(der)
     try:
-        public_key = _certificate(der).public_key()
-        identifier = x509.SubjectKeyIdentifier.from_public_key(public_key)
+        identifier = key_identifier(certificate)
     except Exception:  # an unsupported or malformed key: cryptography's several kinds
         raise InvalidCredential("The attestation certificate's key cannot be read.") from None
-    return identifier.digest.hex()
+    return identifier.hex()
 
 
 def _certificate_fits(fmt: str, der: bytes, aaguid: uuid.UUID) -> bool:
@@ -392,11 +391,7 @@ def _chains_to(x5c: list[bytes], roots: list[bytes]) -> bool:
 
 
 def _pem(der: bytes) -> bytes:
-    body = base64.b64encode(der).decode()
-    lines = [body[i : i + 64] for i in range(0, len(body), 64)]
-    return (
-        "-----BEGIN CERTIFICATE-----\n" + "\n".join(lines) + "\n-----END CERTIFICATE-----\n"
-    ).encode()
+    return ssl.DER_cert_to_PEM_cert(der).encode("ascii")
 
 
 def _discoverable(extension_results: dict[str, Any]) -> bool | None:
