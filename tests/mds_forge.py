@@ -25,6 +25,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 
+from tests.softauthn import SoftAuthenticator
+
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 Alg = Literal["ES256", "RS256"]
 
@@ -407,3 +409,25 @@ def payload(
 
 def fingerprint(der: bytes) -> str:
     return hashlib.sha256(der).hexdigest()
+
+
+def security_key(**kwargs: Any) -> SoftAuthenticator:
+    """A user-verifying USB security key of the software authenticator."""
+    return SoftAuthenticator(
+        transports=("usb",), attachment="cross-platform", user_verifying=True, **kwargs
+    )
+
+
+def attesting_key(
+    certificate: Issued, attestation: Literal["packed", "fido-u2f"], aaguid: uuid.UUID | None = None
+) -> SoftAuthenticator:
+    """A security key that attests `attestation` with `certificate` (its key signs, the
+    certificate is the chain) and claims the model `aaguid` (none: the zero AAGUID, as a
+    U2F key has)."""
+    assert isinstance(certificate.key, ec.EllipticCurvePrivateKey)
+    return security_key(
+        aaguid=(aaguid or uuid.UUID(int=0)).bytes,
+        attestation=attestation,
+        attestation_key=certificate.key,
+        attestation_chain=[certificate.der],
+    )

@@ -17,7 +17,6 @@ from typing import Any
 import cbor2
 import httpx
 import pytest
-from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import text
 
 from tests import mds_forge as forge
@@ -191,28 +190,13 @@ class World:
         """A security key of the model `aaguid`, attesting packed with a certificate its
         vendor (or `pki`) issued for that AAGUID, or with `certificate`."""
         certificate = certificate or (pki or self.vendor).attestation_certificate(aaguid)
-        assert isinstance(certificate.key, ec.EllipticCurvePrivateKey)
-        return security_key(
-            aaguid=aaguid.bytes,
-            attestation="packed",
-            attestation_key=certificate.key,
-            attestation_chain=[certificate.der],
-        )
+        return forge.attesting_key(certificate, "packed", aaguid)
 
     def u2f(self, certificate: forge.Issued | None = None) -> SoftAuthenticator:
-        certificate = certificate or self.u2f_certificate
-        assert isinstance(certificate.key, ec.EllipticCurvePrivateKey)
-        return security_key(
-            attestation="fido-u2f",
-            attestation_key=certificate.key,
-            attestation_chain=[certificate.der],
-        )
+        return forge.attesting_key(certificate or self.u2f_certificate, "fido-u2f")
 
 
-def security_key(**kwargs: Any) -> SoftAuthenticator:
-    return SoftAuthenticator(
-        transports=("usb",), attachment="cross-platform", user_verifying=True, **kwargs
-    )
+security_key = forge.security_key
 
 
 @pytest.fixture
@@ -387,14 +371,7 @@ async def test_a_certificate_for_another_aaguid_does_not_verify(
     """A certificate the vendor issued for Test Key B, in a key that claims Test Key A:
     the chain reaches the vendor's root (shared by both models), so only the
     certificate's AAGUID extension tells (WebAuthn L3 8.2.1; py_webauthn 3 skips it)."""
-    certificate = world.vendor.attestation_certificate(KEY_B)
-    assert isinstance(certificate.key, ec.EllipticCurvePrivateKey)
-    liar = security_key(
-        aaguid=KEY_A.bytes,
-        attestation="packed",
-        attestation_key=certificate.key,
-        attestation_chain=[certificate.der],
-    )
+    liar = forge.attesting_key(world.vendor.attestation_certificate(KEY_B), "packed", KEY_A)
     api = await world.api(make_api)
     response = await api.sign_up(liar)
     assert response.status_code == 400, response.text

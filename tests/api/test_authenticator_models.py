@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric import ec
 from sqlmodel import col, select
 
 from passkey_api import cli
@@ -112,29 +111,13 @@ class World:
         assert attempt.updated, attempt.message
 
     def packed(self, aaguid: uuid.UUID) -> SoftAuthenticator:
-        certificate = self.vendor.attestation_certificate(aaguid)
-        assert isinstance(certificate.key, ec.EllipticCurvePrivateKey)
-        return security_key(
-            aaguid=aaguid.bytes,
-            attestation="packed",
-            attestation_key=certificate.key,
-            attestation_chain=[certificate.der],
-        )
+        return forge.attesting_key(self.vendor.attestation_certificate(aaguid), "packed", aaguid)
 
     def u2f(self) -> SoftAuthenticator:
-        certificate = self.u2f_certificate
-        assert isinstance(certificate.key, ec.EllipticCurvePrivateKey)
-        return security_key(
-            attestation="fido-u2f",
-            attestation_key=certificate.key,
-            attestation_chain=[certificate.der],
-        )
+        return forge.attesting_key(self.u2f_certificate, "fido-u2f")
 
 
-def security_key(**kwargs: Any) -> SoftAuthenticator:
-    return SoftAuthenticator(
-        transports=("usb",), attachment="cross-platform", user_verifying=True, **kwargs
-    )
+security_key = forge.security_key
 
 
 @pytest.fixture

@@ -63,7 +63,6 @@ import cbor2
 import httpx
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import ec
 from playwright.async_api import Browser, Page, expect
 from sqlalchemy import text
 from webauthn.helpers import validate_certificate_chain
@@ -274,16 +273,8 @@ class Metadata:
     def vendor_key(self) -> SoftAuthenticator:
         """A security key of VENDOR_KEY's model: packed, with a certificate the vendor's
         root issued for that AAGUID."""
-        certificate = self.vendor.attestation_certificate(VENDOR_KEY)
-        assert isinstance(certificate.key, ec.EllipticCurvePrivateKey)
-        return SoftAuthenticator(
-            aaguid=VENDOR_KEY.bytes,
-            attestation="packed",
-            attestation_key=certificate.key,
-            attestation_chain=[certificate.der],
-            transports=("usb",),
-            attachment="cross-platform",
-            user_verifying=True,
+        return forge.attesting_key(
+            self.vendor.attestation_certificate(VENDOR_KEY), "packed", VENDOR_KEY
         )
 
 
