@@ -319,3 +319,27 @@ def serving(app: Any) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def provider_settings(oidc: OidcProvider, github: GitHubFake) -> dict[str, Any]:
+    """PASSKEY_OAUTH_PROVIDERS (oauth_providers) for the test's OpenID Connect provider and
+    GitHub fake."""
+    base = github.base_url
+    return {
+        "oidc": {
+            "kind": "oidc",
+            "issuer": oidc.issuer,
+            "client_id": CLIENT_ID,
+            "client_secret": CLIENT_SECRET,
+            "display_name": "Test OIDC",
+        },
+        "github": {
+            "kind": "github",
+            "client_id": CLIENT_ID,
+            "client_secret": CLIENT_SECRET,
+            "authorization_endpoint": f"{base}/login/oauth/authorize",
+            "token_endpoint": f"{base}/login/oauth/access_token",
+            "api_url": f"{base}/api",
+            "display_name": "GitHub",
+        },
+    }

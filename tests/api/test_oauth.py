@@ -30,6 +30,7 @@ from tests.oauth_servers import (
     GitHubFake,
     OidcProvider,
     free_port,
+    provider_settings,
     serving,
 )
 from tests.softauthn import SoftAuthenticator
@@ -69,30 +70,9 @@ def github(github_server: GitHubFake) -> GitHubFake:
 
 
 def providers(oidc: OidcProvider, github: GitHubFake) -> dict[str, Any]:
-    base = github.base_url
-    return {
-        "oidc": {
-            "kind": "oidc",
-            "issuer": oidc.issuer,
-            "client_id": CLIENT_ID,
-            "client_secret": CLIENT_SECRET,
-            "display_name": "Test OIDC",
-        },
-        "github": {
-            "kind": "github",
-            "client_id": CLIENT_ID,
-            "client_secret": CLIENT_SECRET,
-            "authorization_endpoint": f"{base}/login/oauth/authorize",
-            "token_endpoint": f"{base}/login/oauth/access_token",
-            "api_url": f"{base}/api",
-        },
-        # Nothing listens there: the provider is down.
-        "down": {
-            "kind": "oidc",
-            "issuer": f"http://127.0.0.1:{free_port()}",
-            "client_id": CLIENT_ID,
-        },
-    }
+    """The test providers, and one that is down (nothing listens there)."""
+    down = {"kind": "oidc", "issuer": f"http://127.0.0.1:{free_port()}", "client_id": CLIENT_ID}
+    return provider_settings(oidc, github) | {"down": down}
 
 
 @pytest.fixture

@@ -45,11 +45,10 @@ from tests.e2e.harness import (
 from tests.e2e.test_browser_accounts import credential_id, held, plug
 from tests.e2e.test_browser_passkeys import new_username
 from tests.oauth_servers import (
-    CLIENT_ID,
-    CLIENT_SECRET,
     GitHubFake,
     GitHubUser,
     OidcProvider,
+    provider_settings,
     serving,
 )
 from tests.oauth_servers import (
@@ -166,29 +165,6 @@ async def run_app(port: int, api_url: str, log_path: Path) -> AsyncIterator[Serv
         await _stop(process)
 
 
-def social_providers(oidc: OidcProvider, github: GitHubFake) -> dict[str, Any]:
-    """PASSKEY_OAUTH_PROVIDERS for the test's OpenID Connect provider and GitHub fake."""
-    base = github.base_url
-    return {
-        "oidc": {
-            "kind": "oidc",
-            "issuer": oidc.issuer,
-            "client_id": CLIENT_ID,
-            "client_secret": CLIENT_SECRET,
-            "display_name": "Test OIDC",
-        },
-        "github": {
-            "kind": "github",
-            "client_id": CLIENT_ID,
-            "client_secret": CLIENT_SECRET,
-            "authorization_endpoint": f"{base}/login/oauth/authorize",
-            "token_endpoint": f"{base}/login/oauth/access_token",
-            "api_url": f"{base}/api",
-            "display_name": "GitHub",
-        },
-    }
-
-
 @pytest.fixture(scope="session")
 async def example(
     node_modules: None, tmp_path_factory: pytest.TempPathFactory
@@ -218,7 +194,7 @@ async def example(
                 # ...through the app's server, which says who the browser is.
                 "PASSKEY_TRUSTED_PROXIES": "127.0.0.1,::1",
                 "PASSKEY_PUBLIC_URL": f"{app_origin}/api",
-                "PASSKEY_OAUTH_PROVIDERS": json.dumps(social_providers(oidc, github)),
+                "PASSKEY_OAUTH_PROVIDERS": json.dumps(provider_settings(oidc, github)),
                 # Emailed links land on the app's pages.
                 "PASSKEY_SMTP_HOST": smtp.host,
                 "PASSKEY_SMTP_PORT": str(smtp.port),
