@@ -8,6 +8,7 @@ nothing written) in a sign-up, in adding a passkey, and in a recovery session.""
 from __future__ import annotations
 
 import base64
+import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -43,6 +44,12 @@ REVOKED = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a0a")
 # copy of it (the same subject and key, another serial).
 TWIN = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a0d")
 TWIN_REVOKED = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a0e")
+# Two certified models of World.pair_vendor, which both list its root (as Windows Hello's
+# models list Microsoft's); and two of World.mixed_vendor, the second not certified.
+PAIR_A = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a0f")
+PAIR_B = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a10")
+MIXED_A = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a11")
+MIXED_B = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a12")
 NOT_ALLOWED = "authenticator_not_allowed"
 
 
@@ -63,6 +70,8 @@ class World:
     # A vendor with one model only: its root is listed by SOLE alone.
     sole_vendor: forge.AttestationPki = field(default_factory=forge.AttestationPki)
     twin_vendor: forge.AttestationPki = field(default_factory=forge.AttestationPki)
+    pair_vendor: forge.AttestationPki = field(default_factory=forge.AttestationPki)
+    mixed_vendor: forge.AttestationPki = field(default_factory=forge.AttestationPki)
     u2f_certificate: forge.Issued = field(init=False)
     # A batch certificate of the vendor without the AAGUID extension, whose key
     # identifier LISTED_BATCH's entry lists.
@@ -127,6 +136,25 @@ class World:
                     ).der
                 ],
                 status_reports=[forge.status_report("REVOKED", date(2025, 1, 1))],
+            ),
+            *(
+                forge.entry(
+                    aaguid=aaguid,
+                    description=description,
+                    roots=[pki.root.der],
+                    status_reports=reports,
+                )
+                for aaguid, description, pki, reports in [
+                    (PAIR_A, "Pair Key A", self.pair_vendor, certified),
+                    (PAIR_B, "Pair Key B", self.pair_vendor, certified),
+                    (MIXED_A, "Mixed Key A", self.mixed_vendor, certified),
+                    (
+                        MIXED_B,
+                        "Mixed Key B",
+                        self.mixed_vendor,
+                        [forge.status_report("NOT_FIDO_CERTIFIED", date(2024, 1, 1))],
+                    ),
+                ]
             ),
             forge.entry(
                 aaguid=LISTED_BATCH,
@@ -212,7 +240,7 @@ async def stored(api: Api, response: httpx.Response) -> dict[str, Any]:
             await connection.execute(
                 text(
                     "SELECT p.attestation_format, p.attestation_type, p.attestation_verified, "
-                    "p.attestation_key_identifier, p.aaguid FROM passkeys p "
+                    "p.attestation_key_identifier, p.aaguid, p.attestation_models FROM passkeys p "
                     "JOIN users u ON u.id = p.user_id WHERE u.username = :name"
                 ),
                 {"name": response.json()["user"]["username"]},
@@ -224,6 +252,8 @@ async def stored(api: Api, response: httpx.Response) -> dict[str, Any]:
         "verified": bool(row[2]),
         "key_identifier": row[3],
         "aaguid": row[4],
+        # The other models it could be (JSON: text on both backends, through text()).
+        "models": json.loads(row[5]) if isinstance(row[5], str) else row[5],
     }
 
 
@@ -265,6 +295,7 @@ async def test_by_default_options_ask_for_none_and_nothing_is_looked_up(
         "verified": False,
         "key_identifier": None,
         "aaguid": str(KEY_A),
+        "models": [],
     }
     found = await stored(api, await api.sign_up(world.u2f()))
     assert (found["type"], found["verified"], found["key_identifier"]) == ("basic", False, None)
@@ -294,6 +325,7 @@ async def test_packed_with_a_chain_to_a_metadata_root_is_basic_and_verified(
         "verified": True,
         "key_identifier": None,
         "aaguid": str(KEY_A),
+        "models": [],
     }
 
 
@@ -322,6 +354,7 @@ async def test_fido_u2f_with_its_key_identifier_in_the_metadata_is_verified(
         "verified": True,
         "key_identifier": world.u2f_key_identifier.hex(),
         "aaguid": "00000000-0000-0000-0000-000000000000",
+        "models": [],
     }
 
 
@@ -378,23 +411,74 @@ async def test_a_certificate_for_another_aaguid_does_not_verify(
     assert problem_code(response) == "invalid_credential"
 
 
-async def test_a_certificate_without_an_aaguid_proves_no_model_its_root_serves_with_others(
+async def test_a_certificate_without_an_aaguid_proves_one_of_the_models_its_root_serves(
     make_api: ApiFactory, world: World
 ) -> None:
-    """A vendor certificate without the AAGUID extension (here the U2F key's batch
-    certificate) in a key that claims Test Key B: its chain reaches the root Test Key B
-    lists, but that root serves several models, and then the extension must be there
-    (WebAuthn L3 8.2.1): nothing says the certificate is Test Key B's."""
+    """A vendor certificate without the AAGUID extension in a key that claims Pair Key A:
+    its chain reaches the root Pair Key A lists, but Pair Key B lists it too, and nothing
+    in the certificate says which of the two it is (WebAuthn L3 8.2.1 asks for the
+    extension then; Windows Hello's TPM keys attest so). Verified as "one of the two": the
+    passkey keeps Pair Key B beside its AAGUID, and a policy admits it only when it would
+    admit each."""
+    certificate = world.pair_vendor.attestation_certificate()
+    api = await world.api(make_api, authenticator_policy="certified")
+    found = await stored(api, await api.sign_up(world.packed(PAIR_A, certificate=certificate)))
+    assert (found["verified"], found["aaguid"], found["models"]) == (
+        True,
+        str(PAIR_A),
+        [str(PAIR_B)],
+    )
+    # A certificate that names its model proves it alone.
+    found = await stored(api, await api.sign_up(world.packed(PAIR_A, world.pair_vendor)))
+    assert (found["verified"], found["models"]) == (True, [])
+
+    # The allow-list must name both.
+    only_a = await world.api(make_api, allowed_authenticators=[str(PAIR_A)])
+    detail = refused(await only_a.sign_up(world.packed(PAIR_A, certificate=certificate)))
+    assert detail.startswith(
+        '"Pair Key A" could not be told apart from "Pair Key B", which is not one of the '
+        "authenticators this service accepts."
+    ), detail
+    assert (await only_a.sign_up(world.packed(PAIR_A, world.pair_vendor))).status_code == 201
+    both = await world.api(make_api, allowed_authenticators=[str(PAIR_A), str(PAIR_B)])
+    found = await stored(both, await both.sign_up(world.packed(PAIR_A, certificate=certificate)))
+    assert (found["verified"], found["models"]) == (True, [str(PAIR_B)])
+
+    # `certified` must find both certified.
+    mixed = world.mixed_vendor.attestation_certificate()
+    detail = refused(await api.sign_up(world.packed(MIXED_A, certificate=mixed)))
+    assert detail.startswith(
+        '"Mixed Key A" could not be told apart from "Mixed Key B", which is not FIDO '
+        "certified (its latest status: NOT_FIDO_CERTIFIED)."
+    ), detail
+    attested = await world.api(make_api, authenticator_policy="attested")
+    found = await stored(attested, await attested.sign_up(world.packed(MIXED_A, certificate=mixed)))
+    assert (found["verified"], found["models"]) == (True, [str(MIXED_B)])
+
+
+async def test_a_certificate_without_an_aaguid_answers_for_every_model_of_its_root(
+    make_api: ApiFactory, world: World
+) -> None:
+    """The U2F key's batch certificate (no AAGUID extension) in a key that claims Test
+    Key B: its root serves every model of the vendor, the compromised and revoked ones
+    among them, so `attested` and an allow-list refuse it; under `any` it is stored,
+    verified, with every other model of the root."""
     certificate = world.u2f_certificate
     strict = await world.api(make_api, allowed_authenticators=[str(KEY_B)])
     detail = refused(await strict.sign_up(world.packed(KEY_B, certificate=certificate)))
-    assert "did not prove which authenticator it is" in detail
+    assert detail.startswith('"Test Key B" could not be told apart from "Compromised Key", which')
+    assert "ATTESTATION_KEY_COMPROMISE" in detail
     attested = await world.api(make_api, authenticator_policy="attested")
     refused(await attested.sign_up(world.packed(KEY_B, certificate=certificate)))
-    # Under any: stored, as not verified.
     api = await world.api(make_api)
     found = await stored(api, await api.sign_up(world.packed(KEY_B, certificate=certificate)))
-    assert (found["type"], found["verified"], found["aaguid"]) == ("basic", False, str(KEY_B))
+    assert (found["type"], found["verified"], found["aaguid"]) == ("basic", True, str(KEY_B))
+    assert set(found["models"]) == {
+        *(str(a) for a in (KEY_A, UNCERTIFIED, COMPROMISED, ONCE_BYPASSED)),
+        *(str(a) for a in (LISTED_BATCH, LEAKED, REVOKED)),
+        # The U2F model, by its key identifier.
+        world.u2f_key_identifier.hex(),
+    }
 
 
 async def test_a_certificate_without_an_aaguid_proves_a_model_alone_on_its_root_or_listing_it(
@@ -413,20 +497,22 @@ async def test_a_certificate_without_an_aaguid_proves_a_model_alone_on_its_root_
     refused(await api.sign_up(world.packed(KEY_A, certificate=world.listed_batch)))
 
 
-async def test_a_root_listed_again_in_a_reissued_copy_is_no_models_alone(
+async def test_a_root_listed_again_in_a_reissued_copy_is_the_same_root(
     make_api: ApiFactory, world: World
 ) -> None:
     """Twin Key lists its maker's root, and a revoked model a re-issued copy of it (same
-    name and key): a chain verifies to either, so the root is no model's alone, and a
-    certificate naming no AAGUID proves neither (it could be the revoked one's)."""
+    name and key): a chain verifies to either, so a certificate naming no AAGUID could be
+    the revoked model's, and `attested` refuses it."""
     certificate = world.twin_vendor.attestation_certificate()
     api = await world.api(make_api, authenticator_policy="attested")
-    assert "did not prove" in refused(
-        await api.sign_up(world.packed(TWIN, certificate=certificate))
-    )
+    detail = refused(await api.sign_up(world.packed(TWIN, certificate=certificate)))
+    assert detail.startswith(
+        '"Twin Key" could not be told apart from "Revoked Twin Key", which is reported '
+        "compromised or revoked (REVOKED)."
+    ), detail
     # A certificate that names Twin Key proves it.
     found = await stored(api, await api.sign_up(world.packed(TWIN, world.twin_vendor)))
-    assert (found["verified"], found["aaguid"]) == (True, str(TWIN))
+    assert (found["verified"], found["aaguid"], found["models"]) == (True, str(TWIN), [])
 
 
 # --- the policies ----------------------------------------------------------------------

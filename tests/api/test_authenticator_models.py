@@ -33,6 +33,10 @@ SHAKY = uuid.UUID("5d1a1e0c-3b7e-4f51-8d0a-6b2c9e4f7a02")
 APPLE = uuid.UUID("fbfc3007-154e-4ecc-8c0b-6e020557d7bd")
 ICON_A = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAE="
 ICON_SHAKY = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAI="
+# Two models of one maker whose entries list the same root (as Windows Hello's do
+# Microsoft's): an attestation certificate naming no AAGUID proves only "one of them".
+HELLO = uuid.UUID("5d1a1e0c-3b7e-4f51-8d0a-6b2c9e4f7a03")
+HELLO_SIBLING = uuid.UUID("5d1a1e0c-3b7e-4f51-8d0a-6b2c9e4f7a04")
 BYPASS = forge.status_report("USER_VERIFICATION_BYPASS", date(2025, 3, 1))
 COMPROMISED = "authenticator_compromised"
 
@@ -52,11 +56,15 @@ class World:
     folder: Path
     mds: forge.MdsPki = field(default_factory=forge.MdsPki.build)
     vendor: forge.AttestationPki = field(default_factory=forge.AttestationPki)
+    # The maker of HELLO and HELLO_SIBLING, and a certificate it issued naming no AAGUID.
+    hello_vendor: forge.AttestationPki = field(default_factory=forge.AttestationPki)
     u2f_certificate: forge.Issued = field(init=False)
+    hello_certificate: forge.Issued = field(init=False)
     number: int = 0
 
     def __post_init__(self) -> None:
         self.u2f_certificate = self.vendor.attestation_certificate()
+        self.hello_certificate = self.hello_vendor.attestation_certificate()
         (self.folder / "mds-root.pem").write_bytes(self.mds.root.pem)
 
     def publish(
@@ -64,9 +72,10 @@ class World:
         *,
         shaky: list[dict[str, Any]] | None = None,
         u2f: list[dict[str, Any]] | None = None,
+        sibling: list[dict[str, Any]] | None = None,
     ) -> int:
-        """A new BLOB: `shaky` and `u2f` are status reports added to those models'
-        certification."""
+        """A new BLOB: `shaky`, `u2f` and `sibling` are status reports added to those
+        models' certification."""
         self.number += 1
         root = [self.vendor.root.der]
         certified = [forge.status_report("FIDO_CERTIFIED_L1", date(2024, 1, 1))]
@@ -84,6 +93,18 @@ class World:
                 description="Test U2F Key",
                 roots=root,
                 status_reports=[*certified, *(u2f or [])],
+            ),
+            forge.entry(
+                aaguid=HELLO,
+                description="Hello Key",
+                roots=[self.hello_vendor.root.der],
+                status_reports=certified,
+            ),
+            forge.entry(
+                aaguid=HELLO_SIBLING,
+                description="Hello Sibling Key",
+                roots=[self.hello_vendor.root.der],
+                status_reports=[*certified, *(sibling or [])],
             ),
         ]
         token = forge.sign_blob(forge.payload(self.number, entries), self.mds)
@@ -115,6 +136,10 @@ class World:
 
     def u2f(self) -> SoftAuthenticator:
         return forge.attesting_key(self.u2f_certificate, "fido-u2f")
+
+    def hello(self) -> SoftAuthenticator:
+        """A key claiming HELLO, attesting with a certificate that names no AAGUID."""
+        return forge.attesting_key(self.hello_certificate, "packed", HELLO)
 
 
 security_key = forge.security_key
@@ -180,12 +205,22 @@ async def test_the_list_names_the_model_from_the_metadata_with_its_icon(
     assert added.json()["provider"]["name"] == "Apple Passwords"
     key_a, apple = await passkeys(api)
     assert key_a["provider"] == {"name": "Test Key A", "icon_light": ICON_A, "icon_dark": ICON_A}
-    assert key_a["attestation"] == {"type": "basic", "verified": True, "model": "Test Key A"}
+    assert key_a["attestation"] == {
+        "type": "basic",
+        "verified": True,
+        "model": "Test Key A",
+        "could_also_be": [],
+    }
     assert key_a["compromised"] is None
     # Not in the metadata: the AAGUID list names it, with its icons, as before.
     assert apple["provider"]["name"] == "Apple Passwords"
     assert apple["provider"]["icon_light"].startswith("data:image/svg+xml")
-    assert apple["attestation"] == {"type": "none", "verified": False, "model": None}
+    assert apple["attestation"] == {
+        "type": "none",
+        "verified": False,
+        "model": None,
+        "could_also_be": [],
+    }
     assert apple["compromised"] is None
 
 
@@ -198,9 +233,19 @@ async def test_without_metadata_the_list_is_as_before(make_api: ApiFactory, worl
     # Unknown to the AAGUID list: named from its transports, as before.
     assert key_a["provider"] == {"name": "Security key", "icon_light": None, "icon_dark": None}
     # The statement is what it is; nothing was verified or looked up.
-    assert key_a["attestation"] == {"type": "basic", "verified": False, "model": None}
+    assert key_a["attestation"] == {
+        "type": "basic",
+        "verified": False,
+        "model": None,
+        "could_also_be": [],
+    }
     assert apple["provider"]["name"] == "Apple Passwords"
-    assert apple["attestation"] == {"type": "none", "verified": False, "model": None}
+    assert apple["attestation"] == {
+        "type": "none",
+        "verified": False,
+        "model": None,
+        "could_also_be": [],
+    }
     assert key_a["compromised"] is None
     assert apple["compromised"] is None
     # Only the new fields are new.
@@ -228,10 +273,25 @@ async def test_attestation_fields_self_and_none(make_api: ApiFactory, world: Wor
     assert (await api.add_passkey(world.u2f())).status_code == 201
     own, none, u2f = await passkeys(api)
     # The model named is what the authenticator claims: not proven (verified false).
-    assert own["attestation"] == {"type": "self", "verified": False, "model": "Test Key A"}
-    assert none["attestation"] == {"type": "none", "verified": False, "model": "Test Key A"}
+    assert own["attestation"] == {
+        "type": "self",
+        "verified": False,
+        "model": "Test Key A",
+        "could_also_be": [],
+    }
+    assert none["attestation"] == {
+        "type": "none",
+        "verified": False,
+        "model": "Test Key A",
+        "could_also_be": [],
+    }
     # A U2F key is found by its attestation certificate's key identifier.
-    assert u2f["attestation"] == {"type": "basic", "verified": True, "model": "Test U2F Key"}
+    assert u2f["attestation"] == {
+        "type": "basic",
+        "verified": True,
+        "model": "Test U2F Key",
+        "could_also_be": [],
+    }
     assert u2f["provider"]["name"] == "Test U2F Key"
 
 
@@ -374,6 +434,61 @@ async def test_refuse_finds_a_u2f_key_by_its_key_identifier(
     response = await api.sign_in(key, username)
     assert (response.status_code, problem_code(response)) == (403, COMPROMISED)
     assert '"Test U2F Key": it was revoked by the FIDO Alliance' in response.json()["detail"]
+
+
+async def test_a_key_proving_one_of_several_models_answers_for_each(
+    make_api: ApiFactory, world: World
+) -> None:
+    """A certificate naming no AAGUID, under a root two models list, proves "Hello Key
+    or Hello Sibling Key". Admitted by `attested` (neither is reported), the passkey keeps
+    both: when the sibling is revoked, the refresh audits it, the list shows it, and
+    PASSKEY_COMPROMISED_AUTHENTICATORS=refuse refuses the passkey at sign-in."""
+    api = await world.api(
+        make_api, authenticator_policy="attested", compromised_authenticators="refuse"
+    )
+    key = world.hello()
+    username = f"hello-{uuid.uuid4().hex[:8]}"
+    user_id = await signed_up(api, key, username)
+    (listed,) = await passkeys(api)
+    assert listed["attestation"] == {
+        "type": "basic",
+        "verified": True,
+        "model": "Hello Key",
+        "could_also_be": ["Hello Sibling Key"],
+    }
+    assert listed["compromised"] is None
+    api.client.cookies.clear()
+    assert (await api.sign_in(key, username)).status_code == 200
+
+    number = world.publish(sibling=[forge.status_report("REVOKED", date(2025, 6, 1))])
+    await world.refresh(api)
+    assert await reported_events(api) == [
+        {
+            "user_id": user_id,
+            "model": "Hello Sibling Key",
+            "model_id": str(HELLO_SIBLING),
+            "status": "REVOKED",
+            "since": "2025-06-01",
+            "scope": "shared_root",
+            "previous": None,
+            "passkeys": [listed["id"]],
+            "metadata_no": number,
+        }
+    ]
+    (listed,) = await passkeys(api)
+    assert listed["compromised"] == {
+        "status": "REVOKED",
+        "since": "2025-06-01",
+        "scope": "shared_root",
+        "detail": 'The FIDO Metadata Service reports "Hello Sibling Key", a model this '
+        "passkey's attestation could not be told apart from: it was revoked by the FIDO "
+        "Alliance (since 2025-06-01).",
+    }
+    api.client.cookies.clear()
+    sessions = await count(api, "sessions")
+    response = await api.sign_in(key, username)
+    assert (response.status_code, problem_code(response)) == (403, COMPROMISED)
+    assert await count(api, "sessions") == sessions
 
 
 # --- the audit --------------------------------------------------------------------------

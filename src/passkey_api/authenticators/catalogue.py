@@ -5,8 +5,7 @@ identifier (no I/O)."""
 from __future__ import annotations
 
 import uuid
-from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Literal
@@ -38,30 +37,28 @@ class AuthenticatorModel:
     attestation_roots: tuple[bytes, ...]
     # fido2's entry itself, for what the fields above leave out.
     entry: MetadataBlobPayloadEntry
-    # Those of attestation_roots that no other entry of the metadata lists: a chain to
-    # one of them tells the model even when the certificate names no AAGUID.
-    sole_roots: tuple[bytes, ...] = ()
 
     @classmethod
-    def of(
-        cls, entry: MetadataBlobPayloadEntry, listing: Mapping[bytes, int] | None = None
-    ) -> AuthenticatorModel:
-        """`listing`: how many entries of the metadata list each root (for sole_roots;
-        without it, none is taken as the model's alone)."""
+    def of(cls, entry: MetadataBlobPayloadEntry) -> AuthenticatorModel:
         statement = entry.metadata_statement
-        roots = tuple(statement.attestation_root_certificates if statement else ())
         return cls(
             description=statement.description if statement else None,
             icon=statement.icon if statement else None,
             aaguid=uuid.UUID(bytes=bytes(entry.aaguid)) if entry.aaguid else None,
             key_identifiers=tuple(entry.attestation_certificate_key_identifiers or ()),
             status_reports=tuple(entry.status_reports),
-            attestation_roots=roots,
+            attestation_roots=tuple(statement.attestation_root_certificates if statement else ()),
             entry=entry,
-            sole_roots=tuple(
-                r for r in roots if listing is not None and listing.get(root_identity(r)) == 1
-            ),
         )
+
+    @property
+    def model_id(self) -> str | None:
+        """How a passkey names the model: its AAGUID (canonical text), or for a U2F model
+        its first attestation key identifier (hex, the one Catalogue.compromise() finds
+        it by); None for an entry with neither (a UAF authenticator's)."""
+        if self.aaguid is not None:
+            return str(self.aaguid)
+        return self.key_identifiers[0].hex() if self.key_identifiers else None
 
     @property
     def status(self) -> str | None:
@@ -143,6 +140,9 @@ STATUS_WORDS = {
 }
 
 
+Scope = Literal["model", "certificate", "shared_root"]
+
+
 @dataclass(frozen=True)
 class Compromise:
     """The latest compromise report of the metadata that applies to one passkey."""
@@ -153,8 +153,10 @@ class Compromise:
     # that the passkey cannot be matched against (it stored no certificate: every passkey
     # of an AAGUID model), and is taken as the whole model's. "certificate": the report
     # names the attestation certificate this passkey's attestation was signed with
-    # (matched by key identifier, as U2F keys store it).
-    scope: Literal["model", "certificate"]
+    # (matched by key identifier, as U2F keys store it). "shared_root": the report is of
+    # another model that the passkey's attestation could not be told apart from (its
+    # certificate named no model, under a root both models list), taken as its own.
+    scope: Scope
     # The model, as the metadata describes it (or its AAGUID / key identifier).
     model: str
     model_id: str
@@ -163,11 +165,12 @@ class Compromise:
     def words(self) -> str:
         """`"Model X" is reported compromised: its PIN ... bypassed (since 2025-01-01)`."""
         since = f" (since {self.since.isoformat()})" if self.since else ""
-        which = (
-            "the batch of its attestation certificate"
-            if self.scope == "certificate"
-            else f'"{self.model}"'
-        )
+        which = {
+            "model": f'"{self.model}"',
+            "certificate": "the batch of its attestation certificate",
+            "shared_root": f'"{self.model}", a model this passkey\'s attestation could not '
+            "be told apart from",
+        }[self.scope]
         why = STATUS_WORDS.get(self.status, self.status)
         return f"The FIDO Metadata Service reports {which}: {why}{since}"
 
@@ -190,22 +193,31 @@ class _CompromisedModel:
     model_id: str
     reports: tuple[_Reported, ...]
 
-    def for_passkey(self, key_identifier: str | None) -> Compromise | None:
-        applies: list[tuple[_Reported, Literal["model", "certificate"]]] = []
+    def for_passkey(self, key_identifier: str | None, *, shared: bool = False) -> Compromise | None:
+        """The latest report that applies to a passkey of this model (`shared`: of a
+        model its attestation could not be told apart from) with this attestation key
+        identifier (None: the passkey stored none)."""
+        applies: list[tuple[_Reported, Scope]] = []
         for report in self.reports:
             if report.certificate is None or key_identifier is None or report.certificate[1]:
-                applies.append((report, "model"))
+                applies.append((report, "shared_root" if shared else "model"))
             elif report.certificate[0] == key_identifier:
                 applies.append((report, "certificate"))
             # else: it names another attestation certificate of the model than this one's
         if not applies:
             return None
-        latest, scope = max(applies, key=lambda pair: (pair[0].since or date.min, pair[0].order))
+        latest, scope = max(applies, key=lambda pair: (*_recency(pair[0].since), pair[0].order))
         return Compromise(latest.status, latest.since, scope, self.name, self.model_id)
 
     def signature(self) -> tuple[tuple[str, date | None, tuple[str, bool] | None], ...]:
         """What decides whether two versions report the model alike."""
         return tuple((r.status, r.since, r.certificate) for r in self.reports)
+
+
+def _recency(since: date | None) -> tuple[bool, date]:
+    """How late a report is, as _latest_in_effect() orders them: an undated one is in
+    effect while the metadata carries it, so it is the latest."""
+    return since is None, since or date.min
 
 
 def key_identifier(certificate: x509.Certificate) -> bytes:
@@ -273,20 +285,18 @@ class Catalogue:
         # distrusted).
         self.verifier = MdsAttestationVerifier(payload, entry_filter=None, attestation_filter=None)
         self._models: dict[int, AuthenticatorModel] = {}
-        # How many entries list each attestation root (DER): a vendor's root usually
-        # serves several of its models.
-        # A root counts by its name and key, not its bytes: a re-issued copy (same subject
-        # and key, other dates or serial) listed by another model is the same root, and
-        # a chain verifies to either.
-        self._root_listing: Counter[bytes] = Counter(
-            identity
-            for entry in payload.entries
-            if entry.metadata_statement is not None
-            for identity in {
-                root_identity(root)
-                for root in entry.metadata_statement.attestation_root_certificates or ()
-            }
-        )
+        # The entries that list each attestation root: a vendor's root usually serves
+        # several of its models. A root counts by its name and key, not its bytes: a
+        # re-issued copy (same subject and key, other dates or serial) listed by another
+        # model is the same root, and a chain verifies to either.
+        self._by_root: dict[bytes, list[MetadataBlobPayloadEntry]] = {}
+        for entry in payload.entries:
+            statement = entry.metadata_statement
+            if statement is None:
+                continue
+            roots = statement.attestation_root_certificates or ()
+            for identity in {root_identity(root) for root in roots}:
+                self._by_root.setdefault(identity, []).append(entry)
         self._by_key_identifier: dict[bytes, MetadataBlobPayloadEntry] = {
             identifier: entry
             for entry in payload.entries
@@ -343,14 +353,40 @@ class Catalogue:
         """The U2F model one of whose attestation certificates has this key identifier."""
         return self._model(self._by_key_identifier.get(identifier))
 
-    def compromise(self, aaguid: str, key_identifier: str | None) -> Compromise | None:
+    def models_of_root(self, root: bytes) -> tuple[AuthenticatorModel, ...]:
+        """The models whose entries list this attestation root (DER), or a re-issued
+        copy of it (root_identity())."""
+        return tuple(
+            model
+            for entry in self._by_root.get(root_identity(root), ())
+            if (model := self._model(entry)) is not None
+        )
+
+    def compromise(
+        self, aaguid: str, key_identifier: str | None, shared: Sequence[str] = ()
+    ) -> Compromise | None:
         """What the metadata reports of a stored passkey's model (its AAGUID as stored,
-        its key identifier if it has one), when it is reported compromised: two dict
-        lookups, nothing else."""
+        its key identifier if it has one) and of the models its attestation could not be
+        told apart from (`shared`: their model ids, as the passkey stores them), when it
+        reports one compromised: the latest such report. A dict lookup per model, nothing
+        else."""
         found = self.compromised_by_aaguid.get(aaguid)
         if found is None and key_identifier is not None:
             found = self.compromised_by_key_identifier.get(key_identifier)
-        return found.for_passkey(key_identifier) if found is not None else None
+        latest = found.for_passkey(key_identifier) if found is not None else None
+        for model_id in shared:
+            other = self.compromised_by_aaguid.get(model_id) or (
+                self.compromised_by_key_identifier.get(model_id)
+            )
+            if other is None or other is found:
+                continue
+            compromise = other.for_passkey(None, shared=True)
+            # The passkey's own model's report first, when two are as late.
+            if compromise is not None and (
+                latest is None or _recency(compromise.since) > _recency(latest.since)
+            ):
+                latest = compromise
+        return latest
 
     def attestation_key_compromised(self, key_identifiers: Iterable[str]) -> bool:
         """Whether an ATTESTATION_KEY_COMPROMISE report of any entry names a certificate
@@ -375,5 +411,5 @@ class Catalogue:
             return None
         model = self._models.get(id(entry))
         if model is None:
-            model = self._models[id(entry)] = AuthenticatorModel.of(entry, self._root_listing)
+            model = self._models[id(entry)] = AuthenticatorModel.of(entry)
         return model

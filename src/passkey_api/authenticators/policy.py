@@ -18,7 +18,10 @@ PASSKEY_ALLOWED_AUTHENTICATORS), judged on what a registration's attestation pro
   authenticator's claim, and any software can claim a YubiKey's. What makes it a YubiKey
   is an attestation signed by a key whose certificate chains to the root the metadata
   lists for that AAGUID, and a certificate that names that AAGUID, or that the entry
-  lists, or a root no other model lists (ceremonies/attestation.py, _proves_model).
+  lists (ceremonies/attestation.py, _models_alike).
+- An attestation that proved "one of these models" (a certificate naming none, under a
+  root several models list: Attested.alike) is admitted only when every one of them
+  would be: a policy cannot tell which it is, so it must accept each.
 """
 
 from __future__ import annotations
@@ -48,6 +51,9 @@ class Attested:
     # A certificate of the chain is named by an ATTESTATION_KEY_COMPROMISE report (of
     # any model): looked for only when the settings restrict authenticators.
     compromised_certificate: bool = False
+    # The other models the verified chain could equally be: its certificate named no
+    # model, under a root their entries list too. Empty when it proved one model.
+    alike: tuple[AuthenticatorModel, ...] = ()
 
 
 def admit(settings: Settings, attested: Attested) -> None:
@@ -69,23 +75,30 @@ def admit(settings: Settings, attested: Attested) -> None:
             f"{name} attested with a certificate that is reported compromised "
             "(ATTESTATION_KEY_COMPROMISE), which proves nothing. Use another security key."
         )
-    distrusted = attested.model.distrusted if attested.model is not None else ()
-    if distrusted:
-        raise AuthenticatorNotAllowed(
-            f"{name} is reported compromised or revoked ({', '.join(distrusted)}). "
-            "Use another security key."
-        )
-    if settings.allowed_authenticators and attested.model_id not in set(
-        settings.allowed_authenticators
-    ):
-        raise AuthenticatorNotAllowed(
-            f"{name} is not one of the authenticators this service accepts. Use another "
-            "security key, or ask your administrator which ones are accepted."
-        )
+    # Each model it could be, the claimed one first, as a sentence's subject.
+    candidates = [(attested.model, attested.model_id, name)] + [
+        (other, other.model_id, f"{name} could not be told apart from {_described(other)}, which")
+        for other in attested.alike
+    ]
+    for model, _, subject in candidates:
+        distrusted = model.distrusted if model is not None else ()
+        if distrusted:
+            raise AuthenticatorNotAllowed(
+                f"{subject} is reported compromised or revoked ({', '.join(distrusted)}). "
+                "Use another security key."
+            )
+    allowed = set(settings.allowed_authenticators)
+    for _, model_id, subject in candidates:
+        if allowed and model_id not in allowed:
+            raise AuthenticatorNotAllowed(
+                f"{subject} is not one of the authenticators this service accepts. Use "
+                "another security key, or ask your administrator which ones are accepted."
+            )
     if settings.authenticator_policy == "certified":
-        refusal = certification_refusal(attested.model)
-        if refusal is not None:
-            raise AuthenticatorNotAllowed(f"{name} {refusal}. Use another security key.")
+        for model, _, subject in candidates:
+            refusal = certification_refusal(model)
+            if refusal is not None:
+                raise AuthenticatorNotAllowed(f"{subject} {refusal}. Use another security key.")
 
 
 def certification_refusal(model: AuthenticatorModel | None) -> str | None:
@@ -107,6 +120,10 @@ def _name(attested: Attested) -> str:
     if attested.model is not None and attested.model.description:
         return f'"{attested.model.description}"'
     return f"The authenticator {attested.model_id}" if attested.model_id else "This authenticator"
+
+
+def _described(model: AuthenticatorModel) -> str:
+    return f'"{model.description}"' if model.description else f"the model {model.model_id}"
 
 
 def _claimed(attested: Attested) -> str:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
-
-from sqlalchemy import delete, or_
+from sqlalchemy import Text, cast, delete, or_
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -51,23 +49,15 @@ async def delete_older(db: AsyncSession) -> int:
 
 async def passkeys_of_models(
     db: AsyncSession, aaguids: list[str], key_identifiers: list[str]
-) -> list[tuple[uuid.UUID, bytes, str, str | None]]:
-    """(user id, credential id, AAGUID, key identifier) of every passkey of these models:
-    a scan of the passkeys (no index on either column), made only when a new version
-    changes what is reported of some model, so at most daily."""
-    conditions = []
+) -> list[Passkey]:
+    """Every passkey of these models, and every passkey whose attestation could not be
+    told apart from other models (the caller compares what is reported of each): a scan
+    of the passkeys (no index on these columns), made only when a new version changes
+    what is reported of some model, so at most daily."""
+    conditions = [cast(Passkey.attestation_models, Text) != "[]"]
     if aaguids:
         conditions.append(col(Passkey.aaguid).in_(aaguids))
     if key_identifiers:
         conditions.append(col(Passkey.attestation_key_identifier).in_(key_identifiers))
-    if not conditions:
-        return []
-    result = await db.exec(
-        select(
-            Passkey.user_id,
-            Passkey.credential_id,
-            Passkey.aaguid,
-            Passkey.attestation_key_identifier,
-        ).where(or_(*conditions))
-    )
-    return [(row[0], row[1], row[2], row[3]) for row in result.all()]
+    result = await db.exec(select(Passkey).where(or_(*conditions)))
+    return list(result.all())

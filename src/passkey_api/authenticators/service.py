@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -90,11 +91,19 @@ class MetadataService:
         """A stored passkey's model (by its AAGUID, or a U2F key's key identifier)."""
         return self.catalogue.by_passkey(aaguid, key_identifier) if self.catalogue else None
 
-    def compromise(self, aaguid: str, key_identifier: str | None) -> Compromise | None:
-        """What the held metadata reports of a stored passkey's model, when it reports it
+    def models_of_root(self, root: bytes) -> tuple[AuthenticatorModel, ...]:
+        return self.catalogue.models_of_root(root) if self.catalogue else ()
+
+    def compromise(
+        self, aaguid: str, key_identifier: str | None, shared: Sequence[str] = ()
+    ) -> Compromise | None:
+        """What the held metadata reports of a stored passkey's model, or of a model its
+        attestation could not be told apart from (`shared`), when it reports one
         compromised (catalogue.COMPROMISE_STATUSES); None otherwise, and without metadata."""
         catalogue = self.catalogue
-        return catalogue.compromise(aaguid, key_identifier) if catalogue is not None else None
+        if catalogue is None:
+            return None
+        return catalogue.compromise(aaguid, key_identifier, shared)
 
     # --- what is due ------------------------------------------------------------------
 
@@ -308,14 +317,15 @@ async def report_changes(
     rows = await repository.passkeys_of_models(db, changed_aaguids, changed_identifiers)
     affected: dict[tuple[uuid.UUID, str], tuple[Compromise | None, Compromise | None, list[str]]]
     affected = {}
-    for user_id, credential_id, aaguid, key_identifier in rows:
-        before = old.compromise(aaguid, key_identifier) if old else None
-        after = new.compromise(aaguid, key_identifier)
+    for passkey in rows:
+        stored = (passkey.aaguid, passkey.attestation_key_identifier, passkey.attestation_models)
+        before = old.compromise(*stored) if old else None
+        after = new.compromise(*stored)
         if _key(before) == _key(after):
             continue
         model_id = (after or before).model_id  # type: ignore[union-attr]
-        entry = affected.setdefault((user_id, model_id), (before, after, []))
-        entry[2].append(base64url.encode(credential_id))
+        entry = affected.setdefault((passkey.user_id, model_id), (before, after, []))
+        entry[2].append(base64url.encode(passkey.credential_id))
     for (user_id, model_id), (before, after, passkeys) in affected.items():
         either = after or before
         assert either is not None

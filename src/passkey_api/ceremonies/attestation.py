@@ -14,9 +14,11 @@ against exactly the roots given (EXACT_ROOTS), but adds roots of its own for app
 android-safetynet (GlobalSign), so for apple the chain is checked once more against the
 metadata's roots alone; an android-key chain (which binds no AAGUID) and a safetynet
 chain (inside its JWS) never count (NEVER_VERIFIED).
-An attestation certificate that does not name the claimed AAGUID proves that model only
-when its entry lists the certificate's key identifier or the root is that model's alone
-(_proves_model()).
+An attestation certificate that does not name the claimed AAGUID proves that model when
+its entry lists the certificate's key identifier; otherwise it proves "one of the models
+whose entries list the root it chains to" (_models_alike()): verified, with the others
+kept beside the claimed one, each of which the policy must admit and whose reports are
+the passkey's (a Windows Hello TPM key under Microsoft's root, which several models list).
 A statement that verifies only without the roots is valid but untrusted: stored as not
 verified, or refused by the policy (authenticators/policy.py).
 """
@@ -71,6 +73,9 @@ class NewCredential:
     attestation_verified: bool = False
     # A key without an AAGUID (U2F): its attestation certificate's key identifier (hex).
     attestation_key_identifier: str | None = None
+    # The other models the verified chain could equally be (their model ids): see
+    # Examined.
+    attestation_models: tuple[str, ...] = ()
 
 
 # Formats whose chain py_webauthn checks against exactly the roots it is given.
@@ -134,6 +139,7 @@ def verify(
             False,
             None,
         )
+        alike: tuple[str, ...] = ()
     else:
         verified, examined = examine(
             settings,
@@ -157,6 +163,12 @@ def verify(
             raise
         kind, proven = examined.attestation_type, examined.attested.verified
         key_identifier = examined.key_identifier
+        own = examined.attested.model_id
+        alike = tuple(
+            dict.fromkeys(
+                m.model_id for m in examined.attested.alike if m.model_id not in (None, own)
+            )
+        )
 
     return NewCredential(
         credential_id=attested.credential_id,
@@ -172,6 +184,7 @@ def verify(
         attestation_type=kind,
         attestation_verified=proven,
         attestation_key_identifier=key_identifier,
+        attestation_models=alike,
     )
 
 
@@ -224,9 +237,13 @@ def examine(
     else:
         verified = _registration(settings, credential, client_data, require_up, require_uv, None)
     names_aaguid = _certificate_fits(decoded.fmt, x5c[0], aaguid) if x5c else False
+    alike: tuple[AuthenticatorModel, ...] = ()
     if chained and aaguid.int != 0 and not names_aaguid:
-        assert model is not None  # chained: the model's roots were given
-        chained = _proves_model(x5c, model)
+        # Chained: the model's roots, from the metadata, were given.
+        assert model is not None
+        assert metadata is not None
+        found = _models_alike(x5c, model, metadata)
+        chained, alike = found is not None, found or ()
 
     # Only a policy that restricts refuses for it: under `any` the passkey list shows it.
     compromised = (
@@ -244,6 +261,7 @@ def examine(
             model=model,
             verified=chained,
             compromised_certificate=compromised,
+            alike=alike,
         ),
         key_identifier=key_identifier,
     )
@@ -340,7 +358,7 @@ def _certificate_fits(fmt: str, der: bytes, aaguid: uuid.UUID) -> bool:
     authenticator data's. Without this check a chain verified for one model of a vendor
     would vouch for any AAGUID the authenticator claims, whose roots the vendor shares
     across its models. Whether the certificate names the AAGUID (never, for the other
-    formats): one that names none is judged by _proves_model()."""
+    formats): one that names none is judged by _models_alike()."""
     if fmt not in ("packed", "tpm"):
         return False
     certificate = _certificate(der)
@@ -368,18 +386,32 @@ def _certificate_fits(fmt: str, der: bytes, aaguid: uuid.UUID) -> bool:
     return True
 
 
-def _proves_model(x5c: list[bytes], model: AuthenticatorModel) -> bool:
-    """Whether a chain that verified to one of the claimed model's roots, from an
-    attestation certificate that does not name the claimed AAGUID, proves that model.
-    Only the claim ties it to the model, and a vendor's root usually serves several of
-    its models (WebAuthn L3 8.2.1: the AAGUID extension MUST then be present): so only
-    when the model's entry lists the certificate's key identifier, or the chain reaches
-    a root that no other entry of the metadata lists."""
+def _models_alike(
+    x5c: list[bytes], model: AuthenticatorModel, metadata: MetadataService
+) -> tuple[AuthenticatorModel, ...] | None:
+    """What a chain that verified to one of the claimed model's roots proves when its
+    attestation certificate does not name the claimed AAGUID: only the claim ties it to
+    the model, and a vendor's root usually serves several of its models (WebAuthn L3
+    8.2.1: the AAGUID extension MUST then be present, yet Windows Hello's TPM keys omit
+    it). So the model alone (no others) when its entry lists the certificate's key
+    identifier; else the other models whose entries list a root the chain verifies to,
+    each as likely as the claimed one. None (nothing proven) when one of those names
+    itself by neither AAGUID nor key identifier (a UAF authenticator's entry), which a
+    passkey could not keep."""
     if bytes.fromhex(_key_identifier(x5c[0])) in model.key_identifiers:
-        return True
-    sole = [_pem(der) for der in model.sole_roots]
-    # Not without roots: validate_certificate_chain passes any chain when given none.
-    return bool(sole) and _chains_to(x5c, sole)
+        return ()
+    alike: dict[int, AuthenticatorModel] = {}
+    reached = False
+    for root in model.attestation_roots:
+        # Not without roots: validate_certificate_chain passes any chain when given none.
+        if _chains_to(x5c, [_pem(root)]):
+            reached = True
+            alike.update((id(m.entry), m) for m in metadata.models_of_root(root))
+    alike.pop(id(model.entry), None)
+    if not reached or any(m.model_id is None for m in alike.values()):
+        return None
+    # In a stable order: the metadata's.
+    return tuple(alike.values())
 
 
 def _chains_to(x5c: list[bytes], roots: list[bytes]) -> bool:

@@ -168,11 +168,14 @@ def verify_assertion(
 def refuse_compromised(metadata: MetadataService | None, passkey: Passkey) -> None:
     """With PASSKEY_COMPROMISED_AUTHENTICATORS=refuse (the caller's branch), and only once
     the passkey's signature verified: AuthenticatorCompromised when the held metadata
-    reports its model compromised. An in-memory lookup by the AAGUID or key identifier
-    the passkey row carries; nothing without metadata."""
+    reports its model, or a model its attestation could not be told apart from,
+    compromised. In-memory lookups by what the passkey row carries; nothing without
+    metadata."""
     if metadata is None:
         return
-    compromise = metadata.compromise(passkey.aaguid, passkey.attestation_key_identifier)
+    compromise = metadata.compromise(
+        passkey.aaguid, passkey.attestation_key_identifier, passkey.attestation_models
+    )
     if compromise is not None:
         raise AuthenticatorCompromised(
             f"{compromise.words}. This service no longer accepts it for signing in: sign "
@@ -210,6 +213,7 @@ def new_passkey(
         attestation_type=verified.attestation_type,
         attestation_verified=verified.attestation_verified,
         attestation_key_identifier=verified.attestation_key_identifier,
+        attestation_models=list(verified.attestation_models),
         user_verified=verified.user_verified,
         created_at=now,
         # Named after their provider, or what they are (passkeys/naming.py); the user can

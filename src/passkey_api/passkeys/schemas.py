@@ -51,16 +51,25 @@ class AttestationOut(BaseModel):
         "(or U2F key identifier); proven only when verified, else the authenticator's "
         "own claim; null when the metadata does not list it, or is off"
     )
+    could_also_be: list[str] = Field(
+        description="When verified, the other models the attestation could equally be "
+        "(its certificate named no model, under a root the metadata lists for each of "
+        "them too, as Windows Hello's TPM keys attest), named as `model` is (or by AAGUID "
+        "or key identifier); whatever the metadata reports of any of them is reported of "
+        "this passkey. Empty when it proved one model"
+    )
 
 
 class CompromiseOut(BaseModel):
     status: CompromiseStatus = Field(description="The metadata's latest such status report")
     since: date | None = Field(description="The report's effective date")
-    scope: Literal["model", "certificate"] = Field(
+    scope: Literal["model", "certificate", "shared_root"] = Field(
         description="model: reported for the whole model, or for an attestation "
         "certificate this passkey cannot be matched against (it stored none), taken as "
         "the whole model's; certificate: for the attestation certificate this passkey's "
-        "registration was signed with"
+        "registration was signed with; shared_root: for another model that the "
+        "registration's attestation could not be told apart from (attestation."
+        "could_also_be)"
     )
     detail: str = Field(description="The same, in a sentence for the passkey's owner")
 
@@ -92,14 +101,18 @@ class PasskeyOut(BaseModel):
         icon_light, icon_dark, name = found.icon_light, found.icon_dark, found.name
         model_name: str | None = None
         compromised: CompromiseOut | None = None
+        alike = list(passkey.attestation_models)
         if metadata is not None and metadata.catalogue is not None:
+            alike = [_described(metadata, model_id) for model_id in alike]
             key_identifier = passkey.attestation_key_identifier
             model = metadata.model_of(passkey.aaguid, key_identifier)
             if model is not None and model.description:
                 name = model_name = model.description
                 if model.icon:
                     icon_light = icon_dark = model.icon
-            compromise = metadata.compromise(passkey.aaguid, key_identifier)
+            compromise = metadata.compromise(
+                passkey.aaguid, key_identifier, passkey.attestation_models
+            )
             if compromise is not None:
                 compromised = CompromiseOut(
                     status=compromise.status,
@@ -123,9 +136,16 @@ class PasskeyOut(BaseModel):
                 type=passkey.attestation_type,
                 verified=passkey.attestation_verified,
                 model=model_name,
+                could_also_be=alike,
             ),
             compromised=compromised,
         )
+
+
+def _described(metadata: MetadataService, model_id: str) -> str:
+    """A model as the metadata describes it; its id (AAGUID or key identifier) else."""
+    model = metadata.model_of(model_id, model_id)  # whichever of the two the id is
+    return model.description if model is not None and model.description else model_id
 
 
 class AllAcceptedCredentials(BaseModel):

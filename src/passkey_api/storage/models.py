@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
@@ -159,6 +160,15 @@ class Passkey(SQLModel, table=True):
     # identifier, 40 hex digits, as the metadata lists them; None for every other key.
     attestation_key_identifier: str | None = Field(
         default=None, sa_column=Column(String(40), nullable=True)
+    )
+    # The other models the attestation proved the key could equally be (their model ids,
+    # as aaguid and attestation_key_identifier name models): its certificate named no
+    # model, under a root their entries list too (ceremonies/attestation.py). What is
+    # reported of any of them is reported of this passkey. Empty: it proved one model,
+    # or none.
+    attestation_models: list[str] = Field(
+        default_factory=list,
+        sa_column=Column(JSON, nullable=False, server_default=text("'[]'")),
     )
     name: str = Field(max_length=64)
     user_verified: bool

@@ -135,10 +135,12 @@ const COMPROMISE: Record<string, string> = {
 export function compromiseWarning(compromised: NonNullable<Passkey['compromised']>): string {
 	const why = COMPROMISE[compromised.status] ?? compromised.detail;
 	const since = compromised.since ? ` (reported on ${compromised.since})` : '';
-	const which =
-		compromised.scope === 'certificate'
-			? 'A batch of this kind of authenticator is reported unsafe'
-			: 'This kind of authenticator is reported unsafe';
+	const which = {
+		model: 'This kind of authenticator is reported unsafe',
+		certificate: 'A batch of this kind of authenticator is reported unsafe',
+		// Its maker's certificate could not tell it apart from that other kind.
+		shared_root: 'A kind of authenticator this one may be is reported unsafe'
+	}[compromised.scope];
 	return (
 		`${which}: ${why}${since}. It may stop signing you in: add another passkey, ` +
 		'then delete this one.'

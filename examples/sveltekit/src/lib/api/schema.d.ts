@@ -889,6 +889,11 @@ export interface components {
              * @description The model the authenticator metadata lists for the passkey's AAGUID (or U2F key identifier); proven only when verified, else the authenticator's own claim; null when the metadata does not list it, or is off
              */
             model: string | null;
+            /**
+             * Could Also Be
+             * @description When verified, the other models the attestation could equally be (its certificate named no model, under a root the metadata lists for each of them too, as Windows Hello's TPM keys attest), named as `model` is (or by AAGUID or key identifier); whatever the metadata reports of any of them is reported of this passkey. Empty when it proved one model
+             */
+            could_also_be: string[];
         };
         /** AttestationResponseJSON */
         AttestationResponseJSON: {
@@ -1020,10 +1025,10 @@ export interface components {
             since: string | null;
             /**
              * Scope
-             * @description model: reported for the whole model, or for an attestation certificate this passkey cannot be matched against (it stored none), taken as the whole model's; certificate: for the attestation certificate this passkey's registration was signed with
+             * @description model: reported for the whole model, or for an attestation certificate this passkey cannot be matched against (it stored none), taken as the whole model's; certificate: for the attestation certificate this passkey's registration was signed with; shared_root: for another model that the registration's attestation could not be told apart from (attestation.could_also_be)
              * @enum {string}
              */
-            scope: "model" | "certificate";
+            scope: "model" | "certificate" | "shared_root";
             /**
              * Detail
              * @description The same, in a sentence for the passkey's owner
