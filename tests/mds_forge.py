@@ -259,9 +259,15 @@ class AttestationPki:
     """An authenticator vendor's attestation root, which an MDS3 entry names, and the
     attestation certificates it issues to a model's authenticators."""
 
+    # Each vendor's root its own name, as real vendors' are: chains and the metadata's
+    # roots are matched by name (catalogue.ca_name_key).
     root: Issued = field(
         default_factory=lambda: issue(
-            _name("Test Vendor Attestation Root", organization="Test Vendor"), ca=True
+            _name(
+                f"Test Vendor {uuid.uuid4().hex[:8]} Attestation Root",
+                organization="Test Vendor",
+            ),
+            ca=True,
         )
     )
 

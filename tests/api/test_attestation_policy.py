@@ -50,6 +50,11 @@ PAIR_A = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a0f")
 PAIR_B = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a10")
 MIXED_A = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a11")
 MIXED_B = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a12")
+# A vendor's root rollover: two models list its first root, a revoked one its second;
+# the second root's cross certificate, issued by the first (World.cross).
+OLD_A = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a13")
+OLD_B = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a14")
+NEW_REVOKED = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a15")
 NOT_ALLOWED = "authenticator_not_allowed"
 
 
@@ -72,6 +77,9 @@ class World:
     twin_vendor: forge.AttestationPki = field(default_factory=forge.AttestationPki)
     pair_vendor: forge.AttestationPki = field(default_factory=forge.AttestationPki)
     mixed_vendor: forge.AttestationPki = field(default_factory=forge.AttestationPki)
+    first_root: forge.AttestationPki = field(default_factory=forge.AttestationPki)
+    second_root: forge.AttestationPki = field(default_factory=forge.AttestationPki)
+    cross: forge.Issued = field(init=False)
     u2f_certificate: forge.Issued = field(init=False)
     # A batch certificate of the vendor without the AAGUID extension, whose key
     # identifier LISTED_BATCH's entry lists.
@@ -86,6 +94,10 @@ class World:
         self.listed_batch = self.vendor.attestation_certificate()
         self.leaked = self.vendor.attestation_certificate(LEAKED)
         self.leaked_key_a = self.vendor.attestation_certificate(KEY_A)
+        second = self.second_root.root
+        self.cross = forge.issue(
+            second.certificate.subject, issuer=self.first_root.root, ca=True, key=second.key
+        )
         root = [self.vendor.root.der]
         certified = [forge.status_report("FIDO_CERTIFIED_L1", date(2024, 1, 1))]
         entries = [
@@ -148,6 +160,14 @@ class World:
                     (PAIR_A, "Pair Key A", self.pair_vendor, certified),
                     (PAIR_B, "Pair Key B", self.pair_vendor, certified),
                     (MIXED_A, "Mixed Key A", self.mixed_vendor, certified),
+                    (OLD_A, "Old Key A", self.first_root, certified),
+                    (OLD_B, "Old Key B", self.first_root, certified),
+                    (
+                        NEW_REVOKED,
+                        "Revoked New Key",
+                        self.second_root,
+                        [*certified, forge.status_report("REVOKED", date(2025, 1, 1))],
+                    ),
                     (
                         MIXED_B,
                         "Mixed Key B",
@@ -240,7 +260,8 @@ async def stored(api: Api, response: httpx.Response) -> dict[str, Any]:
             await connection.execute(
                 text(
                     "SELECT p.attestation_format, p.attestation_type, p.attestation_verified, "
-                    "p.attestation_key_identifier, p.aaguid, p.attestation_models FROM passkeys p "
+                    "p.attestation_key_identifier, p.aaguid, p.attestation_ca_names "
+                    "FROM passkeys p "
                     "JOIN users u ON u.id = p.user_id WHERE u.username = :name"
                 ),
                 {"name": response.json()["user"]["username"]},
@@ -252,9 +273,18 @@ async def stored(api: Api, response: httpx.Response) -> dict[str, Any]:
         "verified": bool(row[2]),
         "key_identifier": row[3],
         "aaguid": row[4],
-        # The other models it could be (JSON: text on both backends, through text()).
-        "models": json.loads(row[5]) if isinstance(row[5], str) else row[5],
+        # Whether it kept the names of its chain's CAs: its model was left uncertain (JSON:
+        # text on both backends, through text()).
+        "uncertain": (json.loads(row[5]) if isinstance(row[5], str) else row[5]) != [],
     }
+
+
+async def could_also_be(api: Api) -> list[str]:
+    """What the passkey list says of the newest passkey of the signed-in account."""
+    response = await api.client.get("/v1/me/passkeys")
+    assert response.status_code == 200, response.text
+    found: list[str] = response.json()["passkeys"][-1]["attestation"]["could_also_be"]
+    return found
 
 
 def refused(response: httpx.Response) -> str:
@@ -295,7 +325,7 @@ async def test_by_default_options_ask_for_none_and_nothing_is_looked_up(
         "verified": False,
         "key_identifier": None,
         "aaguid": str(KEY_A),
-        "models": [],
+        "uncertain": False,
     }
     found = await stored(api, await api.sign_up(world.u2f()))
     assert (found["type"], found["verified"], found["key_identifier"]) == ("basic", False, None)
@@ -325,7 +355,7 @@ async def test_packed_with_a_chain_to_a_metadata_root_is_basic_and_verified(
         "verified": True,
         "key_identifier": None,
         "aaguid": str(KEY_A),
-        "models": [],
+        "uncertain": False,
     }
 
 
@@ -354,7 +384,7 @@ async def test_fido_u2f_with_its_key_identifier_in_the_metadata_is_verified(
         "verified": True,
         "key_identifier": world.u2f_key_identifier.hex(),
         "aaguid": "00000000-0000-0000-0000-000000000000",
-        "models": [],
+        "uncertain": False,
     }
 
 
@@ -423,14 +453,12 @@ async def test_a_certificate_without_an_aaguid_proves_one_of_the_models_its_root
     certificate = world.pair_vendor.attestation_certificate()
     api = await world.api(make_api, authenticator_policy="certified")
     found = await stored(api, await api.sign_up(world.packed(PAIR_A, certificate=certificate)))
-    assert (found["verified"], found["aaguid"], found["models"]) == (
-        True,
-        str(PAIR_A),
-        [str(PAIR_B)],
-    )
+    assert (found["verified"], found["aaguid"], found["uncertain"]) == (True, str(PAIR_A), True)
+    assert await could_also_be(api) == ["Pair Key B"]
     # A certificate that names its model proves it alone.
     found = await stored(api, await api.sign_up(world.packed(PAIR_A, world.pair_vendor)))
-    assert (found["verified"], found["models"]) == (True, [])
+    assert (found["verified"], found["uncertain"]) == (True, False)
+    assert await could_also_be(api) == []
 
     # The allow-list must name both.
     only_a = await world.api(make_api, allowed_authenticators=[str(PAIR_A)])
@@ -442,7 +470,8 @@ async def test_a_certificate_without_an_aaguid_proves_one_of_the_models_its_root
     assert (await only_a.sign_up(world.packed(PAIR_A, world.pair_vendor))).status_code == 201
     both = await world.api(make_api, allowed_authenticators=[str(PAIR_A), str(PAIR_B)])
     found = await stored(both, await both.sign_up(world.packed(PAIR_A, certificate=certificate)))
-    assert (found["verified"], found["models"]) == (True, [str(PAIR_B)])
+    assert (found["verified"], found["uncertain"]) == (True, True)
+    assert await could_also_be(both) == ["Pair Key B"]
 
     # `certified` must find both certified.
     mixed = world.mixed_vendor.attestation_certificate()
@@ -453,7 +482,37 @@ async def test_a_certificate_without_an_aaguid_proves_one_of_the_models_its_root
     ), detail
     attested = await world.api(make_api, authenticator_policy="attested")
     found = await stored(attested, await attested.sign_up(world.packed(MIXED_A, certificate=mixed)))
-    assert (found["verified"], found["models"]) == (True, [str(MIXED_B)])
+    assert (found["verified"], found["uncertain"]) == (True, True)
+    assert await could_also_be(attested) == ["Mixed Key B"]
+
+
+async def test_a_cross_certificate_brings_its_roots_models_among_the_candidates(
+    make_api: ApiFactory, world: World
+) -> None:
+    """A certificate naming no AAGUID under the vendor's second root, whose only model
+    is revoked, with the cross certificate the first root issued it: the chain verifies
+    to the first root, which two certified models list. Claiming one of those, it could
+    still be the revoked model: every CA the chain names counts, not only the root it
+    verified to."""
+    leaf = world.second_root.attestation_certificate()
+    key = forge.security_key(
+        aaguid=OLD_A.bytes,
+        attestation="packed",
+        attestation_key=leaf.key,
+        attestation_chain=[leaf.der, world.cross.der],
+    )
+    api = await world.api(
+        make_api, authenticator_policy="certified", allowed_authenticators=[str(OLD_A), str(OLD_B)]
+    )
+    detail = refused(await api.sign_up(key))
+    assert detail.startswith(
+        '"Old Key A" could not be told apart from "Revoked New Key", which is reported '
+        "compromised or revoked (REVOKED)."
+    ), detail
+    lenient = await world.api(make_api)
+    found = await stored(lenient, await lenient.sign_up(key))
+    assert (found["verified"], found["uncertain"]) == (True, True)
+    assert await could_also_be(lenient) == ["Old Key B", "Revoked New Key"]
 
 
 async def test_a_certificate_without_an_aaguid_answers_for_every_model_of_its_root(
@@ -473,12 +532,17 @@ async def test_a_certificate_without_an_aaguid_answers_for_every_model_of_its_ro
     api = await world.api(make_api)
     found = await stored(api, await api.sign_up(world.packed(KEY_B, certificate=certificate)))
     assert (found["type"], found["verified"], found["aaguid"]) == ("basic", True, str(KEY_B))
-    assert set(found["models"]) == {
-        *(str(a) for a in (KEY_A, UNCERTIFIED, COMPROMISED, ONCE_BYPASSED)),
-        *(str(a) for a in (LISTED_BATCH, LEAKED, REVOKED)),
-        # The U2F model, by its key identifier.
-        world.u2f_key_identifier.hex(),
-    }
+    assert found["uncertain"]
+    assert await could_also_be(api) == [
+        "Test Key A",
+        "Uncertified Key",
+        "Compromised Key",
+        "Once Bypassed Key",
+        "Test U2F Key",
+        "Listed Batch Key",
+        "Leaked Batch Key",
+        "Revoked Key",
+    ]
 
 
 async def test_a_certificate_without_an_aaguid_proves_a_model_alone_on_its_root_or_listing_it(
@@ -512,7 +576,7 @@ async def test_a_root_listed_again_in_a_reissued_copy_is_the_same_root(
     ), detail
     # A certificate that names Twin Key proves it.
     found = await stored(api, await api.sign_up(world.packed(TWIN, world.twin_vendor)))
-    assert (found["verified"], found["aaguid"], found["models"]) == (True, str(TWIN), [])
+    assert (found["verified"], found["aaguid"], found["uncertain"]) == (True, str(TWIN), False)
 
 
 # --- the policies ----------------------------------------------------------------------
@@ -690,6 +754,8 @@ MALFORMED_X5C: list[tuple[str, object]] = [
     ("empty", []),
     ("text", ["text"]),
     ("truncated-der", [b"\x30\x03\x02\x01\x01"]),
+    # The signing certificate, then more than any authenticator sends (filled in below).
+    ("too-long", None),
 ]
 # Attestation certificates the key signs with, whose extensions cryptography cannot read
 # (its DuplicateExtension and UnsupportedGeneralNameType are no ValueError).
@@ -721,6 +787,9 @@ async def test_a_malformed_chain_is_a_problem_not_an_error(
         credential = key.create(options.json(), origin=ORIGIN)
         raw = b64url_decode(credential["response"]["attestationObject"])
         attestation_object = cbor2.loads(raw)
+        if malformed is None:
+            leaf = attestation_object["attStmt"]["x5c"][0]
+            malformed = [leaf, *([world.vendor.root.der] * 10)]
         attestation_object["attStmt"]["x5c"] = malformed
         credential["response"]["attestationObject"] = b64url(cbor2.dumps(attestation_object))
     before = await counts(api)

@@ -37,6 +37,8 @@ ICON_SHAKY = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAI="
 # Microsoft's): an attestation certificate naming no AAGUID proves only "one of them".
 HELLO = uuid.UUID("5d1a1e0c-3b7e-4f51-8d0a-6b2c9e4f7a03")
 HELLO_SIBLING = uuid.UUID("5d1a1e0c-3b7e-4f51-8d0a-6b2c9e4f7a04")
+# A model of the same maker that the metadata lists only from some version on.
+HELLO_LATE = uuid.UUID("5d1a1e0c-3b7e-4f51-8d0a-6b2c9e4f7a05")
 BYPASS = forge.status_report("USER_VERIFICATION_BYPASS", date(2025, 3, 1))
 COMPROMISED = "authenticator_compromised"
 
@@ -73,9 +75,10 @@ class World:
         shaky: list[dict[str, Any]] | None = None,
         u2f: list[dict[str, Any]] | None = None,
         sibling: list[dict[str, Any]] | None = None,
+        late: list[dict[str, Any]] | None = None,
     ) -> int:
         """A new BLOB: `shaky`, `u2f` and `sibling` are status reports added to those
-        models' certification."""
+        models' certification; `late` lists HELLO_LATE, with those reports."""
         self.number += 1
         root = [self.vendor.root.der]
         certified = [forge.status_report("FIDO_CERTIFIED_L1", date(2024, 1, 1))]
@@ -105,6 +108,18 @@ class World:
                 description="Hello Sibling Key",
                 roots=[self.hello_vendor.root.der],
                 status_reports=[*certified, *(sibling or [])],
+            ),
+            *(
+                [
+                    forge.entry(
+                        aaguid=HELLO_LATE,
+                        description="Hello Late Key",
+                        roots=[self.hello_vendor.root.der],
+                        status_reports=[*certified, *late],
+                    )
+                ]
+                if late is not None
+                else []
             ),
         ]
         token = forge.sign_blob(forge.payload(self.number, entries), self.mds)
@@ -489,6 +504,58 @@ async def test_a_key_proving_one_of_several_models_answers_for_each(
     response = await api.sign_in(key, username)
     assert (response.status_code, problem_code(response)) == (403, COMPROMISED)
     assert await count(api, "sessions") == sessions
+
+
+async def test_a_model_listed_later_under_the_same_root_answers_too(
+    make_api: ApiFactory, world: World
+) -> None:
+    """The passkey keeps the names of the CAs its chain named, not the models listed
+    that day: a model that a later version lists under the same root is one it could be,
+    and what is reported of it is reported of the passkey."""
+    api = await world.api(
+        make_api, authenticator_policy="attested", compromised_authenticators="refuse"
+    )
+    key = world.hello()
+    username = f"hello-{uuid.uuid4().hex[:8]}"
+    user_id = await signed_up(api, key, username)
+    world.publish(late=[])
+    await world.refresh(api)
+    (listed,) = await passkeys(api)
+    assert listed["attestation"]["could_also_be"] == ["Hello Sibling Key", "Hello Late Key"]
+    assert await reported_events(api) == []
+
+    number = world.publish(
+        late=[forge.status_report("USER_KEY_REMOTE_COMPROMISE", date(2025, 7, 1))]
+    )
+    await world.refresh(api)
+    assert [
+        (e["user_id"], e["model"], e["status"], e["scope"], e["metadata_no"])
+        for e in await reported_events(api)
+    ] == [(user_id, "Hello Late Key", "USER_KEY_REMOTE_COMPROMISE", "shared_root", number)]
+    (listed,) = await passkeys(api)
+    assert listed["compromised"]["scope"] == "shared_root"
+    api.client.cookies.clear()
+    response = await api.sign_in(key, username)
+    assert (response.status_code, problem_code(response)) == (403, COMPROMISED)
+
+
+async def test_a_new_report_is_audited_though_an_older_one_stays_the_latest(
+    make_api: ApiFactory, world: World
+) -> None:
+    """The sibling is reported compromised in 2025-03; later its entry adds a report
+    dated 2024: the latest is the same, but what is reported of the passkey changed, and
+    the audit says so."""
+    world.publish(sibling=[BYPASS])
+    api = await world.api(make_api)
+    user_id = await signed_up(api, world.hello())
+    number = world.publish(
+        sibling=[forge.status_report("USER_KEY_PHYSICAL_COMPROMISE", date(2024, 2, 1)), BYPASS]
+    )
+    await world.refresh(api)
+    events = [e for e in await reported_events(api) if e["metadata_no"] == number]
+    assert [(e["user_id"], e["status"], e["previous"]) for e in events] == [
+        (user_id, "USER_VERIFICATION_BYPASS", "USER_VERIFICATION_BYPASS")
+    ]
 
 
 # --- the audit --------------------------------------------------------------------------

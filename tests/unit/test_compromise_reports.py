@@ -1,7 +1,9 @@
 """Which compromise report the metadata holds against a stored passkey
-(Catalogue.compromise): the latest that applies, an undated one counting as the latest
-(in effect while the metadata carries it, as for certification), and for a passkey
-whose attestation could not be told apart from other models, theirs too."""
+(Catalogue.compromise): the latest that applies, a dated report newer than an undated
+one; for a passkey whose attestation left its model uncertain, the reports of every
+model under the CAs its chain named, in the metadata of the day; and what decides
+whether a new version changed what is reported of it (Catalogue.reported), which no
+single latest report may hide."""
 
 from __future__ import annotations
 
@@ -11,59 +13,86 @@ from datetime import date
 from typing import Any
 
 from passkey_api.authenticators import blob
-from passkey_api.authenticators.catalogue import Catalogue
+from passkey_api.authenticators.catalogue import Catalogue, ca_name_key
 from tests import mds_forge as forge
 
 OWN = uuid.UUID("7c1f0a2e-4b3d-4e5f-8a9b-0c1d2e3f4a01")
 SIBLING = uuid.UUID("7c1f0a2e-4b3d-4e5f-8a9b-0c1d2e3f4a02")
 QUIET = uuid.UUID("7c1f0a2e-4b3d-4e5f-8a9b-0c1d2e3f4a03")
+ELSEWHERE = uuid.UUID("7c1f0a2e-4b3d-4e5f-8a9b-0c1d2e3f4a04")
 U2F = bytes(range(20))
 EARLY, LATE = date(2024, 1, 1), date(2025, 1, 1)
+VENDOR = forge.AttestationPki()
+OTHER_VENDOR = forge.AttestationPki()
+# What a passkey whose chain named the vendor's root keeps.
+UNDER_VENDOR = [ca_name_key(VENDOR.root.certificate.subject)]
 
 
-def _catalogue(**reports: list[dict[str, Any]]) -> Catalogue:
+def _catalogue(number: int = 1, **reports: list[dict[str, Any]]) -> Catalogue:
+    root, other = [VENDOR.root.der], [OTHER_VENDOR.root.der]
     entries = [
-        forge.entry(aaguid=OWN, description="Own Key", status_reports=reports.get("own", [])),
         forge.entry(
-            aaguid=SIBLING, description="Sibling Key", status_reports=reports.get("sibling", [])
+            aaguid=OWN, description="Own Key", roots=root, status_reports=reports.get("own", [])
         ),
-        forge.entry(aaguid=QUIET, description="Quiet Key", status_reports=[]),
         forge.entry(
-            key_identifiers=[U2F], description="U2F Key", status_reports=reports.get("u2f", [])
+            aaguid=SIBLING,
+            description="Sibling Key",
+            roots=root,
+            status_reports=reports.get("sibling", []),
+        ),
+        forge.entry(aaguid=QUIET, description="Quiet Key", roots=root, status_reports=[]),
+        forge.entry(
+            key_identifiers=[U2F],
+            description="U2F Key",
+            roots=root,
+            status_reports=reports.get("u2f", []),
+        ),
+        # Another vendor's: never one of the vendor's passkeys' models.
+        forge.entry(
+            aaguid=ELSEWHERE,
+            description="Elsewhere Key",
+            roots=other,
+            status_reports=reports.get("elsewhere", []),
         ),
     ]
-    return Catalogue(blob.parse_payload(json.dumps(forge.payload(1, entries))))
+    if "late" in reports:  # a model the metadata lists from some version on
+        entries.append(
+            forge.entry(
+                aaguid=uuid.uuid4(),
+                description="Late Key",
+                roots=root,
+                status_reports=reports["late"],
+            )
+        )
+    return Catalogue(blob.parse_payload(json.dumps(forge.payload(number, entries))))
 
 
-def test_an_undated_report_is_the_latest() -> None:
+def test_a_dated_report_is_newer_news_than_an_undated_one() -> None:
     catalogue = _catalogue(
         own=[
             forge.status_report("USER_VERIFICATION_BYPASS"),
-            forge.status_report("REVOKED", LATE),
-        ]
-    )
-    found = catalogue.compromise(str(OWN), None)
-    assert found is not None
-    assert (found.status, found.since, found.scope) == ("USER_VERIFICATION_BYPASS", None, "model")
-
-
-def test_the_latest_dated_report_otherwise() -> None:
-    catalogue = _catalogue(
-        own=[
             forge.status_report("REVOKED", LATE),
             forge.status_report("USER_KEY_REMOTE_COMPROMISE", EARLY),
         ]
     )
     found = catalogue.compromise(str(OWN), None)
     assert found is not None
-    assert (found.status, found.since) == ("REVOKED", LATE)
+    assert (found.status, found.since, found.scope) == ("REVOKED", LATE, "model")
+    found = _catalogue(own=[forge.status_report("USER_VERIFICATION_BYPASS")]).compromise(
+        str(OWN), None
+    )
+    assert found is not None
+    assert (found.status, found.since) == ("USER_VERIFICATION_BYPASS", None)
 
 
-def test_a_model_the_passkey_could_not_be_told_apart_from_answers_for_it() -> None:
-    catalogue = _catalogue(sibling=[forge.status_report("REVOKED", LATE)])
+def test_an_uncertain_passkey_answers_for_every_model_under_its_cas() -> None:
+    catalogue = _catalogue(
+        sibling=[forge.status_report("REVOKED", LATE)],
+        elsewhere=[forge.status_report("REVOKED", LATE)],
+    )
     assert catalogue.compromise(str(OWN), None) is None
-    assert catalogue.compromise(str(OWN), None, [str(QUIET)]) is None
-    found = catalogue.compromise(str(OWN), None, [str(QUIET), str(SIBLING)])
+    assert catalogue.compromise(str(QUIET), None) is None
+    found = catalogue.compromise(str(OWN), None, UNDER_VENDOR)
     assert found is not None
     assert (found.status, found.scope, found.model, found.model_id) == (
         "REVOKED",
@@ -76,29 +105,70 @@ def test_a_model_the_passkey_could_not_be_told_apart_from_answers_for_it() -> No
         "attestation could not be told apart from: it was revoked by the FIDO Alliance "
         "(since 2025-01-01)"
     )
-    # A U2F model, by the key identifier that names it.
+    # Another vendor's root: not among them.
+    assert (
+        _catalogue(elsewhere=[forge.status_report("REVOKED", LATE)]).compromise(
+            str(OWN), None, UNDER_VENDOR
+        )
+        is None
+    )
+    # A U2F model, found by its key identifier.
     catalogue = _catalogue(u2f=[forge.status_report("USER_KEY_PHYSICAL_COMPROMISE", EARLY)])
-    found = catalogue.compromise(str(OWN), None, [U2F.hex()])
+    found = catalogue.compromise(str(OWN), None, UNDER_VENDOR)
     assert found is not None
-    assert (found.status, found.scope, found.model) == (
+    assert (found.status, found.scope, found.model, found.model_id) == (
         "USER_KEY_PHYSICAL_COMPROMISE",
         "shared_root",
         "U2F Key",
+        U2F.hex(),
+    )
+
+
+def test_a_model_listed_later_under_the_same_root_answers_too() -> None:
+    """The passkey keeps the CAs' names, not the models of the day: a model a later
+    version lists under the same root is one it could be."""
+    before = _catalogue(1)
+    after = _catalogue(2, late=[forge.status_report("REVOKED", LATE)])
+    assert before.compromise(str(OWN), None, UNDER_VENDOR) is None
+    found = after.compromise(str(OWN), None, UNDER_VENDOR)
+    assert found is not None
+    assert (found.status, found.model, found.scope) == ("REVOKED", "Late Key", "shared_root")
+    assert before.reported(str(OWN), None, UNDER_VENDOR) != after.reported(
+        str(OWN), None, UNDER_VENDOR
     )
 
 
 def test_the_latest_report_of_all_the_models_it_could_be() -> None:
     early = [forge.status_report("USER_VERIFICATION_BYPASS", EARLY)]
     late = [forge.status_report("REVOKED", LATE)]
-    found = _catalogue(own=early, sibling=late).compromise(str(OWN), None, [str(SIBLING)])
+    found = _catalogue(own=early, sibling=late).compromise(str(OWN), None, UNDER_VENDOR)
     assert found is not None
     assert (found.status, found.scope) == ("REVOKED", "shared_root")
-    found = _catalogue(own=late, sibling=early).compromise(str(OWN), None, [str(SIBLING)])
+    found = _catalogue(own=late, sibling=early).compromise(str(OWN), None, UNDER_VENDOR)
     assert found is not None
     assert (found.status, found.scope) == ("REVOKED", "model")
     # As late: the passkey's own model's.
     found = _catalogue(own=early, sibling=[forge.status_report("REVOKED", EARLY)]).compromise(
-        str(OWN), None, [str(SIBLING)]
+        str(OWN), None, UNDER_VENDOR
     )
     assert found is not None
     assert (found.status, found.scope) == ("USER_VERIFICATION_BYPASS", "model")
+
+
+def test_a_new_report_changes_what_is_reported_though_an_older_one_is_shown() -> None:
+    """An older report that stays the one shown (the latest) must not hide a new one
+    from the refresh's audit: every report that applies counts."""
+    undated = forge.status_report("USER_KEY_PHYSICAL_COMPROMISE", LATE)
+    before = _catalogue(1, own=[undated])
+    after = _catalogue(2, own=[undated], sibling=[forge.status_report("REVOKED", EARLY)])
+    assert before.compromise(str(OWN), None, UNDER_VENDOR) == after.compromise(
+        str(OWN), None, UNDER_VENDOR
+    )
+    assert before.reported(str(OWN), None, UNDER_VENDOR) != after.reported(
+        str(OWN), None, UNDER_VENDOR
+    )
+    # Alike when nothing that applies changed (another vendor's model was reported).
+    elsewhere = _catalogue(3, own=[undated], elsewhere=[forge.status_report("REVOKED", EARLY)])
+    assert before.reported(str(OWN), None, UNDER_VENDOR) == elsewhere.reported(
+        str(OWN), None, UNDER_VENDOR
+    )

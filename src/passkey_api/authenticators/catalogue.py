@@ -4,6 +4,7 @@ identifier (no I/O)."""
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -11,7 +12,6 @@ from datetime import UTC, date, datetime
 from typing import Literal
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 from fido2.mds3 import (
     MdsAttestationVerifier,
     MetadataBlobPayload,
@@ -59,6 +59,15 @@ class AuthenticatorModel:
         if self.aaguid is not None:
             return str(self.aaguid)
         return self.key_identifiers[0].hex() if self.key_identifiers else None
+
+    @property
+    def names(self) -> frozenset[str]:
+        """Every id an allow-list may name the model by: its AAGUID, each of its key
+        identifiers."""
+        found = {identifier.hex() for identifier in self.key_identifiers}
+        if self.aaguid is not None:
+            found.add(str(self.aaguid))
+        return frozenset(found)
 
     @property
     def status(self) -> str | None:
@@ -192,32 +201,54 @@ class _CompromisedModel:
     name: str
     model_id: str
     reports: tuple[_Reported, ...]
+    # The entry's (id()): one model, however many key identifiers name it.
+    entry: int
+    # The names of the roots its entry lists (ca_name_key()).
+    roots: frozenset[str]
 
-    def for_passkey(self, key_identifier: str | None, *, shared: bool = False) -> Compromise | None:
-        """The latest report that applies to a passkey of this model (`shared`: of a
-        model its attestation could not be told apart from) with this attestation key
-        identifier (None: the passkey stored none)."""
+    def applying(
+        self, key_identifier: str | None, *, shared: bool
+    ) -> list[tuple[_Reported, Scope]]:
+        """The reports that apply to a passkey of this model (`shared`: of a model its
+        attestation could not be told apart from, whose certificate it did not store)
+        with this attestation key identifier (None: the passkey stored none)."""
         applies: list[tuple[_Reported, Scope]] = []
         for report in self.reports:
-            if report.certificate is None or key_identifier is None or report.certificate[1]:
-                applies.append((report, "shared_root" if shared else "model"))
+            if shared:
+                applies.append((report, "shared_root"))
+            elif report.certificate is None or key_identifier is None or report.certificate[1]:
+                applies.append((report, "model"))
             elif report.certificate[0] == key_identifier:
                 applies.append((report, "certificate"))
             # else: it names another attestation certificate of the model than this one's
+        return applies
+
+    def for_passkey(self, key_identifier: str | None, *, shared: bool = False) -> Compromise | None:
+        """The latest report of applying(): by effective date, the metadata's order
+        breaking ties. An undated report is no later than a dated one here, unlike
+        for certification (_latest_in_effect(), which asks what is in effect today): any
+        report at all refuses, and what the list shows is the newest news of the model."""
+        applies = self.applying(key_identifier, shared=shared)
         if not applies:
             return None
-        latest, scope = max(applies, key=lambda pair: (*_recency(pair[0].since), pair[0].order))
+        latest, scope = max(applies, key=lambda pair: (_dated(pair[0].since), pair[0].order))
         return Compromise(latest.status, latest.since, scope, self.name, self.model_id)
 
-    def signature(self) -> tuple[tuple[str, date | None, tuple[str, bool] | None], ...]:
+    def signature(self) -> tuple[object, ...]:
         """What decides whether two versions report the model alike."""
-        return tuple((r.status, r.since, r.certificate) for r in self.reports)
+        return (tuple((r.status, r.since, r.certificate) for r in self.reports), self.roots)
 
 
-def _recency(since: date | None) -> tuple[bool, date]:
-    """How late a report is, as _latest_in_effect() orders them: an undated one is in
-    effect while the metadata carries it, so it is the latest."""
-    return since is None, since or date.min
+def _dated(since: date | None) -> date:
+    return since or date.min
+
+
+def ca_name_key(name: x509.Name) -> str:
+    """How a passkey keeps the name of a CA its attestation chain named, and how the
+    metadata's roots are matched against it: the SHA-256 of the name's DER, in hex. A
+    root is matched by its name, not its bytes: a re-issued copy (other dates, serial,
+    or key) and a cross certificate are the same CA to a chain."""
+    return hashlib.sha256(name.public_bytes()).hexdigest()
 
 
 def key_identifier(certificate: x509.Certificate) -> bytes:
@@ -243,7 +274,9 @@ def _named_certificate(report: StatusReport) -> tuple[str, bool] | None:
     return identifier.hex(), bool(ca)
 
 
-def _compromised(entry: MetadataBlobPayloadEntry, name: str, model_id: str) -> _CompromisedModel:
+def _compromised(
+    entry: MetadataBlobPayloadEntry, name: str, model_id: str, roots: frozenset[str]
+) -> _CompromisedModel:
     reports = tuple(
         _Reported(
             str(report.status.value),
@@ -256,20 +289,22 @@ def _compromised(entry: MetadataBlobPayloadEntry, name: str, model_id: str) -> _
         for order, report in enumerate(entry.status_reports)
         if str(report.status.value) in COMPROMISE_STATUSES
     )
-    return _CompromisedModel(name, model_id, reports)
+    return _CompromisedModel(name, model_id, reports, id(entry), roots)
 
 
-def root_identity(der: bytes) -> bytes:
-    """What makes two root certificates one root for a chain: subject and public key. An
-    unreadable one is itself (it can verify no chain anyway)."""
-    try:
-        certificate = x509.load_der_x509_certificate(der)
-        key = certificate.public_key().public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-    except Exception:  # malformed metadata must not stop the catalogue: the root just fails
-        return der
-    return certificate.subject.public_bytes() + b"\0" + key
+def _root_names(entry: MetadataBlobPayloadEntry) -> frozenset[str]:
+    """The names of the roots an entry lists (ca_name_key()); an unreadable root has
+    none (it can verify no chain)."""
+    statement = entry.metadata_statement
+    names: set[str] = set()
+    for root in (statement.attestation_root_certificates or ()) if statement else ():
+        try:
+            name: x509.Name | None = x509.load_der_x509_certificate(root).subject
+        except Exception:  # malformed metadata must not stop the catalogue
+            name = None
+        if name is not None:
+            names.add(ca_name_key(name))
+    return frozenset(names)
 
 
 class Catalogue:
@@ -285,18 +320,15 @@ class Catalogue:
         # distrusted).
         self.verifier = MdsAttestationVerifier(payload, entry_filter=None, attestation_filter=None)
         self._models: dict[int, AuthenticatorModel] = {}
-        # The entries that list each attestation root: a vendor's root usually serves
-        # several of its models. A root counts by its name and key, not its bytes: a
-        # re-issued copy (same subject and key, other dates or serial) listed by another
-        # model is the same root, and a chain verifies to either.
-        self._by_root: dict[bytes, list[MetadataBlobPayloadEntry]] = {}
+        self._order = {id(entry): order for order, entry in enumerate(payload.entries)}
+        # The entries that list each attestation root, by its name: a vendor's root
+        # usually serves several of its models.
+        self._by_root_name: dict[str, list[MetadataBlobPayloadEntry]] = {}
+        roots_of: dict[int, frozenset[str]] = {}
         for entry in payload.entries:
-            statement = entry.metadata_statement
-            if statement is None:
-                continue
-            roots = statement.attestation_root_certificates or ()
-            for identity in {root_identity(root) for root in roots}:
-                self._by_root.setdefault(identity, []).append(entry)
+            roots_of[id(entry)] = _root_names(entry)
+            for name in roots_of[id(entry)]:
+                self._by_root_name.setdefault(name, []).append(entry)
         self._by_key_identifier: dict[bytes, MetadataBlobPayloadEntry] = {
             identifier: entry
             for entry in payload.entries
@@ -324,11 +356,15 @@ class Catalogue:
             if entry.aaguid:
                 model_id = str(uuid.UUID(bytes=bytes(entry.aaguid)))
                 name = (statement.description if statement else None) or model_id
-                self.compromised_by_aaguid[model_id] = _compromised(entry, name, model_id)
+                self.compromised_by_aaguid[model_id] = _compromised(
+                    entry, name, model_id, roots_of[id(entry)]
+                )
             for identifier in entry.attestation_certificate_key_identifiers or ():
                 model_id = identifier.hex()
                 name = (statement.description if statement else None) or model_id
-                self.compromised_by_key_identifier[model_id] = _compromised(entry, name, model_id)
+                self.compromised_by_key_identifier[model_id] = _compromised(
+                    entry, name, model_id, roots_of[id(entry)]
+                )
 
     @property
     def number(self) -> int:
@@ -353,40 +389,76 @@ class Catalogue:
         """The U2F model one of whose attestation certificates has this key identifier."""
         return self._model(self._by_key_identifier.get(identifier))
 
-    def models_of_root(self, root: bytes) -> tuple[AuthenticatorModel, ...]:
-        """The models whose entries list this attestation root (DER), or a re-issued
-        copy of it (root_identity())."""
-        return tuple(
-            model
-            for entry in self._by_root.get(root_identity(root), ())
-            if (model := self._model(entry)) is not None
-        )
+    def models_under(self, ca_names: Iterable[str]) -> tuple[AuthenticatorModel, ...]:
+        """The models whose entries list a root of one of these names (ca_name_key()):
+        those an attestation chain naming these CAs could be of. In the metadata's order."""
+        found: dict[int, MetadataBlobPayloadEntry] = {}
+        for name in ca_names:
+            for entry in self._by_root_name.get(name, ()):
+                found[id(entry)] = entry
+        order = sorted(found.values(), key=lambda entry: self._order[id(entry)])
+        return tuple(model for entry in order if (model := self._model(entry)) is not None)
 
     def compromise(
-        self, aaguid: str, key_identifier: str | None, shared: Sequence[str] = ()
+        self, aaguid: str, key_identifier: str | None, ca_names: Sequence[str] = ()
     ) -> Compromise | None:
         """What the metadata reports of a stored passkey's model (its AAGUID as stored,
         its key identifier if it has one) and of the models its attestation could not be
-        told apart from (`shared`: their model ids, as the passkey stores them), when it
-        reports one compromised: the latest such report. A dict lookup per model, nothing
-        else."""
-        found = self.compromised_by_aaguid.get(aaguid)
-        if found is None and key_identifier is not None:
-            found = self.compromised_by_key_identifier.get(key_identifier)
-        latest = found.for_passkey(key_identifier) if found is not None else None
-        for model_id in shared:
-            other = self.compromised_by_aaguid.get(model_id) or (
-                self.compromised_by_key_identifier.get(model_id)
-            )
-            if other is None or other is found:
-                continue
-            compromise = other.for_passkey(None, shared=True)
-            # The passkey's own model's report first, when two are as late.
-            if compromise is not None and (
-                latest is None or _recency(compromise.since) > _recency(latest.since)
-            ):
-                latest = compromise
+        told apart from (those under the CAs its chain named, `ca_names`, as it stored
+        them), when it reports one compromised: the latest such report, its own model's
+        when two are as late. Dict lookups, nothing else."""
+        latest: Compromise | None = None
+        for model, shared in self._reporting(aaguid, key_identifier, ca_names):
+            found = model.for_passkey(key_identifier, shared=shared)
+            if found is not None and (latest is None or _dated(found.since) > _dated(latest.since)):
+                latest = found
         return latest
+
+    def reported(
+        self, aaguid: str, key_identifier: str | None, ca_names: Sequence[str] = ()
+    ) -> tuple[object, ...]:
+        """What decides whether two versions report a stored passkey alike: every report
+        that applies to it, of every model compromise() weighs (not only the latest, which
+        an older report may outrank)."""
+        return tuple(
+            sorted(
+                (
+                    model.model_id,
+                    tuple(
+                        (r.status, r.since, scope)
+                        for r, scope in model.applying(key_identifier, shared=shared)
+                    ),
+                )
+                for model, shared in self._reporting(aaguid, key_identifier, ca_names)
+                if model.applying(key_identifier, shared=shared)
+            )
+        )
+
+    def _reporting(
+        self, aaguid: str, key_identifier: str | None, ca_names: Sequence[str]
+    ) -> list[tuple[_CompromisedModel, bool]]:
+        """The reported models a stored passkey answers for: its own (False), and those
+        under the CAs its chain named (True)."""
+        own = self.compromised_by_aaguid.get(aaguid)
+        if own is None and key_identifier is not None:
+            own = self.compromised_by_key_identifier.get(key_identifier)
+        found = [(own, False)] if own is not None else []
+        if ca_names:
+            seen = {own.entry} if own is not None else set()
+            for model in self.models_under(ca_names):
+                other = self._compromised_of(model)
+                if other is not None and other.entry not in seen:
+                    seen.add(other.entry)
+                    found.append((other, True))
+        return found
+
+    def _compromised_of(self, model: AuthenticatorModel) -> _CompromisedModel | None:
+        model_id = model.model_id
+        if model_id is None:
+            return None
+        if model.aaguid is not None:
+            return self.compromised_by_aaguid.get(model_id)
+        return self.compromised_by_key_identifier.get(model_id)
 
     def attestation_key_compromised(self, key_identifiers: Iterable[str]) -> bool:
         """Whether an ATTESTATION_KEY_COMPROMISE report of any entry names a certificate

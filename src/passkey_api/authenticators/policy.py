@@ -76,8 +76,8 @@ def admit(settings: Settings, attested: Attested) -> None:
             "(ATTESTATION_KEY_COMPROMISE), which proves nothing. Use another security key."
         )
     # Each model it could be, the claimed one first, as a sentence's subject.
-    candidates = [(attested.model, attested.model_id, name)] + [
-        (other, other.model_id, f"{name} could not be told apart from {_described(other)}, which")
+    candidates = [(attested.model, {attested.model_id}, name)] + [
+        (other, other.names, f"{name} could not be told apart from {_described(other)}, which")
         for other in attested.alike
     ]
     for model, _, subject in candidates:
@@ -88,8 +88,8 @@ def admit(settings: Settings, attested: Attested) -> None:
                 "Use another security key."
             )
     allowed = set(settings.allowed_authenticators)
-    for _, model_id, subject in candidates:
-        if allowed and model_id not in allowed:
+    for _, ids, subject in candidates:
+        if allowed and allowed.isdisjoint(ids):
             raise AuthenticatorNotAllowed(
                 f"{subject} is not one of the authenticators this service accepts. Use "
                 "another security key, or ask your administrator which ones are accepted."

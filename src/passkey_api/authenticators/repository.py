@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
+
 from sqlalchemy import Text, cast, delete, or_
+from sqlalchemy import select as sa_select
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -49,15 +52,26 @@ async def delete_older(db: AsyncSession) -> int:
 
 async def passkeys_of_models(
     db: AsyncSession, aaguids: list[str], key_identifiers: list[str]
-) -> list[Passkey]:
-    """Every passkey of these models, and every passkey whose attestation could not be
-    told apart from other models (the caller compares what is reported of each): a scan
-    of the passkeys (no index on these columns), made only when a new version changes
-    what is reported of some model, so at most daily."""
-    conditions = [cast(Passkey.attestation_models, Text) != "[]"]
+) -> list[tuple[uuid.UUID, bytes, str, str | None, list[str]]]:
+    """(user id, credential id, AAGUID, key identifier, the CAs its attestation chain
+    named when that left its model uncertain) of every passkey of these models, and of
+    every passkey whose model was left uncertain (the caller compares what is reported
+    of each): a scan of the passkeys (no index on these columns), made only when a new
+    version changes what is reported of some model, so at most daily."""
+    conditions = [cast(Passkey.attestation_ca_names, Text) != "[]"]
     if aaguids:
         conditions.append(col(Passkey.aaguid).in_(aaguids))
     if key_identifiers:
         conditions.append(col(Passkey.attestation_key_identifier).in_(key_identifiers))
-    result = await db.exec(select(Passkey).where(or_(*conditions)))
-    return list(result.all())
+    table = Passkey.__table__  # type: ignore[attr-defined]
+    connection = await db.connection()
+    result = await connection.execute(
+        sa_select(
+            table.c.user_id,
+            table.c.credential_id,
+            table.c.aaguid,
+            table.c.attestation_key_identifier,
+            table.c.attestation_ca_names,
+        ).where(or_(*conditions))
+    )
+    return [(row[0], row[1], row[2], row[3], list(row[4])) for row in result.all()]

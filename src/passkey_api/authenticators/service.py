@@ -91,19 +91,19 @@ class MetadataService:
         """A stored passkey's model (by its AAGUID, or a U2F key's key identifier)."""
         return self.catalogue.by_passkey(aaguid, key_identifier) if self.catalogue else None
 
-    def models_of_root(self, root: bytes) -> tuple[AuthenticatorModel, ...]:
-        return self.catalogue.models_of_root(root) if self.catalogue else ()
+    def models_under(self, ca_names: Sequence[str]) -> tuple[AuthenticatorModel, ...]:
+        return self.catalogue.models_under(ca_names) if self.catalogue else ()
 
     def compromise(
-        self, aaguid: str, key_identifier: str | None, shared: Sequence[str] = ()
+        self, aaguid: str, key_identifier: str | None, ca_names: Sequence[str] = ()
     ) -> Compromise | None:
         """What the held metadata reports of a stored passkey's model, or of a model its
-        attestation could not be told apart from (`shared`), when it reports one
+        attestation could not be told apart from (under `ca_names`), when it reports one
         compromised (catalogue.COMPROMISE_STATUSES); None otherwise, and without metadata."""
         catalogue = self.catalogue
         if catalogue is None:
             return None
-        return catalogue.compromise(aaguid, key_identifier, shared)
+        return catalogue.compromise(aaguid, key_identifier, ca_names)
 
     # --- what is due ------------------------------------------------------------------
 
@@ -296,18 +296,16 @@ class MetadataService:
 REPORTED = "authenticator_reported"
 
 
-def _key(compromise: Compromise | None) -> tuple[str, Any, str] | None:
-    return None if compromise is None else (compromise.status, compromise.since, compromise.scope)
-
-
 async def report_changes(
     db: AsyncSession, old: Catalogue | None, new: Catalogue, now: datetime
 ) -> int:
-    """Audit, per affected user and model, each passkey whose model the new version
-    reports compromised differently from the old one (newly, another status, or no
-    longer): `authenticator_reported` with the model, the status (None: no longer
-    reported), since when, and the passkeys' ids. With no old version, every report is
-    new. Only models whose reports changed are looked for; how many events were added."""
+    """Audit, per affected user and model, each passkey whose model (or a model its
+    attestation could not be told apart from) the new version reports compromised
+    differently from the old one (newly, another report, or no longer):
+    `authenticator_reported` with the model of the latest report, its status (None: no
+    longer reported), since when, the status before, and the passkeys' ids. With no old
+    version, every report is new. Only when some model's reports changed are passkeys
+    looked for; how many events were added."""
     changed_aaguids = _changed(old.compromised_by_aaguid if old else {}, new.compromised_by_aaguid)
     changed_identifiers = _changed(
         old.compromised_by_key_identifier if old else {}, new.compromised_by_key_identifier
@@ -317,15 +315,15 @@ async def report_changes(
     rows = await repository.passkeys_of_models(db, changed_aaguids, changed_identifiers)
     affected: dict[tuple[uuid.UUID, str], tuple[Compromise | None, Compromise | None, list[str]]]
     affected = {}
-    for passkey in rows:
-        stored = (passkey.aaguid, passkey.attestation_key_identifier, passkey.attestation_models)
+    for user_id, credential_id, aaguid, key_identifier, ca_names in rows:
+        stored = (aaguid, key_identifier, ca_names)
+        if (old.reported(*stored) if old else ()) == new.reported(*stored):
+            continue
         before = old.compromise(*stored) if old else None
         after = new.compromise(*stored)
-        if _key(before) == _key(after):
-            continue
         model_id = (after or before).model_id  # type: ignore[union-attr]
-        entry = affected.setdefault((passkey.user_id, model_id), (before, after, []))
-        entry[2].append(base64url.encode(passkey.credential_id))
+        entry = affected.setdefault((user_id, model_id), (before, after, []))
+        entry[2].append(base64url.encode(credential_id))
     for (user_id, model_id), (before, after, passkeys) in affected.items():
         either = after or before
         assert either is not None

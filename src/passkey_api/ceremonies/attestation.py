@@ -15,10 +15,11 @@ android-safetynet (GlobalSign), so for apple the chain is checked once more agai
 metadata's roots alone; an android-key chain (which binds no AAGUID) and a safetynet
 chain (inside its JWS) never count (NEVER_VERIFIED).
 An attestation certificate that does not name the claimed AAGUID proves that model when
-its entry lists the certificate's key identifier; otherwise it proves "one of the models
-whose entries list the root it chains to" (_models_alike()): verified, with the others
-kept beside the claimed one, each of which the policy must admit and whose reports are
-the passkey's (a Windows Hello TPM key under Microsoft's root, which several models list).
+its entry lists the certificate's key identifier; otherwise it proves only "one of the
+models whose entries list a root named as a CA of the chain" (_models_alike()): verified,
+each of those must pass the policy, and the passkey keeps the CAs' names so that what
+the metadata reports of any model under them, then or later, is reported of it (a
+Windows Hello TPM key under Microsoft's root, which several models list).
 A statement that verifies only without the roots is valid but untrusted: stored as not
 verified, or refused by the policy (authenticators/policy.py).
 """
@@ -44,7 +45,7 @@ from webauthn.helpers.structs import (
 from webauthn.registration.verify_registration_response import VerifiedRegistration
 
 from passkey_api.authenticators import policy
-from passkey_api.authenticators.catalogue import AuthenticatorModel, key_identifier
+from passkey_api.authenticators.catalogue import AuthenticatorModel, ca_name_key, key_identifier
 from passkey_api.authenticators.service import MetadataService
 from passkey_api.ceremonies import checks, options, structures
 from passkey_api.ceremonies.checks import ClientData
@@ -73,9 +74,9 @@ class NewCredential:
     attestation_verified: bool = False
     # A key without an AAGUID (U2F): its attestation certificate's key identifier (hex).
     attestation_key_identifier: str | None = None
-    # The other models the verified chain could equally be (their model ids): see
-    # Examined.
-    attestation_models: tuple[str, ...] = ()
+    # When the verified chain left the model uncertain: the names of the CAs it named
+    # (catalogue.ca_name_key()), by which the models it could be are found (Examined).
+    attestation_ca_names: tuple[str, ...] = ()
 
 
 # Formats whose chain py_webauthn checks against exactly the roots it is given.
@@ -100,6 +101,9 @@ FORMAT_TYPES = {
     "android-safetynet": "basic",
     "apple": "anonca",
 }
+# Certificates in an attestation chain: real ones hold two to five (an Android key's the
+# most); a longer one is no authenticator's, and would only cost work and storage.
+MAX_CHAIN = 10
 # id-fido-gen-ce-aaguid: the AAGUID a packed attestation certificate is issued for.
 AAGUID_EXTENSION = x509.ObjectIdentifier("1.3.6.1.4.1.45724.1.1.4")
 
@@ -139,7 +143,7 @@ def verify(
             False,
             None,
         )
-        alike: tuple[str, ...] = ()
+        ca_names: tuple[str, ...] = ()
     else:
         verified, examined = examine(
             settings,
@@ -163,12 +167,7 @@ def verify(
             raise
         kind, proven = examined.attestation_type, examined.attested.verified
         key_identifier = examined.key_identifier
-        own = examined.attested.model_id
-        alike = tuple(
-            dict.fromkeys(
-                m.model_id for m in examined.attested.alike if m.model_id not in (None, own)
-            )
-        )
+        ca_names = examined.ca_names
 
     return NewCredential(
         credential_id=attested.credential_id,
@@ -184,7 +183,7 @@ def verify(
         attestation_type=kind,
         attestation_verified=proven,
         attestation_key_identifier=key_identifier,
-        attestation_models=alike,
+        attestation_ca_names=ca_names,
     )
 
 
@@ -193,6 +192,9 @@ class Examined:
     attestation_type: str
     attested: policy.Attested
     key_identifier: str | None
+    # When the chain verified but left the model uncertain (attested.alike): the names
+    # of the CAs it named, which the passkey keeps. Empty otherwise.
+    ca_names: tuple[str, ...] = ()
 
 
 def examine(
@@ -238,12 +240,16 @@ def examine(
         verified = _registration(settings, credential, client_data, require_up, require_uv, None)
     names_aaguid = _certificate_fits(decoded.fmt, x5c[0], aaguid) if x5c else False
     alike: tuple[AuthenticatorModel, ...] = ()
+    ca_names: tuple[str, ...] = ()
     if chained and aaguid.int != 0 and not names_aaguid:
         # Chained: the model's roots, from the metadata, were given.
         assert model is not None
         assert metadata is not None
-        found = _models_alike(x5c, model, metadata)
-        chained, alike = found is not None, found or ()
+        if bytes.fromhex(_key_identifier(x5c[0])) not in model.key_identifiers:
+            ca_names = _ca_names(x5c)
+            found = _models_alike(ca_names, model, metadata)
+            chained, alike = found is not None, found or ()
+            ca_names = ca_names if chained else ()
 
     # Only a policy that restricts refuses for it: under `any` the passkey list shows it.
     compromised = (
@@ -264,6 +270,7 @@ def examine(
             alike=alike,
         ),
         key_identifier=key_identifier,
+        ca_names=ca_names,
     )
 
 
@@ -332,6 +339,8 @@ def _x5c(att_stmt: Mapping[str, Any]) -> list[bytes]:
         return []
     if not isinstance(x5c, list) or not x5c or not all(isinstance(c, bytes) for c in x5c):
         raise InvalidCredential("The attestation statement's x5c is not a list of certificates.")
+    if len(x5c) > MAX_CHAIN:
+        raise InvalidCredential("The attestation chain is longer than any authenticator's.")
     return x5c
 
 
@@ -386,32 +395,35 @@ def _certificate_fits(fmt: str, der: bytes, aaguid: uuid.UUID) -> bool:
     return True
 
 
+def _ca_names(x5c: list[bytes]) -> tuple[str, ...]:
+    """The names of the CAs a chain names (catalogue.ca_name_key()): every certificate's
+    issuer, and every certificate's above the first. By name, not by the root the chain
+    verified to: a cross certificate (another root's name and key, issued by the root
+    the claimed model lists) puts that other root's models among the candidates."""
+    names: dict[str, None] = {}
+    for index, der in enumerate(x5c):
+        certificate = _certificate(der)
+        names[ca_name_key(certificate.issuer)] = None
+        if index:
+            names[ca_name_key(certificate.subject)] = None
+    return tuple(names)
+
+
 def _models_alike(
-    x5c: list[bytes], model: AuthenticatorModel, metadata: MetadataService
+    ca_names: tuple[str, ...], model: AuthenticatorModel, metadata: MetadataService
 ) -> tuple[AuthenticatorModel, ...] | None:
     """What a chain that verified to one of the claimed model's roots proves when its
-    attestation certificate does not name the claimed AAGUID: only the claim ties it to
-    the model, and a vendor's root usually serves several of its models (WebAuthn L3
-    8.2.1: the AAGUID extension MUST then be present, yet Windows Hello's TPM keys omit
-    it). So the model alone (no others) when its entry lists the certificate's key
-    identifier; else the other models whose entries list a root the chain verifies to,
-    each as likely as the claimed one. None (nothing proven) when one of those names
-    itself by neither AAGUID nor key identifier (a UAF authenticator's entry), which a
-    passkey could not keep."""
-    if bytes.fromhex(_key_identifier(x5c[0])) in model.key_identifiers:
-        return ()
-    alike: dict[int, AuthenticatorModel] = {}
-    reached = False
-    for root in model.attestation_roots:
-        # Not without roots: validate_certificate_chain passes any chain when given none.
-        if _chains_to(x5c, [_pem(root)]):
-            reached = True
-            alike.update((id(m.entry), m) for m in metadata.models_of_root(root))
-    alike.pop(id(model.entry), None)
-    if not reached or any(m.model_id is None for m in alike.values()):
+    attestation certificate neither names the claimed AAGUID nor is listed by the model's
+    entry: only the claim ties it to the model, and a vendor's root usually serves several
+    of its models (WebAuthn L3 8.2.1: the AAGUID extension MUST then be present, yet
+    Windows Hello's TPM keys omit it). So: the other models whose entries list a root
+    named as one of the chain's CAs, each as likely as the claimed one (empty: the model
+    alone). None (nothing proven) when one of them names itself by neither AAGUID nor key
+    identifier (a UAF authenticator's entry), which the policy could not judge by name."""
+    alike = tuple(m for m in metadata.models_under(ca_names) if m.entry is not model.entry)
+    if any(m.model_id is None for m in alike):
         return None
-    # In a stable order: the metadata's.
-    return tuple(alike.values())
+    return alike
 
 
 def _chains_to(x5c: list[bytes], roots: list[bytes]) -> bool:

@@ -174,7 +174,7 @@ def refuse_compromised(metadata: MetadataService | None, passkey: Passkey) -> No
     if metadata is None:
         return
     compromise = metadata.compromise(
-        passkey.aaguid, passkey.attestation_key_identifier, passkey.attestation_models
+        passkey.aaguid, passkey.attestation_key_identifier, passkey.attestation_ca_names
     )
     if compromise is not None:
         raise AuthenticatorCompromised(
@@ -213,7 +213,7 @@ def new_passkey(
         attestation_type=verified.attestation_type,
         attestation_verified=verified.attestation_verified,
         attestation_key_identifier=verified.attestation_key_identifier,
-        attestation_models=list(verified.attestation_models),
+        attestation_ca_names=list(verified.attestation_ca_names),
         user_verified=verified.user_verified,
         created_at=now,
         # Named after their provider, or what they are (passkeys/naming.py); the user can

@@ -48,15 +48,16 @@ class AttestationOut(BaseModel):
     )
     model: str | None = Field(
         description="The model the authenticator metadata lists for the passkey's AAGUID "
-        "(or U2F key identifier); proven only when verified, else the authenticator's "
-        "own claim; null when the metadata does not list it, or is off"
+        "(or U2F key identifier): proven when verified and could_also_be is empty; else "
+        "the authenticator's own claim; null when the metadata does not list it, or is off"
     )
     could_also_be: list[str] = Field(
-        description="When verified, the other models the attestation could equally be "
-        "(its certificate named no model, under a root the metadata lists for each of "
-        "them too, as Windows Hello's TPM keys attest), named as `model` is (or by AAGUID "
-        "or key identifier); whatever the metadata reports of any of them is reported of "
-        "this passkey. Empty when it proved one model"
+        description="When verified, the other models the attestation could equally be, "
+        "as the metadata now lists them (its certificate named no model, under a root "
+        "the metadata lists for each of them too, as Windows Hello's TPM keys attest), "
+        "named as `model` is (or by AAGUID or key identifier): whatever the metadata "
+        "reports of any of them is reported of this passkey. Empty when it proved one "
+        "model, and without metadata"
     )
 
 
@@ -101,17 +102,22 @@ class PasskeyOut(BaseModel):
         icon_light, icon_dark, name = found.icon_light, found.icon_dark, found.name
         model_name: str | None = None
         compromised: CompromiseOut | None = None
-        alike = list(passkey.attestation_models)
+        alike: list[str] = []
         if metadata is not None and metadata.catalogue is not None:
-            alike = [_described(metadata, model_id) for model_id in alike]
             key_identifier = passkey.attestation_key_identifier
             model = metadata.model_of(passkey.aaguid, key_identifier)
+            if passkey.attestation_ca_names:
+                alike = [
+                    other.description or other.model_id or "?"
+                    for other in metadata.models_under(passkey.attestation_ca_names)
+                    if model is None or other.entry is not model.entry
+                ]
             if model is not None and model.description:
                 name = model_name = model.description
                 if model.icon:
                     icon_light = icon_dark = model.icon
             compromise = metadata.compromise(
-                passkey.aaguid, key_identifier, passkey.attestation_models
+                passkey.aaguid, key_identifier, passkey.attestation_ca_names
             )
             if compromise is not None:
                 compromised = CompromiseOut(
@@ -140,12 +146,6 @@ class PasskeyOut(BaseModel):
             ),
             compromised=compromised,
         )
-
-
-def _described(metadata: MetadataService, model_id: str) -> str:
-    """A model as the metadata describes it; its id (AAGUID or key identifier) else."""
-    model = metadata.model_of(model_id, model_id)  # whichever of the two the id is
-    return model.description if model is not None and model.description else model_id
 
 
 class AllAcceptedCredentials(BaseModel):

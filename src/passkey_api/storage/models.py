@@ -161,12 +161,13 @@ class Passkey(SQLModel, table=True):
     attestation_key_identifier: str | None = Field(
         default=None, sa_column=Column(String(40), nullable=True)
     )
-    # The other models the attestation proved the key could equally be (their model ids,
-    # as aaguid and attestation_key_identifier name models): its certificate named no
-    # model, under a root their entries list too (ceremonies/attestation.py). What is
+    # When its attestation certificate named no model, under a root several models'
+    # entries list (ceremonies/attestation.py): the names of the CAs its chain named
+    # (catalogue.ca_name_key()). The models whose entries list a root of one of these
+    # names, in the metadata held at any time, are the models it could be: what is
     # reported of any of them is reported of this passkey. Empty: it proved one model,
     # or none.
-    attestation_models: list[str] = Field(
+    attestation_ca_names: list[str] = Field(
         default_factory=list,
         sa_column=Column(JSON, nullable=False, server_default=text("'[]'")),
     )

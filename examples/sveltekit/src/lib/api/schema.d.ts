@@ -886,12 +886,12 @@ export interface components {
             verified: boolean;
             /**
              * Model
-             * @description The model the authenticator metadata lists for the passkey's AAGUID (or U2F key identifier); proven only when verified, else the authenticator's own claim; null when the metadata does not list it, or is off
+             * @description The model the authenticator metadata lists for the passkey's AAGUID (or U2F key identifier): proven when verified and could_also_be is empty; else the authenticator's own claim; null when the metadata does not list it, or is off
              */
             model: string | null;
             /**
              * Could Also Be
-             * @description When verified, the other models the attestation could equally be (its certificate named no model, under a root the metadata lists for each of them too, as Windows Hello's TPM keys attest), named as `model` is (or by AAGUID or key identifier); whatever the metadata reports of any of them is reported of this passkey. Empty when it proved one model
+             * @description When verified, the other models the attestation could equally be, as the metadata now lists them (its certificate named no model, under a root the metadata lists for each of them too, as Windows Hello's TPM keys attest), named as `model` is (or by AAGUID or key identifier): whatever the metadata reports of any of them is reported of this passkey. Empty when it proved one model, and without metadata
              */
             could_also_be: string[];
         };
