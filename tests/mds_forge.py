@@ -111,20 +111,23 @@ def issue(
     usage: x509.KeyUsage | None = _DEFAULT,
     purposes: Sequence[ObjectIdentifier] | None = _DEFAULT,
     identifiers: bool = True,
+    issuer_name: x509.Name | None = None,
 ) -> Issued:
     """A certificate for `subject`, signed by `issuer` (self-signed without one), as a
     public CA issues them (RFC 5280, CA/B Forum baseline): key identifiers (SKI, and AKI
     naming the issuer's key), a critical KeyUsage (keyCertSign and cRLSign for a CA,
     digitalSignature for a leaf), and for a leaf with DNS names a SAN and the serverAuth
     EKU. `usage` and `purposes` replace the KeyUsage and EKU (None: without one),
-    `identifiers=False` leaves the key identifiers out, `path_length` limits a CA."""
+    `identifiers=False` leaves the key identifiers out, `path_length` limits a CA;
+    `issuer_name` writes another issuer name than the issuer's subject (as a CA may
+    encode the same name otherwise)."""
     key = key or new_key()
     now = datetime.now(UTC)
     signer_key = issuer.key if issuer else key
     builder = (
         x509.CertificateBuilder()
         .subject_name(subject)
-        .issuer_name(issuer.certificate.subject if issuer else subject)
+        .issuer_name(issuer_name or (issuer.certificate.subject if issuer else subject))
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(not_before or now - timedelta(days=1))

@@ -18,6 +18,7 @@ from typing import Any
 import cbor2
 import httpx
 import pytest
+from cryptography import x509
 from sqlalchemy import text
 
 from tests import mds_forge as forge
@@ -513,6 +514,47 @@ async def test_a_cross_certificate_brings_its_roots_models_among_the_candidates(
     found = await stored(lenient, await lenient.sign_up(key))
     assert (found["verified"], found["uncertain"]) == (True, True)
     assert await could_also_be(lenient) == ["Old Key B", "Revoked New Key"]
+
+
+async def test_a_chain_names_its_root_as_its_issuer_spelled_it(
+    make_api: ApiFactory, world: World
+) -> None:
+    """A batch certificate (no AAGUID extension) whose issuer name is the vendor root's
+    in capitals: names compare case-blind in a chain (RFC 5280 7.1; OpenSSL verifies
+    it), so the root's models, the compromised and revoked ones among them, are still
+    candidates, and `attested` refuses the key."""
+    root = world.vendor.root
+    shouted = x509.Name(
+        [
+            x509.NameAttribute(a.oid, str(a.value).upper())
+            if a.oid == x509.NameOID.COMMON_NAME
+            else a
+            for a in root.certificate.subject
+        ]
+    )
+    assert shouted != root.certificate.subject
+    leaf = forge.issue(
+        x509.Name(
+            [
+                x509.NameAttribute(x509.NameOID.COUNTRY_NAME, "SE"),
+                x509.NameAttribute(x509.NameOID.ORGANIZATION_NAME, "Test Vendor"),
+                x509.NameAttribute(
+                    x509.NameOID.ORGANIZATIONAL_UNIT_NAME, "Authenticator Attestation"
+                ),
+                x509.NameAttribute(x509.NameOID.COMMON_NAME, "Test Vendor Batch 2"),
+            ]
+        ),
+        issuer=root,
+        issuer_name=shouted,
+        ca=False,
+    )
+    api = await world.api(make_api, authenticator_policy="attested")
+    detail = refused(await api.sign_up(world.packed(KEY_A, certificate=leaf)))
+    assert detail.startswith('"Test Key A" could not be told apart from'), detail
+    lenient = await world.api(make_api)
+    found = await stored(lenient, await lenient.sign_up(world.packed(KEY_A, certificate=leaf)))
+    assert (found["verified"], found["uncertain"]) == (True, True)
+    assert "Revoked Key" in await could_also_be(lenient)
 
 
 async def test_a_certificate_without_an_aaguid_answers_for_every_model_of_its_root(

@@ -246,7 +246,7 @@ def examine(
         assert model is not None
         assert metadata is not None
         if bytes.fromhex(_key_identifier(x5c[0])) not in model.key_identifiers:
-            ca_names = _ca_names(x5c)
+            ca_names = _ca_names(x5c, model)
             found = _models_alike(ca_names, model, metadata)
             chained, alike = found is not None, found or ()
             ca_names = ca_names if chained else ()
@@ -395,17 +395,23 @@ def _certificate_fits(fmt: str, der: bytes, aaguid: uuid.UUID) -> bool:
     return True
 
 
-def _ca_names(x5c: list[bytes]) -> tuple[str, ...]:
+def _ca_names(x5c: list[bytes], model: AuthenticatorModel) -> tuple[str, ...]:
     """The names of the CAs a chain names (catalogue.ca_name_key()): every certificate's
-    issuer, and every certificate's above the first. By name, not by the root the chain
-    verified to: a cross certificate (another root's name and key, issued by the root
-    the claimed model lists) puts that other root's models among the candidates."""
+    issuer, every certificate's above the first, and those of the claimed model's roots
+    the chain verifies to (whatever its certificates call them). By name, not only the
+    root the chain verified to: a cross certificate (another root's name and key, issued
+    by the root the claimed model lists) puts that other root's models among the
+    candidates."""
     names: dict[str, None] = {}
     for index, der in enumerate(x5c):
         certificate = _certificate(der)
         names[ca_name_key(certificate.issuer)] = None
         if index:
             names[ca_name_key(certificate.subject)] = None
+    for root in model.attestation_roots:
+        # Not without roots: validate_certificate_chain passes any chain when given none.
+        if _chains_to(x5c, [_pem(root)]):
+            names[ca_name_key(_certificate(root).subject)] = None
     return tuple(names)
 
 
@@ -420,8 +426,11 @@ def _models_alike(
     named as one of the chain's CAs, each as likely as the claimed one (empty: the model
     alone). None (nothing proven) when one of them names itself by neither AAGUID nor key
     identifier (a UAF authenticator's entry), which the policy could not judge by name."""
-    alike = tuple(m for m in metadata.models_under(ca_names) if m.entry is not model.entry)
-    if any(m.model_id is None for m in alike):
+    under = metadata.models_under(ca_names)
+    alike = tuple(m for m in under if m.entry is not model.entry)
+    if any(m.model_id is None for m in alike) or len(alike) == len(under):
+        # The claimed model must be among them (its root verified the chain); were it
+        # not, its root's other models could be missing too: nothing is proven.
         return None
     return alike
 
