@@ -42,7 +42,7 @@ def new_key(kind: Alg = "ES256") -> PrivateKey:
     return ec.generate_private_key(ec.SECP256R1())
 
 
-def _name(common_name: str, **more: str) -> x509.Name:
+def name_of(common_name: str, **more: str) -> x509.Name:
     attributes = [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
     oids = {
         "organization": NameOID.ORGANIZATION_NAME,
@@ -185,27 +185,27 @@ class MdsPki:
         leaf_not_after: datetime | None = None,
         cross_signed: bool = False,
     ) -> MdsPki:
-        root = issue(_name("Test MDS Root", organization="Test PKI"), ca=True, key=new_key(alg))
+        root = issue(name_of("Test MDS Root", organization="Test PKI"), ca=True, key=new_key(alg))
         cross = None
         above = root
         if cross_signed:
             # The newer root's own key and name, in a certificate the older root issued.
             cross = issue(
-                _name("Test MDS Root R46", organization="Test PKI"),
+                name_of("Test MDS Root R46", organization="Test PKI"),
                 issuer=root,
                 ca=True,
                 key=new_key(alg),
             )
             above = cross
         intermediate = issue(
-            _name("Test MDS Intermediate", organization="Test PKI"),
+            name_of("Test MDS Intermediate", organization="Test PKI"),
             issuer=above,
             ca=True,
             key=new_key(alg),
             path_length=0,
         )
         leaf = issue(
-            _name(signer, organization="Test Metadata Service"),
+            name_of(signer, organization="Test Metadata Service"),
             issuer=intermediate,
             ca=False,
             key=new_key(alg),
@@ -266,7 +266,7 @@ class AttestationPki:
     # roots are matched by name (catalogue.ca_name_key).
     root: Issued = field(
         default_factory=lambda: issue(
-            _name(
+            name_of(
                 f"Test Vendor {uuid.uuid4().hex[:8]} Attestation Root",
                 organization="Test Vendor",
             ),
@@ -302,7 +302,7 @@ class AttestationPki:
 
     def _certificate(self, extensions: Sequence[x509.ExtensionType]) -> Issued:
         return issue(
-            _name(
+            name_of(
                 "Test Vendor Batch 1",
                 organization="Test Vendor",
                 unit="Authenticator Attestation",

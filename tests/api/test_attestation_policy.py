@@ -56,6 +56,14 @@ MIXED_B = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a12")
 OLD_A = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a13")
 OLD_B = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a14")
 NEW_REVOKED = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a15")
+# A model that lists an intermediate CA and its root as trust anchors (MDS3 allows it),
+# and a revoked one that lists the root alone (World.anchor_ca).
+ANCHORED = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a16")
+ROOT_ONLY_REVOKED = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a17")
+# Two models of World.batch_vendor whose entries both list one batch certificate's key
+# identifier (World.twice_listed), the second revoked.
+BATCH_A = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a18")
+BATCH_REVOKED = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a19")
 NOT_ALLOWED = "authenticator_not_allowed"
 
 
@@ -81,6 +89,10 @@ class World:
     first_root: forge.AttestationPki = field(default_factory=forge.AttestationPki)
     second_root: forge.AttestationPki = field(default_factory=forge.AttestationPki)
     cross: forge.Issued = field(init=False)
+    anchor_root: forge.AttestationPki = field(default_factory=forge.AttestationPki)
+    anchor_ca: forge.AttestationPki = field(init=False)
+    batch_vendor: forge.AttestationPki = field(default_factory=forge.AttestationPki)
+    twice_listed: forge.Issued = field(init=False)
     u2f_certificate: forge.Issued = field(init=False)
     # A batch certificate of the vendor without the AAGUID extension, whose key
     # identifier LISTED_BATCH's entry lists.
@@ -95,6 +107,13 @@ class World:
         self.listed_batch = self.vendor.attestation_certificate()
         self.leaked = self.vendor.attestation_certificate(LEAKED)
         self.leaked_key_a = self.vendor.attestation_certificate(KEY_A)
+        self.anchor_ca = forge.AttestationPki(
+            forge.issue(
+                forge.name_of("Test Vendor Attestation CA"), issuer=self.anchor_root.root, ca=True
+            )
+        )
+        self.twice_listed = self.batch_vendor.attestation_certificate()
+        twice = [forge.key_identifier(self.twice_listed.certificate)]
         second = self.second_root.root
         self.cross = forge.issue(
             second.certificate.subject, issuer=self.first_root.root, ca=True, key=second.key
@@ -176,6 +195,32 @@ class World:
                         [forge.status_report("NOT_FIDO_CERTIFIED", date(2024, 1, 1))],
                     ),
                 ]
+            ),
+            forge.entry(
+                aaguid=ANCHORED,
+                description="Anchored Key",
+                roots=[self.anchor_ca.root.der, self.anchor_root.root.der],
+                status_reports=certified,
+            ),
+            forge.entry(
+                aaguid=ROOT_ONLY_REVOKED,
+                description="Root Only Revoked Key",
+                roots=[self.anchor_root.root.der],
+                status_reports=[*certified, forge.status_report("REVOKED", date(2025, 1, 1))],
+            ),
+            forge.entry(
+                aaguid=BATCH_A,
+                key_identifiers=twice,
+                description="Batch Key A",
+                roots=[self.batch_vendor.root.der],
+                status_reports=certified,
+            ),
+            forge.entry(
+                aaguid=BATCH_REVOKED,
+                key_identifiers=twice,
+                description="Revoked Batch Key",
+                roots=[self.batch_vendor.root.der],
+                status_reports=[*certified, forge.status_report("REVOKED", date(2025, 1, 1))],
             ),
             forge.entry(
                 aaguid=LISTED_BATCH,
@@ -555,6 +600,68 @@ async def test_a_chain_names_its_root_as_its_issuer_spelled_it(
     found = await stored(lenient, await lenient.sign_up(world.packed(KEY_A, certificate=leaf)))
     assert (found["verified"], found["uncertain"]) == (True, True)
     assert "Revoked Key" in await could_also_be(lenient)
+
+
+async def test_a_trust_anchor_the_chain_leaves_out_still_brings_its_roots_models(
+    make_api: ApiFactory, world: World
+) -> None:
+    """Anchored Key lists an intermediate CA and its root; a revoked model lists the root
+    alone. A batch certificate of the CA naming no AAGUID, sent without the CA: the chain
+    is built through the CA from the trust anchors given, so it reaches the root all the
+    same, and the revoked model is a candidate, with the CA in x5c or not."""
+    leaf = world.anchor_ca.attestation_certificate()
+    api = await world.api(
+        make_api, authenticator_policy="certified", allowed_authenticators=[str(ANCHORED)]
+    )
+    for chain in ([leaf.der], [leaf.der, world.anchor_ca.root.der]):
+        key = forge.security_key(
+            aaguid=ANCHORED.bytes,
+            attestation="packed",
+            attestation_key=leaf.key,
+            attestation_chain=chain,
+        )
+        detail = refused(await api.sign_up(key))
+        assert detail.startswith(
+            '"Anchored Key" could not be told apart from "Root Only Revoked Key", which is '
+            "reported compromised or revoked (REVOKED)."
+        ), detail
+    # One that names its model proves it (the CA in x5c or not).
+    named = world.anchor_ca.attestation_certificate(ANCHORED)
+    found = await stored(api, await api.sign_up(forge.attesting_key(named, "packed", ANCHORED)))
+    assert (found["verified"], found["uncertain"]) == (True, False)
+
+
+async def test_a_key_identifier_two_entries_list_proves_neither_alone(
+    make_api: ApiFactory, world: World
+) -> None:
+    certificate = world.twice_listed
+    api = await world.api(make_api, authenticator_policy="attested")
+    detail = refused(await api.sign_up(world.packed(BATCH_A, certificate=certificate)))
+    assert detail.startswith(
+        '"Batch Key A" could not be told apart from "Revoked Batch Key", which is reported '
+        "compromised or revoked (REVOKED)."
+    ), detail
+
+
+async def test_an_unreadable_name_in_the_chain_is_a_problem_not_an_error(
+    make_api: ApiFactory, world: World
+) -> None:
+    """One more certificate in x5c, off the path, whose subject is an IA5String of bytes
+    that are no text: OpenSSL reads it, cryptography's name does not decode."""
+    leaf = world.pair_vendor.attestation_certificate()
+    base = forge.issue(forge.name_of("ZZZZ"), issuer=world.pair_vendor.root, ca=False)
+    junk = base.der.replace(b"\x0c\x04ZZZZ", b"\x16\x04\xff\xff\xff\xff")
+    assert junk != base.der
+    key = forge.security_key(
+        aaguid=PAIR_A.bytes,
+        attestation="packed",
+        attestation_key=leaf.key,
+        attestation_chain=[leaf.der, junk],
+    )
+    for policy in ("any", "attested"):
+        api = await world.api(make_api, authenticator_policy=policy)
+        response = await api.sign_up(key)
+        assert (response.status_code, problem_code(response)) == (400, "invalid_credential")
 
 
 async def test_a_certificate_without_an_aaguid_answers_for_every_model_of_its_root(

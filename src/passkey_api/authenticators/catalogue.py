@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -297,19 +298,14 @@ def _compromised(
     return _CompromisedModel(name, model_id, reports, id(entry), roots)
 
 
-def _root_names(entry: MetadataBlobPayloadEntry) -> frozenset[str]:
-    """The names of the roots an entry lists (ca_name_key()); an unreadable root has
-    none (it can verify no chain)."""
-    statement = entry.metadata_statement
-    names: set[str] = set()
-    for root in (statement.attestation_root_certificates or ()) if statement else ():
-        try:
-            name: x509.Name | None = x509.load_der_x509_certificate(root).subject
-        except Exception:  # malformed metadata must not stop the catalogue
-            name = None
-        if name is not None:
-            names.add(ca_name_key(name))
-    return frozenset(names)
+def root_names(der: bytes) -> tuple[str, str] | None:
+    """The subject's and the issuer's name (ca_name_key()) of a root the metadata lists;
+    None for an unreadable one (it can verify no chain)."""
+    try:
+        certificate = x509.load_der_x509_certificate(der)
+        return ca_name_key(certificate.subject), ca_name_key(certificate.issuer)
+    except Exception:  # malformed metadata must not stop the catalogue
+        return None
 
 
 class Catalogue:
@@ -327,18 +323,30 @@ class Catalogue:
         self._models: dict[int, AuthenticatorModel] = {}
         self._order = {id(entry): order for order, entry in enumerate(payload.entries)}
         # The entries that list each attestation root, by its name: a vendor's root
-        # usually serves several of its models.
+        # usually serves several of its models. And the issuers of those that are not
+        # self-issued: MDS3 lets an entry list an intermediate (or the attestation
+        # certificate itself) as its trust anchor, and a chain to it reaches its issuer
+        # too, whose models it could equally be of (closure()).
         self._by_root_name: dict[str, list[MetadataBlobPayloadEntry]] = {}
+        self._issuers: dict[str, set[str]] = {}
         roots_of: dict[int, frozenset[str]] = {}
         for entry in payload.entries:
-            roots_of[id(entry)] = _root_names(entry)
-            for name in roots_of[id(entry)]:
-                self._by_root_name.setdefault(name, []).append(entry)
-        self._by_key_identifier: dict[bytes, MetadataBlobPayloadEntry] = {
-            identifier: entry
-            for entry in payload.entries
-            for identifier in entry.attestation_certificate_key_identifiers or ()
-        }
+            statement = entry.metadata_statement
+            listed = statement.attestation_root_certificates or () if statement else ()
+            names = [found for der in listed if (found := root_names(der)) is not None]
+            roots_of[id(entry)] = frozenset(subject for subject, _ in names)
+            for subject, issuer in names:
+                if issuer != subject:
+                    self._issuers.setdefault(subject, set()).add(issuer)
+            for subject in roots_of[id(entry)]:
+                self._by_root_name.setdefault(subject, []).append(entry)
+        self._by_key_identifier: dict[bytes, MetadataBlobPayloadEntry] = {}
+        # How many entries list each key identifier: one that two list proves neither.
+        self._key_identifier_listing: Counter[bytes] = Counter()
+        for entry in payload.entries:
+            for identifier in set(entry.attestation_certificate_key_identifiers or ()):
+                self._by_key_identifier[identifier] = entry
+                self._key_identifier_listing[identifier] += 1
         # The key identifiers (hex) of the certificates that ATTESTATION_KEY_COMPROMISE
         # reports name, of every entry: a chain holding one proves nothing.
         self.compromised_attestation_keys = frozenset(
@@ -390,15 +398,32 @@ class Catalogue:
             return None
         return self._model(self.verifier.find_entry_by_aaguid(Aaguid(value.bytes)))
 
+    def entries_listing(self, identifier: bytes) -> int:
+        """How many entries list this attestation certificate key identifier."""
+        return self._key_identifier_listing[identifier]
+
     def by_key_identifier(self, identifier: bytes) -> AuthenticatorModel | None:
         """The U2F model one of whose attestation certificates has this key identifier."""
         return self._model(self._by_key_identifier.get(identifier))
 
+    def closure(self, ca_names: Iterable[str]) -> frozenset[str]:
+        """These CA names, and the issuers of the listed roots so named, up to the top:
+        every CA a chain naming these is under."""
+        found = set(ca_names)
+        pending = list(found)
+        while pending:
+            for issuer in self._issuers.get(pending.pop(), ()):
+                if issuer not in found:
+                    found.add(issuer)
+                    pending.append(issuer)
+        return frozenset(found)
+
     def models_under(self, ca_names: Iterable[str]) -> tuple[AuthenticatorModel, ...]:
-        """The models whose entries list a root of one of these names (ca_name_key()):
-        those an attestation chain naming these CAs could be of. In the metadata's order."""
+        """The models whose entries list a root named as one of these CAs or a CA above
+        them (ca_name_key(), closure()): those an attestation chain naming these CAs
+        could be of. In the metadata's order."""
         found: dict[int, MetadataBlobPayloadEntry] = {}
-        for name in ca_names:
+        for name in self.closure(ca_names):
             for entry in self._by_root_name.get(name, ()):
                 found[id(entry)] = entry
         order = sorted(found.values(), key=lambda entry: self._order[id(entry)])

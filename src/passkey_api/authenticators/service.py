@@ -94,6 +94,12 @@ class MetadataService:
     def models_under(self, ca_names: Sequence[str]) -> tuple[AuthenticatorModel, ...]:
         return self.catalogue.models_under(ca_names) if self.catalogue else ()
 
+    def closure(self, ca_names: Sequence[str]) -> frozenset[str]:
+        return self.catalogue.closure(ca_names) if self.catalogue else frozenset(ca_names)
+
+    def entries_listing(self, identifier: bytes) -> int:
+        return self.catalogue.entries_listing(identifier) if self.catalogue else 0
+
     def compromise(
         self, aaguid: str, key_identifier: str | None, ca_names: Sequence[str] = ()
     ) -> Compromise | None:

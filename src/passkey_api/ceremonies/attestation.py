@@ -45,7 +45,12 @@ from webauthn.helpers.structs import (
 from webauthn.registration.verify_registration_response import VerifiedRegistration
 
 from passkey_api.authenticators import policy
-from passkey_api.authenticators.catalogue import AuthenticatorModel, ca_name_key, key_identifier
+from passkey_api.authenticators.catalogue import (
+    AuthenticatorModel,
+    ca_name_key,
+    key_identifier,
+    root_names,
+)
 from passkey_api.authenticators.service import MetadataService
 from passkey_api.ceremonies import checks, options, structures
 from passkey_api.ceremonies.checks import ClientData
@@ -239,24 +244,32 @@ def examine(
     else:
         verified = _registration(settings, credential, client_data, require_up, require_uv, None)
     names_aaguid = _certificate_fits(decoded.fmt, x5c[0], aaguid) if x5c else False
+    # The CAs the chain names, and every CA above them that the metadata knows of: the
+    # store py_webauthn verifies against holds all the model's trust anchors, so the
+    # path it built may run through one that x5c leaves out.
+    chain_names = _ca_names(x5c, model) if x5c and model is not None else ()
+    path = metadata.closure(chain_names) if metadata is not None else frozenset(chain_names)
     alike: tuple[AuthenticatorModel, ...] = ()
     ca_names: tuple[str, ...] = ()
     if chained and aaguid.int != 0 and not names_aaguid:
         # Chained: the model's roots, from the metadata, were given.
         assert model is not None
         assert metadata is not None
-        if bytes.fromhex(_key_identifier(x5c[0])) not in model.key_identifiers:
-            ca_names = _ca_names(x5c, model)
-            found = _models_alike(ca_names, model, metadata)
+        leaf = bytes.fromhex(_key_identifier(x5c[0]))
+        # Listed by the claimed model's entry, and by no other: that model alone.
+        if leaf not in model.key_identifiers or metadata.entries_listing(leaf) != 1:
+            found = _models_alike(chain_names, model, metadata)
             chained, alike = found is not None, found or ()
-            ca_names = ca_names if chained else ()
+            ca_names = chain_names if chained else ()
 
     # Only a policy that restricts refuses for it: under `any` the passkey list shows it.
     compromised = (
         settings.restricts_authenticators
         and metadata is not None
         and bool(x5c)
-        and metadata.attestation_key_compromised([_key_identifier(der) for der in x5c])
+        and metadata.attestation_key_compromised(
+            [_key_identifier(der) for der in x5c] + _anchors_on_path(model, path)
+        )
     )
 
     model_id = str(aaguid) if aaguid.int != 0 else key_identifier
@@ -405,14 +418,34 @@ def _ca_names(x5c: list[bytes], model: AuthenticatorModel) -> tuple[str, ...]:
     names: dict[str, None] = {}
     for index, der in enumerate(x5c):
         certificate = _certificate(der)
-        names[ca_name_key(certificate.issuer)] = None
-        if index:
-            names[ca_name_key(certificate.subject)] = None
+        try:
+            names[ca_name_key(certificate.issuer)] = None
+            if index:
+                names[ca_name_key(certificate.subject)] = None
+        except Exception:  # a name cryptography cannot decode (ValueError, ...)
+            raise InvalidCredential("An attestation certificate's name is malformed.") from None
     for root in model.attestation_roots:
+        listed = root_names(root)
         # Not without roots: validate_certificate_chain passes any chain when given none.
-        if _chains_to(x5c, [_pem(root)]):
-            names[ca_name_key(_certificate(root).subject)] = None
+        if listed is not None and _chains_to(x5c, [_pem(root)]):
+            names[listed[0]] = None
     return tuple(names)
+
+
+def _anchors_on_path(model: AuthenticatorModel | None, path: frozenset[str]) -> list[str]:
+    """The key identifiers (hex) of the claimed model's trust anchors that are on the
+    chain's path (named among `path`): an ATTESTATION_KEY_COMPROMISE report may name one
+    that x5c left out."""
+    found: list[str] = []
+    for der in model.attestation_roots if model is not None else ():
+        listed = root_names(der)
+        if listed is None or listed[0] not in path:
+            continue
+        try:
+            found.append(key_identifier(x509.load_der_x509_certificate(der)).hex())
+        except Exception:  # noqa: S112 - the metadata's unreadable key: no report names it
+            continue
+    return found
 
 
 def _models_alike(
