@@ -93,6 +93,9 @@ class World:
     anchor_ca: forge.AttestationPki = field(init=False)
     batch_vendor: forge.AttestationPki = field(default_factory=forge.AttestationPki)
     twice_listed: forge.Issued = field(init=False)
+    # A U2F batch certificate whose key identifier two entries list.
+    u2f_twice_vendor: forge.AttestationPki = field(default_factory=forge.AttestationPki)
+    u2f_twice: forge.Issued = field(init=False)
     u2f_certificate: forge.Issued = field(init=False)
     # A batch certificate of the vendor without the AAGUID extension, whose key
     # identifier LISTED_BATCH's entry lists.
@@ -114,6 +117,7 @@ class World:
         )
         self.twice_listed = self.batch_vendor.attestation_certificate()
         twice = [forge.key_identifier(self.twice_listed.certificate)]
+        self.u2f_twice = self.u2f_twice_vendor.attestation_certificate()
         second = self.second_root.root
         self.cross = forge.issue(
             second.certificate.subject, issuer=self.first_root.root, ca=True, key=second.key
@@ -221,6 +225,15 @@ class World:
                 description="Revoked Batch Key",
                 roots=[self.batch_vendor.root.der],
                 status_reports=[*certified, forge.status_report("REVOKED", date(2025, 1, 1))],
+            ),
+            *(
+                forge.entry(
+                    key_identifiers=[forge.key_identifier(self.u2f_twice.certificate)],
+                    description=description,
+                    roots=[self.u2f_twice_vendor.root.der],
+                    status_reports=certified,
+                )
+                for description in ("Twice Listed U2F Key", "Twice Listed U2F Key 2")
             ),
             forge.entry(
                 aaguid=LISTED_BATCH,
@@ -641,6 +654,16 @@ async def test_a_key_identifier_two_entries_list_proves_neither_alone(
         '"Batch Key A" could not be told apart from "Revoked Batch Key", which is reported '
         "compromised or revoked (REVOKED)."
     ), detail
+
+
+async def test_a_u2f_key_identifier_two_entries_list_proves_neither(
+    make_api: ApiFactory, world: World
+) -> None:
+    api = await world.api(make_api, authenticator_policy="attested")
+    assert "did not prove" in refused(await api.sign_up(world.u2f(world.u2f_twice)))
+    lenient = await world.api(make_api)
+    found = await stored(lenient, await lenient.sign_up(world.u2f(world.u2f_twice)))
+    assert (found["format"], found["verified"]) == ("fido-u2f", False)
 
 
 async def test_an_unreadable_name_in_the_chain_is_a_problem_not_an_error(

@@ -246,14 +246,28 @@ def _dated(since: date | None) -> date:
 
 def ca_name_key(name: x509.Name) -> str:
     """How a passkey keeps the name of a CA its attestation chain named, and how the
-    metadata's roots are matched against it: the SHA-256 (hex) of the name as RFC 4514
-    text, case-folded, its runs of white space made one: a chain is built by names
-    compared so (RFC 5280 7.1, OpenSSL's canonical names), not by their DER, whose string
-    types and case may differ between a certificate's issuer and its CA's subject. A root
-    is matched by its name, not its bytes: a re-issued copy (other dates, serial, or key)
-    and a cross certificate are the same CA to a chain. Names that differ only so are
-    taken as one (more candidates, never fewer)."""
-    text = " ".join(name.rfc4514_string().casefold().split())
+    metadata's roots are matched against it: the SHA-256 (hex) of the name's attributes
+    in order, each value case-folded, trimmed, its runs of white space made one. A chain
+    is built by names compared so (RFC 5280 7.1, OpenSSL's canonical names), not by their
+    DER, whose string types, case and spaces may differ between a certificate's issuer
+    and its CA's subject. A root is matched by its name, not its bytes: a re-issued copy
+    (other dates, serial, or key) and a cross certificate are the same CA to a chain.
+    Names that differ only so are taken as one (more candidates, never fewer). Raises
+    what cryptography raises for a value it cannot decode."""
+    text = "\n".join(
+        "\t".join(
+            sorted(
+                f"{attribute.oid.dotted_string}="
+                + (
+                    " ".join(attribute.value.casefold().split())
+                    if isinstance(attribute.value, str)
+                    else attribute.value.hex()
+                )
+                for attribute in rdn
+            )
+        )
+        for rdn in name.rdns
+    )
     return hashlib.sha256(text.encode()).hexdigest()
 
 

@@ -223,7 +223,12 @@ def examine(
         if aaguid.int != 0:
             model = metadata.by_aaguid(aaguid)
         elif key_identifier is not None:
-            model = metadata.by_key_identifier(bytes.fromhex(key_identifier))
+            identifier = bytes.fromhex(key_identifier)
+            # A U2F key is its model by its certificate's key identifier; one that two
+            # entries list names neither (and what a passkey stores, the key identifier,
+            # could not tell them apart later): nothing is proven.
+            if metadata.entries_listing(identifier) == 1:
+                model = metadata.by_key_identifier(identifier)
     roots = [_pem(der) for der in model.attestation_roots] if model and x5c else []
 
     chained = False
