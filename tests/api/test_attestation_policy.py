@@ -64,6 +64,18 @@ ROOT_ONLY_REVOKED = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a17")
 # identifier (World.twice_listed), the second revoked.
 BATCH_A = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a18")
 BATCH_REVOKED = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a19")
+# A model of World.leaf_vendor, and a revoked one that lists one of that vendor's batch
+# certificates itself as its trust anchor (MDS3 allows it; World.anchored_leaf).
+LEAF_VENDOR_KEY = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a1a")
+LEAF_LISTED_REVOKED = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a1b")
+# The only model listing World.lone_vendor's root, and one under another root whose entry
+# lists a batch certificate of that vendor by key identifier (World.listed_elsewhere).
+LONE = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a1c")
+LISTS_IT_ELSEWHERE = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a1d")
+# A model of World.odd_vendor, and a revoked one listing a copy of its root whose name
+# OpenSSL reads as the same and cryptography cannot read (World.odd_copy).
+ODD = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a1e")
+ODD_COPY_REVOKED = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a1f")
 NOT_ALLOWED = "authenticator_not_allowed"
 
 
@@ -96,6 +108,12 @@ class World:
     # A U2F batch certificate whose key identifier two entries list.
     u2f_twice_vendor: forge.AttestationPki = field(default_factory=forge.AttestationPki)
     u2f_twice: forge.Issued = field(init=False)
+    leaf_vendor: forge.AttestationPki = field(default_factory=forge.AttestationPki)
+    anchored_leaf: forge.Issued = field(init=False)
+    lone_vendor: forge.AttestationPki = field(default_factory=forge.AttestationPki)
+    listed_elsewhere: forge.Issued = field(init=False)
+    odd_vendor: forge.AttestationPki = field(init=False)
+    odd_copy: forge.Issued = field(init=False)
     u2f_certificate: forge.Issued = field(init=False)
     # A batch certificate of the vendor without the AAGUID extension, whose key
     # identifier LISTED_BATCH's entry lists.
@@ -118,6 +136,18 @@ class World:
         self.twice_listed = self.batch_vendor.attestation_certificate()
         twice = [forge.key_identifier(self.twice_listed.certificate)]
         self.u2f_twice = self.u2f_twice_vendor.attestation_certificate()
+        self.anchored_leaf = forge.issue(
+            forge.name_of(
+                f"Anchored Batch {uuid.uuid4().hex[:8]}",
+                organization="Test Vendor",
+                unit="Authenticator Attestation",
+                country="SE",
+            ),
+            issuer=self.leaf_vendor.root,
+            ca=False,
+        )
+        self.listed_elsewhere = self.lone_vendor.attestation_certificate()
+        self.odd_vendor, self.odd_copy = odd_root()
         second = self.second_root.root
         self.cross = forge.issue(
             second.certificate.subject, issuer=self.first_root.root, ca=True, key=second.key
@@ -236,6 +266,43 @@ class World:
                 for description in ("Twice Listed U2F Key", "Twice Listed U2F Key 2")
             ),
             forge.entry(
+                aaguid=LEAF_VENDOR_KEY,
+                description="Leaf Vendor Key",
+                roots=[self.leaf_vendor.root.der],
+                status_reports=certified,
+            ),
+            forge.entry(
+                aaguid=LEAF_LISTED_REVOKED,
+                description="Leaf Listed Revoked Key",
+                roots=[self.anchored_leaf.der],
+                status_reports=[*certified, forge.status_report("REVOKED", date(2025, 1, 1))],
+            ),
+            forge.entry(
+                aaguid=LONE,
+                description="Lone Key",
+                roots=[self.lone_vendor.root.der],
+                status_reports=certified,
+            ),
+            forge.entry(
+                aaguid=LISTS_IT_ELSEWHERE,
+                key_identifiers=[forge.key_identifier(self.listed_elsewhere.certificate)],
+                description="Lists It Elsewhere Key",
+                roots=[self.sole_vendor.root.der],
+                status_reports=certified,
+            ),
+            forge.entry(
+                aaguid=ODD,
+                description="Odd Key",
+                roots=[self.odd_vendor.root.der],
+                status_reports=certified,
+            ),
+            forge.entry(
+                aaguid=ODD_COPY_REVOKED,
+                description="Odd Copy Revoked Key",
+                roots=[self.odd_copy.der],
+                status_reports=[*certified, forge.status_report("REVOKED", date(2025, 1, 1))],
+            ),
+            forge.entry(
                 aaguid=LISTED_BATCH,
                 key_identifiers=[forge.key_identifier(self.listed_batch.certificate)],
                 description="Listed Batch Key",
@@ -304,6 +371,26 @@ class World:
 
 
 security_key = forge.security_key
+
+
+def odd_root() -> tuple[forge.AttestationPki, forge.Issued]:
+    """A vendor whose root is named "ÿab…" (UTF8String), and a copy of that root (same
+    key) naming itself as an IA5String of the byte ff, "ab…" and a space: OpenSSL
+    compares names canonically (the byte as U+00FF, the space trimmed), so a chain to the
+    one verifies to the other, but cryptography cannot decode the copy's name."""
+    tail = uuid.uuid4().hex[:8]
+    text = f"ÿab{tail}"
+    vendor = forge.AttestationPki(
+        forge.issue(x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, text)]), ca=True)
+    )
+    readable = b"\x0c" + bytes([len(text.encode())]) + text.encode()
+    odd = b"\xffab" + tail.encode() + b" "
+    unreadable = b"\x16" + bytes([len(odd)]) + odd
+    tbs = vendor.root.certificate.tbs_certificate_bytes
+    assert len(readable) == len(unreadable)
+    assert tbs.count(readable) == 2  # subject and issuer
+    copy = forge.resigned(vendor.root, vendor.root, tbs.replace(readable, unreadable))
+    return vendor, copy
 
 
 @pytest.fixture
@@ -666,6 +753,51 @@ async def test_a_u2f_key_identifier_two_entries_list_proves_neither(
     assert (found["format"], found["verified"]) == ("fido-u2f", False)
 
 
+async def test_an_entry_listing_the_attestation_certificate_itself_is_a_candidate(
+    make_api: ApiFactory, world: World
+) -> None:
+    """A revoked model's entry lists a batch certificate itself as its trust anchor:
+    that certificate, claiming the vendor's other model, could be the revoked one's."""
+    key = forge.attesting_key(world.anchored_leaf, "packed", LEAF_VENDOR_KEY)
+    api = await world.api(make_api, authenticator_policy="attested")
+    detail = refused(await api.sign_up(key))
+    assert detail.startswith(
+        '"Leaf Vendor Key" could not be told apart from "Leaf Listed Revoked Key", which is '
+        "reported compromised or revoked (REVOKED)."
+    ), detail
+
+
+async def test_a_certificate_another_entry_lists_proves_nothing_when_its_roots_are_not_named(
+    make_api: ApiFactory, world: World
+) -> None:
+    """Lone Key alone lists its root; another model's entry, under another root, lists
+    this batch certificate's key identifier: the certificate is that model's more surely
+    than Lone Key's, and a passkey could not find that model again by the chain's names."""
+    api = await world.api(make_api, authenticator_policy="attested")
+    claimed = world.packed(LONE, certificate=world.listed_elsewhere)
+    assert "did not prove" in refused(await api.sign_up(claimed))
+    # Another batch certificate of the vendor proves Lone Key: its root is no other's
+    # today (the passkey keeps the chain's names, for a model listed under it later).
+    other = world.packed(LONE, certificate=world.lone_vendor.attestation_certificate())
+    found = await stored(api, await api.sign_up(other))
+    assert (found["verified"], found["uncertain"]) == (True, True)
+    assert await could_also_be(api) == []
+
+
+async def test_a_root_whose_name_cannot_be_read_verifying_the_chain_proves_nothing(
+    make_api: ApiFactory, world: World
+) -> None:
+    """A revoked model lists a copy of Odd Key's root whose name cryptography cannot
+    decode (OpenSSL can, and verifies the chain to it): its models cannot be found by
+    name, so a certificate naming no AAGUID under that root proves no model."""
+    key = world.packed(ODD, certificate=world.odd_vendor.attestation_certificate())
+    api = await world.api(make_api, authenticator_policy="attested")
+    assert "did not prove" in refused(await api.sign_up(key))
+    # A certificate that names Odd Key proves it.
+    found = await stored(api, await api.sign_up(world.packed(ODD, world.odd_vendor)))
+    assert (found["verified"], found["uncertain"]) == (True, False)
+
+
 async def test_an_unreadable_name_in_the_chain_is_a_problem_not_an_error(
     make_api: ApiFactory, world: World
 ) -> None:
@@ -835,6 +967,17 @@ async def test_the_allow_list_names_models_by_aaguid(make_api: ApiFactory, world
         assert "did not prove" in refused(await api.sign_up(claimant))
     # The U2F key is attested, but not on the list.
     assert "Test U2F Key" in refused(await api.sign_up(world.u2f()))
+
+
+async def test_the_allow_list_may_name_a_model_by_a_key_identifier_its_entry_lists(
+    make_api: ApiFactory, world: World
+) -> None:
+    listed = forge.key_identifier(world.listed_batch.certificate).hex()
+    api = await world.api(make_api, allowed_authenticators=[listed])
+    batch = world.packed(LISTED_BATCH, certificate=world.listed_batch)
+    found = await stored(api, await api.sign_up(batch))
+    assert (found["verified"], found["aaguid"]) == (True, str(LISTED_BATCH))
+    assert "is not one of" in refused(await api.sign_up(world.packed(KEY_A)))
 
 
 async def test_the_allow_list_names_u2f_keys_by_key_identifier(

@@ -39,6 +39,10 @@ HELLO = uuid.UUID("5d1a1e0c-3b7e-4f51-8d0a-6b2c9e4f7a03")
 HELLO_SIBLING = uuid.UUID("5d1a1e0c-3b7e-4f51-8d0a-6b2c9e4f7a04")
 # A model of the same maker that the metadata lists only from some version on.
 HELLO_LATE = uuid.UUID("5d1a1e0c-3b7e-4f51-8d0a-6b2c9e4f7a05")
+# A revoked model under another maker's root (World.far_vendor), and a model whose entry
+# lists a cross certificate of Hello's root issued by that root (`bridge`).
+FAR_REVOKED = uuid.UUID("5d1a1e0c-3b7e-4f51-8d0a-6b2c9e4f7a06")
+BRIDGE = uuid.UUID("5d1a1e0c-3b7e-4f51-8d0a-6b2c9e4f7a07")
 BYPASS = forge.status_report("USER_VERIFICATION_BYPASS", date(2025, 3, 1))
 COMPROMISED = "authenticator_compromised"
 
@@ -62,6 +66,7 @@ class World:
     hello_vendor: forge.AttestationPki = field(default_factory=forge.AttestationPki)
     u2f_certificate: forge.Issued = field(init=False)
     hello_certificate: forge.Issued = field(init=False)
+    far_vendor: forge.AttestationPki = field(default_factory=forge.AttestationPki)
     number: int = 0
 
     def __post_init__(self) -> None:
@@ -76,9 +81,11 @@ class World:
         u2f: list[dict[str, Any]] | None = None,
         sibling: list[dict[str, Any]] | None = None,
         late: list[dict[str, Any]] | None = None,
+        bridge: bool = False,
     ) -> int:
         """A new BLOB: `shaky`, `u2f` and `sibling` are status reports added to those
-        models' certification; `late` lists HELLO_LATE, with those reports."""
+        models' certification; `late` lists HELLO_LATE, with those reports; `bridge`
+        lists BRIDGE."""
         self.number += 1
         root = [self.vendor.root.der]
         certified = [forge.status_report("FIDO_CERTIFIED_L1", date(2024, 1, 1))]
@@ -119,6 +126,31 @@ class World:
                     )
                 ]
                 if late is not None
+                else []
+            ),
+            forge.entry(
+                aaguid=FAR_REVOKED,
+                description="Far Revoked Key",
+                roots=[self.far_vendor.root.der],
+                status_reports=[*certified, forge.status_report("REVOKED", date(2025, 2, 1))],
+            ),
+            *(
+                [
+                    forge.entry(
+                        aaguid=BRIDGE,
+                        description="Bridge Key",
+                        roots=[
+                            forge.issue(
+                                self.hello_vendor.root.certificate.subject,
+                                issuer=self.far_vendor.root,
+                                ca=True,
+                                key=self.hello_vendor.root.key,
+                            ).der
+                        ],
+                        status_reports=certified,
+                    )
+                ]
+                if bridge
                 else []
             ),
         ]
@@ -556,6 +588,38 @@ async def test_a_new_report_is_audited_though_an_older_one_stays_the_latest(
     assert [(e["user_id"], e["status"], e["previous"]) for e in events] == [
         (user_id, "USER_VERIFICATION_BYPASS", "USER_VERIFICATION_BYPASS")
     ]
+
+
+async def test_a_refresh_that_only_changes_what_a_chain_reaches_is_audited(
+    make_api: ApiFactory, world: World
+) -> None:
+    """No model's reports change, but a new entry lists a cross certificate of Hello's
+    root issued by another maker's root, whose model is revoked: a Hello passkey that
+    named no model could now be that one, which the list, the sign-in and the audit all
+    say."""
+    api = await world.api(
+        make_api, authenticator_policy="attested", compromised_authenticators="refuse"
+    )
+    key = world.hello()
+    username = f"hello-{uuid.uuid4().hex[:8]}"
+    user_id = await signed_up(api, key, username)
+    (listed,) = await passkeys(api)
+    assert listed["compromised"] is None
+    number = world.publish(bridge=True)
+    await world.refresh(api)
+    assert [
+        (e["user_id"], e["model"], e["status"], e["scope"], e["metadata_no"])
+        for e in await reported_events(api)
+    ] == [(user_id, "Far Revoked Key", "REVOKED", "shared_root", number)]
+    (listed,) = await passkeys(api)
+    assert listed["attestation"]["could_also_be"] == [
+        "Hello Sibling Key",
+        "Far Revoked Key",
+        "Bridge Key",
+    ]
+    api.client.cookies.clear()
+    response = await api.sign_in(key, username)
+    assert (response.status_code, problem_code(response)) == (403, COMPROMISED)
 
 
 # --- the audit --------------------------------------------------------------------------

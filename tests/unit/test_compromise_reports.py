@@ -172,3 +172,30 @@ def test_a_new_report_changes_what_is_reported_though_an_older_one_is_shown() ->
     assert before.reported(str(OWN), None, UNDER_VENDOR) == elsewhere.reported(
         str(OWN), None, UNDER_VENDOR
     )
+
+
+def test_two_reported_u2f_models_sharing_a_key_identifier_answer_each() -> None:
+    """Two U2F entries under the vendor's root list one key identifier, each with its
+    own report: a passkey that could be either answers for both (by entry, not by the
+    key identifier, which names only one of them in a lookup)."""
+    root = [VENDOR.root.der]
+    entries = [
+        forge.entry(aaguid=OWN, description="Own Key", roots=root),
+        forge.entry(
+            key_identifiers=[U2F],
+            description="Revoked U2F Key",
+            roots=root,
+            status_reports=[forge.status_report("REVOKED", LATE)],
+        ),
+        forge.entry(
+            key_identifiers=[U2F],
+            description="Bypassed U2F Key",
+            roots=root,
+            status_reports=[forge.status_report("USER_VERIFICATION_BYPASS", EARLY)],
+        ),
+    ]
+    catalogue = Catalogue(blob.parse_payload(json.dumps(forge.payload(1, entries))))
+    found = catalogue.compromise(str(OWN), None, UNDER_VENDOR)
+    assert found is not None
+    assert (found.status, found.model) == ("REVOKED", "Revoked U2F Key")
+    assert len(catalogue.reported(str(OWN), None, UNDER_VENDOR)) == 2

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -343,24 +342,34 @@ class Catalogue:
         # too, whose models it could equally be of (closure()).
         self._by_root_name: dict[str, list[MetadataBlobPayloadEntry]] = {}
         self._issuers: dict[str, set[str]] = {}
+        # Listed roots whose names cryptography cannot read (OpenSSL, which verifies the
+        # chains, may): a chain that verifies to one proves no model by name
+        # (ceremonies/attestation.py).
+        unnamed: list[tuple[bytes, MetadataBlobPayloadEntry]] = []
         roots_of: dict[int, frozenset[str]] = {}
         for entry in payload.entries:
             statement = entry.metadata_statement
             listed = statement.attestation_root_certificates or () if statement else ()
             names = [found for der in listed if (found := root_names(der)) is not None]
+            unnamed += [(der, entry) for der in listed if root_names(der) is None]
             roots_of[id(entry)] = frozenset(subject for subject, _ in names)
             for subject, issuer in names:
                 if issuer != subject:
                     self._issuers.setdefault(subject, set()).add(issuer)
             for subject in roots_of[id(entry)]:
                 self._by_root_name.setdefault(subject, []).append(entry)
+        self.unnamed_roots = tuple(unnamed)
+        # What the CA names reach, for the refresh to tell whether it changed.
+        self.issuer_edges = frozenset(
+            (subject, issuer) for subject, issuers in self._issuers.items() for issuer in issuers
+        )
         self._by_key_identifier: dict[bytes, MetadataBlobPayloadEntry] = {}
-        # How many entries list each key identifier: one that two list proves neither.
-        self._key_identifier_listing: Counter[bytes] = Counter()
+        # The entries that list each key identifier: one that two list proves neither.
+        self._key_identifier_listing: dict[bytes, list[MetadataBlobPayloadEntry]] = {}
         for entry in payload.entries:
             for identifier in set(entry.attestation_certificate_key_identifiers or ()):
                 self._by_key_identifier[identifier] = entry
-                self._key_identifier_listing[identifier] += 1
+                self._key_identifier_listing.setdefault(identifier, []).append(entry)
         # The key identifiers (hex) of the certificates that ATTESTATION_KEY_COMPROMISE
         # reports name, of every entry: a chain holding one proves nothing.
         self.compromised_attestation_keys = frozenset(
@@ -376,22 +385,27 @@ class Catalogue:
         # dict lookup, when PASSKEY_COMPROMISED_AUTHENTICATORS=refuse.
         self.compromised_by_aaguid: dict[str, _CompromisedModel] = {}
         self.compromised_by_key_identifier: dict[str, _CompromisedModel] = {}
+        # The same, by entry (id()): a model another passkey could be (_reporting()),
+        # named as AuthenticatorModel.model_id names it.
+        self._compromised_by_entry: dict[int, _CompromisedModel] = {}
         for entry in payload.entries:
             if not any(str(r.status.value) in COMPROMISE_STATUSES for r in entry.status_reports):
                 continue
             statement = entry.metadata_statement
-            if entry.aaguid:
-                model_id = str(uuid.UUID(bytes=bytes(entry.aaguid)))
+            roots = roots_of[id(entry)]
+            ids = (
+                [(str(uuid.UUID(bytes=bytes(entry.aaguid))), self.compromised_by_aaguid)]
+                if entry.aaguid
+                else []
+            )
+            ids += [
+                (identifier.hex(), self.compromised_by_key_identifier)
+                for identifier in entry.attestation_certificate_key_identifiers or ()
+            ]
+            for model_id, by_id in ids:
                 name = (statement.description if statement else None) or model_id
-                self.compromised_by_aaguid[model_id] = _compromised(
-                    entry, name, model_id, roots_of[id(entry)]
-                )
-            for identifier in entry.attestation_certificate_key_identifiers or ():
-                model_id = identifier.hex()
-                name = (statement.description if statement else None) or model_id
-                self.compromised_by_key_identifier[model_id] = _compromised(
-                    entry, name, model_id, roots_of[id(entry)]
-                )
+                reported = by_id[model_id] = _compromised(entry, name, model_id, roots)
+                self._compromised_by_entry.setdefault(id(entry), reported)
 
     @property
     def number(self) -> int:
@@ -412,9 +426,13 @@ class Catalogue:
             return None
         return self._model(self.verifier.find_entry_by_aaguid(Aaguid(value.bytes)))
 
-    def entries_listing(self, identifier: bytes) -> int:
-        """How many entries list this attestation certificate key identifier."""
-        return self._key_identifier_listing[identifier]
+    def models_listing(self, identifier: bytes) -> tuple[AuthenticatorModel, ...]:
+        """The models whose entries list this attestation certificate key identifier."""
+        return tuple(
+            model
+            for entry in self._key_identifier_listing.get(identifier, ())
+            if (model := self._model(entry)) is not None
+        )
 
     def by_key_identifier(self, identifier: bytes) -> AuthenticatorModel | None:
         """The U2F model one of whose attestation certificates has this key identifier."""
@@ -497,12 +515,7 @@ class Catalogue:
         return found
 
     def _compromised_of(self, model: AuthenticatorModel) -> _CompromisedModel | None:
-        model_id = model.model_id
-        if model_id is None:
-            return None
-        if model.aaguid is not None:
-            return self.compromised_by_aaguid.get(model_id)
-        return self.compromised_by_key_identifier.get(model_id)
+        return self._compromised_by_entry.get(id(model.entry))
 
     def attestation_key_compromised(self, key_identifiers: Iterable[str]) -> bool:
         """Whether an ATTESTATION_KEY_COMPROMISE report of any entry names a certificate

@@ -76,7 +76,8 @@ def admit(settings: Settings, attested: Attested) -> None:
             "(ATTESTATION_KEY_COMPROMISE), which proves nothing. Use another security key."
         )
     # Each model it could be, the claimed one first, as a sentence's subject.
-    candidates = [(attested.model, {attested.model_id}, name)] + [
+    claimed = {attested.model_id} | (attested.model.names if attested.model else set())
+    candidates = [(attested.model, claimed, name)] + [
         (other, other.names, f"{name} could not be told apart from {_described(other)}, which")
         for other in attested.alike
     ]

@@ -97,8 +97,12 @@ class MetadataService:
     def closure(self, ca_names: Sequence[str]) -> frozenset[str]:
         return self.catalogue.closure(ca_names) if self.catalogue else frozenset(ca_names)
 
-    def entries_listing(self, identifier: bytes) -> int:
-        return self.catalogue.entries_listing(identifier) if self.catalogue else 0
+    def models_listing(self, identifier: bytes) -> tuple[AuthenticatorModel, ...]:
+        return self.catalogue.models_listing(identifier) if self.catalogue else ()
+
+    @property
+    def unnamed_roots(self) -> tuple[tuple[bytes, Any], ...]:
+        return self.catalogue.unnamed_roots if self.catalogue else ()
 
     def compromise(
         self, aaguid: str, key_identifier: str | None, ca_names: Sequence[str] = ()
@@ -316,7 +320,10 @@ async def report_changes(
     changed_identifiers = _changed(
         old.compromised_by_key_identifier if old else {}, new.compromised_by_key_identifier
     )
-    if not changed_aaguids and not changed_identifiers:
+    # What a chain's CA names reach may change too (a listed certificate added under
+    # another CA), and with it the models a passkey could be.
+    reach_changed = old is not None and old.issuer_edges != new.issuer_edges
+    if not changed_aaguids and not changed_identifiers and not reach_changed:
         return 0
     rows = await repository.passkeys_of_models(db, changed_aaguids, changed_identifiers)
     affected: dict[tuple[uuid.UUID, str], tuple[Compromise | None, Compromise | None, list[str]]]

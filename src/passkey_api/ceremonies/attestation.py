@@ -15,11 +15,12 @@ android-safetynet (GlobalSign), so for apple the chain is checked once more agai
 metadata's roots alone; an android-key chain (which binds no AAGUID) and a safetynet
 chain (inside its JWS) never count (NEVER_VERIFIED).
 An attestation certificate that does not name the claimed AAGUID proves that model when
-its entry lists the certificate's key identifier; otherwise it proves only "one of the
-models whose entries list a root named as a CA of the chain" (_models_alike()): verified,
-each of those must pass the policy, and the passkey keeps the CAs' names so that what
-the metadata reports of any model under them, then or later, is reported of it (a
-Windows Hello TPM key under Microsoft's root, which several models list).
+its entry, and no other, lists the certificate's key identifier; otherwise it proves
+only "one of the models whose entries list a root named as a CA of the chain"
+(_models_alike()): verified, each of those must pass the policy, and the passkey keeps
+the CAs' names so that what the metadata reports of any model under them, then or later,
+is reported of it (a Windows Hello TPM key under Microsoft's root, which several models
+list).
 A statement that verifies only without the roots is valid but untrusted: stored as not
 verified, or refused by the policy (authenticators/policy.py).
 """
@@ -227,7 +228,7 @@ def examine(
             # A U2F key is its model by its certificate's key identifier; one that two
             # entries list names neither (and what a passkey stores, the key identifier,
             # could not tell them apart later): nothing is proven.
-            if metadata.entries_listing(identifier) == 1:
+            if len(metadata.models_listing(identifier)) == 1:
                 model = metadata.by_key_identifier(identifier)
     roots = [_pem(der) for der in model.attestation_roots] if model and x5c else []
 
@@ -252,7 +253,7 @@ def examine(
     # The CAs the chain names, and every CA above them that the metadata knows of: the
     # store py_webauthn verifies against holds all the model's trust anchors, so the
     # path it built may run through one that x5c leaves out.
-    chain_names = _ca_names(x5c, model) if x5c and model is not None else ()
+    chain_names = _ca_names(x5c, model) if chained and model is not None else ()
     path = metadata.closure(chain_names) if metadata is not None else frozenset(chain_names)
     alike: tuple[AuthenticatorModel, ...] = ()
     ca_names: tuple[str, ...] = ()
@@ -261,9 +262,10 @@ def examine(
         assert model is not None
         assert metadata is not None
         leaf = bytes.fromhex(_key_identifier(x5c[0]))
+        listing = metadata.models_listing(leaf)
         # Listed by the claimed model's entry, and by no other: that model alone.
-        if leaf not in model.key_identifiers or metadata.entries_listing(leaf) != 1:
-            found = _models_alike(chain_names, model, metadata)
+        if leaf not in model.key_identifiers or len(listing) != 1:
+            found = _models_alike(chain_names, model, metadata, x5c, listing)
             chained, alike = found is not None, found or ()
             ca_names = chain_names if chained else ()
 
@@ -415,18 +417,20 @@ def _certificate_fits(fmt: str, der: bytes, aaguid: uuid.UUID) -> bool:
 
 def _ca_names(x5c: list[bytes], model: AuthenticatorModel) -> tuple[str, ...]:
     """The names of the CAs a chain names (catalogue.ca_name_key()): every certificate's
-    issuer, every certificate's above the first, and those of the claimed model's roots
+    issuer and subject (the leaf's too: MDS3 lets an entry list an attestation
+    certificate itself as its trust anchor), and those of the claimed model's roots
     the chain verifies to (whatever its certificates call them). By name, not only the
     root the chain verified to: a cross certificate (another root's name and key, issued
     by the root the claimed model lists) puts that other root's models among the
     candidates."""
     names: dict[str, None] = {}
-    for index, der in enumerate(x5c):
+    for der in x5c:
         certificate = _certificate(der)
         try:
             names[ca_name_key(certificate.issuer)] = None
-            if index:
-                names[ca_name_key(certificate.subject)] = None
+            # The leaf's too: an entry may list an attestation certificate itself as
+            # its trust anchor (MDS3), and so be a model the chain could be of.
+            names[ca_name_key(certificate.subject)] = None
         except Exception:  # a name cryptography cannot decode (ValueError, ...)
             raise InvalidCredential("An attestation certificate's name is malformed.") from None
     for root in model.attestation_roots:
@@ -454,21 +458,37 @@ def _anchors_on_path(model: AuthenticatorModel | None, path: frozenset[str]) -> 
 
 
 def _models_alike(
-    ca_names: tuple[str, ...], model: AuthenticatorModel, metadata: MetadataService
+    ca_names: tuple[str, ...],
+    model: AuthenticatorModel,
+    metadata: MetadataService,
+    x5c: list[bytes],
+    listing: tuple[AuthenticatorModel, ...],
 ) -> tuple[AuthenticatorModel, ...] | None:
     """What a chain that verified to one of the claimed model's roots proves when its
     attestation certificate neither names the claimed AAGUID nor is listed by the model's
-    entry: only the claim ties it to the model, and a vendor's root usually serves several
+    entry alone: only the claim ties it to the model, and a vendor's root usually serves several
     of its models (WebAuthn L3 8.2.1: the AAGUID extension MUST then be present, yet
     Windows Hello's TPM keys omit it). So: the other models whose entries list a root
     named as one of the chain's CAs, each as likely as the claimed one (empty: the model
     alone). None (nothing proven) when one of them names itself by neither AAGUID nor key
-    identifier (a UAF authenticator's entry), which the policy could not judge by name."""
+    identifier (a UAF authenticator's entry), which the policy could not judge by name;
+    when the claimed model, or an entry listing the certificate (`listing`), is not
+    among them; or when a root whose name cannot be read verifies the chain."""
     under = metadata.models_under(ca_names)
     alike = tuple(m for m in under if m.entry is not model.entry)
     if any(m.model_id is None for m in alike) or len(alike) == len(under):
         # The claimed model must be among them (its root verified the chain); were it
         # not, its root's other models could be missing too: nothing is proven.
+        return None
+    entries = {id(m.entry) for m in under}
+    if any(id(m.entry) not in entries for m in listing):
+        # An entry lists the attestation certificate itself, yet none of its roots is
+        # named: it is the certificate's model more surely than any, and a passkey
+        # could not find it again by names.
+        return None
+    if any(_chains_to(x5c, [_pem(der)]) for der, _ in metadata.unnamed_roots):
+        # A root no name could be read from verifies the chain: its models are not
+        # found by name.
         return None
     return alike
 

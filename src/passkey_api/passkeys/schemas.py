@@ -44,7 +44,8 @@ class AttestationOut(BaseModel):
     verified: bool = Field(
         description="The attestation chain verified, at registration, to a root the "
         "authenticator metadata gives for the model: the authenticator is a genuine one "
-        "of that model (only with PASSKEY_ATTESTATION=direct or a policy)"
+        "of that model, or of one of could_also_be's (only with "
+        "PASSKEY_ATTESTATION=direct or a policy)"
     )
     model: str | None = Field(
         description="The model the authenticator metadata lists for the passkey's AAGUID "

@@ -881,7 +881,7 @@ export interface components {
             type: "none" | "self" | "basic" | "attca" | "anonca";
             /**
              * Verified
-             * @description The attestation chain verified, at registration, to a root the authenticator metadata gives for the model: the authenticator is a genuine one of that model (only with PASSKEY_ATTESTATION=direct or a policy)
+             * @description The attestation chain verified, at registration, to a root the authenticator metadata gives for the model: the authenticator is a genuine one of that model, or of one of could_also_be's (only with PASSKEY_ATTESTATION=direct or a policy)
              */
             verified: boolean;
             /**
