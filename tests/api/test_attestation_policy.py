@@ -76,6 +76,8 @@ LISTS_IT_ELSEWHERE = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a1d")
 # OpenSSL reads as the same and cryptography cannot read (World.odd_copy).
 ODD = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a1e")
 ODD_COPY_REVOKED = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a1f")
+# A model that lists an intermediate CA of Odd Key's root and that root (World.odd_ca).
+ODD_VIA_CA = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a20")
 NOT_ALLOWED = "authenticator_not_allowed"
 
 
@@ -114,6 +116,7 @@ class World:
     listed_elsewhere: forge.Issued = field(init=False)
     odd_vendor: forge.AttestationPki = field(init=False)
     odd_copy: forge.Issued = field(init=False)
+    odd_ca: forge.AttestationPki = field(init=False)
     u2f_certificate: forge.Issued = field(init=False)
     # A batch certificate of the vendor without the AAGUID extension, whose key
     # identifier LISTED_BATCH's entry lists.
@@ -148,6 +151,13 @@ class World:
         )
         self.listed_elsewhere = self.lone_vendor.attestation_certificate()
         self.odd_vendor, self.odd_copy = odd_root()
+        self.odd_ca = forge.AttestationPki(
+            forge.issue(
+                forge.name_of(f"Odd CA {uuid.uuid4().hex[:8]}"),
+                issuer=self.odd_vendor.root,
+                ca=True,
+            )
+        )
         second = self.second_root.root
         self.cross = forge.issue(
             second.certificate.subject, issuer=self.first_root.root, ca=True, key=second.key
@@ -294,6 +304,12 @@ class World:
                 aaguid=ODD,
                 description="Odd Key",
                 roots=[self.odd_vendor.root.der],
+                status_reports=certified,
+            ),
+            forge.entry(
+                aaguid=ODD_VIA_CA,
+                description="Odd Via CA Key",
+                roots=[self.odd_ca.root.der, self.odd_vendor.root.der],
                 status_reports=certified,
             ),
             forge.entry(
@@ -796,6 +812,10 @@ async def test_a_root_whose_name_cannot_be_read_verifying_the_chain_proves_nothi
     # A certificate that names Odd Key proves it.
     found = await stored(api, await api.sign_up(world.packed(ODD, world.odd_vendor)))
     assert (found["verified"], found["uncertain"]) == (True, False)
+    # Also when the path runs through an intermediate that x5c leaves out.
+    leaf = world.odd_ca.attestation_certificate()
+    through = forge.attesting_key(leaf, "packed", ODD_VIA_CA)
+    assert "did not prove" in refused(await api.sign_up(through))
 
 
 async def test_an_unreadable_name_in_the_chain_is_a_problem_not_an_error(

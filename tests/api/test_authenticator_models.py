@@ -43,6 +43,10 @@ HELLO_LATE = uuid.UUID("5d1a1e0c-3b7e-4f51-8d0a-6b2c9e4f7a05")
 # lists a cross certificate of Hello's root issued by that root (`bridge`).
 FAR_REVOKED = uuid.UUID("5d1a1e0c-3b7e-4f51-8d0a-6b2c9e4f7a06")
 BRIDGE = uuid.UUID("5d1a1e0c-3b7e-4f51-8d0a-6b2c9e4f7a07")
+# A model listing an intermediate CA and its root (World.anchor_ca, anchor_root), and
+# another listing the root alone.
+ANCHOR_A = uuid.UUID("5d1a1e0c-3b7e-4f51-8d0a-6b2c9e4f7a08")
+ANCHOR_B = uuid.UUID("5d1a1e0c-3b7e-4f51-8d0a-6b2c9e4f7a09")
 BYPASS = forge.status_report("USER_VERIFICATION_BYPASS", date(2025, 3, 1))
 COMPROMISED = "authenticator_compromised"
 
@@ -67,11 +71,20 @@ class World:
     u2f_certificate: forge.Issued = field(init=False)
     hello_certificate: forge.Issued = field(init=False)
     far_vendor: forge.AttestationPki = field(default_factory=forge.AttestationPki)
+    anchor_root: forge.AttestationPki = field(default_factory=forge.AttestationPki)
+    anchor_ca: forge.AttestationPki = field(init=False)
     number: int = 0
 
     def __post_init__(self) -> None:
         self.u2f_certificate = self.vendor.attestation_certificate()
         self.hello_certificate = self.hello_vendor.attestation_certificate()
+        self.anchor_ca = forge.AttestationPki(
+            forge.issue(
+                forge.name_of(f"Anchor CA {uuid.uuid4().hex[:8]}"),
+                issuer=self.anchor_root.root,
+                ca=True,
+            )
+        )
         (self.folder / "mds-root.pem").write_bytes(self.mds.root.pem)
 
     def publish(
@@ -82,10 +95,13 @@ class World:
         sibling: list[dict[str, Any]] | None = None,
         late: list[dict[str, Any]] | None = None,
         bridge: bool = False,
+        anchor_ca_listed: bool = True,
+        anchor_b: list[dict[str, Any]] | None = None,
     ) -> int:
         """A new BLOB: `shaky`, `u2f` and `sibling` are status reports added to those
         models' certification; `late` lists HELLO_LATE, with those reports; `bridge`
-        lists BRIDGE."""
+        lists BRIDGE; ANCHOR_A lists the intermediate CA unless not `anchor_ca_listed`;
+        `anchor_b`: ANCHOR_B's reports."""
         self.number += 1
         root = [self.vendor.root.der]
         certified = [forge.status_report("FIDO_CERTIFIED_L1", date(2024, 1, 1))]
@@ -127,6 +143,21 @@ class World:
                 ]
                 if late is not None
                 else []
+            ),
+            forge.entry(
+                aaguid=ANCHOR_A,
+                description="Anchor Key A",
+                roots=[
+                    *([self.anchor_ca.root.der] if anchor_ca_listed else []),
+                    self.anchor_root.root.der,
+                ],
+                status_reports=certified,
+            ),
+            forge.entry(
+                aaguid=ANCHOR_B,
+                description="Anchor Key B",
+                roots=[self.anchor_root.root.der],
+                status_reports=[*certified, *(anchor_b or [])],
             ),
             forge.entry(
                 aaguid=FAR_REVOKED,
@@ -617,6 +648,34 @@ async def test_a_refresh_that_only_changes_what_a_chain_reaches_is_audited(
         "Far Revoked Key",
         "Bridge Key",
     ]
+    api.client.cookies.clear()
+    response = await api.sign_in(key, username)
+    assert (response.status_code, problem_code(response)) == (403, COMPROMISED)
+
+
+async def test_what_the_chain_reached_when_registered_is_kept(
+    make_api: ApiFactory, world: World
+) -> None:
+    """Registered through an intermediate CA that Anchor Key A listed (x5c holds only
+    the batch certificate): the chain reached the root too, which Anchor Key B lists.
+    A later version no longer lists the CA, and revokes Anchor Key B: the passkey still
+    answers for it."""
+    leaf = world.anchor_ca.attestation_certificate()
+    key = forge.attesting_key(leaf, "packed", ANCHOR_A)
+    api = await world.api(
+        make_api, authenticator_policy="attested", compromised_authenticators="refuse"
+    )
+    username = f"anchor-{uuid.uuid4().hex[:8]}"
+    await signed_up(api, key, username)
+    (listed,) = await passkeys(api)
+    assert listed["attestation"]["could_also_be"] == ["Anchor Key B"]
+    world.publish(
+        anchor_ca_listed=False, anchor_b=[forge.status_report("REVOKED", date(2025, 8, 1))]
+    )
+    await world.refresh(api)
+    (listed,) = await passkeys(api)
+    assert listed["compromised"]["status"] == "REVOKED"
+    assert listed["compromised"]["scope"] == "shared_root"
     api.client.cookies.clear()
     response = await api.sign_in(key, username)
     assert (response.status_code, problem_code(response)) == (403, COMPROMISED)

@@ -12,7 +12,7 @@ import uuid
 from datetime import date
 from typing import Any
 
-from passkey_api.authenticators import blob
+from passkey_api.authenticators import blob, service
 from passkey_api.authenticators.catalogue import Catalogue, ca_name_key
 from tests import mds_forge as forge
 
@@ -199,3 +199,48 @@ def test_two_reported_u2f_models_sharing_a_key_identifier_answer_each() -> None:
     assert found is not None
     assert (found.status, found.model) == ("REVOKED", "Revoked U2F Key")
     assert len(catalogue.reported(str(OWN), None, UNDER_VENDOR)) == 2
+
+
+def test_entries_sharing_an_id_answer_each_and_order_without_error() -> None:
+    """Two entries with one AAGUID (the metadata should not, but may): a passkey of
+    that AAGUID answers for both; an undated report and a dated one of the same status
+    compare (as text) without error."""
+    entries = [
+        forge.entry(
+            aaguid=OWN,
+            description="Own Key",
+            status_reports=[forge.status_report("REVOKED", LATE)],
+        ),
+        forge.entry(
+            aaguid=OWN,
+            description="Own Key Again",
+            status_reports=[forge.status_report("REVOKED")],
+        ),
+    ]
+    catalogue = Catalogue(blob.parse_payload(json.dumps(forge.payload(1, entries))))
+    found = catalogue.compromise(str(OWN), None)
+    assert found is not None
+    assert (found.status, found.since, found.model) == ("REVOKED", LATE, "Own Key")
+    assert len(catalogue.reported(str(OWN), None)) == 2
+    # A change to either entry is a change of that id.
+    changed = Catalogue(
+        blob.parse_payload(
+            json.dumps(
+                forge.payload(
+                    2,
+                    [
+                        entries[0],
+                        forge.entry(
+                            aaguid=OWN,
+                            description="Own Key Again",
+                            status_reports=[forge.status_report("USER_VERIFICATION_BYPASS")],
+                        ),
+                    ],
+                )
+            )
+        )
+    )
+    assert service._changed(catalogue.compromised_by_aaguid, changed.compromised_by_aaguid) == [
+        str(OWN)
+    ]
+    assert catalogue.reported(str(OWN), None) != changed.reported(str(OWN), None)

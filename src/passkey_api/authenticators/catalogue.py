@@ -382,9 +382,11 @@ class Catalogue:
         )
         # The models reported compromised, by the text a passkey stores (its AAGUID,
         # canonical; a U2F key's key identifier, hex): what a sign-in looks up, in one
-        # dict lookup, when PASSKEY_COMPROMISED_AUTHENTICATORS=refuse.
-        self.compromised_by_aaguid: dict[str, _CompromisedModel] = {}
-        self.compromised_by_key_identifier: dict[str, _CompromisedModel] = {}
+        # dict lookup, when PASSKEY_COMPROMISED_AUTHENTICATORS=refuse. Every entry of
+        # an id: the metadata should not name two models alike, and if it does, a
+        # passkey answers for both.
+        self.compromised_by_aaguid: dict[str, list[_CompromisedModel]] = {}
+        self.compromised_by_key_identifier: dict[str, list[_CompromisedModel]] = {}
         # The same, by entry (id()): a model another passkey could be (_reporting()),
         # named as AuthenticatorModel.model_id names it.
         self._compromised_by_entry: dict[int, _CompromisedModel] = {}
@@ -404,7 +406,8 @@ class Catalogue:
             ]
             for model_id, by_id in ids:
                 name = (statement.description if statement else None) or model_id
-                reported = by_id[model_id] = _compromised(entry, name, model_id, roots)
+                reported = _compromised(entry, name, model_id, roots)
+                by_id.setdefault(model_id, []).append(reported)
                 self._compromised_by_entry.setdefault(id(entry), reported)
 
     @property
@@ -482,12 +485,13 @@ class Catalogue:
         """What decides whether two versions report a stored passkey alike: every report
         that applies to it, of every model compromise() weighs (not only the latest, which
         an older report may outrank)."""
+        # As text: an undated report's None cannot be ordered with a date.
         return tuple(
             sorted(
                 (
                     model.model_id,
                     tuple(
-                        (r.status, r.since, scope)
+                        (r.status, r.since.isoformat() if r.since else "", scope)
                         for r, scope in model.applying(key_identifier, shared=shared)
                     ),
                 )
@@ -501,12 +505,12 @@ class Catalogue:
     ) -> list[tuple[_CompromisedModel, bool]]:
         """The reported models a stored passkey answers for: its own (False), and those
         under the CAs its chain named (True)."""
-        own = self.compromised_by_aaguid.get(aaguid)
-        if own is None and key_identifier is not None:
-            own = self.compromised_by_key_identifier.get(key_identifier)
-        found = [(own, False)] if own is not None else []
+        own = self.compromised_by_aaguid.get(aaguid, [])
+        if not own and key_identifier is not None:
+            own = self.compromised_by_key_identifier.get(key_identifier, [])
+        found = [(model, False) for model in own]
         if ca_names:
-            seen = {own.entry} if own is not None else set()
+            seen = {model.entry for model in own}
             for model in self.models_under(ca_names):
                 other = self._compromised_of(model)
                 if other is not None and other.entry not in seen:

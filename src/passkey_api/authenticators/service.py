@@ -366,10 +366,11 @@ async def report_changes(
     return len(affected)
 
 
-def _changed(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+def _changed(old: dict[str, list[Any]], new: dict[str, list[Any]]) -> list[str]:
+    """The ids whose entries report otherwise (every entry of an id counts)."""
     return sorted(
         model_id
         for model_id in old.keys() | new.keys()
-        if (old[model_id].signature() if model_id in old else None)
-        != (new[model_id].signature() if model_id in new else None)
+        if {m.signature() for m in old.get(model_id, [])}
+        != {m.signature() for m in new.get(model_id, [])}
     )

@@ -267,7 +267,9 @@ def examine(
         if leaf not in model.key_identifiers or len(listing) != 1:
             found = _models_alike(chain_names, model, metadata, x5c, listing)
             chained, alike = found is not None, found or ()
-            ca_names = chain_names if chained else ()
+            # Kept with what they reached that day: should a later version stop listing
+            # an intermediate, the passkey still answers for the models above it.
+            ca_names = tuple(sorted(path)) if chained else ()
 
     # Only a policy that restricts refuses for it: under `any` the passkey list shows it.
     compromised = (
@@ -448,7 +450,8 @@ def _anchors_on_path(model: AuthenticatorModel | None, path: frozenset[str]) -> 
     found: list[str] = []
     for der in model.attestation_roots if model is not None else ():
         listed = root_names(der)
-        if listed is None or listed[0] not in path:
+        # One whose name cannot be read may be on the path: it is checked too.
+        if listed is not None and listed[0] not in path:
             continue
         try:
             found.append(key_identifier(x509.load_der_x509_certificate(der)).hex())
@@ -486,7 +489,10 @@ def _models_alike(
         # named: it is the certificate's model more surely than any, and a passkey
         # could not find it again by names.
         return None
-    if any(_chains_to(x5c, [_pem(der)]) for der, _ in metadata.unnamed_roots):
+    # With the claimed model's anchors as intermediates: the path may run through one
+    # that x5c leaves out.
+    through = x5c + list(model.attestation_roots)
+    if any(_chains_to(through, [_pem(der)]) for der, _ in metadata.unnamed_roots):
         # A root no name could be read from verifies the chain: its models are not
         # found by name.
         return None
