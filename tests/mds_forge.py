@@ -360,6 +360,7 @@ def entry(
     *,
     aaguid: uuid.UUID | None = None,
     key_identifiers: Sequence[bytes] = (),
+    aaid: str | None = None,
     description: str = "Test Security Key",
     roots: Sequence[bytes] = (),
     status_reports: Sequence[dict[str, Any]] | None = None,
@@ -401,6 +402,9 @@ def entry(
         hex_ids = [identifier.hex() for identifier in key_identifiers]
         found["attestationCertificateKeyIdentifiers"] = hex_ids
         statement["attestationCertificateKeyIdentifiers"] = hex_ids
+    if aaid is not None:  # a UAF authenticator's entry
+        found["aaid"] = statement["aaid"] = aaid
+        statement["protocolFamily"] = "uaf"
     return found
 
 

@@ -78,6 +78,9 @@ ODD = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a1e")
 ODD_COPY_REVOKED = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a1f")
 # A model that lists an intermediate CA of Odd Key's root and that root (World.odd_ca).
 ODD_VIA_CA = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a20")
+# An AAGUID two entries carry: first a revoked model's, then a certified one's under
+# World.dup_vendor's root.
+DUPLICATED = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a21")
 NOT_ALLOWED = "authenticator_not_allowed"
 
 
@@ -117,6 +120,7 @@ class World:
     odd_vendor: forge.AttestationPki = field(init=False)
     odd_copy: forge.Issued = field(init=False)
     odd_ca: forge.AttestationPki = field(init=False)
+    dup_vendor: forge.AttestationPki = field(default_factory=forge.AttestationPki)
     u2f_certificate: forge.Issued = field(init=False)
     # A batch certificate of the vendor without the AAGUID extension, whose key
     # identifier LISTED_BATCH's entry lists.
@@ -304,6 +308,18 @@ class World:
                 aaguid=ODD,
                 description="Odd Key",
                 roots=[self.odd_vendor.root.der],
+                status_reports=certified,
+            ),
+            forge.entry(
+                aaguid=DUPLICATED,
+                description="Duplicated Revoked Key",
+                roots=[forge.AttestationPki().root.der],
+                status_reports=[*certified, forge.status_report("REVOKED", date(2025, 1, 1))],
+            ),
+            forge.entry(
+                aaguid=DUPLICATED,
+                description="Duplicated Key",
+                roots=[self.dup_vendor.root.der],
                 status_reports=certified,
             ),
             forge.entry(
@@ -816,6 +832,16 @@ async def test_a_root_whose_name_cannot_be_read_verifying_the_chain_proves_nothi
     leaf = world.odd_ca.attestation_certificate()
     through = forge.attesting_key(leaf, "packed", ODD_VIA_CA)
     assert "did not prove" in refused(await api.sign_up(through))
+
+
+async def test_an_aaguid_two_entries_carry_proves_neither(
+    make_api: ApiFactory, world: World
+) -> None:
+    """The metadata should give an AAGUID one entry; when two carry it, a certificate
+    naming it proves neither (the first may be revoked, and sign-in would refuse it)."""
+    api = await world.api(make_api, authenticator_policy="attested")
+    key = world.packed(DUPLICATED, world.dup_vendor)
+    assert "did not prove" in refused(await api.sign_up(key))
 
 
 async def test_an_unreadable_name_in_the_chain_is_a_problem_not_an_error(

@@ -97,11 +97,13 @@ class World:
         bridge: bool = False,
         anchor_ca_listed: bool = True,
         anchor_b: list[dict[str, Any]] | None = None,
+        uaf: list[dict[str, Any]] | None = None,
     ) -> int:
         """A new BLOB: `shaky`, `u2f` and `sibling` are status reports added to those
         models' certification; `late` lists HELLO_LATE, with those reports; `bridge`
         lists BRIDGE; ANCHOR_A lists the intermediate CA unless not `anchor_ca_listed`;
-        `anchor_b`: ANCHOR_B's reports."""
+        `anchor_b`: ANCHOR_B's reports; `uaf` lists a UAF authenticator (named by neither
+        AAGUID nor key identifier) under Hello's root, with those reports."""
         self.number += 1
         root = [self.vendor.root.der]
         certified = [forge.status_report("FIDO_CERTIFIED_L1", date(2024, 1, 1))]
@@ -158,6 +160,18 @@ class World:
                 description="Anchor Key B",
                 roots=[self.anchor_root.root.der],
                 status_reports=[*certified, *(anchor_b or [])],
+            ),
+            *(
+                [
+                    forge.entry(
+                        aaid="ABCD#0001",
+                        description="Hello UAF Authenticator",
+                        roots=[self.hello_vendor.root.der],
+                        status_reports=[*certified, *uaf],
+                    )
+                ]
+                if uaf is not None
+                else []
             ),
             forge.entry(
                 aaguid=FAR_REVOKED,
@@ -675,6 +689,35 @@ async def test_what_the_chain_reached_when_registered_is_kept(
     await world.refresh(api)
     (listed,) = await passkeys(api)
     assert listed["compromised"]["status"] == "REVOKED"
+    assert listed["compromised"]["scope"] == "shared_root"
+    api.client.cookies.clear()
+    response = await api.sign_in(key, username)
+    assert (response.status_code, problem_code(response)) == (403, COMPROMISED)
+
+
+async def test_a_uaf_model_listed_later_under_the_same_root_answers_too(
+    make_api: ApiFactory, world: World
+) -> None:
+    """No passkey is of a UAF authenticator's model (its entry has neither AAGUID nor
+    key identifier), but a Hello passkey could be of one listed later under Hello's
+    root: what is reported of it is reported of the passkey, and audited."""
+    api = await world.api(
+        make_api, authenticator_policy="attested", compromised_authenticators="refuse"
+    )
+    key = world.hello()
+    username = f"hello-{uuid.uuid4().hex[:8]}"
+    user_id = await signed_up(api, key, username)
+    number = world.publish(
+        uaf=[forge.status_report("USER_KEY_REMOTE_COMPROMISE", date(2025, 9, 1))]
+    )
+    await world.refresh(api)
+    assert [
+        (e["user_id"], e["model"], e["model_id"], e["status"], e["metadata_no"])
+        for e in await reported_events(api)
+    ] == [
+        (user_id, "Hello UAF Authenticator", "aaid:ABCD#0001", "USER_KEY_REMOTE_COMPROMISE", number)
+    ]
+    (listed,) = await passkeys(api)
     assert listed["compromised"]["scope"] == "shared_root"
     api.client.cookies.clear()
     response = await api.sign_in(key, username)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -381,7 +382,7 @@ class Catalogue:
             and named[0]
         )
         # The models reported compromised, by the text a passkey stores (its AAGUID,
-        # canonical; a U2F key's key identifier, hex): what a sign-in looks up, in one
+        # canonical; a U2F key's key identifier, hex): what a sign-in looks up, in a
         # dict lookup, when PASSKEY_COMPROMISED_AUTHENTICATORS=refuse. Every entry of
         # an id: the metadata should not name two models alike, and if it does, a
         # passkey answers for both.
@@ -409,6 +410,21 @@ class Catalogue:
                 reported = _compromised(entry, name, model_id, roots)
                 by_id.setdefault(model_id, []).append(reported)
                 self._compromised_by_entry.setdefault(id(entry), reported)
+            if id(entry) not in self._compromised_by_entry:
+                # Neither AAGUID nor key identifier (a UAF authenticator's entry): no
+                # passkey is of it, but one whose chain it could be of answers for it.
+                model_id = f"aaid:{entry.aaid}" if entry.aaid else "unnamed"
+                name = (statement.description if statement else None) or model_id
+                self._compromised_by_entry[id(entry)] = _compromised(entry, name, model_id, roots)
+        # What every reported entry says, to tell whether a new version changed it.
+        self.reported_entries = frozenset(
+            (reported.model_id, reported.signature())
+            for reported in self._compromised_by_entry.values()
+        )
+        # How many entries carry each AAGUID: one that two carry names neither.
+        self._aaguid_listing = Counter(
+            bytes(entry.aaguid) for entry in payload.entries if entry.aaguid
+        )
 
     @property
     def number(self) -> int:
@@ -428,6 +444,10 @@ class Catalogue:
         if value.int == 0:
             return None
         return self._model(self.verifier.find_entry_by_aaguid(Aaguid(value.bytes)))
+
+    def entries_of_aaguid(self, aaguid: uuid.UUID) -> int:
+        """How many entries carry this AAGUID (the metadata should let one only)."""
+        return self._aaguid_listing[aaguid.bytes]
 
     def models_listing(self, identifier: bytes) -> tuple[AuthenticatorModel, ...]:
         """The models whose entries list this attestation certificate key identifier."""
@@ -471,7 +491,8 @@ class Catalogue:
         its key identifier if it has one) and of the models its attestation could not be
         told apart from (those under the CAs its chain named, `ca_names`, as it stored
         them), when it reports one compromised: the latest such report, its own model's
-        when two are as late. Dict lookups, nothing else."""
+        when two are as late. In memory: a few dict lookups, and for a passkey that keeps
+        CA names, a walk of the CAs above them and the entries under those."""
         latest: Compromise | None = None
         for model, shared in self._reporting(aaguid, key_identifier, ca_names):
             found = model.for_passkey(key_identifier, shared=shared)

@@ -97,6 +97,9 @@ class MetadataService:
     def closure(self, ca_names: Sequence[str]) -> frozenset[str]:
         return self.catalogue.closure(ca_names) if self.catalogue else frozenset(ca_names)
 
+    def entries_of_aaguid(self, aaguid: uuid.UUID) -> int:
+        return self.catalogue.entries_of_aaguid(aaguid) if self.catalogue else 0
+
     def models_listing(self, identifier: bytes) -> tuple[AuthenticatorModel, ...]:
         return self.catalogue.models_listing(identifier) if self.catalogue else ()
 
@@ -323,7 +326,9 @@ async def report_changes(
     # What a chain's CA names reach may change too (a listed certificate added under
     # another CA), and with it the models a passkey could be.
     reach_changed = old is not None and old.issuer_edges != new.issuer_edges
-    if not changed_aaguids and not changed_identifiers and not reach_changed:
+    # And a report of an entry named by neither (which a chain may still reach).
+    entries_changed = old is not None and old.reported_entries != new.reported_entries
+    if not (changed_aaguids or changed_identifiers or reach_changed or entries_changed):
         return 0
     rows = await repository.passkeys_of_models(db, changed_aaguids, changed_identifiers)
     affected: dict[tuple[uuid.UUID, str], tuple[Compromise | None, Compromise | None, list[str]]]

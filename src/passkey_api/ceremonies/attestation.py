@@ -222,7 +222,10 @@ def examine(
     model: AuthenticatorModel | None = None
     if metadata is not None:
         if aaguid.int != 0:
-            model = metadata.by_aaguid(aaguid)
+            # An AAGUID two entries carry names neither (the metadata should not let
+            # it): nothing is proven, as for a U2F key identifier two entries list.
+            if metadata.entries_of_aaguid(aaguid) == 1:
+                model = metadata.by_aaguid(aaguid)
         elif key_identifier is not None:
             identifier = bytes.fromhex(key_identifier)
             # A U2F key is its model by its certificate's key identifier; one that two
