@@ -81,6 +81,9 @@ ODD_VIA_CA = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a20")
 # An AAGUID two entries carry: first a revoked model's, then a certified one's under
 # World.dup_vendor's root.
 DUPLICATED = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a21")
+# A revoked model whose entry lists a U2F key's batch certificate itself as its trust
+# anchor (World.u2f_anchored), which a U2F model's entry lists by key identifier.
+U2F_ANCHOR_REVOKED = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a22")
 NOT_ALLOWED = "authenticator_not_allowed"
 
 
@@ -121,6 +124,7 @@ class World:
     odd_copy: forge.Issued = field(init=False)
     odd_ca: forge.AttestationPki = field(init=False)
     dup_vendor: forge.AttestationPki = field(default_factory=forge.AttestationPki)
+    u2f_anchored: forge.Issued = field(init=False)
     u2f_certificate: forge.Issued = field(init=False)
     # A batch certificate of the vendor without the AAGUID extension, whose key
     # identifier LISTED_BATCH's entry lists.
@@ -155,6 +159,12 @@ class World:
         )
         self.listed_elsewhere = self.lone_vendor.attestation_certificate()
         self.odd_vendor, self.odd_copy = odd_root()
+        anchoring = forge.AttestationPki()
+        self.u2f_anchored = forge.issue(
+            forge.name_of(f"U2F Batch {uuid.uuid4().hex[:8]}", organization="Test Vendor"),
+            issuer=anchoring.root,
+            ca=False,
+        )
         self.odd_ca = forge.AttestationPki(
             forge.issue(
                 forge.name_of(f"Odd CA {uuid.uuid4().hex[:8]}"),
@@ -301,7 +311,7 @@ class World:
                 aaguid=LISTS_IT_ELSEWHERE,
                 key_identifiers=[forge.key_identifier(self.listed_elsewhere.certificate)],
                 description="Lists It Elsewhere Key",
-                roots=[self.sole_vendor.root.der],
+                roots=[forge.AttestationPki().root.der],
                 status_reports=certified,
             ),
             forge.entry(
@@ -309,6 +319,18 @@ class World:
                 description="Odd Key",
                 roots=[self.odd_vendor.root.der],
                 status_reports=certified,
+            ),
+            forge.entry(
+                key_identifiers=[forge.key_identifier(self.u2f_anchored.certificate)],
+                description="Anchored U2F Key",
+                roots=[anchoring.root.der],
+                status_reports=certified,
+            ),
+            forge.entry(
+                aaguid=U2F_ANCHOR_REVOKED,
+                description="U2F Anchor Revoked Key",
+                roots=[self.u2f_anchored.der],
+                status_reports=[*certified, forge.status_report("REVOKED", date(2025, 1, 1))],
             ),
             forge.entry(
                 aaguid=DUPLICATED,
@@ -828,10 +850,25 @@ async def test_a_root_whose_name_cannot_be_read_verifying_the_chain_proves_nothi
     # A certificate that names Odd Key proves it.
     found = await stored(api, await api.sign_up(world.packed(ODD, world.odd_vendor)))
     assert (found["verified"], found["uncertain"]) == (True, False)
+    # Under `any` stored as not verified, keeping its chain's names all the same (what is
+    # reported of the models under them is reported of it).
+    lenient = await world.api(make_api)
+    found = await stored(lenient, await lenient.sign_up(key))
+    assert (found["verified"], found["uncertain"]) == (False, True)
+    assert await could_also_be(lenient) == []
     # Also when the path runs through an intermediate that x5c leaves out.
     leaf = world.odd_ca.attestation_certificate()
     through = forge.attesting_key(leaf, "packed", ODD_VIA_CA)
     assert "did not prove" in refused(await api.sign_up(through))
+
+
+async def test_a_certificate_another_entry_lists_as_its_anchor_proves_no_other_model(
+    make_api: ApiFactory, world: World
+) -> None:
+    """A U2F model's entry lists this batch certificate by key identifier; a revoked
+    model's entry lists the certificate itself as its trust anchor: it proves neither."""
+    api = await world.api(make_api, authenticator_policy="attested")
+    assert "did not prove" in refused(await api.sign_up(world.u2f(world.u2f_anchored)))
 
 
 async def test_an_aaguid_two_entries_carry_proves_neither(
@@ -903,12 +940,18 @@ async def test_a_certificate_without_an_aaguid_proves_a_model_alone_on_its_root_
     sole = world.sole_vendor.attestation_certificate()
     found = await stored(api, await api.sign_up(world.packed(SOLE, certificate=sole)))
     assert (found["verified"], found["aaguid"]) == (True, str(SOLE))
+    assert await could_also_be(api) == []
     # A shared root, but the model's entry lists the certificate's key identifier.
     batch = world.packed(LISTED_BATCH, certificate=world.listed_batch)
     found = await stored(api, await api.sign_up(batch))
-    assert (found["verified"], found["aaguid"]) == (True, str(LISTED_BATCH))
-    # That certificate proves only that model, not another of the root.
-    refused(await api.sign_up(world.packed(KEY_A, certificate=world.listed_batch)))
+    assert (found["verified"], found["aaguid"], found["uncertain"]) == (
+        True,
+        str(LISTED_BATCH),
+        False,
+    )
+    # That certificate claiming another model of the root is one of the root's models.
+    detail = refused(await api.sign_up(world.packed(KEY_A, certificate=world.listed_batch)))
+    assert detail.startswith('"Test Key A" could not be told apart from'), detail
 
 
 async def test_a_root_listed_again_in_a_reissued_copy_is_the_same_root(

@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlmodel import col, select
+from sqlmodel import col, delete, select
 
 from passkey_api import cli
 from passkey_api.config import Settings
-from passkey_api.storage.models import AuditEvent
+from passkey_api.storage.models import AuditEvent, AuthenticatorMetadata
 from tests import mds_forge as forge
 from tests.api.conftest import ORIGIN, Api, ApiFactory, problem_code
 from tests.softauthn import SoftAuthenticator, tamper
@@ -98,12 +98,14 @@ class World:
         anchor_ca_listed: bool = True,
         anchor_b: list[dict[str, Any]] | None = None,
         uaf: list[dict[str, Any]] | None = None,
+        far: bool = True,
     ) -> int:
         """A new BLOB: `shaky`, `u2f` and `sibling` are status reports added to those
         models' certification; `late` lists HELLO_LATE, with those reports; `bridge`
         lists BRIDGE; ANCHOR_A lists the intermediate CA unless not `anchor_ca_listed`;
         `anchor_b`: ANCHOR_B's reports; `uaf` lists a UAF authenticator (named by neither
-        AAGUID nor key identifier) under Hello's root, with those reports."""
+        AAGUID nor key identifier) under Hello's root, with those reports; FAR_REVOKED
+        unless not `far`."""
         self.number += 1
         root = [self.vendor.root.der]
         certified = [forge.status_report("FIDO_CERTIFIED_L1", date(2024, 1, 1))]
@@ -173,11 +175,20 @@ class World:
                 if uaf is not None
                 else []
             ),
-            forge.entry(
-                aaguid=FAR_REVOKED,
-                description="Far Revoked Key",
-                roots=[self.far_vendor.root.der],
-                status_reports=[*certified, forge.status_report("REVOKED", date(2025, 2, 1))],
+            *(
+                [
+                    forge.entry(
+                        aaguid=FAR_REVOKED,
+                        description="Far Revoked Key",
+                        roots=[self.far_vendor.root.der],
+                        status_reports=[
+                            *certified,
+                            forge.status_report("REVOKED", date(2025, 2, 1)),
+                        ],
+                    )
+                ]
+                if far
+                else []
             ),
             *(
                 [
@@ -722,6 +733,26 @@ async def test_a_uaf_model_listed_later_under_the_same_root_answers_too(
     api.client.cookies.clear()
     response = await api.sign_in(key, username)
     assert (response.status_code, problem_code(response)) == (403, COMPROMISED)
+
+
+async def test_a_first_version_held_audits_a_uaf_models_report(
+    make_api: ApiFactory, world: World
+) -> None:
+    """With no version stored nor held (the table emptied by hand), the next one stored
+    is the first: every report is new, that of an entry named by neither AAGUID nor key
+    identifier too, when no other model is reported."""
+    api = await world.api(make_api, authenticator_policy="attested")
+    user_id = await signed_up(api, world.hello())
+    async with api.resources.sessionmaker() as db:
+        await db.exec(delete(AuthenticatorMetadata))
+        await db.commit()
+    api.resources.metadata.catalogue = None
+    number = world.publish(uaf=[forge.status_report("REVOKED", date(2025, 10, 1))], far=False)
+    await world.refresh(api)
+    assert [
+        (e["user_id"], e["model_id"], e["status"], e["metadata_no"])
+        for e in await reported_events(api)
+    ] == [(user_id, "aaid:ABCD#0001", "REVOKED", number)]
 
 
 # --- the audit --------------------------------------------------------------------------

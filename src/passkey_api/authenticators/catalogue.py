@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -14,12 +13,10 @@ from typing import Literal
 
 from cryptography import x509
 from fido2.mds3 import (
-    MdsAttestationVerifier,
     MetadataBlobPayload,
     MetadataBlobPayloadEntry,
     StatusReport,
 )
-from fido2.webauthn import Aaguid
 
 
 @dataclass(frozen=True)
@@ -328,12 +325,17 @@ class Catalogue:
 
     def __init__(self, payload: MetadataBlobPayload) -> None:
         self.payload = payload
-        # fido2's verifier, without its default filters (they hide revoked models): used
-        # only to find entries by AAGUID. It verifies no attestation here: the chain is
-        # ceremonies/attestation.py's, and what compromise and revocation reports refuse
-        # is policy.py's (with compromised_attestation_keys and AuthenticatorModel.
-        # distrusted).
-        self.verifier = MdsAttestationVerifier(payload, entry_filter=None, attestation_filter=None)
+        # The entries of each AAGUID and each key identifier (the metadata should let
+        # one only; one that two carry names neither), revoked ones too. Nothing here
+        # verifies an attestation: the chain is ceremonies/attestation.py's, and what
+        # compromise and revocation reports refuse is policy.py's.
+        self._by_aaguid: dict[bytes, list[MetadataBlobPayloadEntry]] = {}
+        self._by_key_identifier: dict[bytes, list[MetadataBlobPayloadEntry]] = {}
+        for entry in payload.entries:
+            if entry.aaguid:
+                self._by_aaguid.setdefault(bytes(entry.aaguid), []).append(entry)
+            for identifier in set(entry.attestation_certificate_key_identifiers or ()):
+                self._by_key_identifier.setdefault(identifier, []).append(entry)
         self._models: dict[int, AuthenticatorModel] = {}
         self._order = {id(entry): order for order, entry in enumerate(payload.entries)}
         # The entries that list each attestation root, by its name: a vendor's root
@@ -346,13 +348,13 @@ class Catalogue:
         # Listed roots whose names cryptography cannot read (OpenSSL, which verifies the
         # chains, may): a chain that verifies to one proves no model by name
         # (ceremonies/attestation.py).
-        unnamed: list[tuple[bytes, MetadataBlobPayloadEntry]] = []
+        unnamed: list[bytes] = []
         roots_of: dict[int, frozenset[str]] = {}
         for entry in payload.entries:
             statement = entry.metadata_statement
             listed = statement.attestation_root_certificates or () if statement else ()
             names = [found for der in listed if (found := root_names(der)) is not None]
-            unnamed += [(der, entry) for der in listed if root_names(der) is None]
+            unnamed += [der for der in listed if root_names(der) is None]
             roots_of[id(entry)] = frozenset(subject for subject, _ in names)
             for subject, issuer in names:
                 if issuer != subject:
@@ -364,13 +366,6 @@ class Catalogue:
         self.issuer_edges = frozenset(
             (subject, issuer) for subject, issuers in self._issuers.items() for issuer in issuers
         )
-        self._by_key_identifier: dict[bytes, MetadataBlobPayloadEntry] = {}
-        # The entries that list each key identifier: one that two list proves neither.
-        self._key_identifier_listing: dict[bytes, list[MetadataBlobPayloadEntry]] = {}
-        for entry in payload.entries:
-            for identifier in set(entry.attestation_certificate_key_identifiers or ()):
-                self._by_key_identifier[identifier] = entry
-                self._key_identifier_listing.setdefault(identifier, []).append(entry)
         # The key identifiers (hex) of the certificates that ATTESTATION_KEY_COMPROMISE
         # reports name, of every entry: a chain holding one proves nothing.
         self.compromised_attestation_keys = frozenset(
@@ -421,10 +416,6 @@ class Catalogue:
             (reported.model_id, reported.signature())
             for reported in self._compromised_by_entry.values()
         )
-        # How many entries carry each AAGUID: one that two carry names neither.
-        self._aaguid_listing = Counter(
-            bytes(entry.aaguid) for entry in payload.entries if entry.aaguid
-        )
 
     @property
     def number(self) -> int:
@@ -443,23 +434,40 @@ class Catalogue:
         value = aaguid if isinstance(aaguid, uuid.UUID) else uuid.UUID(aaguid)
         if value.int == 0:
             return None
-        return self._model(self.verifier.find_entry_by_aaguid(Aaguid(value.bytes)))
+        return self._model(self._last(self._by_aaguid.get(value.bytes)))
 
     def entries_of_aaguid(self, aaguid: uuid.UUID) -> int:
         """How many entries carry this AAGUID (the metadata should let one only)."""
-        return self._aaguid_listing[aaguid.bytes]
+        return len(self._by_aaguid.get(aaguid.bytes, ()))
 
     def models_listing(self, identifier: bytes) -> tuple[AuthenticatorModel, ...]:
         """The models whose entries list this attestation certificate key identifier."""
         return tuple(
             model
-            for entry in self._key_identifier_listing.get(identifier, ())
+            for entry in self._by_key_identifier.get(identifier, ())
             if (model := self._model(entry)) is not None
         )
 
     def by_key_identifier(self, identifier: bytes) -> AuthenticatorModel | None:
         """The U2F model one of whose attestation certificates has this key identifier."""
-        return self._model(self._by_key_identifier.get(identifier))
+        return self._model(self._last(self._by_key_identifier.get(identifier)))
+
+    @staticmethod
+    def _last(
+        entries: list[MetadataBlobPayloadEntry] | None,
+    ) -> MetadataBlobPayloadEntry | None:
+        """Of several entries for one id, the last (as fido2's own lookup took it):
+        registration proves neither of them (entries_of_aaguid, models_listing)."""
+        return entries[-1] if entries else None
+
+    def models_anchored_at(self, ca_name: str) -> tuple[AuthenticatorModel, ...]:
+        """The models whose entries list a trust anchor of this name itself (no CA
+        above it)."""
+        return tuple(
+            model
+            for entry in self._by_root_name.get(ca_name, ())
+            if (model := self._model(entry)) is not None
+        )
 
     def closure(self, ca_names: Iterable[str]) -> frozenset[str]:
         """These CA names, and the issuers of the listed roots so named, up to the top:

@@ -94,6 +94,9 @@ class MetadataService:
     def models_under(self, ca_names: Sequence[str]) -> tuple[AuthenticatorModel, ...]:
         return self.catalogue.models_under(ca_names) if self.catalogue else ()
 
+    def models_anchored_at(self, ca_name: str) -> tuple[AuthenticatorModel, ...]:
+        return self.catalogue.models_anchored_at(ca_name) if self.catalogue else ()
+
     def closure(self, ca_names: Sequence[str]) -> frozenset[str]:
         return self.catalogue.closure(ca_names) if self.catalogue else frozenset(ca_names)
 
@@ -104,7 +107,7 @@ class MetadataService:
         return self.catalogue.models_listing(identifier) if self.catalogue else ()
 
     @property
-    def unnamed_roots(self) -> tuple[tuple[bytes, Any], ...]:
+    def unnamed_roots(self) -> tuple[bytes, ...]:
         return self.catalogue.unnamed_roots if self.catalogue else ()
 
     def compromise(
@@ -327,7 +330,7 @@ async def report_changes(
     # another CA), and with it the models a passkey could be.
     reach_changed = old is not None and old.issuer_edges != new.issuer_edges
     # And a report of an entry named by neither (which a chain may still reach).
-    entries_changed = old is not None and old.reported_entries != new.reported_entries
+    entries_changed = (old.reported_entries if old else frozenset()) != new.reported_entries
     if not (changed_aaguids or changed_identifiers or reach_changed or entries_changed):
         return 0
     rows = await repository.passkeys_of_models(db, changed_aaguids, changed_identifiers)

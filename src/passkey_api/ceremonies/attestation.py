@@ -270,9 +270,15 @@ def examine(
         if leaf not in model.key_identifiers or len(listing) != 1:
             found = _models_alike(chain_names, model, metadata, x5c, listing)
             chained, alike = found is not None, found or ()
-            # Kept with what they reached that day: should a later version stop listing
-            # an intermediate, the passkey still answers for the models above it.
-            ca_names = tuple(sorted(path)) if chained else ()
+            # Kept with what they reached that day, proven or not: should a later
+            # version stop listing an intermediate, the passkey still answers for the
+            # models above it; and one that proved nothing answers for them too.
+            ca_names = tuple(sorted(path))
+    if chained and model is not None and metadata is not None and not alike:
+        # Proven one model by its key identifier (or, for an AAGUID, by a certificate
+        # naming it): unless another entry lists that very certificate as its trust
+        # anchor, which says it is that other model's.
+        chained = not _anchored_elsewhere(x5c[0], model, metadata)
 
     # Only a policy that restricts refuses for it: under `any` the passkey list shows it.
     compromised = (
@@ -446,6 +452,16 @@ def _ca_names(x5c: list[bytes], model: AuthenticatorModel) -> tuple[str, ...]:
     return tuple(names)
 
 
+def _anchored_elsewhere(leaf: bytes, model: AuthenticatorModel, metadata: MetadataService) -> bool:
+    """Whether an entry other than the claimed model's lists a certificate named as the
+    attestation certificate as its trust anchor (MDS3 allows it)."""
+    try:
+        name = ca_name_key(_certificate(leaf).subject)
+    except Exception:  # a name cryptography cannot decode (ValueError, ...)
+        raise InvalidCredential("An attestation certificate's name is malformed.") from None
+    return any(m.entry is not model.entry for m in metadata.models_anchored_at(name))
+
+
 def _anchors_on_path(model: AuthenticatorModel | None, path: frozenset[str]) -> list[str]:
     """The key identifiers (hex) of the claimed model's trust anchors that are on the
     chain's path (named among `path`): an ATTESTATION_KEY_COMPROMISE report may name one
@@ -495,7 +511,7 @@ def _models_alike(
     # With the claimed model's anchors as intermediates: the path may run through one
     # that x5c leaves out.
     through = x5c + list(model.attestation_roots)
-    if any(_chains_to(through, [_pem(der)]) for der, _ in metadata.unnamed_roots):
+    if any(_chains_to(through, [_pem(der)]) for der in metadata.unnamed_roots):
         # A root no name could be read from verifies the chain: its models are not
         # found by name.
         return None

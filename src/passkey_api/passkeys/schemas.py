@@ -107,9 +107,9 @@ class PasskeyOut(BaseModel):
         if metadata is not None and metadata.catalogue is not None:
             key_identifier = passkey.attestation_key_identifier
             model = metadata.model_of(passkey.aaguid, key_identifier)
-            if passkey.attestation_ca_names:
+            if passkey.attestation_ca_names and passkey.attestation_verified:
                 alike = [
-                    other.description or other.model_id or "?"
+                    other.description or other.model_id or f"aaid:{other.entry.aaid}"
                     for other in metadata.models_under(passkey.attestation_ca_names)
                     if model is None or other.entry is not model.entry
                 ]
