@@ -125,6 +125,9 @@ class World:
     odd_ca: forge.AttestationPki = field(init=False)
     dup_vendor: forge.AttestationPki = field(default_factory=forge.AttestationPki)
     u2f_anchored: forge.Issued = field(init=False)
+    # A U2F batch certificate of the same name as u2f_anchored, another key: listed by
+    # key identifier by its own model's entry.
+    u2f_namesake: forge.Issued = field(init=False)
     u2f_certificate: forge.Issued = field(init=False)
     # A batch certificate of the vendor without the AAGUID extension, whose key
     # identifier LISTED_BATCH's entry lists.
@@ -160,11 +163,9 @@ class World:
         self.listed_elsewhere = self.lone_vendor.attestation_certificate()
         self.odd_vendor, self.odd_copy = odd_root()
         anchoring = forge.AttestationPki()
-        self.u2f_anchored = forge.issue(
-            forge.name_of(f"U2F Batch {uuid.uuid4().hex[:8]}", organization="Test Vendor"),
-            issuer=anchoring.root,
-            ca=False,
-        )
+        u2f_batch = forge.name_of(f"U2F Batch {uuid.uuid4().hex[:8]}", organization="Test Vendor")
+        self.u2f_anchored = forge.issue(u2f_batch, issuer=anchoring.root, ca=False)
+        self.u2f_namesake = forge.issue(u2f_batch, issuer=anchoring.root, ca=False)
         self.odd_ca = forge.AttestationPki(
             forge.issue(
                 forge.name_of(f"Odd CA {uuid.uuid4().hex[:8]}"),
@@ -323,6 +324,12 @@ class World:
             forge.entry(
                 key_identifiers=[forge.key_identifier(self.u2f_anchored.certificate)],
                 description="Anchored U2F Key",
+                roots=[anchoring.root.der],
+                status_reports=certified,
+            ),
+            forge.entry(
+                key_identifiers=[forge.key_identifier(self.u2f_namesake.certificate)],
+                description="Namesake U2F Key",
                 roots=[anchoring.root.der],
                 status_reports=certified,
             ),
@@ -866,9 +873,23 @@ async def test_a_certificate_another_entry_lists_as_its_anchor_proves_no_other_m
     make_api: ApiFactory, world: World
 ) -> None:
     """A U2F model's entry lists this batch certificate by key identifier; a revoked
-    model's entry lists the certificate itself as its trust anchor: it proves neither."""
+    model's entry lists the certificate itself as its trust anchor: it is one of the
+    models under its names (that one among them), and `attested` refuses it. A
+    certificate of the same name and another key is another certificate: its own
+    model's alone."""
     api = await world.api(make_api, authenticator_policy="attested")
-    assert "did not prove" in refused(await api.sign_up(world.u2f(world.u2f_anchored)))
+    detail = refused(await api.sign_up(world.u2f(world.u2f_anchored)))
+    assert detail.startswith(
+        '"Anchored U2F Key" could not be told apart from "U2F Anchor Revoked Key", which is '
+        "reported compromised or revoked (REVOKED)."
+    ), detail
+    found = await stored(api, await api.sign_up(world.u2f(world.u2f_namesake)))
+    assert (found["verified"], found["uncertain"]) == (True, False)
+    # Under `any`: stored as one of both, and answering for both.
+    lenient = await world.api(make_api)
+    found = await stored(lenient, await lenient.sign_up(world.u2f(world.u2f_anchored)))
+    assert (found["verified"], found["uncertain"]) == (True, True)
+    assert await could_also_be(lenient) == ["Namesake U2F Key", "U2F Anchor Revoked Key"]
 
 
 async def test_an_aaguid_two_entries_carry_proves_neither(

@@ -260,25 +260,26 @@ def examine(
     path = metadata.closure(chain_names) if metadata is not None else frozenset(chain_names)
     alike: tuple[AuthenticatorModel, ...] = ()
     ca_names: tuple[str, ...] = ()
-    if chained and aaguid.int != 0 and not names_aaguid:
-        # Chained: the model's roots, from the metadata, were given.
-        assert model is not None
-        assert metadata is not None
+    uncertain = False
+    if chained and model is not None and metadata is not None:
         leaf = bytes.fromhex(_key_identifier(x5c[0]))
         listing = metadata.models_listing(leaf)
-        # Listed by the claimed model's entry, and by no other: that model alone.
-        if leaf not in model.key_identifiers or len(listing) != 1:
+        # A certificate that names no AAGUID proves the claimed model when its entry,
+        # and no other, lists it. Either way another entry may list that very
+        # certificate as its trust anchor (MDS3 allows it), which makes it that model's
+        # too. Else the model is uncertain: one of the models under the chain's names.
+        uncertain = (
+            aaguid.int != 0
+            and not names_aaguid
+            and (leaf not in model.key_identifiers or len(listing) != 1)
+        ) or bool(_anchored_elsewhere(x5c[0], model, metadata))
+        if uncertain:
             found = _models_alike(chain_names, model, metadata, x5c, listing)
             chained, alike = found is not None, found or ()
             # Kept with what they reached that day, proven or not: should a later
             # version stop listing an intermediate, the passkey still answers for the
             # models above it; and one that proved nothing answers for them too.
             ca_names = tuple(sorted(path))
-    if chained and model is not None and metadata is not None and not alike:
-        # Proven one model by its key identifier (or, for an AAGUID, by a certificate
-        # naming it): unless another entry lists that very certificate as its trust
-        # anchor, which says it is that other model's.
-        chained = not _anchored_elsewhere(x5c[0], model, metadata)
 
     # Only a policy that restricts refuses for it: under `any` the passkey list shows it.
     compromised = (
@@ -452,14 +453,32 @@ def _ca_names(x5c: list[bytes], model: AuthenticatorModel) -> tuple[str, ...]:
     return tuple(names)
 
 
-def _anchored_elsewhere(leaf: bytes, model: AuthenticatorModel, metadata: MetadataService) -> bool:
-    """Whether an entry other than the claimed model's lists a certificate named as the
-    attestation certificate as its trust anchor (MDS3 allows it)."""
+def _anchored_elsewhere(
+    leaf: bytes, model: AuthenticatorModel, metadata: MetadataService
+) -> tuple[AuthenticatorModel, ...]:
+    """The models other than the claimed one whose entries list the attestation
+    certificate itself as a trust anchor: one of its name and its key (a namesake with
+    another key is another certificate)."""
+    certificate = _certificate(leaf)
     try:
-        name = ca_name_key(_certificate(leaf).subject)
+        name = ca_name_key(certificate.subject)
     except Exception:  # a name cryptography cannot decode (ValueError, ...)
         raise InvalidCredential("An attestation certificate's name is malformed.") from None
-    return any(m.entry is not model.entry for m in metadata.models_anchored_at(name))
+    key = _key_identifier(leaf)
+    return tuple(
+        other
+        for other in metadata.models_anchored_at(name)
+        if other.entry is not model.entry
+        and key in (_anchor_key(der) for der in other.attestation_roots)
+    )
+
+
+def _anchor_key(der: bytes) -> str | None:
+    """A listed trust anchor's key identifier (hex); None when it cannot be read."""
+    try:
+        return key_identifier(x509.load_der_x509_certificate(der)).hex()
+    except Exception:  # the metadata's unreadable certificate matches no key
+        return None
 
 
 def _anchors_on_path(model: AuthenticatorModel | None, path: frozenset[str]) -> list[str]:
@@ -470,12 +489,10 @@ def _anchors_on_path(model: AuthenticatorModel | None, path: frozenset[str]) -> 
     for der in model.attestation_roots if model is not None else ():
         listed = root_names(der)
         # One whose name cannot be read may be on the path: it is checked too.
-        if listed is not None and listed[0] not in path:
-            continue
-        try:
-            found.append(key_identifier(x509.load_der_x509_certificate(der)).hex())
-        except Exception:  # noqa: S112 - the metadata's unreadable key: no report names it
-            continue
+        if listed is None or listed[0] in path:
+            key = _anchor_key(der)
+            if key is not None:  # an unreadable key: no report can name it
+                found.append(key)
     return found
 
 
