@@ -84,6 +84,14 @@ DUPLICATED = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a21")
 # A revoked model whose entry lists a U2F key's batch certificate itself as its trust
 # anchor (World.u2f_anchored), which a U2F model's entry lists by key identifier.
 U2F_ANCHOR_REVOKED = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a22")
+# A FIDO2 model whose batch certificates name it, and a revoked U2F entry that lists one
+# of them by key identifier (World.batch_named).
+BATCH_NAMED = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a23")
+# A model whose certificate names it, another entry listing that certificate itself as
+# its anchor, and a revoked sibling under their root (World.named_anchored).
+NAMED = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a24")
+NAMED_ANCHOR = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a25")
+NAMED_SIBLING_REVOKED = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a26")
 NOT_ALLOWED = "authenticator_not_allowed"
 
 
@@ -128,6 +136,10 @@ class World:
     # A U2F batch certificate of the same name as u2f_anchored, another key: listed by
     # key identifier by its own model's entry.
     u2f_namesake: forge.Issued = field(init=False)
+    batch_named_vendor: forge.AttestationPki = field(default_factory=forge.AttestationPki)
+    batch_named: forge.Issued = field(init=False)
+    named_vendor: forge.AttestationPki = field(default_factory=forge.AttestationPki)
+    named_anchored: forge.Issued = field(init=False)
     u2f_certificate: forge.Issued = field(init=False)
     # A batch certificate of the vendor without the AAGUID extension, whose key
     # identifier LISTED_BATCH's entry lists.
@@ -166,6 +178,8 @@ class World:
         u2f_batch = forge.name_of(f"U2F Batch {uuid.uuid4().hex[:8]}", organization="Test Vendor")
         self.u2f_anchored = forge.issue(u2f_batch, issuer=anchoring.root, ca=False)
         self.u2f_namesake = forge.issue(u2f_batch, issuer=anchoring.root, ca=False)
+        self.batch_named = self.batch_named_vendor.attestation_certificate(BATCH_NAMED)
+        self.named_anchored = self.named_vendor.attestation_certificate(NAMED)
         self.odd_ca = forge.AttestationPki(
             forge.issue(
                 forge.name_of(f"Odd CA {uuid.uuid4().hex[:8]}"),
@@ -337,6 +351,36 @@ class World:
                 aaguid=U2F_ANCHOR_REVOKED,
                 description="U2F Anchor Revoked Key",
                 roots=[self.u2f_anchored.der],
+                status_reports=[*certified, forge.status_report("REVOKED", date(2025, 1, 1))],
+            ),
+            forge.entry(
+                aaguid=BATCH_NAMED,
+                description="Batch Named Key",
+                roots=[self.batch_named_vendor.root.der],
+                status_reports=certified,
+            ),
+            forge.entry(
+                key_identifiers=[forge.key_identifier(self.batch_named.certificate)],
+                description="Revoked Batch U2F Key",
+                roots=[self.batch_named_vendor.root.der],
+                status_reports=[*certified, forge.status_report("REVOKED", date(2025, 1, 1))],
+            ),
+            forge.entry(
+                aaguid=NAMED,
+                description="Named Key",
+                roots=[self.named_vendor.root.der],
+                status_reports=certified,
+            ),
+            forge.entry(
+                aaguid=NAMED_ANCHOR,
+                description="Named Anchor Key",
+                roots=[self.named_anchored.der],
+                status_reports=certified,
+            ),
+            forge.entry(
+                aaguid=NAMED_SIBLING_REVOKED,
+                description="Named Sibling Revoked Key",
+                roots=[self.named_vendor.root.der],
                 status_reports=[*certified, forge.status_report("REVOKED", date(2025, 1, 1))],
             ),
             forge.entry(
@@ -873,8 +917,8 @@ async def test_a_certificate_another_entry_lists_as_its_anchor_proves_no_other_m
     make_api: ApiFactory, world: World
 ) -> None:
     """A U2F model's entry lists this batch certificate by key identifier; a revoked
-    model's entry lists the certificate itself as its trust anchor: it is one of the
-    models under its names (that one among them), and `attested` refuses it. A
+    model's entry lists the certificate itself as its trust anchor: it is one of both,
+    and `attested` refuses it. A
     certificate of the same name and another key is another certificate: its own
     model's alone."""
     api = await world.api(make_api, authenticator_policy="attested")
@@ -889,7 +933,49 @@ async def test_a_certificate_another_entry_lists_as_its_anchor_proves_no_other_m
     lenient = await world.api(make_api)
     found = await stored(lenient, await lenient.sign_up(world.u2f(world.u2f_anchored)))
     assert (found["verified"], found["uncertain"]) == (True, True)
-    assert await could_also_be(lenient) == ["Namesake U2F Key", "U2F Anchor Revoked Key"]
+    assert await could_also_be(lenient) == ["U2F Anchor Revoked Key"]
+
+
+async def test_a_certificate_naming_its_model_and_anchored_elsewhere_is_one_of_both(
+    make_api: ApiFactory, world: World
+) -> None:
+    """Named Key's certificate names it; another entry lists that very certificate as
+    its anchor. It is one of the two, not one of every model of its root (a revoked
+    sibling among them): an allow-list naming both admits it."""
+    key = world.packed(NAMED, certificate=world.named_anchored)
+    both = await world.api(make_api, allowed_authenticators=[str(NAMED), str(NAMED_ANCHOR)])
+    found = await stored(both, await both.sign_up(key))
+    assert (found["verified"], found["uncertain"]) == (True, True)
+    assert await could_also_be(both) == ["Named Anchor Key"]
+    only = await world.api(make_api, allowed_authenticators=[str(NAMED)])
+    detail = refused(await only.sign_up(key))
+    assert detail.startswith(
+        '"Named Key" could not be told apart from "Named Anchor Key", which is not one of'
+    ), detail
+
+
+async def test_a_u2f_entry_listing_a_named_certificate_answers_for_its_batch(
+    make_api: ApiFactory, world: World
+) -> None:
+    """Batch Named Key's certificate names it; a revoked U2F entry lists that
+    certificate by key identifier (a U2F entry of the same batch): what makes that
+    batch worthless makes this key so. `attested` refuses it; under `any` the passkey
+    keeps the key identifier, and the list shows the report."""
+    key = world.packed(BATCH_NAMED, certificate=world.batch_named)
+    attested = await world.api(make_api, authenticator_policy="attested")
+    detail = refused(await attested.sign_up(key))
+    assert detail.startswith(
+        '"Batch Named Key"\'s attestation certificate is also listed for "Revoked Batch '
+        'U2F Key", which is reported compromised or revoked (REVOKED).'
+    ), detail
+    lenient = await world.api(make_api)
+    found = await stored(lenient, await lenient.sign_up(key))
+    assert (found["verified"], found["key_identifier"]) == (
+        True,
+        forge.key_identifier(world.batch_named.certificate).hex(),
+    )
+    listed = (await lenient.client.get("/v1/me/passkeys")).json()["passkeys"][-1]
+    assert listed["compromised"]["status"] == "REVOKED"
 
 
 async def test_an_aaguid_two_entries_carry_proves_neither(

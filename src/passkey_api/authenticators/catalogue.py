@@ -319,6 +319,14 @@ def root_names(der: bytes) -> tuple[str, str] | None:
         return None
 
 
+def _is_ca(der: bytes) -> bool:
+    try:
+        certificate = x509.load_der_x509_certificate(der)
+        return bool(certificate.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
+    except Exception:  # no BasicConstraints, or unreadable: no CA
+        return False
+
+
 class Catalogue:
     """The entries of one BLOB version, by AAGUID and by key identifier. Lookups see
     every entry, revoked ones too: what a status means is the policy's to decide."""
@@ -356,9 +364,13 @@ class Catalogue:
             names = [found for der in listed if (found := root_names(der)) is not None]
             unnamed += [der for der in listed if root_names(der) is None]
             roots_of[id(entry)] = frozenset(subject for subject, _ in names)
-            for subject, issuer in names:
-                if issuer != subject:
-                    self._issuers.setdefault(subject, set()).add(issuer)
+            for der in listed:
+                found = root_names(der)
+                # A CA's issuer is above every chain through it; an attestation
+                # certificate listed as an anchor is no CA, and a chain naming it names
+                # its issuer itself.
+                if found is not None and found[1] != found[0] and _is_ca(der):
+                    self._issuers.setdefault(found[0], set()).add(found[1])
             for subject in roots_of[id(entry)]:
                 self._by_root_name.setdefault(subject, []).append(entry)
         self.unnamed_roots = tuple(unnamed)
@@ -534,12 +546,17 @@ class Catalogue:
     ) -> list[tuple[_CompromisedModel, bool]]:
         """The reported models a stored passkey answers for: its own (False), and those
         under the CAs its chain named (True)."""
-        own = self.compromised_by_aaguid.get(aaguid, [])
-        if not own and key_identifier is not None:
-            own = self.compromised_by_key_identifier.get(key_identifier, [])
-        found = [(model, False) for model in own]
+        # By its AAGUID, and by its attestation certificate's key identifier when an
+        # entry lists it (a U2F key's model; a U2F entry of a FIDO2 key's batch).
+        own: list[_CompromisedModel] = []
+        seen: set[int] = set()
+        by_key = self.compromised_by_key_identifier.get(key_identifier or "", [])
+        for reported in [*self.compromised_by_aaguid.get(aaguid, []), *by_key]:
+            if reported.entry not in seen:
+                seen.add(reported.entry)
+                own.append(reported)
+        found = [(reported, False) for reported in own]
         if ca_names:
-            seen = {model.entry for model in own}
             for model in self.models_under(ca_names):
                 other = self._compromised_of(model)
                 if other is not None and other.entry not in seen:

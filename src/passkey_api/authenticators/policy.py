@@ -54,6 +54,10 @@ class Attested:
     # The other models the verified chain could equally be: its certificate named no
     # model, under a root their entries list too. Empty when it proved one model.
     alike: tuple[AuthenticatorModel, ...] = ()
+    # Other models whose entries list the attestation certificate by key identifier (a
+    # U2F entry of the same batch): not the model, but one revoked or compromised as a
+    # whole makes the certificate worthless.
+    listed_by: tuple[AuthenticatorModel, ...] = ()
 
 
 def admit(settings: Settings, attested: Attested) -> None:
@@ -81,7 +85,11 @@ def admit(settings: Settings, attested: Attested) -> None:
         (other, other.names, f"{name} could not be told apart from {_described(other)}, which")
         for other in attested.alike
     ]
-    for model, _, subject in candidates:
+    batch: list[tuple[AuthenticatorModel | None, str]] = [
+        (other, f"{name}'s attestation certificate is also listed for {_described(other)}, which")
+        for other in attested.listed_by
+    ]
+    for model, subject in [(m, s) for m, _, s in candidates] + batch:
         distrusted = model.distrusted if model is not None else ()
         if distrusted:
             raise AuthenticatorNotAllowed(

@@ -259,27 +259,46 @@ def examine(
     chain_names = _ca_names(x5c, model) if chained and model is not None else ()
     path = metadata.closure(chain_names) if metadata is not None else frozenset(chain_names)
     alike: tuple[AuthenticatorModel, ...] = ()
+    listed_by: tuple[AuthenticatorModel, ...] = ()
     ca_names: tuple[str, ...] = ()
-    uncertain = False
     if chained and model is not None and metadata is not None:
         leaf = bytes.fromhex(_key_identifier(x5c[0]))
         listing = metadata.models_listing(leaf)
-        # A certificate that names no AAGUID proves the claimed model when its entry,
-        # and no other, lists it. Either way another entry may list that very
-        # certificate as its trust anchor (MDS3 allows it), which makes it that model's
-        # too. Else the model is uncertain: one of the models under the chain's names.
         uncertain = (
             aaguid.int != 0
             and not names_aaguid
             and (leaf not in model.key_identifiers or len(listing) != 1)
-        ) or bool(_anchored_elsewhere(x5c[0], model, metadata))
+        )
+        # Entries listing that very certificate as their trust anchor (MDS3 allows it):
+        # it is their model's too, whether or not it names its own.
+        anchored = _anchored_elsewhere(x5c[0], model, metadata)
+        found: tuple[AuthenticatorModel, ...] | None = ()
         if uncertain:
+            # A certificate that names no AAGUID, and that the claimed model's entry
+            # does not list alone: one of the models under the chain's names.
             found = _models_alike(chain_names, model, metadata, x5c, listing)
-            chained, alike = found is not None, found or ()
-            # Kept with what they reached that day, proven or not: should a later
-            # version stop listing an intermediate, the passkey still answers for the
-            # models above it; and one that proved nothing answers for them too.
-            ca_names = tuple(sorted(path))
+        if found is not None:
+            weighed = {id(m.entry) for m in found}
+            found += tuple(m for m in anchored if id(m.entry) not in weighed)
+            if any(m.model_id is None for m in found):
+                found = None  # a UAF entry: nothing the policy could judge by name
+        chained, alike = found is not None, found or ()
+        # Kept, proven or not: the chain's names with what they reached that day
+        # (should a later version stop listing an intermediate, the passkey still
+        # answers for the models above it), and the certificate's own name when an
+        # entry lists it as an anchor.
+        kept = set(path) if uncertain else set()
+        if anchored:
+            kept.add(ca_name_key(_certificate(x5c[0]).subject))
+        ca_names = tuple(sorted(kept))
+        # Entries that list this certificate by key identifier (a U2F entry of the same
+        # batch as a FIDO2 model's): not the model, but what makes their batch
+        # worthless makes this key so too (policy.admit), and the passkey keeps the key
+        # identifier, by which their reports reach it later.
+        weighed = {id(model.entry)} | {id(m.entry) for m in alike}
+        listed_by = tuple(m for m in listing if id(m.entry) not in weighed)
+        if listing and key_identifier is None:
+            key_identifier = leaf.hex()
 
     # Only a policy that restricts refuses for it: under `any` the passkey list shows it.
     compromised = (
@@ -300,6 +319,7 @@ def examine(
             verified=chained,
             compromised_certificate=compromised,
             alike=alike,
+            listed_by=listed_by,
         ),
         key_identifier=key_identifier,
         ca_names=ca_names,
@@ -429,20 +449,20 @@ def _certificate_fits(fmt: str, der: bytes, aaguid: uuid.UUID) -> bool:
 
 def _ca_names(x5c: list[bytes], model: AuthenticatorModel) -> tuple[str, ...]:
     """The names of the CAs a chain names (catalogue.ca_name_key()): every certificate's
-    issuer and subject (the leaf's too: MDS3 lets an entry list an attestation
-    certificate itself as its trust anchor), and those of the claimed model's roots
-    the chain verifies to (whatever its certificates call them). By name, not only the
-    root the chain verified to: a cross certificate (another root's name and key, issued
-    by the root the claimed model lists) puts that other root's models among the
-    candidates."""
+    issuer, every certificate's subject above the first, and those of the claimed
+    model's roots the chain verifies to (whatever its certificates call them). By name,
+    not only the root the chain verified to: a cross certificate (another root's name
+    and key, issued by the root the claimed model lists) puts that other root's models
+    among the candidates. Not the leaf's own: an entry listing the attestation
+    certificate itself is matched by its name and key (_anchored_elsewhere()), where a
+    batch certificate's name alone is often every batch's."""
     names: dict[str, None] = {}
-    for der in x5c:
+    for index, der in enumerate(x5c):
         certificate = _certificate(der)
         try:
             names[ca_name_key(certificate.issuer)] = None
-            # The leaf's too: an entry may list an attestation certificate itself as
-            # its trust anchor (MDS3), and so be a model the chain could be of.
-            names[ca_name_key(certificate.subject)] = None
+            if index:
+                names[ca_name_key(certificate.subject)] = None
         except Exception:  # a name cryptography cannot decode (ValueError, ...)
             raise InvalidCredential("An attestation certificate's name is malformed.") from None
     for root in model.attestation_roots:

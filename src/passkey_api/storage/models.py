@@ -156,8 +156,10 @@ class Passkey(SQLModel, table=True):
     attestation_verified: bool = Field(
         default=False, sa_column=Column(Boolean, nullable=False, server_default=false())
     )
-    # The model of a key without an AAGUID (U2F): its attestation certificate's key
-    # identifier, 40 hex digits, as the metadata lists them; None for every other key.
+    # Its attestation certificate's key identifier, 40 hex digits, as the metadata lists
+    # them, when an entry lists it: the model of a key without an AAGUID (U2F), or an
+    # entry (a U2F one of the same batch) whose reports reach a FIDO2 key by it; None
+    # for every other key.
     attestation_key_identifier: str | None = Field(
         default=None, sa_column=Column(String(40), nullable=True)
     )
