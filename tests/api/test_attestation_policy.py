@@ -92,6 +92,12 @@ BATCH_NAMED = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a23")
 NAMED = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a24")
 NAMED_ANCHOR = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a25")
 NAMED_SIBLING_REVOKED = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a26")
+# A revoked FIDO2 model whose certificates name it, and a U2F entry of the same batch
+# (World.fido2_batch), certified.
+FIDO2_REVOKED = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a27")
+# A certified FIDO2 model whose batch a U2F entry reports USER_VERIFICATION_BYPASS of
+# (World.bypassed_batch).
+BYPASSED_BATCH_KEY = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a28")
 NOT_ALLOWED = "authenticator_not_allowed"
 
 
@@ -140,6 +146,10 @@ class World:
     batch_named: forge.Issued = field(init=False)
     named_vendor: forge.AttestationPki = field(default_factory=forge.AttestationPki)
     named_anchored: forge.Issued = field(init=False)
+    fido2_vendor: forge.AttestationPki = field(default_factory=forge.AttestationPki)
+    fido2_batch: forge.Issued = field(init=False)
+    bypassed_vendor: forge.AttestationPki = field(default_factory=forge.AttestationPki)
+    bypassed_batch: forge.Issued = field(init=False)
     u2f_certificate: forge.Issued = field(init=False)
     # A batch certificate of the vendor without the AAGUID extension, whose key
     # identifier LISTED_BATCH's entry lists.
@@ -178,8 +188,12 @@ class World:
         u2f_batch = forge.name_of(f"U2F Batch {uuid.uuid4().hex[:8]}", organization="Test Vendor")
         self.u2f_anchored = forge.issue(u2f_batch, issuer=anchoring.root, ca=False)
         self.u2f_namesake = forge.issue(u2f_batch, issuer=anchoring.root, ca=False)
+        # A third of that name, which only a revoked model's entry lists, as its anchor.
+        namesake_anchor = forge.issue(u2f_batch, issuer=anchoring.root, ca=False)
         self.batch_named = self.batch_named_vendor.attestation_certificate(BATCH_NAMED)
         self.named_anchored = self.named_vendor.attestation_certificate(NAMED)
+        self.fido2_batch = self.fido2_vendor.attestation_certificate(FIDO2_REVOKED)
+        self.bypassed_batch = self.bypassed_vendor.attestation_certificate(BYPASSED_BATCH_KEY)
         self.odd_ca = forge.AttestationPki(
             forge.issue(
                 forge.name_of(f"Odd CA {uuid.uuid4().hex[:8]}"),
@@ -348,6 +362,12 @@ class World:
                 status_reports=certified,
             ),
             forge.entry(
+                aaguid=uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a29"),
+                description="Namesake Anchor Revoked Key",
+                roots=[namesake_anchor.der],
+                status_reports=[*certified, forge.status_report("REVOKED", date(2025, 1, 1))],
+            ),
+            forge.entry(
                 aaguid=U2F_ANCHOR_REVOKED,
                 description="U2F Anchor Revoked Key",
                 roots=[self.u2f_anchored.der],
@@ -364,6 +384,33 @@ class World:
                 description="Revoked Batch U2F Key",
                 roots=[self.batch_named_vendor.root.der],
                 status_reports=[*certified, forge.status_report("REVOKED", date(2025, 1, 1))],
+            ),
+            forge.entry(
+                aaguid=FIDO2_REVOKED,
+                description="Revoked FIDO2 Key",
+                roots=[self.fido2_vendor.root.der],
+                status_reports=[*certified, forge.status_report("REVOKED", date(2025, 1, 1))],
+            ),
+            forge.entry(
+                key_identifiers=[forge.key_identifier(self.fido2_batch.certificate)],
+                description="Its U2F Face",
+                roots=[self.fido2_vendor.root.der],
+                status_reports=certified,
+            ),
+            forge.entry(
+                aaguid=BYPASSED_BATCH_KEY,
+                description="Bypassed Batch Key",
+                roots=[self.bypassed_vendor.root.der],
+                status_reports=certified,
+            ),
+            forge.entry(
+                key_identifiers=[forge.key_identifier(self.bypassed_batch.certificate)],
+                description="Bypassed U2F Key",
+                roots=[self.bypassed_vendor.root.der],
+                status_reports=[
+                    *certified,
+                    forge.status_report("USER_VERIFICATION_BYPASS", date(2025, 1, 1)),
+                ],
             ),
             forge.entry(
                 aaguid=NAMED,
@@ -929,7 +976,8 @@ async def test_a_certificate_another_entry_lists_as_its_anchor_proves_no_other_m
     ), detail
     found = await stored(api, await api.sign_up(world.u2f(world.u2f_namesake)))
     assert (found["verified"], found["uncertain"]) == (True, False)
-    # Under `any`: stored as one of both, and answering for both.
+    # Under `any`: stored as one of both, and answering for both (not for the model
+    # that lists a certificate of the same name and another key).
     lenient = await world.api(make_api)
     found = await stored(lenient, await lenient.sign_up(world.u2f(world.u2f_anchored)))
     assert (found["verified"], found["uncertain"]) == (True, True)
@@ -976,6 +1024,45 @@ async def test_a_u2f_entry_listing_a_named_certificate_answers_for_its_batch(
     )
     listed = (await lenient.client.get("/v1/me/passkeys")).json()["passkeys"][-1]
     assert listed["compromised"]["status"] == "REVOKED"
+
+
+async def test_a_u2f_statement_whose_certificate_names_a_model_is_that_models_too(
+    make_api: ApiFactory, world: World
+) -> None:
+    """A FIDO2 key answering over U2F (fido-u2f, no AAGUID) with a batch certificate
+    that names its FIDO2 model, revoked, and that a certified U2F entry lists: it is the
+    revoked model's too, and `attested` refuses it; under `any` it keeps that model."""
+    key = world.u2f(world.fido2_batch)
+    attested = await world.api(make_api, authenticator_policy="attested")
+    detail = refused(await attested.sign_up(key))
+    assert detail.startswith(
+        '"Its U2F Face" could not be told apart from "Revoked FIDO2 Key", which is '
+        "reported compromised or revoked (REVOKED)."
+    ), detail
+    lenient = await world.api(make_api)
+    found = await stored(lenient, await lenient.sign_up(key))
+    assert (found["format"], found["verified"], found["uncertain"]) == ("fido-u2f", True, True)
+    assert await could_also_be(lenient) == ["Revoked FIDO2 Key"]
+    listed = (await lenient.client.get("/v1/me/passkeys")).json()["passkeys"][-1]
+    assert listed["compromised"]["scope"] == "shared_root"
+
+
+async def test_certified_weighs_what_a_batchs_u2f_entry_reports(
+    make_api: ApiFactory, world: World
+) -> None:
+    """A U2F entry of the batch reports its user verification bypassed: `certified`
+    refuses the FIDO2 key whose certificate it lists, as it would the U2F key; `attested`
+    (which refuses only what makes an attestation worthless) admits it."""
+    key = world.packed(BYPASSED_BATCH_KEY, certificate=world.bypassed_batch)
+    certified = await world.api(make_api, authenticator_policy="certified")
+    detail = refused(await certified.sign_up(key))
+    assert detail.startswith(
+        '"Bypassed Batch Key"\'s attestation certificate is also listed for "Bypassed U2F '
+        'Key", which is reported compromised or revoked (USER_VERIFICATION_BYPASS).'
+    ), detail
+    attested = await world.api(make_api, authenticator_policy="attested")
+    found = await stored(attested, await attested.sign_up(key))
+    assert found["verified"]
 
 
 async def test_an_aaguid_two_entries_carry_proves_neither(

@@ -244,3 +244,15 @@ def test_entries_sharing_an_id_answer_each_and_order_without_error() -> None:
         str(OWN)
     ]
     assert catalogue.reported(str(OWN), None) != changed.reported(str(OWN), None)
+
+
+def test_a_fido2_passkey_is_not_named_after_the_u2f_entry_of_its_batch() -> None:
+    """A FIDO2 passkey keeps its certificate's key identifier when a U2F entry lists it:
+    should the metadata no longer list its AAGUID, the list names no model, not that
+    U2F entry."""
+    entries = [forge.entry(key_identifiers=[U2F], description="U2F Key", roots=[VENDOR.root.der])]
+    catalogue = Catalogue(blob.parse_payload(json.dumps(forge.payload(1, entries))))
+    assert catalogue.by_passkey(str(OWN), U2F.hex()) is None
+    found = catalogue.by_passkey(str(uuid.UUID(int=0)), U2F.hex())
+    assert found is not None
+    assert found.description == "U2F Key"

@@ -319,6 +319,25 @@ def root_names(der: bytes) -> tuple[str, str] | None:
         return None
 
 
+def anchor_token(name: str, key_identifier: str) -> str:
+    """How an attestation certificate listed as a trust anchor is found and kept: its
+    name (ca_name_key()) and its key identifier (hex)."""
+    return f"{name}#{key_identifier}"
+
+
+def model_token(aaguid: uuid.UUID) -> str:
+    """How a model an attestation certificate names by AAGUID is found and kept."""
+    return f"aaguid:{aaguid}"
+
+
+def certificate_key(der: bytes) -> str | None:
+    """A listed certificate's key identifier (hex); None when its key cannot be read."""
+    try:
+        return key_identifier(x509.load_der_x509_certificate(der)).hex()
+    except Exception:  # an unreadable key: matches no certificate
+        return None
+
+
 def _is_ca(der: bytes) -> bool:
     try:
         certificate = x509.load_der_x509_certificate(der)
@@ -364,13 +383,23 @@ class Catalogue:
             names = [found for der in listed if (found := root_names(der)) is not None]
             unnamed += [der for der in listed if root_names(der) is None]
             roots_of[id(entry)] = frozenset(subject for subject, _ in names)
+            tokens: set[str] = set()
             for der in listed:
                 found = root_names(der)
-                # A CA's issuer is above every chain through it; an attestation
-                # certificate listed as an anchor is no CA, and a chain naming it names
-                # its issuer itself.
-                if found is not None and found[1] != found[0] and _is_ca(der):
-                    self._issuers.setdefault(found[0], set()).add(found[1])
+                if found is None:
+                    continue
+                if _is_ca(der):
+                    # A CA's issuer is above every chain through it.
+                    if found[1] != found[0]:
+                        self._issuers.setdefault(found[0], set()).add(found[1])
+                elif (key := certificate_key(der)) is not None:
+                    # An attestation certificate listed as an anchor: that certificate
+                    # (its name and key), not every batch certificate of its name.
+                    tokens.add(anchor_token(found[0], key))
+            if entry.aaguid:
+                # The model an attestation certificate names (a U2F statement's).
+                tokens.add(model_token(uuid.UUID(bytes=bytes(entry.aaguid))))
+            roots_of[id(entry)] = roots_of[id(entry)] | tokens
             for subject in roots_of[id(entry)]:
                 self._by_root_name.setdefault(subject, []).append(entry)
         self.unnamed_roots = tuple(unnamed)
@@ -472,12 +501,12 @@ class Catalogue:
         registration proves neither of them (entries_of_aaguid, models_listing)."""
         return entries[-1] if entries else None
 
-    def models_anchored_at(self, ca_name: str) -> tuple[AuthenticatorModel, ...]:
-        """The models whose entries list a trust anchor of this name itself (no CA
-        above it)."""
+    def models_anchored_at(self, token: str) -> tuple[AuthenticatorModel, ...]:
+        """The models whose entries list this attestation certificate (anchor_token())
+        as a trust anchor, or carry this AAGUID (model_token()); no CA above them."""
         return tuple(
             model
-            for entry in self._by_root_name.get(ca_name, ())
+            for entry in self._by_root_name.get(token, ())
             if (model := self._model(entry)) is not None
         )
 
@@ -578,7 +607,9 @@ class Catalogue:
             model = self.by_aaguid(aaguid)
         except ValueError:
             model = None
-        if model is None and key_identifier is not None:
+        # By key identifier only for a key without an AAGUID: a FIDO2 key keeps one when
+        # a U2F entry of its batch lists it, which is not its model.
+        if model is None and key_identifier is not None and aaguid == str(uuid.UUID(int=0)):
             try:
                 model = self.by_key_identifier(bytes.fromhex(key_identifier))
             except ValueError:

@@ -85,11 +85,12 @@ def admit(settings: Settings, attested: Attested) -> None:
         (other, other.names, f"{name} could not be told apart from {_described(other)}, which")
         for other in attested.alike
     ]
-    batch: list[tuple[AuthenticatorModel | None, str]] = [
+    batch: list[tuple[AuthenticatorModel, str]] = [
         (other, f"{name}'s attestation certificate is also listed for {_described(other)}, which")
         for other in attested.listed_by
     ]
-    for model, subject in [(m, s) for m, _, s in candidates] + batch:
+    weighed: list[tuple[AuthenticatorModel | None, str]] = [(m, s) for m, _, s in candidates]
+    for model, subject in [*weighed, *batch]:
         distrusted = model.distrusted if model is not None else ()
         if distrusted:
             raise AuthenticatorNotAllowed(
@@ -108,6 +109,16 @@ def admit(settings: Settings, attested: Attested) -> None:
             refusal = certification_refusal(model)
             if refusal is not None:
                 raise AuthenticatorNotAllowed(f"{subject} {refusal}. Use another security key.")
+        # What a batch's entries ever reported of it is reported of its certificate.
+        for other, subject in batch:
+            refused = sorted(
+                {str(report.status.value) for report in other.status_reports} & REFUSED_STATUSES
+            )
+            if refused:
+                raise AuthenticatorNotAllowed(
+                    f"{subject} is reported compromised or revoked ({', '.join(refused)}). "
+                    "Use another security key."
+                )
 
 
 def certification_refusal(model: AuthenticatorModel | None) -> str | None:

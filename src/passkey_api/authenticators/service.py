@@ -94,8 +94,8 @@ class MetadataService:
     def models_under(self, ca_names: Sequence[str]) -> tuple[AuthenticatorModel, ...]:
         return self.catalogue.models_under(ca_names) if self.catalogue else ()
 
-    def models_anchored_at(self, ca_name: str) -> tuple[AuthenticatorModel, ...]:
-        return self.catalogue.models_anchored_at(ca_name) if self.catalogue else ()
+    def models_anchored_at(self, token: str) -> tuple[AuthenticatorModel, ...]:
+        return self.catalogue.models_anchored_at(token) if self.catalogue else ()
 
     def closure(self, ca_names: Sequence[str]) -> frozenset[str]:
         return self.catalogue.closure(ca_names) if self.catalogue else frozenset(ca_names)

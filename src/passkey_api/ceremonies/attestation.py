@@ -48,8 +48,11 @@ from webauthn.registration.verify_registration_response import VerifiedRegistrat
 from passkey_api.authenticators import policy
 from passkey_api.authenticators.catalogue import (
     AuthenticatorModel,
+    anchor_token,
     ca_name_key,
+    certificate_key,
     key_identifier,
+    model_token,
     root_names,
 )
 from passkey_api.authenticators.service import MetadataService
@@ -277,19 +280,25 @@ def examine(
             # A certificate that names no AAGUID, and that the claimed model's entry
             # does not list alone: one of the models under the chain's names.
             found = _models_alike(chain_names, model, metadata, x5c, listing)
+        # A U2F statement (no AAGUID) whose certificate names a FIDO2 model's AAGUID (a
+        # FIDO2 key answering over U2F): it is that model's too.
+        named = _named_model(x5c[0], metadata) if aaguid.int == 0 else None
+        also = (*anchored, *((named,) if named is not None else ()))
         if found is not None:
-            weighed = {id(m.entry) for m in found}
-            found += tuple(m for m in anchored if id(m.entry) not in weighed)
+            weighed = {id(model.entry)} | {id(m.entry) for m in found}
+            found += tuple(m for m in also if id(m.entry) not in weighed)
             if any(m.model_id is None for m in found):
                 found = None  # a UAF entry: nothing the policy could judge by name
         chained, alike = found is not None, found or ()
         # Kept, proven or not: the chain's names with what they reached that day
         # (should a later version stop listing an intermediate, the passkey still
-        # answers for the models above it), and the certificate's own name when an
-        # entry lists it as an anchor.
+        # answers for the models above it), the certificate itself when an entry lists
+        # it as an anchor, and the model it names.
         kept = set(path) if uncertain else set()
         if anchored:
-            kept.add(ca_name_key(_certificate(x5c[0]).subject))
+            kept.add(_anchor_token(x5c[0]))
+        if named is not None and named.aaguid is not None:
+            kept.add(model_token(named.aaguid))
         ca_names = tuple(sorted(kept))
         # Entries that list this certificate by key identifier (a U2F entry of the same
         # batch as a FIDO2 model's): not the model, but what makes their batch
@@ -479,26 +488,36 @@ def _anchored_elsewhere(
     """The models other than the claimed one whose entries list the attestation
     certificate itself as a trust anchor: one of its name and its key (a namesake with
     another key is another certificate)."""
-    certificate = _certificate(leaf)
-    try:
-        name = ca_name_key(certificate.subject)
-    except Exception:  # a name cryptography cannot decode (ValueError, ...)
-        raise InvalidCredential("An attestation certificate's name is malformed.") from None
-    key = _key_identifier(leaf)
     return tuple(
         other
-        for other in metadata.models_anchored_at(name)
+        for other in metadata.models_anchored_at(_anchor_token(leaf))
         if other.entry is not model.entry
-        and key in (_anchor_key(der) for der in other.attestation_roots)
     )
 
 
-def _anchor_key(der: bytes) -> str | None:
-    """A listed trust anchor's key identifier (hex); None when it cannot be read."""
+def _anchor_token(leaf: bytes) -> str:
+    """The attestation certificate as an entry would list it as an anchor."""
     try:
-        return key_identifier(x509.load_der_x509_certificate(der)).hex()
-    except Exception:  # the metadata's unreadable certificate matches no key
+        name = ca_name_key(_certificate(leaf).subject)
+    except Exception:  # a name cryptography cannot decode (ValueError, ...)
+        raise InvalidCredential("An attestation certificate's name is malformed.") from None
+    return anchor_token(name, _key_identifier(leaf))
+
+
+def _named_model(leaf: bytes, metadata: MetadataService) -> AuthenticatorModel | None:
+    """The model a certificate's AAGUID extension names, when the metadata lists it
+    once; None when it names none or its value is not an AAGUID."""
+    try:
+        named = _certificate(leaf).extensions.get_extension_for_oid(AAGUID_EXTENSION).value
+    except Exception:  # none, or extensions cryptography cannot read: names no model
         return None
+    raw = named.value if isinstance(named, x509.UnrecognizedExtension) else b""
+    if len(raw) != 18 or raw[:2] != b"\x04\x10":
+        return None
+    aaguid = uuid.UUID(bytes=raw[2:])
+    if aaguid.int == 0 or metadata.entries_of_aaguid(aaguid) != 1:
+        return None
+    return metadata.by_aaguid(aaguid)
 
 
 def _anchors_on_path(model: AuthenticatorModel | None, path: frozenset[str]) -> list[str]:
@@ -510,7 +529,7 @@ def _anchors_on_path(model: AuthenticatorModel | None, path: frozenset[str]) -> 
         listed = root_names(der)
         # One whose name cannot be read may be on the path: it is checked too.
         if listed is None or listed[0] in path:
-            key = _anchor_key(der)
+            key = certificate_key(der)
             if key is not None:  # an unreadable key: no report can name it
                 found.append(key)
     return found
