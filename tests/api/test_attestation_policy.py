@@ -98,6 +98,9 @@ FIDO2_REVOKED = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a27")
 # A certified FIDO2 model whose batch a U2F entry reports USER_VERIFICATION_BYPASS of
 # (World.bypassed_batch).
 BYPASSED_BATCH_KEY = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a28")
+# A FIDO2 model one of whose batch certificates is reported compromised, and a U2F
+# entry listing another of its batches (World.face_batch).
+FACE = uuid.UUID("0e2a4e1c-7a5b-4c53-9d31-2f1a6c0d9a2a")
 NOT_ALLOWED = "authenticator_not_allowed"
 
 
@@ -150,6 +153,11 @@ class World:
     fido2_batch: forge.Issued = field(init=False)
     bypassed_vendor: forge.AttestationPki = field(default_factory=forge.AttestationPki)
     bypassed_batch: forge.Issued = field(init=False)
+    face_vendor: forge.AttestationPki = field(default_factory=forge.AttestationPki)
+    face_batch: forge.Issued = field(init=False)
+    # A batch certificate naming DUPLICATED (an AAGUID two entries carry) that a U2F
+    # entry lists.
+    dup_batch: forge.Issued = field(init=False)
     u2f_certificate: forge.Issued = field(init=False)
     # A batch certificate of the vendor without the AAGUID extension, whose key
     # identifier LISTED_BATCH's entry lists.
@@ -194,6 +202,9 @@ class World:
         self.named_anchored = self.named_vendor.attestation_certificate(NAMED)
         self.fido2_batch = self.fido2_vendor.attestation_certificate(FIDO2_REVOKED)
         self.bypassed_batch = self.bypassed_vendor.attestation_certificate(BYPASSED_BATCH_KEY)
+        self.face_batch = self.face_vendor.attestation_certificate(FACE)
+        face_leaked = self.face_vendor.attestation_certificate(FACE)
+        self.dup_batch = self.dup_vendor.attestation_certificate(DUPLICATED)
         self.odd_ca = forge.AttestationPki(
             forge.issue(
                 forge.name_of(f"Odd CA {uuid.uuid4().hex[:8]}"),
@@ -395,6 +406,31 @@ class World:
                 key_identifiers=[forge.key_identifier(self.fido2_batch.certificate)],
                 description="Its U2F Face",
                 roots=[self.fido2_vendor.root.der],
+                status_reports=certified,
+            ),
+            forge.entry(
+                aaguid=FACE,
+                description="Face Key",
+                roots=[self.face_vendor.root.der],
+                status_reports=[
+                    *certified,
+                    forge.status_report(
+                        "ATTESTATION_KEY_COMPROMISE",
+                        date(2025, 1, 1),
+                        certificate=base64.b64encode(face_leaked.der).decode(),
+                    ),
+                ],
+            ),
+            forge.entry(
+                key_identifiers=[forge.key_identifier(self.face_batch.certificate)],
+                description="Face U2F Key",
+                roots=[self.face_vendor.root.der],
+                status_reports=certified,
+            ),
+            forge.entry(
+                key_identifiers=[forge.key_identifier(self.dup_batch.certificate)],
+                description="Duplicated U2F Key",
+                roots=[self.dup_vendor.root.der],
                 status_reports=certified,
             ),
             forge.entry(
@@ -1044,7 +1080,26 @@ async def test_a_u2f_statement_whose_certificate_names_a_model_is_that_models_to
     assert (found["format"], found["verified"], found["uncertain"]) == ("fido-u2f", True, True)
     assert await could_also_be(lenient) == ["Revoked FIDO2 Key"]
     listed = (await lenient.client.get("/v1/me/passkeys")).json()["passkeys"][-1]
-    assert listed["compromised"]["scope"] == "shared_root"
+    # The model its certificate names: its own, not one it merely could be.
+    assert (listed["compromised"]["status"], listed["compromised"]["scope"]) == (
+        "REVOKED",
+        "model",
+    )
+
+
+async def test_a_u2f_statement_answers_for_its_named_model_as_its_own_certificate(
+    make_api: ApiFactory, world: World
+) -> None:
+    """Face Key's batch certificate over U2F: Face Key's report naming another batch's
+    certificate is not this key's (as for the same key registered as packed); a
+    certificate naming an AAGUID two entries carry proves nothing."""
+    api = await world.api(make_api, authenticator_policy="attested")
+    found = await stored(api, await api.sign_up(world.u2f(world.face_batch)))
+    assert (found["format"], found["verified"]) == ("fido-u2f", True)
+    listed = (await api.client.get("/v1/me/passkeys")).json()["passkeys"][-1]
+    assert listed["attestation"]["could_also_be"] == ["Face Key"]
+    assert listed["compromised"] is None
+    assert "did not prove" in refused(await api.sign_up(world.u2f(world.dup_batch)))
 
 
 async def test_certified_weighs_what_a_batchs_u2f_entry_reports(

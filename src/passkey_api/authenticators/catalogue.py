@@ -325,9 +325,12 @@ def anchor_token(name: str, key_identifier: str) -> str:
     return f"{name}#{key_identifier}"
 
 
+MODEL_PREFIX = "aaguid:"
+
+
 def model_token(aaguid: uuid.UUID) -> str:
     """How a model an attestation certificate names by AAGUID is found and kept."""
-    return f"aaguid:{aaguid}"
+    return f"{MODEL_PREFIX}{aaguid}"
 
 
 def certificate_key(der: bytes) -> str | None:
@@ -477,9 +480,13 @@ class Catalogue:
             return None
         return self._model(self._last(self._by_aaguid.get(value.bytes)))
 
-    def entries_of_aaguid(self, aaguid: uuid.UUID) -> int:
-        """How many entries carry this AAGUID (the metadata should let one only)."""
-        return len(self._by_aaguid.get(aaguid.bytes, ()))
+    def models_of_aaguid(self, aaguid: uuid.UUID) -> tuple[AuthenticatorModel, ...]:
+        """Every model that carries this AAGUID (the metadata should let one only)."""
+        return tuple(
+            model
+            for entry in self._by_aaguid.get(aaguid.bytes, ())
+            if (model := self._model(entry)) is not None
+        )
 
     def models_listing(self, identifier: bytes) -> tuple[AuthenticatorModel, ...]:
         """The models whose entries list this attestation certificate key identifier."""
@@ -498,7 +505,7 @@ class Catalogue:
         entries: list[MetadataBlobPayloadEntry] | None,
     ) -> MetadataBlobPayloadEntry | None:
         """Of several entries for one id, the last (as fido2's own lookup took it):
-        registration proves neither of them (entries_of_aaguid, models_listing)."""
+        registration proves neither of them (models_of_aaguid, models_listing)."""
         return entries[-1] if entries else None
 
     def models_anchored_at(self, token: str) -> tuple[AuthenticatorModel, ...]:
@@ -580,7 +587,16 @@ class Catalogue:
         own: list[_CompromisedModel] = []
         seen: set[int] = set()
         by_key = self.compromised_by_key_identifier.get(key_identifier or "", [])
-        for reported in [*self.compromised_by_aaguid.get(aaguid, []), *by_key]:
+        # And the model its certificate names (a FIDO2 key's, over U2F): as its own,
+        # with the same certificate, not as a model it merely could be.
+        named = [
+            reported
+            for name in ca_names
+            if name.startswith(MODEL_PREFIX)
+            for reported in self.compromised_by_aaguid.get(name[len(MODEL_PREFIX) :], [])
+        ]
+        ca_names = [name for name in ca_names if not name.startswith(MODEL_PREFIX)]
+        for reported in [*self.compromised_by_aaguid.get(aaguid, []), *by_key, *named]:
             if reported.entry not in seen:
                 seen.add(reported.entry)
                 own.append(reported)

@@ -100,8 +100,8 @@ class MetadataService:
     def closure(self, ca_names: Sequence[str]) -> frozenset[str]:
         return self.catalogue.closure(ca_names) if self.catalogue else frozenset(ca_names)
 
-    def entries_of_aaguid(self, aaguid: uuid.UUID) -> int:
-        return self.catalogue.entries_of_aaguid(aaguid) if self.catalogue else 0
+    def models_of_aaguid(self, aaguid: uuid.UUID) -> tuple[AuthenticatorModel, ...]:
+        return self.catalogue.models_of_aaguid(aaguid) if self.catalogue else ()
 
     def models_listing(self, identifier: bytes) -> tuple[AuthenticatorModel, ...]:
         return self.catalogue.models_listing(identifier) if self.catalogue else ()

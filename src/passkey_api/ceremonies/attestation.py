@@ -227,7 +227,7 @@ def examine(
         if aaguid.int != 0:
             # An AAGUID two entries carry names neither (the metadata should not let
             # it): nothing is proven, as for a U2F key identifier two entries list.
-            if metadata.entries_of_aaguid(aaguid) == 1:
+            if len(metadata.models_of_aaguid(aaguid)) == 1:
                 model = metadata.by_aaguid(aaguid)
         elif key_identifier is not None:
             identifier = bytes.fromhex(key_identifier)
@@ -282,8 +282,10 @@ def examine(
             found = _models_alike(chain_names, model, metadata, x5c, listing)
         # A U2F statement (no AAGUID) whose certificate names a FIDO2 model's AAGUID (a
         # FIDO2 key answering over U2F): it is that model's too.
-        named = _named_model(x5c[0], metadata) if aaguid.int == 0 else None
-        also = (*anchored, *((named,) if named is not None else ()))
+        named = _named_models(x5c[0], metadata) if aaguid.int == 0 else ()
+        also = (*anchored, *named)
+        if len(named) > 1:
+            found = None  # it names an AAGUID two entries carry: neither is proven
         if found is not None:
             weighed = {id(model.entry)} | {id(m.entry) for m in found}
             found += tuple(m for m in also if id(m.entry) not in weighed)
@@ -297,8 +299,8 @@ def examine(
         kept = set(path) if uncertain else set()
         if anchored:
             kept.add(_anchor_token(x5c[0]))
-        if named is not None and named.aaguid is not None:
-            kept.add(model_token(named.aaguid))
+        if len(named) == 1 and named[0].aaguid is not None:
+            kept.add(model_token(named[0].aaguid))
         ca_names = tuple(sorted(kept))
         # Entries that list this certificate by key identifier (a U2F entry of the same
         # batch as a FIDO2 model's): not the model, but what makes their batch
@@ -504,20 +506,19 @@ def _anchor_token(leaf: bytes) -> str:
     return anchor_token(name, _key_identifier(leaf))
 
 
-def _named_model(leaf: bytes, metadata: MetadataService) -> AuthenticatorModel | None:
-    """The model a certificate's AAGUID extension names, when the metadata lists it
-    once; None when it names none or its value is not an AAGUID."""
+def _named_models(leaf: bytes, metadata: MetadataService) -> tuple[AuthenticatorModel, ...]:
+    """The models that carry the AAGUID a certificate's AAGUID extension names (one,
+    unless the metadata lets two carry it); none when it names none, or a value that is
+    no AAGUID."""
     try:
         named = _certificate(leaf).extensions.get_extension_for_oid(AAGUID_EXTENSION).value
     except Exception:  # none, or extensions cryptography cannot read: names no model
-        return None
+        return ()
     raw = named.value if isinstance(named, x509.UnrecognizedExtension) else b""
     if len(raw) != 18 or raw[:2] != b"\x04\x10":
-        return None
+        return ()
     aaguid = uuid.UUID(bytes=raw[2:])
-    if aaguid.int == 0 or metadata.entries_of_aaguid(aaguid) != 1:
-        return None
-    return metadata.by_aaguid(aaguid)
+    return metadata.models_of_aaguid(aaguid) if aaguid.int != 0 else ()
 
 
 def _anchors_on_path(model: AuthenticatorModel | None, path: frozenset[str]) -> list[str]:
