@@ -256,3 +256,26 @@ def test_a_fido2_passkey_is_not_named_after_the_u2f_entry_of_its_batch() -> None
     found = catalogue.by_passkey(str(uuid.UUID(int=0)), U2F.hex())
     assert found is not None
     assert found.description == "U2F Key"
+
+
+def test_a_status_fido2_does_not_know_is_left_out_not_fatal() -> None:
+    """A later MDS3 may add statuses: fido2 reads one it does not know as a report
+    without a status, on which building the catalogue failed (every refresh with it).
+    It is left out; the reports it knows still count."""
+    entries = [
+        forge.entry(
+            aaguid=OWN,
+            description="Own Key",
+            status_reports=[
+                forge.status_report("SOMETHING_NEW_IN_MDS", LATE),
+                forge.status_report("REVOKED", EARLY),
+            ],
+        )
+    ]
+    catalogue = Catalogue(blob.parse_payload(json.dumps(forge.payload(1, entries))))
+    found = catalogue.compromise(str(OWN), None)
+    assert found is not None
+    assert found.status == "REVOKED"
+    model = catalogue.by_aaguid(OWN)
+    assert model is not None
+    assert [str(r.status.value) for r in model.status_reports] == ["REVOKED"]

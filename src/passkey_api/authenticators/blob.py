@@ -34,7 +34,7 @@ from cryptography.x509.verification import (
     Store,
     VerificationError,
 )
-from fido2.mds3 import MetadataBlobPayload
+from fido2.mds3 import AuthenticatorStatus, MetadataBlobPayload
 from joserfc import jws
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, RSAKey
@@ -171,11 +171,39 @@ def _payload(document: Any) -> MetadataBlobPayload:
     if not isinstance(number, int) or isinstance(number, bool) or number < 0:
         raise BlobRefused("unparsable", f"the payload's no {number!r} is not a serial number")
     try:
-        return MetadataBlobPayload.from_dict(document)
+        return MetadataBlobPayload.from_dict(_known_statuses(document))
     except Exception as exc:  # fido2 raises what its parsing meets (KeyError, TypeError, ...)
         raise BlobRefused(
             "unparsable", f"the payload is not MDS3 metadata: {type(exc).__name__}: {exc}"
         ) from None
+
+
+# The status reports fido2 knows. It reads another (one a later version of MDS3 adds)
+# as a report without a status, which says nothing this service acts on: it is left
+# out, rather than stop every refresh that meets it.
+KNOWN_STATUSES = frozenset(status.value for status in AuthenticatorStatus)
+
+
+def _known_statuses(document: dict[str, Any]) -> dict[str, Any]:
+    entries = document.get("entries")
+    if not isinstance(entries, list):
+        return document  # fido2 says what is wrong with it
+    kept = []
+    for entry in entries:
+        reports = entry.get("statusReports") if isinstance(entry, dict) else None
+        if isinstance(reports, list):
+            entry = {
+                **entry,
+                "statusReports": [
+                    report
+                    for report in reports
+                    if not isinstance(report, dict)
+                    or not isinstance(report.get("status"), str)  # fido2's to refuse
+                    or report["status"] in KNOWN_STATUSES
+                ],
+            }
+        kept.append(entry)
+    return {**document, "entries": kept}
 
 
 def _certificates(x5c: object) -> list[x509.Certificate]:
