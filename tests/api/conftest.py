@@ -134,6 +134,23 @@ def fast_paths(request: pytest.FixtureRequest) -> bool:
     return bool(request.param)
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Without the fast paths on PostgreSQL only. They are the HTTP edge's (routing,
+    reading the request, writing the answer) and read nothing of the storage backend, so
+    the plain app is checked once per test, on the backend production runs, and the
+    suite keeps to CI's time; with them, as served, on both backends."""
+    kept: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        params = callspec.params if callspec is not None else {}
+        plain_embedded = params.get("fast_paths") is False and params.get("backend") == "embedded"
+        (dropped if plain_embedded else kept).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
 @pytest.fixture
 async def make_api(backend: Backend, fast_paths: bool, tmp_path: Any) -> AsyncIterator[ApiFactory]:
     """Build an app with settings overrides; all are torn down after the test."""
