@@ -201,7 +201,8 @@ class _CompromisedModel:
     reports: tuple[_Reported, ...]
     # The entry's (id()): one model, however many key identifiers name it.
     entry: int
-    # The names of the roots its entry lists (ca_name_key()).
+    # The names of the roots its entry lists (ca_name_key()), and of the attestation
+    # certificates and the AAGUID it can be found by (anchor_token(), model_token()).
     roots: frozenset[str]
 
     def applying(
@@ -383,14 +384,13 @@ class Catalogue:
         for entry in payload.entries:
             statement = entry.metadata_statement
             listed = statement.attestation_root_certificates or () if statement else ()
-            names = [found for der in listed if (found := root_names(der)) is not None]
-            unnamed += [der for der in listed if root_names(der) is None]
-            roots_of[id(entry)] = frozenset(subject for subject, _ in names)
-            tokens: set[str] = set()
+            held: set[str] = set()
             for der in listed:
                 found = root_names(der)
                 if found is None:
+                    unnamed.append(der)
                     continue
+                held.add(found[0])
                 if _is_ca(der):
                     # A CA's issuer is above every chain through it.
                     if found[1] != found[0]:
@@ -398,12 +398,12 @@ class Catalogue:
                 elif (key := certificate_key(der)) is not None:
                     # An attestation certificate listed as an anchor: that certificate
                     # (its name and key), not every batch certificate of its name.
-                    tokens.add(anchor_token(found[0], key))
+                    held.add(anchor_token(found[0], key))
             if entry.aaguid:
                 # The model an attestation certificate names (a U2F statement's).
-                tokens.add(model_token(uuid.UUID(bytes=bytes(entry.aaguid))))
-            roots_of[id(entry)] = roots_of[id(entry)] | tokens
-            for subject in roots_of[id(entry)]:
+                held.add(model_token(uuid.UUID(bytes=bytes(entry.aaguid))))
+            roots_of[id(entry)] = frozenset(held)
+            for subject in held:
                 self._by_root_name.setdefault(subject, []).append(entry)
         self.unnamed_roots = tuple(unnamed)
         # What the CA names reach, for the refresh to tell whether it changed.

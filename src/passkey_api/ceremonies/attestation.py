@@ -265,7 +265,10 @@ def examine(
     listed_by: tuple[AuthenticatorModel, ...] = ()
     ca_names: tuple[str, ...] = ()
     if chained and model is not None and metadata is not None:
-        leaf = bytes.fromhex(_key_identifier(x5c[0]))
+        # The attestation certificate's key identifier (a U2F key's already is), what
+        # entries may list it by.
+        leaf_key = key_identifier or _key_identifier(x5c[0])
+        leaf = bytes.fromhex(leaf_key)
         listing = metadata.models_listing(leaf)
         uncertain = (
             aaguid.int != 0
@@ -274,7 +277,8 @@ def examine(
         )
         # Entries listing that very certificate as their trust anchor (MDS3 allows it):
         # it is their model's too, whether or not it names its own.
-        anchored = _anchored_elsewhere(x5c[0], model, metadata)
+        token = _anchor_token(x5c[0], leaf_key)
+        anchored = _anchored_elsewhere(token, model, metadata)
         found: tuple[AuthenticatorModel, ...] | None = ()
         if uncertain:
             # A certificate that names no AAGUID, and that the claimed model's entry
@@ -298,7 +302,7 @@ def examine(
         # it as an anchor, and the model it names.
         kept = set(path) if uncertain else set()
         if anchored:
-            kept.add(_anchor_token(x5c[0]))
+            kept.add(token)
         if len(named) == 1 and named[0].aaguid is not None:
             kept.add(model_token(named[0].aaguid))
         ca_names = tuple(sorted(kept))
@@ -309,7 +313,7 @@ def examine(
         weighed = {id(model.entry)} | {id(m.entry) for m in alike}
         listed_by = tuple(m for m in listing if id(m.entry) not in weighed)
         if listing and key_identifier is None:
-            key_identifier = leaf.hex()
+            key_identifier = leaf_key
 
     # Only a policy that restricts refuses for it: under `any` the passkey list shows it.
     compromised = (
@@ -485,25 +489,24 @@ def _ca_names(x5c: list[bytes], model: AuthenticatorModel) -> tuple[str, ...]:
 
 
 def _anchored_elsewhere(
-    leaf: bytes, model: AuthenticatorModel, metadata: MetadataService
+    token: str, model: AuthenticatorModel, metadata: MetadataService
 ) -> tuple[AuthenticatorModel, ...]:
     """The models other than the claimed one whose entries list the attestation
     certificate itself as a trust anchor: one of its name and its key (a namesake with
     another key is another certificate)."""
     return tuple(
-        other
-        for other in metadata.models_anchored_at(_anchor_token(leaf))
-        if other.entry is not model.entry
+        other for other in metadata.models_anchored_at(token) if other.entry is not model.entry
     )
 
 
-def _anchor_token(leaf: bytes) -> str:
-    """The attestation certificate as an entry would list it as an anchor."""
+def _anchor_token(leaf: bytes, key: str) -> str:
+    """The attestation certificate as an entry would list it as an anchor (`key`: its
+    key identifier, hex)."""
     try:
         name = ca_name_key(_certificate(leaf).subject)
     except Exception:  # a name cryptography cannot decode (ValueError, ...)
         raise InvalidCredential("An attestation certificate's name is malformed.") from None
-    return anchor_token(name, _key_identifier(leaf))
+    return anchor_token(name, key)
 
 
 def _named_models(leaf: bytes, metadata: MetadataService) -> tuple[AuthenticatorModel, ...]:
