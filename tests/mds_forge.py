@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any, Literal
 
 from cryptography import x509
@@ -429,6 +430,18 @@ def security_key(**kwargs: Any) -> SoftAuthenticator:
     return SoftAuthenticator(
         transports=("usb",), attachment="cross-platform", user_verifying=True, **kwargs
     )
+
+
+def metadata_settings(folder: Path) -> dict[str, Any]:
+    """An app's settings that read the test's BLOB (`folder`/blob.jwt, signed under
+    `folder`/mds-root.pem) and ask for attestation."""
+    return {
+        "mds": True,
+        "mds_file": folder / "blob.jwt",
+        "mds_root": folder / "mds-root.pem",
+        "mds_signer": SIGNER,
+        "attestation": "direct",
+    }
 
 
 def attesting_key(

@@ -528,14 +528,7 @@ class World:
 
     async def api(self, make_api: ApiFactory, **settings: Any) -> Api:
         """An app with the metadata on and loaded, attestation `direct`, and `settings`."""
-        values: dict[str, Any] = {
-            "mds": True,
-            "mds_file": self.folder / "blob.jwt",
-            "mds_root": self.folder / "mds-root.pem",
-            "mds_signer": forge.SIGNER,
-            "attestation": "direct",
-        }
-        api = await make_api(**(values | settings))
+        api = await make_api(**(forge.metadata_settings(self.folder) | settings))
         if api.resources.metadata.catalogue is None:  # else loaded at start-up: stored
             async with api.resources.sessionmaker() as db:
                 attempt = await api.resources.metadata.refresh(db, datetime.now(UTC))

@@ -217,14 +217,7 @@ class World:
     async def api(self, make_api: ApiFactory, **settings: Any) -> Api:
         """An app with the metadata on (loaded: the newest stored, or the file's),
         attestation `direct`, and `settings`."""
-        values: dict[str, Any] = {
-            "mds": True,
-            "mds_file": self.folder / "blob.jwt",
-            "mds_root": self.folder / "mds-root.pem",
-            "mds_signer": forge.SIGNER,
-            "attestation": "direct",
-        }
-        api = await make_api(**(values | settings))
+        api = await make_api(**(forge.metadata_settings(self.folder) | settings))
         if api.resources.metadata.catalogue is None:
             await self.refresh(api)
         return api
